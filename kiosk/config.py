@@ -1,0 +1,471 @@
+"""Provisioning config: one TOML file per device.
+
+A technician (or a fleet tool) writes the file; the device refuses to start
+on anything it does not understand. Every problem is reported as
+``FILE: key.path: what is wrong (what to do)`` so it can be fixed without
+reading code. Unknown keys are errors because a typo that is silently
+ignored leaves a device running on a default nobody chose.
+"""
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+DEFAULT_PATH = "/etc/kiosk/kiosk.toml"
+ROLES = ("dispenser", "lookup", "pad")
+
+_REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Problem:
+    key: str
+    what: str
+    fix: str
+    warning: bool = False
+
+    def line(self, file: str) -> str:
+        return f"{file}: {self.key}: {self.what} ({self.fix})"
+
+
+class ConfigError(Exception):
+    """Raised with every problem found, not only the first one."""
+
+    def __init__(self, file: str, problems: list[Problem]):
+        self.file = file
+        self.problems = problems
+        super().__init__("\n".join(p.line(file) for p in problems))
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key: its type, default and an optional extra check.
+
+    ``check`` returns None when the value is fine, else (what, fix).
+    """
+
+    type: Any
+    default: Any = _REQUIRED
+    check: Callable[[Any], tuple[str, str] | None] | None = None
+    doc: str = ""
+
+
+# ---- small checks -------------------------------------------------------
+
+def one_of(*choices):
+    def check(v):
+        if v not in choices:
+            return (f"{v!r} is not one of {', '.join(map(repr, choices))}",
+                    f"use one of {', '.join(map(str, choices))}")
+    return check
+
+
+def in_range(lo, hi):
+    def check(v):
+        if not lo <= v <= hi:
+            return (f"{v} is out of range", f"use a value from {lo} to {hi}")
+    return check
+
+
+def matches(pattern, example):
+    rx = re.compile(pattern)
+
+    def check(v):
+        if not rx.fullmatch(v):
+            return (f"{v!r} has the wrong form", f"write it like {example!r}")
+    return check
+
+
+def length(lo, hi):
+    def check(v):
+        if not lo <= len(v) <= hi:
+            return (f"length {len(v)} is out of range", f"use {lo} to {hi} characters")
+    return check
+
+
+def gpio_pin(v):
+    if not 2 <= v <= 27:
+        return (f"GPIO {v} is not a usable BCM pin", "use a BCM GPIO number from 2 to 27")
+
+
+def _pin_list(n):
+    def check(v):
+        if len(v) != n:
+            return (f"{len(v)} pins given", f"give exactly {n} BCM pin numbers")
+        for p in v:
+            bad = gpio_pin(p) if isinstance(p, int) and not isinstance(p, bool) else ("not a number", "")
+            if bad:
+                return (f"pin {p!r}: {bad[0]}", "use BCM GPIO numbers from 2 to 27")
+    return check
+
+
+def _hours(v):
+    for span in v:
+        m = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)", span)
+        if not m or m.group(1) + m.group(2) >= m.group(3) + m.group(4):
+            return (f"{span!r} is not a time span", 'write spans like "08:30-12:00"')
+
+
+def _weekdays(v):
+    if not v or any(not isinstance(d, int) or not 1 <= d <= 7 for d in v):
+        return (f"{v!r} is not a list of weekdays", "use numbers 1 (Monday) to 7 (Sunday)")
+
+
+def _pin_hash(v):
+    if v and not re.fullmatch(r"pbkdf2_sha256\$\d{5,8}\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+", v):
+        return ("not a PBKDF2 hash", "make one with `kiosk hash-pin`")
+
+
+# ---- the schema ---------------------------------------------------------
+# Nested dicts are sections; a list of dict in `_TABLES` is an array of tables.
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "device": {
+        "id": Key(str, check=matches(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", "hall01-kiosk03")),
+        "hall": Key(str, check=length(1, 40)),
+        "roles": Key(list, doc="any of dispenser, lookup, pad"),
+        "region_code": Key(str, "", matches(r"(\d{6})?", "330102")),
+    },
+    "central": {
+        "url": Key(str),
+        "token_file": Key(str),
+        "allow_http": Key(bool, False),
+        "ca_file": Key(str, ""),
+        "connect_timeout": Key(float, 3.0, in_range(0.2, 30)),
+        "read_timeout": Key(float, 5.0, in_range(0.2, 120)),
+        "sync_interval": Key(float, 15.0, in_range(1, 3600)),
+    },
+    "storage": {
+        "dir": Key(str),
+    },
+    "display": {
+        "language": Key(str, "zh", one_of("zh", "en")),
+        "large_text": Key(bool, False),
+        "idle_timeout": Key(int, 60, in_range(10, 900)),
+        "fullscreen": Key(bool, True),
+        "width": Key(int, 1280, in_range(320, 4096)),
+        "height": Key(int, 800, in_range(240, 4096)),
+        "rotation": Key(int, 0, one_of(0, 90, 180, 270)),
+        "font": Key(str, ""),
+    },
+    "printer": {
+        "backend": Key(str, "sim", one_of("serial", "file", "sim")),
+        "port": Key(str, ""),
+        "baudrate": Key(int, 9600, one_of(9600, 19200, 38400, 57600, 115200)),
+        "path": Key(str, ""),
+        "profile": Key(str, "default", one_of("default", "no-chinese", "no-qr")),
+        "status_timeout": Key(float, 0.5, in_range(0.05, 5)),
+    },
+    "scanner": {
+        "backend": Key(str, "sim", one_of("serial", "wedge", "sim")),
+        "port": Key(str, ""),
+        "baudrate": Key(int, 9600, one_of(9600, 19200, 38400, 57600, 115200)),
+    },
+    "gpio": {
+        "pin_factory": Key(str, "native", one_of("native", "mock")),
+        "bounce_ms": Key(int, 50, in_range(5, 1000)),
+    },
+    "dispenser": {
+        "open_days": Key(list, [1, 2, 3, 4, 5], _weekdays),
+        "open_hours": Key(list, ["08:30-12:00", "13:30-17:30"], _hours),
+        "offline_range": Key(list, [900, 999]),
+        "lease_size": Key(int, 20, in_range(0, 500)),
+        "queue_url": Key(str, "", doc="QR link on the ticket; {ticket} and {day} are filled in"),
+        "priority_prefix": Key(str, "V", matches(r"[A-Z]", "V")),
+        "priority_button_pin": Key(int, 0),
+        "button_pins": Key(dict, {}),
+    },
+    "lookup": {
+        "receipt_param": Key(str, "slbh", matches(r"[A-Za-z_][A-Za-z0-9_]{0,31}", "slbh")),
+        "code_param": Key(str, "cxm", matches(r"[A-Za-z_][A-Za-z0-9_]{0,31}", "cxm")),
+        "max_attempts": Key(int, 5, in_range(1, 20)),
+        "lockout_minutes": Key(int, 15, in_range(1, 1440)),
+        "help_phone": Key(str, "12345", length(0, 20)),
+    },
+    "pad": {
+        "window": Key(str, "", matches(r"[0-9A-Za-z-]{1,8}", "08")),
+        "rating_seconds": Key(int, 60, in_range(10, 600)),
+        "poll_wait": Key(int, 25, in_range(1, 60)),
+        "clerk_button_pin": Key(int, 0),
+        "keypad_pins": Key(list, [], _pin_list(5)),
+        "led_pins": Key(list, [], _pin_list(5)),
+    },
+    "rating": {
+        "reasons_version": Key(str, "GB/T 39734-2020"),
+    },
+    "technician": {
+        "pin_hash": Key(str, "", _pin_hash),
+        "max_tries": Key(int, 5, in_range(1, 20)),
+        "lockout_minutes": Key(int, 10, in_range(1, 1440)),
+    },
+}
+
+# Arrays of tables: section.key -> schema of one entry.
+TABLES: dict[str, dict[str, Key]] = {
+    "dispenser.categories": {
+        "code": Key(str, check=matches(r"[A-Z]", "A")),
+        "name_zh": Key(str, check=length(1, 16)),
+        "name_en": Key(str, check=length(1, 40)),
+        "prefix": Key(str, "", matches(r"[A-Z]?", "A")),
+    },
+    "rating.reasons": {
+        "code": Key(str, check=matches(r"[A-Za-z0-9_-]{1,16}", "A01")),
+        "zh": Key(str, check=length(1, 30)),
+        "en": Key(str, check=length(1, 60)),
+    },
+}
+
+# Sections a role needs, beyond [device], [central], [storage].
+ROLE_SECTIONS = {"dispenser": ("printer",), "lookup": ("scanner",), "pad": ("pad",)}
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               list: "a list", dict: "a table"}
+
+
+class Section:
+    """Attribute access to one config section (cfg.printer.port)."""
+
+    def __init__(self, name: str, values: dict[str, Any]):
+        self._name = name
+        self.__dict__.update(values)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    def __repr__(self):
+        return f"Section({self._name}, {self.as_dict()})"
+
+
+class Config:
+    def __init__(self, path: str, sections: dict[str, dict[str, Any]], warnings: list[Problem]):
+        self.path = path
+        self.warnings = warnings
+        for name, values in sections.items():
+            setattr(self, name, Section(name, values))
+
+    @property
+    def storage_dir(self) -> Path:
+        return Path(self.storage.dir)
+
+    def read_token(self) -> str:
+        """The device token; re-checked here because the file may change after start."""
+        problem = check_token_file(self.central.token_file)
+        if problem:
+            raise ConfigError(self.path, [problem])
+        return Path(self.central.token_file).read_text(encoding="utf-8").strip()
+
+    def summary(self) -> dict[str, Any]:
+        """What a technician may see: everything but secrets."""
+        out = {}
+        for name in SCHEMA:
+            sec = getattr(self, name).as_dict()
+            if name == "technician":
+                sec = {**sec, "pin_hash": "(set)" if sec["pin_hash"] else "(not set)"}
+            out[name] = sec
+        return out
+
+
+def check_token_file(path: str) -> Problem | None:
+    key = "central.token_file"
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return Problem(key, f"{path} does not exist", "put the device token there, mode 0600")
+    except OSError as e:
+        return Problem(key, f"{path} cannot be read: {e.strerror}", "check its owner and mode")
+    if not stat.S_ISREG(st.st_mode):
+        return Problem(key, f"{path} is not a file", "put the device token in a plain file")
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return Problem(key, f"{path} is readable by group or others (mode {st.st_mode & 0o777:o})",
+                       f"run: chmod 600 {path}")
+    return None
+
+
+def _typecheck(value, typ) -> bool:
+    if typ is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if typ is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, typ)
+
+
+def _check_keys(prefix: str, given: dict, schema: dict[str, Key], problems: list[Problem]) -> dict:
+    out = {}
+    for k, v in given.items():
+        if k not in schema and f"{prefix}.{k}" not in TABLES:
+            known = ", ".join(sorted(schema))
+            problems.append(Problem(f"{prefix}.{k}", "unknown key", f"known keys here: {known}"))
+    for k, spec in schema.items():
+        path = f"{prefix}.{k}"
+        if k not in given:
+            if spec.default is _REQUIRED:
+                problems.append(Problem(path, "missing", f"add {k} = ... under [{prefix}]"))
+            else:
+                out[k] = spec.default
+            continue
+        v = given[k]
+        if not _typecheck(v, spec.type):
+            problems.append(Problem(path, f"{v!r} is not {_TYPE_NAMES[spec.type]}",
+                                    f"write {_TYPE_NAMES[spec.type]}"))
+            continue
+        if spec.type is float:
+            v = float(v)
+        if spec.check:
+            bad = spec.check(v)
+            if bad:
+                problems.append(Problem(path, *bad))
+                continue
+        out[k] = v
+    return out
+
+
+def _check_tables(name: str, given, problems: list[Problem]) -> list[dict]:
+    if not isinstance(given, list) or not all(isinstance(e, dict) for e in given):
+        problems.append(Problem(name, "is not an array of tables", f"write entries as [[{name}]]"))
+        return []
+    return [_check_keys(f"{name}[{i}]", e, TABLES[name], problems) for i, e in enumerate(given)]
+
+
+def validate(data: dict, file: str) -> Config:
+    problems: list[Problem] = []
+    sections: dict[str, dict] = {}
+    for name in data:
+        if name not in SCHEMA:
+            problems.append(Problem(name, "unknown section",
+                                    f"known sections: {', '.join(SCHEMA)}"))
+    for name, schema in SCHEMA.items():
+        given = data.get(name, {})
+        if not isinstance(given, dict):
+            problems.append(Problem(name, "is not a table", f"write it as [{name}]"))
+            given = {}
+        sections[name] = _check_keys(name, given, schema, problems)
+        for tname in TABLES:
+            sec, key = tname.split(".")
+            if sec == name:
+                sections[name][key] = _check_tables(tname, given[key], problems) if key in given else []
+
+    roles = sections["device"].get("roles")
+    if roles is not None:
+        bad = [r for r in roles if r not in ROLES]
+        if bad or not roles or len(set(roles)) != len(roles):
+            problems.append(Problem("device.roles", f"{roles!r} is not a list of distinct roles",
+                                    f"use one or more of {', '.join(ROLES)}"))
+        else:
+            for role in roles:
+                for sec in ROLE_SECTIONS[role]:
+                    if sec not in data:
+                        problems.append(Problem(sec, f"missing, but role {role!r} needs it",
+                                                f"add a [{sec}] section"))
+    _cross_checks(data, sections, problems)
+    warnings = [p for p in problems if p.warning]
+    errors = [p for p in problems if not p.warning]
+    if errors:
+        raise ConfigError(file, errors)
+    return Config(file, sections, warnings)
+
+
+def _cross_checks(data: dict, s: dict[str, dict], problems: list[Problem]) -> None:
+    central = s["central"]
+    url = central.get("url")
+    if url is not None:
+        if url.startswith("http://"):
+            if not central.get("allow_http"):
+                problems.append(Problem("central.url", "plain http:// is refused (the token would travel in clear)",
+                                        "use https://, or set allow_http = true for a bench central only"))
+        elif not re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?", url):
+            problems.append(Problem("central.url", f"{url!r} is not an https:// URL",
+                                    "write it like https://zwfw.example.gov.cn"))
+    if "token_file" in central:
+        p = check_token_file(central["token_file"])
+        if p:
+            # A missing file is a warning: the config may be checked before the
+            # token is provisioned. A token others can read is always refused.
+            missing = "does not exist" in p.what
+            problems.append(Problem(p.key, p.what, p.fix, warning=missing))
+
+    pr = s["printer"]
+    if pr.get("backend") == "serial" and not pr.get("port"):
+        problems.append(Problem("printer.port", "missing for the serial backend",
+                                "set port = \"/dev/kiosk-printer\" (the udev name)"))
+    if pr.get("backend") == "file" and not pr.get("path"):
+        problems.append(Problem("printer.path", "missing for the file backend",
+                                "set path = \"/var/lib/kiosk/printer.bin\""))
+    sc = s["scanner"]
+    if sc.get("backend") == "serial" and not sc.get("port"):
+        problems.append(Problem("scanner.port", "missing for the serial backend",
+                                "set port = \"/dev/kiosk-scanner\" (the udev name)"))
+
+    roles = s["device"].get("roles") or []
+    if "pad" in roles and "pad" in s and not s["pad"].get("window"):
+        problems.append(Problem("pad.window", "missing, but role 'pad' needs it",
+                                "set window = \"08\" (the counter number)"))
+
+    d = s["dispenser"]
+    rng = d.get("offline_range")
+    if rng is not None and not (len(rng) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in rng)
+                                and 1 <= rng[0] <= rng[1] <= 9999):
+        problems.append(Problem("dispenser.offline_range", f"{rng!r} is not a number range",
+                                "write [first, last] with 1 <= first <= last <= 9999"))
+    codes = [c.get("code") for c in d.get("categories", [])]
+    if len(set(codes)) != len(codes):
+        problems.append(Problem("dispenser.categories", "a category code is used twice",
+                                "give each category its own code"))
+    for code, pin in (d.get("button_pins") or {}).items():
+        if code not in codes:
+            problems.append(Problem(f"dispenser.button_pins.{code}", "no category has this code",
+                                    f"use one of {', '.join(c for c in codes if c) or '(define categories)'}"))
+        if not isinstance(pin, int) or isinstance(pin, bool) or gpio_pin(pin):
+            problems.append(Problem(f"dispenser.button_pins.{code}", f"{pin!r} is not a usable BCM pin",
+                                    "use a BCM GPIO number from 2 to 27"))
+    for path, pin in (("dispenser.priority_button_pin", d.get("priority_button_pin")),
+                      ("pad.clerk_button_pin", s["pad"].get("clerk_button_pin"))):
+        if pin and gpio_pin(pin):
+            problems.append(Problem(path, *gpio_pin(pin)))
+
+    rs = s["rating"]
+    rcodes = [r.get("code") for r in rs.get("reasons", [])]
+    if len(set(rcodes)) != len(rcodes):
+        problems.append(Problem("rating.reasons", "a reason code is used twice", "give each reason its own code"))
+
+    # A pin wired to two things makes both misbehave; catch it before the device does.
+    used: dict[int, str] = {}
+    pins = [(f"dispenser.button_pins.{k}", v) for k, v in (d.get("button_pins") or {}).items()]
+    pins += [("dispenser.priority_button_pin", d.get("priority_button_pin")),
+             ("pad.clerk_button_pin", s["pad"].get("clerk_button_pin"))]
+    pins += [(f"pad.keypad_pins[{i}]", p) for i, p in enumerate(s["pad"].get("keypad_pins") or [])]
+    pins += [(f"pad.led_pins[{i}]", p) for i, p in enumerate(s["pad"].get("led_pins") or [])]
+    for path, pin in pins:
+        if not pin or not isinstance(pin, int):
+            continue
+        if pin in used:
+            problems.append(Problem(path, f"GPIO {pin} is already used by {used[pin]}",
+                                    "wire each button and LED to its own pin"))
+        else:
+            used[pin] = path
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    path = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(path, [Problem("(file)", "not found", "give --config FILE or set $KIOSK_CONFIG")])
+    except OSError as e:
+        raise ConfigError(path, [Problem("(file)", f"cannot be read: {e.strerror}", "check its owner and mode")])
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(path, [Problem("(file)", "is not UTF-8 text", "save it as UTF-8")])
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(path, [Problem("(syntax)", str(e), "fix the TOML syntax at that line")])
+    return validate(data, path)
+
+
+def resolve_path(arg: str | None) -> str:
+    """--config FILE, else $KIOSK_CONFIG, else the system path."""
+    return arg or os.environ.get("KIOSK_CONFIG") or DEFAULT_PATH

@@ -1,0 +1,255 @@
+"""The durable ledger: everything the device must never lose.
+
+SQLite from the standard library in WAL mode with ``synchronous=FULL``: a
+transaction that returned from COMMIT survives a power cut. Services write a
+record and its outbox event in ONE transaction, then act (print, show). The
+sync worker drains the outbox; an event leaves it only on the central
+system's acknowledgement, or goes to dead letters with the reason.
+
+Records carry wall time (a Pi has no RTC, so it may be wrong), the boot id
+and a local sequence number (the outbox rowid), which together order them.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid as uuidlib
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+
+
+def boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+def wall_now() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds")
+
+
+# Each entry moves the schema one version up. Never edit a released entry:
+# devices in the field upgrade by running the ones they have not seen.
+MIGRATIONS: list[str] = [
+    # 1: the base schema
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        boot_id TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        delivered_at TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox(state, seq);
+    CREATE TABLE dead_letters (
+        uuid TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        dead_at TEXT NOT NULL
+    );
+    CREATE TABLE tickets (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        request_id TEXT NOT NULL UNIQUE,
+        day TEXT NOT NULL,
+        category TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        display TEXT NOT NULL,
+        priority INTEGER NOT NULL DEFAULT 0,
+        source TEXT NOT NULL CHECK (source IN ('online', 'lease', 'offline')),
+        people_ahead INTEGER,
+        est_wait_s INTEGER,
+        issued_at TEXT NOT NULL,
+        boot_id TEXT NOT NULL,
+        print_state TEXT NOT NULL DEFAULT 'pending',
+        print_count INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (day, category, number, priority)
+    );
+    CREATE TABLE day_counters (
+        day TEXT NOT NULL,
+        category TEXT NOT NULL,
+        next_number INTEGER NOT NULL,
+        PRIMARY KEY (day, category)
+    );
+    CREATE TABLE leases (
+        lease_id TEXT PRIMARY KEY,
+        day TEXT NOT NULL,
+        category TEXT NOT NULL,
+        first INTEGER NOT NULL,
+        last INTEGER NOT NULL,
+        next_number INTEGER NOT NULL
+    );
+    CREATE TABLE ratings (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        session_id TEXT NOT NULL UNIQUE,
+        body TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    """,
+]
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    uuid: str
+    kind: str
+    body: dict
+    created_at: str
+    boot_id: str
+    seq: int
+    attempts: int
+    last_error: str | None
+
+    def wire(self, device_id: str) -> dict:
+        """The event as it travels: its UUID is the idempotency key, so it never changes."""
+        return {"id": self.uuid, "kind": self.kind, "device_id": device_id,
+                "created_at": self.created_at, "boot_id": self.boot_id,
+                "seq": self.seq, "body": self.body}
+
+
+class LedgerError(Exception):
+    pass
+
+
+class Ledger:
+    """One connection per thread; writes serialised by SQLite's own lock."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self.boot_id = boot_id()
+        self._migrate()
+
+    # -- connections and transactions ------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a
+            # transaction means exactly what the code says.
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30,
+                                   check_same_thread=True)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT; rolled back on any exception."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        return self._conn().execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _migrate(self) -> None:
+        conn = self._conn()
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise LedgerError(f"ledger {self.path} has schema {version}, newer than this software "
+                              f"({len(MIGRATIONS)}): install the newer version or restore a backup")
+        for i in range(version, len(MIGRATIONS)):
+            with self.transaction() as tx:
+                for stmt in MIGRATIONS[i].split(";"):
+                    if stmt.strip():
+                        tx.execute(stmt)
+                tx.execute(f"PRAGMA user_version = {i + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        return self._conn().execute("PRAGMA user_version").fetchone()[0]
+
+    def integrity_ok(self) -> bool:
+        return self._conn().execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # -- outbox -----------------------------------------------------------
+    def add_event(self, tx: sqlite3.Connection, kind: str, body: dict) -> str:
+        """Queue an event inside the caller's transaction; returns its UUID."""
+        eid = str(uuidlib.uuid4())
+        tx.execute("INSERT INTO outbox (uuid, kind, body, created_at, boot_id) VALUES (?, ?, ?, ?, ?)",
+                   (eid, kind, json.dumps(body, ensure_ascii=False, sort_keys=True), wall_now(), self.boot_id))
+        return eid
+
+    def pending_events(self, limit: int = 100) -> list[OutboxEvent]:
+        rows = self.query("SELECT * FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?", (limit,))
+        return [OutboxEvent(r["uuid"], r["kind"], json.loads(r["body"]), r["created_at"], r["boot_id"],
+                            r["seq"], r["attempts"], r["last_error"]) for r in rows]
+
+    def mark_delivered(self, uuids: Iterable[str]) -> None:
+        now = wall_now()
+        with self.transaction() as tx:
+            tx.executemany("UPDATE outbox SET state = 'delivered', delivered_at = ?, last_error = NULL "
+                           "WHERE uuid = ? AND state = 'pending'", [(now, u) for u in uuids])
+
+    def mark_dead(self, uuid: str, reason: str) -> None:
+        with self.transaction() as tx:
+            row = tx.execute("SELECT kind, body FROM outbox WHERE uuid = ?", (uuid,)).fetchone()
+            if row is None:
+                return
+            tx.execute("UPDATE outbox SET state = 'dead', last_error = ? WHERE uuid = ?", (reason, uuid))
+            tx.execute("INSERT OR REPLACE INTO dead_letters (uuid, kind, body, reason, dead_at) VALUES (?, ?, ?, ?, ?)",
+                       (uuid, row["kind"], row["body"], reason, wall_now()))
+
+    def note_attempt(self, uuids: Iterable[str], error: str | None) -> None:
+        with self.transaction() as tx:
+            tx.executemany("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE uuid = ?",
+                           [(error, u) for u in uuids])
+
+    def outbox_stats(self) -> dict:
+        counts = {"pending": 0, "delivered": 0, "dead": 0}
+        for r in self.query("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state"):
+            counts[r["state"]] = r["n"]
+        oldest = self.query("SELECT created_at FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1")
+        age = None
+        if oldest:
+            try:
+                age = max(0.0, time.time() - datetime.fromisoformat(oldest[0]["created_at"]).timestamp())
+            except ValueError:
+                age = None
+        counts["oldest_pending_age_s"] = age
+        return counts
+
+    def dead_letters(self, limit: int = 100) -> list[dict]:
+        rows = self.query("SELECT * FROM dead_letters ORDER BY dead_at DESC LIMIT ?", (limit,))
+        return [{"uuid": r["uuid"], "kind": r["kind"], "body": json.loads(r["body"]),
+                 "reason": r["reason"], "dead_at": r["dead_at"]} for r in rows]
+
+    # -- small key/value facts (last sync time, ...) -----------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0]["value"] if rows else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as tx:
+            tx.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
