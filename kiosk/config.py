@@ -361,12 +361,26 @@ def validate(data: dict, file: str) -> Config:
                     if sec not in data:
                         problems.append(Problem(sec, f"missing, but role {role!r} needs it",
                                                 f"add a [{sec}] section"))
+    _resolve_paths(sections, Path(file).resolve().parent)
     _cross_checks(data, sections, problems)
     warnings = [p for p in problems if p.warning]
     errors = [p for p in problems if not p.warning]
     if errors:
         raise ConfigError(file, errors)
     return Config(file, sections, warnings)
+
+
+# Relative paths in a config are relative to the config file, not to
+# wherever the command happened to be started.
+PATH_KEYS = (("central", "token_file"), ("central", "ca_file"), ("storage", "dir"),
+             ("printer", "path"), ("display", "font"))
+
+
+def _resolve_paths(sections: dict[str, dict], base: Path) -> None:
+    for sec, key in PATH_KEYS:
+        value = sections[sec].get(key)
+        if value and not os.path.isabs(value):
+            sections[sec][key] = str(base / value)
 
 
 def _cross_checks(data: dict, s: dict[str, dict], problems: list[Problem]) -> None:

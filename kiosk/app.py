@@ -1,0 +1,321 @@
+"""The Kivy application and the composition root of the UI.
+
+The only module of the core that imports Kivy. ``prepare_kivy`` must run
+before any other Kivy import: Kivy reads its config when its modules load.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from .config import Config
+from .fonts import FontMissing, find_cjk_font
+from .runtime import Runtime
+
+log = logging.getLogger("kiosk.app")
+
+WEEKDAYS_ZH = "一二三四五六日"
+
+
+def prepare_kivy(cfg: Config, *, headless: bool = False) -> None:
+    """Environment and Kivy config for a locked-down kiosk (or a headless render)."""
+    os.environ["KIVY_NO_ARGS"] = "1"          # our own argv must not reach Kivy's parser
+    os.environ.setdefault("KIVY_NO_FILELOG", "1")
+    os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
+    if "KIVY_HOME" not in os.environ:
+        # Kivy writes config.ini there; /home may be read-only under systemd hardening.
+        os.environ["KIVY_HOME"] = str(Path(cfg.storage.dir) / "kivy")
+    Path(os.environ["KIVY_HOME"]).mkdir(parents=True, exist_ok=True)
+    if headless:
+        os.environ["SDL_VIDEODRIVER"] = "offscreen"
+    elif not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        # A Pi without a desktop: draw straight to the panel through KMS/DRM.
+        os.environ.setdefault("SDL_VIDEODRIVER", "kmsdrm")
+
+    from kivy.config import Config as KivyConfig
+    d = cfg.display
+    KivyConfig.set("kivy", "exit_on_escape", "0")
+    KivyConfig.set("kivy", "log_level", "info")
+    KivyConfig.set("graphics", "width", str(d.width))
+    KivyConfig.set("graphics", "height", str(d.height))
+    KivyConfig.set("graphics", "rotation", str(d.rotation))
+    KivyConfig.set("graphics", "resizable", "0")
+    KivyConfig.set("graphics", "vsync", "1")
+    KivyConfig.set("graphics", "fullscreen", "auto" if (d.fullscreen and not headless) else "0")
+    KivyConfig.set("graphics", "show_cursor", "0" if (d.fullscreen and not headless) else "1")
+    # Exactly one touch source: under KMSDRM SDL already turns touches into
+    # mouse events, and probesysfs would report each touch a second time.
+    for option in list(KivyConfig.options("input")) if KivyConfig.has_section("input") else []:
+        if "probesysfs" in KivyConfig.get("input", option):
+            KivyConfig.remove_option("input", option)
+    KivyConfig.set("input", "mouse", "mouse,disable_multitouch")
+
+
+def register_font(cfg: Config) -> str:
+    """Make the CJK font Kivy's default, so that no label can miss it."""
+    path = find_cjk_font(cfg.display.font)
+    from kivy.core.text import DEFAULT_FONT, LabelBase
+    LabelBase.register(DEFAULT_FONT, path, path, path, path)
+    return path
+
+
+def _build_app_class():
+    # Kivy classes are defined inside a function so that importing this module
+    # for its helpers does not drag Kivy in before prepare_kivy has run.
+    from kivy.app import App
+    from kivy.clock import Clock
+    from kivy.core.window import Window
+    from kivy.metrics import dp
+    from kivy.properties import NumericProperty, StringProperty
+    from kivy.uix.boxlayout import BoxLayout
+    from kivy.uix.button import Button
+    from kivy.uix.screenmanager import NoTransition, ScreenManager
+
+    from screens import theme
+    from screens.home import HomeScreen
+    from screens.registry import screen_class
+    from screens.unavailable import UnavailableScreen
+    from screens.widgets import Header
+
+    from . import i18n
+
+    class KioskApp(App):
+        lang = StringProperty("zh")
+        font_scale = NumericProperty(1.0)
+        hall_name = StringProperty("")
+        clock_text = StringProperty("")
+        net_state = StringProperty("offline")
+        net_text = StringProperty("")
+        idle_left = NumericProperty(0)
+
+        def __init__(self, rt: Runtime, *, demo: bool = False, start_screen: str | None = None,
+                     capture: str | None = None, **kw):
+            super().__init__(**kw)
+            self.rt = rt
+            self.demo = demo
+            self.start_screen = start_screen
+            self.capture = capture
+            self.title = "hall-kiosk"
+            self.lang = rt.cfg.display.language
+            self.font_scale = theme.LARGE_TEXT_SCALE if rt.cfg.display.large_text else 1.0
+            self.hall_name = rt.cfg.device.hall
+            self.roles = rt.roles
+            self.last_activity = time.monotonic()
+            self.first_frame_callbacks = []
+            self._first_frame_seen = False
+
+        # -- strings and modes ------------------------------------------------
+        def tr(self, key: str, lang: str | None = None, **values) -> str:
+            return i18n.tr(key, lang or self.lang, **values)
+
+        def toggle_language(self):
+            self.lang = "en" if self.lang == "zh" else "zh"
+            self.touch_activity()
+
+        def toggle_large_text(self):
+            self.font_scale = 1.0 if self.font_scale > 1 else theme.LARGE_TEXT_SCALE
+            self.touch_activity()
+
+        # -- building ---------------------------------------------------------
+        def build(self):
+            root = BoxLayout(orientation="vertical")
+            self.header = Header()
+            root.add_widget(self.header)
+            self.sm = ScreenManager(transition=NoTransition())
+            if len(self.roles) > 1:
+                self.sm.add_widget(HomeScreen(name="home"))
+                self.home_name = "home"
+            else:
+                self.home_name = self.roles[0]
+            for role in self.roles:
+                cls = screen_class(role)
+                screen = cls(name=role)
+                if isinstance(screen, UnavailableScreen):
+                    screen.role = role
+                self.sm.add_widget(screen)
+            self.sm.current = self.home_name
+            root.add_widget(self.sm)
+            if self.demo:
+                self._add_demo_switcher()
+            Window.bind(on_request_close=self._refuse_close, on_keyboard=self._on_keyboard,
+                        on_touch_down=self._on_input, on_key_down=self._on_input, on_flip=self._on_flip)
+            self._tick_event = Clock.schedule_interval(self._tick, 1.0)
+            self._tick(0)
+            return root
+
+        def _add_demo_switcher(self):
+            # Only the demo shows this: a real device never lets a citizen leave its roles.
+            box = self.header.ids.demo_roles
+            for name in ([self.home_name] if self.home_name == "home" else []) + self.roles:
+                btn = Button(size_hint=(None, None), size=(dp(96), dp(64)), pos_hint={"center_y": .5},
+                             font_size=dp(18), background_normal="", background_color=theme.ACCENT)
+                btn.target = name
+                btn.bind(on_release=lambda b: self.go(b.target))
+                box.add_widget(btn)
+            def label(*_):
+                for b in box.children:
+                    b.text = self.tr("common.home" if b.target == "home" else "role." + b.target)
+            self.bind(lang=label)
+            label()
+
+        def on_start(self):
+            if self.start_screen:
+                self.go(self.start_screen)
+
+        # -- navigation and idle ------------------------------------------------
+        def screen(self, name: str):
+            return self.sm.get_screen(name)
+
+        def go(self, name: str):
+            if name == "home":
+                name = self.home_name
+            self.sm.current = name
+            self.touch_activity()
+
+        def go_home(self):
+            """Back to start, forgetting everything shown to the last citizen."""
+            for screen in self.sm.screens:
+                screen.reset()
+            self.sm.current = self.home_name
+            self.lang = self.rt.cfg.display.language
+            self.font_scale = theme.LARGE_TEXT_SCALE if self.rt.cfg.display.large_text else 1.0
+
+        def touch_activity(self):
+            self.last_activity = time.monotonic()
+            self.idle_left = self.rt.cfg.display.idle_timeout
+
+        def _on_input(self, *args):
+            self.touch_activity()
+            return False  # never swallow the event
+
+        def _tick(self, dt):
+            now = datetime.now()
+            wd = WEEKDAYS_ZH[now.weekday()]
+            self.clock_text = (now.strftime("%m-%d %H:%M") + f" 周{wd}" if self.lang == "zh"
+                               else now.strftime("%a %d %b %H:%M"))
+            timeout = self.rt.cfg.display.idle_timeout
+            idle = time.monotonic() - self.last_activity
+            self.idle_left = max(0, int(round(timeout - idle)))
+            current = self.sm.get_screen(self.sm.current)
+            if idle >= timeout and not current.is_busy:
+                if self.sm.current != self.home_name or getattr(current, "has_content", False):
+                    self.go_home()
+                self.last_activity = time.monotonic()
+            self._update_net()
+
+        def _update_net(self):
+            sync = self.rt.sync
+            state = sync.state() if sync is not None else {"status": "offline", "pending": None}
+            self.net_state = state.get("status", "offline")
+            text = self.tr("net." + self.net_state) if i18n.has("net." + self.net_state) else self.net_state
+            if state.get("pending"):
+                text += " · " + self.tr("net.pending", n=state["pending"])
+            self.net_text = text
+
+        # -- lockdown -------------------------------------------------------------
+        def _refuse_close(self, *args, **kw):
+            return True  # a citizen cannot close the kiosk; systemd stops it
+
+        def _on_keyboard(self, window, key, *args):
+            return key == 27  # Esc (and Android back) do nothing
+
+        # -- frames ---------------------------------------------------------------
+        def _on_flip(self, *args):
+            if not self._first_frame_seen:
+                self._first_frame_seen = True
+                for cb in self.first_frame_callbacks:
+                    cb()
+            if self.capture and time.monotonic() - self._capture_after > 0 and not self._captured:
+                self._captured = True
+                self._write_capture()
+
+        _capture_after = float("inf")
+        _captured = False
+
+        def arm_capture(self, delay: float = 0.6):
+            self._capture_after = time.monotonic() + delay
+            # Kivy flips only when something changed: ask for a frame after the delay.
+            Clock.schedule_once(lambda dt: Window.canvas.ask_update(), delay + 0.05)
+
+        def _write_capture(self):
+            # Window.screenshot appends a counter to the name; write into a
+            # private folder and move the file to where it was asked for.
+            tmp = tempfile.mkdtemp(prefix="kiosk-shot-")
+            try:
+                made = Window.screenshot(name=os.path.join(tmp, "shot.png"))
+                shutil.move(made, self.capture)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            Clock.schedule_once(lambda dt: self.stop(), 0)
+
+        def on_stop(self):
+            self._tick_event.cancel()
+            Window.unbind(on_request_close=self._refuse_close, on_keyboard=self._on_keyboard,
+                          on_touch_down=self._on_input, on_key_down=self._on_input, on_flip=self._on_flip)
+            self.rt.close()
+
+    return KioskApp
+
+
+def build_app(rt: Runtime, **kw):
+    """Create the app for an already prepared Kivy (see prepare_kivy)."""
+    register_font(rt.cfg)
+    return _build_app_class()(rt, **kw)
+
+
+def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
+    prepare_kivy(cfg)
+    try:
+        find_cjk_font(cfg.display.font)
+    except FontMissing as e:
+        print(f"kiosk: {e}", file=sys.stderr)
+        return 3
+    rt = Runtime(cfg, demo=demo)
+    if runtime_hook:
+        runtime_hook(rt)
+    app = build_app(rt, demo=demo)
+    rt.start()
+    app.run()
+    return 0
+
+
+def screenshot(cfg: Config, screen: str, out: str, lang: str | None = None, setup=None) -> int:
+    """Render one screen with no display attached and write it as PNG."""
+    prepare_kivy(cfg, headless=True)
+    try:
+        find_cjk_font(cfg.display.font)
+    except FontMissing as e:
+        print(f"kiosk: {e}", file=sys.stderr)
+        return 3
+    rt = Runtime(cfg)
+    app = build_app(rt, capture=str(Path(out).resolve()))
+    if lang:
+        app.lang = lang
+    names = {"home"} | set(rt.roles)
+    if screen not in names and screen not in _extra_screens(rt):
+        rt.close()
+        print(f"kiosk: screen {screen!r} is not on this device (roles: {', '.join(rt.roles)}); "
+              f"choose one of {', '.join(sorted(names | _extra_screens(rt)))}", file=sys.stderr)
+        return 2
+
+    def ready(*_):
+        app.go(screen)
+        if setup:
+            setup(app)
+        app.arm_capture()
+    app.first_frame_callbacks.append(ready)
+    app.run()
+    if not Path(out).exists():
+        print(f"kiosk: no screenshot was written to {out}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _extra_screens(rt: Runtime) -> set[str]:
+    return set()

@@ -1,0 +1,29 @@
+"""Test set-up: real Kivy rendering with SDL's offscreen driver, no display.
+
+These variables must be set before anything imports Kivy.
+"""
+import os
+import tempfile
+
+os.environ.setdefault("KIVY_NO_ARGS", "1")
+os.environ.setdefault("KIVY_NO_FILELOG", "1")
+os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
+os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
+os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-home-"))
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.helpers import write_config  # noqa: E402
+
+
+@pytest.fixture
+def demo_config(tmp_path):
+    """The demo config with its storage in a temporary folder."""
+    return write_config(tmp_path)

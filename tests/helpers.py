@@ -1,0 +1,122 @@
+"""Shared test helpers: configs in temporary folders, and a harness that
+drives the real Kivy app (offscreen window, real touches, real frames)."""
+from __future__ import annotations
+
+import os
+import re
+import time
+import tomllib
+from pathlib import Path
+
+from kiosk.tomlout import dumps as dump_toml
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "config" / "demo.toml"
+
+
+def demo_data() -> dict:
+    return tomllib.loads(DEMO.read_text(encoding="utf-8"))
+
+
+def write_config(tmp_path: Path, changes: dict | None = None, *, name="kiosk.toml",
+                 token: str | None = "test-token") -> Path:
+    """The demo config, storage under tmp_path, with `changes` merged in per section.
+
+    A section given as None in changes is removed.
+    """
+    data = demo_data()
+    data["storage"]["dir"] = str(tmp_path / "data")
+    data["central"]["token_file"] = str(tmp_path / "token")
+    for section, values in (changes or {}).items():
+        if values is None:
+            data.pop(section, None)
+        else:
+            data.setdefault(section, {}).update(values)
+    if token is not None:
+        tok = Path(data["central"]["token_file"])
+        tok.write_text(token)
+        os.chmod(tok, 0o600)
+    path = tmp_path / name
+    path.write_text(dump_toml(data), encoding="utf-8")
+    return path
+
+
+class AppHarness:
+    """The real KioskApp on the offscreen window, without App.run().
+
+    Frames are pumped with EventLoop.idle(); touches are real touch events.
+    """
+
+    def __init__(self, config_path, lang=None, runtime_hook=None):
+        from kiosk.app import build_app, prepare_kivy
+        from kiosk.config import load_config
+        from kiosk.runtime import Runtime
+        self.cfg = load_config(config_path)
+        prepare_kivy(self.cfg, headless=True)
+        from kivy.app import App
+        from kivy.base import EventLoop
+        from kivy.core.window import Window
+        EventLoop.ensure_window()
+        self.Window, self.EventLoop, self.App = Window, EventLoop, App
+        self.rt = Runtime(self.cfg)
+        if runtime_hook:
+            runtime_hook(self.rt)
+        self.app = build_app(self.rt)
+        App._running_app = self.app
+        self.app.root = self.app.build()
+        if lang:
+            self.app.lang = lang
+        Window.add_widget(self.app.root)
+        self.app.dispatch("on_start")
+        self.pump(3)
+
+    def pump(self, frames: int = 2) -> None:
+        for _ in range(frames):
+            self.EventLoop.idle()
+
+    def pump_for(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.EventLoop.idle()
+
+    def wait_until(self, cond, timeout: float = 5.0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.EventLoop.idle()
+            if cond():
+                return True
+        return False
+
+    def tap(self, widget) -> None:
+        from kivy.tests.common import UnitTestTouch
+        x, y = widget.to_window(*widget.center)
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        self.pump(1)
+        touch.touch_up()
+        self.pump(2)
+
+    def walk(self, root=None):
+        root = root or self.app.root
+        yield root
+        for child in root.children:
+            yield from self.walk(child)
+
+    def texts(self, root=None) -> list[str]:
+        return [w.text for w in self.walk(root) if isinstance(getattr(w, "text", None), str) and w.text]
+
+    def find(self, pattern: str, root=None, cls=None):
+        """The first widget whose text matches the regex, searched in the current screen."""
+        root = root or self.app.sm.current_screen
+        rx = re.compile(pattern)
+        for w in self.walk(root):
+            t = getattr(w, "text", None)
+            if isinstance(t, str) and rx.search(t) and (cls is None or isinstance(w, cls)):
+                return w
+        raise LookupError(f"no widget with text matching {pattern!r}; texts: {self.texts(root)}")
+
+    def close(self) -> None:
+        self.app.dispatch("on_stop")
+        self.Window.remove_widget(self.app.root)
+        self.App._running_app = None
+        self.pump(1)
