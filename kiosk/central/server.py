@@ -348,7 +348,8 @@ class BenchCentral:
 
     def serve_forever(self) -> None:
         """Foreground use (`kiosk central`): serve until interrupted."""
-        self.start()
+        if self._httpd is None:
+            self.start()
         try:
             while self._thread.is_alive():
                 self._thread.join(0.5)
