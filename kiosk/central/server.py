@@ -298,7 +298,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self._json_body()
         events = _require(body, "events", list)
         if len(events) > MAX_BATCH:
-            raise ApiError(413, "too_large", f"at most {MAX_BATCH} events per request")
+            raise ApiError(400, "too_many", f"at most {MAX_BATCH} events per request: send smaller batches")
         if not all(isinstance(e, dict) for e in events):
             raise ApiError(400, "invalid", "every item of events must be a JSON object")
         return json_response(200, {"results": store.accept_events(device, events)})
