@@ -101,6 +101,9 @@ class _Server(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "BenchCentral/1"
+    # Headers and body go out in separate writes; with Nagle on, each small
+    # answer on a keep-alive connection waits ~40 ms for the client's delayed ACK.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, fmt, *args):  # paths only: no bodies, so no personal data
