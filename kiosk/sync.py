@@ -52,7 +52,7 @@ def wall_now() -> str:
 
 
 class SyncWorker:
-    def __init__(self, ledger, client: CentralClient, cache=None, device_id: str = "", *,
+    def __init__(self, ledger, client: CentralClient, cache=None, device_id: str = "",
                  health: Callable[[], dict] | None = None, interval: float = 15.0, batch_size: int = 200,
                  backoff_base: float = 1.0, backoff_cap: float = 60.0, min_retry_gap: float = 1.0,
                  window: str | None = None, pull_queue: bool = False, storage_dir: str | Path | None = None):

@@ -1,9 +1,9 @@
 """Contract test: schemathesis drives the running bench central from docs/central-api.yaml.
 
-Through schemathesis' CLI (its stable interface) in a subprocess (one worker: hypothesis in several threads trips a CPython
-3.11 ast bug), against a
+Through schemathesis' CLI (its stable interface) in a subprocess, against a
 bench central in this process on 127.0.0.1. Bounded: a fixed seed and a few
-examples per operation, so it runs in well under a minute.
+examples per operation, one worker (hypothesis generating in several threads
+trips a CPython 3.11 ast bug), so it runs in about half a minute.
 """
 from __future__ import annotations
 
