@@ -401,8 +401,13 @@ class _Encoder:
 
 
 def qr_image(block: QR) -> PILImage.Image:
+    return qr_image_from_payload(block.payload, block.module_size, block.error_level)
+
+
+def qr_image_from_payload(payload: bytes, module_size: int, error_level: str) -> PILImage.Image:
     """The QR symbol as an image, one module = module_size dots, no quiet zone
-    (the native command prints none either; the paper around it is white)."""
+    (the native command prints none either; the paper around it is white).
+    Shared by the no-qr profile and the preview, so both draw the same symbol."""
     import qrcode  # imported here: only the no-qr profile and the preview need it
 
     levels = {
@@ -411,8 +416,8 @@ def qr_image(block: QR) -> PILImage.Image:
         "Q": qrcode.constants.ERROR_CORRECT_Q,
         "H": qrcode.constants.ERROR_CORRECT_H,
     }
-    code = qrcode.QRCode(error_correction=levels[block.error_level], box_size=block.module_size, border=0)
-    code.add_data(block.payload)
+    code = qrcode.QRCode(error_correction=levels[error_level], box_size=module_size, border=0)
+    code.add_data(payload)
     code.make(fit=True)
     return code.make_image(fill_color="black", back_color="white").get_image().convert("L")
 
