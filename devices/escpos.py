@@ -26,6 +26,7 @@ Command reference (Epson ESC/POS, followed by the common Chinese printers):
 from __future__ import annotations
 
 import dataclasses
+import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -274,7 +275,8 @@ def clean_text(text: str) -> list[str]:
     reach the printer as a command (escape codes printed as text, or worse,
     a stray cut)."""
     lines = []
-    for raw_line in text.splitlines() or [""]:
+    # not str.splitlines(): it also splits on GS, FS and RS (0x1d, 0x1c, 0x1e)
+    for raw_line in re.split(r"\r\n|\r|\n", text):
         kept = []
         for ch in raw_line:
             if ch == "\t":
