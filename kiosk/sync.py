@@ -150,7 +150,11 @@ class SyncWorker:
                 sent = self._drain(summary)
                 if pull:
                     self._pull(summary)
-                    summary["heartbeat"] = bool(self.client.heartbeat(self._health()))
+                    try:
+                        summary["heartbeat"] = bool(self.client.heartbeat(self._health()))
+                    except CentralRejected as e:   # a health field the central dislikes is not an outage
+                        log.warning("central refused the heartbeat: %s", e.message)
+                        summary["heartbeat"] = f"refused: {e.message}"
                 elif not sent:
                     self.client.whoami()   # a cheap probe, so "online" always means the central answered
             except CentralUnreachable as e:
@@ -215,19 +219,26 @@ class SyncWorker:
         if self.cache is None:
             return
         pulled = summary["pulled"]
-        f = self.client.get_config(self.cache.get(CONFIG_ETAG_KEY) if self.cache.get(CONFIG_KEY) else None)
-        if not f.not_modified:
-            self.cache.set(CONFIG_KEY, f.data)
-            self.cache.set(CONFIG_ETAG_KEY, f.etag)
-        pulled["config"] = "not_modified" if f.not_modified else "updated"
+        try:
+            f = self.client.get_config(self.cache.get(CONFIG_ETAG_KEY) if self.cache.get(CONFIG_KEY) else None)
+        except CentralRejected as e:
+            pulled["config"] = f"refused: {e.message}"
+        else:
+            if not f.not_modified:
+                self.cache.set(CONFIG_KEY, f.data)
+                self.cache.set(CONFIG_ETAG_KEY, f.etag)
+            pulled["config"] = "not_modified" if f.not_modified else "updated"
         if self.window:
             try:
                 pulled["staff"] = self._pull_staff()
             except CentralRejected as e:   # e.g. no staff on this window yet: not a connectivity problem
                 pulled["staff"] = f"refused: {e.message}"
         if self.pull_queue:
-            self.cache.set(QUEUE_KEY, self.client.queue_status())
-            pulled["queue"] = "updated"
+            try:
+                self.cache.set(QUEUE_KEY, self.client.queue_status())
+                pulled["queue"] = "updated"
+            except CentralRejected as e:
+                pulled["queue"] = f"refused: {e.message}"
 
     def _pull_staff(self) -> str:
         key = staff_card_key(self.window)

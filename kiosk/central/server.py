@@ -345,7 +345,7 @@ class Handler(BaseHTTPRequestHandler):
 
 # Health fields this firmware sends, with their JSON types; other fields pass as they are.
 _HEALTH_TYPES = {"device_id": (str,), "version": (str,), "uptime_s": (int, float), "system_uptime_s": (int, float, None),
-                 "printer": (str,), "paper": (str,), "outbox": (dict,), "last_sync": (str, None),
+                 "outbox": (dict,), "last_sync": (str, None),
                  "disk_free_bytes": (int, None), "sent_at": (str,)}
 _OUTBOX_TYPES = {"pending": (int,), "dead": (int,), "oldest_pending_age_s": (int, float, None)}
 

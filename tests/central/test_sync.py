@@ -244,3 +244,15 @@ def test_unanswered_events_in_a_batch_stay_pending(device):
     s = w.run_once(pull=False)
     assert s["ok"] and s["duplicates"] == 2 and s["delivered"] == 0
     assert_exactly_once(device, ids)
+
+
+def test_a_refused_heartbeat_is_not_an_outage(device):
+    """Health the central will not take (a wrong type) must not stop delivery or mark the device offline."""
+    ids = device.add_events(2)
+    w = device.worker(health=lambda: {"uptime_s": "not a number", "printer": {"state": "ok", "paper": "ok"}})
+    s = w.run_once()
+    assert s["ok"] and s["heartbeat"].startswith("refused") and w.state()["status"] == "online"
+    assert_exactly_once(device, ids)
+    w.health = lambda: {"printer": {"state": "ok", "paper": "near_end"}}   # objects are fine
+    assert w.run_once()["heartbeat"] is True
+    assert device.central.store.latest_heartbeats()[0]["health"]["printer"]["paper"] == "near_end"
