@@ -138,7 +138,9 @@ def _printer_status(printer):
     for name in ("status", "check_status", "query_status"):
         fn = getattr(printer, name, None)
         if callable(fn):
-            return fn()
+            got = fn()
+            # A PrinterWorker answers with a Future: the check waits, the UI never does.
+            return got.result(timeout=10) if hasattr(got, "result") and callable(got.result) else got
     return getattr(printer, "last_status", None)
 
 
