@@ -104,7 +104,9 @@ class ServiceScreen(KioskScreen):
         self._gate = None
         self._digits = ""
         self._refresh_event = None
-        self.ids.body.remove_widget(self.ids.panel)
+        # ids are weak references: keep the two views alive while one is off the tree.
+        self.gate_view, self.panel_view = self.ids.gate.__self__, self.ids.panel.__self__
+        self.ids.body.remove_widget(self.panel_view)
 
     # -- the gate ---------------------------------------------------------------
     @property
@@ -134,7 +136,7 @@ class ServiceScreen(KioskScreen):
         if self.checking or len(self._digits) >= 12:
             return
         self._digits += digit
-        self.pin_text = "●" * len(self._digits)
+        self.pin_text = " ".join("*" * len(self._digits))  # ASCII: wqy has no ● and SDL renders it slowly
         self.app.touch_activity()
 
     def clear(self):
@@ -167,22 +169,27 @@ class ServiceScreen(KioskScreen):
     # -- the panel --------------------------------------------------------------
     def unlock(self):
         body = self.ids.body
-        body.remove_widget(self.ids.gate)
-        if self.ids.panel.parent is None:
-            body.add_widget(self.ids.panel)
+        body.remove_widget(self.gate_view)
+        if self.panel_view.parent is None:
+            body.add_widget(self.panel_view)
         self.unlocked = True
         self.refresh()
-        self._refresh_event = Clock.schedule_interval(lambda dt: self.refresh(), 2.0)
+        self._refresh_event = Clock.schedule_interval(self._tick, 2.0)
+
+    def _tick(self, dt):
+        if self.app is None or self.app.sm.current != "service":
+            return False  # the app stopped or moved on: stop refreshing
+        self.refresh()
 
     def lock(self):
         if self._refresh_event is not None:
             self._refresh_event.cancel()
             self._refresh_event = None
         body = self.ids.body
-        if self.ids.panel.parent is not None:
-            body.remove_widget(self.ids.panel)
-        if self.ids.gate.parent is None:
-            body.add_widget(self.ids.gate)
+        if self.panel_view.parent is not None:
+            body.remove_widget(self.panel_view)
+        if self.gate_view.parent is None:
+            body.add_widget(self.gate_view)
         self.unlocked = False
         self.restart_armed = False
         self.action_text = ""
