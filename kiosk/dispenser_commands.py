@@ -64,7 +64,46 @@ def cmd_print_test(args) -> int:
         worker.close()
 
 
+SCREEN_STATES = ("choose", "priority", "done", "offline", "failed", "paper_out", "printer_unavailable", "closed")
+
+
+def show_state(app, state: str, large: bool = False) -> None:
+    """Put the dispenser screen into one of its states with a sample ticket (for screenshots)."""
+    from .tickets import IssueResult, PaperOut, PrinterUnavailable
+    screen = app.screen("dispenser")
+    if large:
+        app.toggle_large_text()
+    cfg = app.rt.cfg
+    if state == "priority":
+        screen.toggle_priority()
+    elif state in ("done", "offline", "failed"):
+        t = sample_ticket(cfg, offline=state == "offline")
+        screen._issued(IssueResult(t, printed=state != "failed", paper="ok"))
+    elif state == "paper_out":
+        screen._refused(PaperOut("paper out"))
+    elif state == "printer_unavailable":
+        screen._refused(PrinterUnavailable("printer lost"))
+    elif state == "closed":
+        app.rt.tickets.is_open = lambda: False   # as outside the opening hours
+        screen.refresh()
+
+
+def cmd_dispenser_screenshot(args) -> int:
+    from .app import screenshot
+    cfg = load_config(resolve_path(args.config))
+    return screenshot(cfg, "dispenser", args.out, args.lang,
+                      setup=lambda app: show_state(app, args.state, args.large))
+
+
 def register(sub) -> None:
+    p = sub.add_parser("dispenser-screenshot", help="render the dispenser screen in one of its states to PNG")
+    p.add_argument("--config")
+    p.add_argument("--state", choices=SCREEN_STATES, default="choose")
+    p.add_argument("--out", required=True)
+    p.add_argument("--lang", choices=("zh", "en"))
+    p.add_argument("--large", action="store_true", help="large-text mode")
+    p.set_defaults(func=cmd_dispenser_screenshot)
+
     p = sub.add_parser("print-test", help="print a test ticket on the configured printer")
     p.add_argument("--config", help="default: $KIOSK_CONFIG, else /etc/kiosk/kiosk.toml")
     p.set_defaults(func=cmd_print_test)

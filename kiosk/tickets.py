@@ -174,6 +174,8 @@ class TicketService:
         self.paper = PaperReport()
         self.clock_behind: str | None = None   # the service day, when the wall clock is behind it
         self.last_central_error: str | None = None
+        # Hardware buttons (gpiozero thread) call press(name); the screen listens.
+        self.button_listeners: list[Callable[[str], None]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._kick = threading.Event()
@@ -555,6 +557,14 @@ class TicketService:
             except Exception:
                 log.exception("waking the sync worker failed")
 
+    def press(self, name: str) -> None:
+        """A hardware button: a category code or "priority". Called on gpiozero's thread."""
+        for fn in list(self.button_listeners):
+            try:
+                fn(name)
+            except Exception:
+                log.exception("button listener failed")
+
     # -- for technicians ---------------------------------------------------------
     def status(self) -> dict[str, Any]:
         counts = {r["print_state"]: r["n"] for r in self.ledger.query(
@@ -591,3 +601,19 @@ def attach(rt) -> None:
     rt.tickets = service
     service.start()
     rt.on_close(service.stop)
+    attach_buttons(rt, service)
+
+
+def attach_buttons(rt, service: TicketService) -> None:
+    """Optional hardware category buttons (and a priority button) doing what the touchscreen does."""
+    d = rt.cfg.dispenser
+    pins = {code: pin for code, pin in d.button_pins.items()}
+    if d.priority_button_pin:
+        pins["priority"] = d.priority_button_pin
+    if not pins:
+        return
+    from devices.buttons import ButtonBank, make_pin_factory
+    rt.pin_factory = make_pin_factory(rt.cfg.gpio.pin_factory)
+    rt.buttons = ButtonBank(pins, service.press, bounce_time=rt.cfg.gpio.bounce_ms / 1000,
+                            pin_factory=rt.pin_factory)
+    rt.on_close(rt.buttons.close)
