@@ -99,7 +99,16 @@ class DispenserScreen(KioskScreen):
         if svc is not None:
             svc.button_listeners.append(self._hardware_press)
         self._poll = Clock.schedule_interval(self._periodic, 10)
+        self.app.bind(on_stop=self._stop_timers)
         self.refresh()
+
+    def _stop_timers(self, *args):
+        # The app is going away: no timer of ours may fire into a dead screen.
+        self._poll.cancel()
+        self._cancel_timers()
+        svc = self.service
+        if svc is not None and self._hardware_press in svc.button_listeners:
+            svc.button_listeners.remove(self._hardware_press)
 
     @property
     def service(self):
