@@ -89,6 +89,8 @@ class DispenserScreen(KioskScreen):
     print_failed = BooleanProperty(False)
 
     def on_kv_post(self, base_widget):
+        # Kept: at app stop App.get_running_app() is already None, and we still need the runtime.
+        self._app = self.app
         self.ids.states.transition = NoTransition()
         self._ticket = None
         self._home_event = None
@@ -112,7 +114,7 @@ class DispenserScreen(KioskScreen):
 
     @property
     def service(self):
-        return getattr(self.app.rt, "tickets", None)
+        return getattr(self._app.rt, "tickets", None)
 
     @property
     def has_content(self) -> bool:
