@@ -51,7 +51,7 @@ class Keypad(GridLayout):
             btn.key = k
             if k in ("letters", "digits", "back"):
                 btn.bg = (0.345, 0.373, 0.431, 1)
-                btn.base_size = 24
+                btn.base_size = 28
                 btn.bind(on_release=self._press)
                 btn.text = self._label(k)
             else:

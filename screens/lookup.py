@@ -47,7 +47,7 @@ i18n.register({
     "lookup.query_code": ("查询码", "Query code"),
     "lookup.search": ("查询", "Look up"),
     "lookup.back": ("返回", "Back"),
-    "lookup.type_hint": ("点选输入框，用下方按键输入", "Tap a box, then type with the keys"),
+    "lookup.type_hint": ("点选输入框，用右侧按键输入", "Tap a box, then use the keys on the right"),
     "lookup.again": ("查询其他办件", "Another case"),
     "lookup.done": ("完成", "Done"),
     "lookup.retry_scan": ("重新扫描", "Scan again"),
