@@ -86,9 +86,14 @@ class QR:
     module_size: int = 6  # dots per QR module, 1..16
     error_level: str = "M"
     align: str = "center"
+    # Blank lines fed above and below: phone cameras need a quiet zone of about
+    # four modules, and neither the native command nor the raster adds one.
+    margin_lines: int = 1
 
     def __post_init__(self):
         _check_align(self.align)
+        if not 0 <= self.margin_lines <= 10:
+            raise ValueError(f"QR margin must be 0..10 lines, got {self.margin_lines}")
         if not 1 <= self.module_size <= 16:
             raise ValueError(f"QR module size must be 1..16 dots, got {self.module_size}")
         if self.error_level not in QR_ERROR_LEVELS:
@@ -143,8 +148,8 @@ class Document:
     def feed(self, lines: int = 1) -> "Document":
         return self.add(Feed(lines))
 
-    def qr(self, data: str, module_size=6, error_level="M", align="center") -> "Document":
-        return self.add(QR(data, module_size, error_level, align))
+    def qr(self, data: str, module_size=6, error_level="M", align="center", margin_lines=1) -> "Document":
+        return self.add(QR(data, module_size, error_level, align, margin_lines))
 
     def image(self, image: PILImage.Image, align="center") -> "Document":
         return self.add(Image(image, align))
@@ -379,11 +384,15 @@ class _Encoder:
         self.out += raster_cmds(image)
 
     def qr(self, block: QR) -> None:
+        if block.margin_lines:
+            self.out += feed_cmd(block.margin_lines)
         if self.profile.native_qr:
             self.set_align(block.align)
             self.out += qr_cmds(block.payload, block.module_size, block.error_level)
         else:
             self.image(qr_image(block), block.align)
+        if block.margin_lines:
+            self.out += feed_cmd(block.margin_lines)
 
     def add(self, block: Block) -> None:
         if isinstance(block, Text):

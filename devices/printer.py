@@ -108,8 +108,14 @@ class SerialBackend(Backend):
         if self._serial is not None:
             return self._serial
         try:
+            # exclusive: an advisory flock, but it stops a second kiosk process
+            # (a forgotten print-test) from interleaving bytes with ours
             self._serial = serial.Serial(
-                self.port, self.baudrate, timeout=self.timeout, write_timeout=self.write_timeout
+                self.port,
+                self.baudrate,
+                timeout=self.timeout,
+                write_timeout=self.write_timeout,
+                exclusive=True,
             )
         except (serial.SerialException, OSError) as exc:
             raise PrinterError(self._open_advice(exc)) from exc
@@ -121,10 +127,10 @@ class SerialBackend(Backend):
             return f"printer port {self.port} not found: check the USB cable and the udev rule"
         if code == errno.EACCES:
             return f"no permission to open printer port {self.port}: add the kiosk user to the dialout group"
-        if code == errno.EBUSY:
+        if code in (errno.EBUSY, errno.EAGAIN):
             return (
-                f"printer port {self.port} is busy: another program holds it "
-                "(ModemManager? set ENV{ID_MM_DEVICE_IGNORE}=\"1\" in the udev rule)"
+                f"printer port {self.port} is busy: another program holds it (a second kiosk "
+                "process, or ModemManager: set ENV{ID_MM_DEVICE_IGNORE}=\"1\" in the udev rule)"
             )
         return f"cannot open printer port {self.port} ({exc}): check the cable, the power and the port in the config"
 

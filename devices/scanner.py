@@ -132,7 +132,7 @@ class SerialScanner:
 
         try:
             # a short read timeout lets the thread notice close() quickly
-            self._serial = serial.Serial(self.port, self.baudrate, timeout=0.1)
+            self._serial = serial.Serial(self.port, self.baudrate, timeout=0.1, exclusive=True)
         except (serial.SerialException, OSError) as exc:
             self._set_state(
                 False,

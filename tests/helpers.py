@@ -116,6 +116,9 @@ class AppHarness:
         raise LookupError(f"no widget with text matching {pattern!r}; texts: {self.texts(root)}")
 
     def close(self) -> None:
+        # Let pending transitions and scheduled callbacks of this app run while
+        # it is still the running app, so none fires into the next test's app.
+        self.pump(3)
         self.app.dispatch("on_stop")
         self.Window.remove_widget(self.app.root)
         self.App._running_app = None

@@ -142,8 +142,13 @@ def test_feed_and_cut_blocks():
 
 
 def test_qr_block_aligns_then_prints_native():
-    data = encode([QR("AB", module_size=4, error_level="M")])
+    data = encode([QR("AB", module_size=4, error_level="M", margin_lines=0)])
     assert data == INIT + b"\x1b\x61\x01" + escpos.qr_cmds(b"AB", 4, "M")
+
+
+def test_qr_block_feeds_a_quiet_zone_around_the_symbol():
+    data = encode([QR("AB", module_size=4, error_level="M")])
+    assert data == INIT + b"\x1b\x64\x01\x1b\x61\x01" + escpos.qr_cmds(b"AB", 4, "M") + b"\x1b\x64\x01"
 
 
 def test_qr_data_is_utf8():
@@ -164,7 +169,7 @@ def test_no_chinese_profile_rasterises_only_non_ascii_lines():
 
 
 def test_no_qr_profile_prints_qr_as_raster():
-    data = encode([QR("https://example.org/x")], get_profile("no-qr"))
+    data = encode([QR("https://example.org/x", margin_lines=0)], get_profile("no-qr"))
     assert b"\x1d\x28\x6b" not in data
     assert data.startswith(INIT + b"\x1b\x61\x01\x1d\x76\x30\x00")
 
@@ -188,6 +193,7 @@ def test_profile_override():
         lambda: QR("x", module_size=17),
         lambda: QR("x", error_level="X"),
         lambda: QR("x" * 8000),
+        lambda: QR("x", margin_lines=11),
     ],
 )
 def test_bad_blocks_are_refused_with_a_message(make):

@@ -87,6 +87,19 @@ def test_missing_port_tells_the_technician(tmp_path):
     assert "not found" in status.detail
 
 
+def test_port_held_by_another_program(pty_device):
+    dev = pty_device()
+    first = TicketPrinter(SerialBackend(dev.path))
+    first.print_bytes(b"a\n")
+    second = SerialBackend(dev.path)
+    with pytest.raises(PrinterError, match="is busy: another program holds it"):
+        second.write(b"b\n")
+    first.close()
+    second.write(b"b\n")  # free once the first one let go
+    assert dev.wait_for(4) == b"a\nb\n"
+    second.close()
+
+
 def test_unplug_and_replug_reuses_the_same_printer(pty_device, tmp_path):
     link = tmp_path / "kiosk-printer"  # what the udev rule provides on a device
     first = pty_device(answers={1: ONLINE, 4: PAPER_OK})

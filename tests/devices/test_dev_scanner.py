@@ -2,6 +2,7 @@
 
 import os
 import queue
+import time
 
 import pytest
 
@@ -34,10 +35,15 @@ class Collector:
 def scanner_on(pty_device):
     made = []
 
-    def start(port, **kwargs):
+    def start(port, wait=True, **kwargs):
         got = Collector()
         scanner = SerialScanner(port, 9600, got, reconnect_delay=0.05, on_state=got.state, **kwargs)
         made.append(scanner)
+        # pyserial empties the input buffer when it opens the port: wait for
+        # that before sending, as a scanner cannot scan before it is opened
+        deadline = time.monotonic() + 3
+        while wait and not scanner.connected and time.monotonic() < deadline:
+            time.sleep(0.005)
         return scanner, got
 
     yield start
@@ -115,7 +121,7 @@ def test_reconnects_after_unplug(pty_device, scanner_on, tmp_path):
 
 def test_missing_port_keeps_trying(tmp_path, pty_device, scanner_on):
     link = tmp_path / "kiosk-scanner"
-    scanner, got = scanner_on(str(link))
+    scanner, got = scanner_on(str(link), wait=False)
     connected, detail = got.states.get(timeout=3)
     assert connected is False and "cannot be opened" in detail
     dev = pty_device()
@@ -125,10 +131,9 @@ def test_missing_port_keeps_trying(tmp_path, pty_device, scanner_on):
     assert got.next().text == "late"
 
 
-def test_close_stops_the_thread(pty_device):
+def test_close_stops_the_thread(pty_device, scanner_on):
     dev = pty_device()
-    got = Collector()
-    scanner = SerialScanner(dev.path, 9600, got)
+    scanner, got = scanner_on(dev.path)
     scanner.close()
     assert not scanner._thread.is_alive()
     dev.send(b"ignored\r")
@@ -145,6 +150,8 @@ def test_handler_exception_does_not_kill_the_reader(pty_device):
         got(payload)
 
     scanner = SerialScanner(dev.path, 9600, handler)
+    while not scanner.connected:
+        time.sleep(0.005)
     dev.send(b"boom\rfine\r")
     assert got.next().text == "fine"
     scanner.close()
