@@ -43,7 +43,6 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="lookup-bench-"))
     os.environ.setdefault("KIVY_HOME", str(tmp / "kivy"))
 
-    from kiosk.central.client import CentralClient
     from kiosk.central.server import BenchCentral
     from tests.helpers import AppHarness, write_config
 
@@ -51,7 +50,7 @@ def main() -> int:
     token = central.issue_token("demo-kiosk")
     path = write_config(tmp, {"device": {"roles": ["lookup"]}, "central": {"url": central.url},
                               "scanner": {"backend": "sim"}}, token=token)
-    h = AppHarness(path, runtime_hook=lambda rt: setattr(rt, "client", CentralClient.from_config(rt.cfg)))
+    h = AppHarness(path)
     screen = h.app.screen("lookup")
     cases = [central.create_case(f"个体工商户设立登记 {i}", "张小三", status="reviewing") for i in range(20)]
     from kivy.base import EventLoop

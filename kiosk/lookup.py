@@ -470,8 +470,8 @@ def build_scanner(cfg, hub: ScanHub):
 
 def attach(rt) -> None:
     """Role wiring (kiosk.runtime.ROLE_ATTACH): rt.lookup, rt.scanner (+ rt.wedge for a wedge scanner)."""
-    svc = LookupService(rt.cfg, rt.ledger, rt.cache, client=lambda: rt.client,
-                        wake=lambda: rt.sync.wake() if rt.sync is not None else None)
+    wake = getattr(rt, "event_written", None) or (lambda: rt.sync.wake() if rt.sync is not None else None)
+    svc = LookupService(rt.cfg, rt.ledger, rt.cache, client=lambda: rt.client, wake=wake)
     rt.lookup = svc
     try:
         svc.prune_cache()
@@ -483,3 +483,7 @@ def attach(rt) -> None:
     close = getattr(scanner, "close", None)
     if close is not None:
         rt.on_close(close)
+    parts = getattr(rt, "health_parts", None)
+    if parts is not None:
+        parts["scanner"] = lambda: {"backend": rt.cfg.scanner.backend,
+                                    "connected": getattr(scanner, "connected", None) if scanner is not None else False}

@@ -5,7 +5,6 @@ import time
 
 import pytest
 
-from kiosk.central.client import CentralClient
 from kiosk.central.server import BenchCentral
 from tests.helpers import AppHarness, write_config
 
@@ -33,7 +32,7 @@ def start(tmp_path, central, scanner=None, lookup=None, display=None):
                                    "scanner": scanner or {"backend": "sim"},
                                    "lookup": {"max_attempts": 3, **(lookup or {})},
                                    "display": {"idle_timeout": 30, **(display or {})}}, token=token)
-    return AppHarness(path, runtime_hook=lambda rt: setattr(rt, "client", CentralClient.from_config(rt.cfg)))
+    return AppHarness(path)
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ def make_runtime(tmp_path, central, lookup=None):
 
 def open_runtime(path):
     rt = Runtime(load_config(path))
-    rt.client = CentralClient.from_config(rt.cfg)
+    assert isinstance(rt.client, CentralClient)   # built from [central] by the runtime
     return rt
 
 
