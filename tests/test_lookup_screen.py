@@ -80,9 +80,10 @@ def test_serial_scanner_through_a_pty_shows_the_case(app_for, central, pty_pair)
     h.find(r"^张\*三$")
     assert "ZW2026120001" not in all_text(h) and "张小三" not in all_text(h)
     # The countdown is on screen and follows app.idle_left.
-    h.app.idle_left = 17
+    h.app.last_activity = time.monotonic() - 13
+    assert h.wait_until(lambda: h.app.idle_left in (16, 17), 3)
     h.pump(2)
-    h.find("17 秒后自动清除")
+    h.find(f"本页 {h.app.idle_left} 秒后自动清除")
 
 
 def test_wedge_scanner_through_kivy_key_events(app_for, central):
@@ -218,3 +219,21 @@ def test_english_and_large_text_show_the_same_result(app_for, central):
     h.app.toggle_language()
     h.pump(2)
     h.find("^不予受理$")
+
+
+def test_demo_scan_buttons_inject_the_seeded_cases(app_for, central):
+    h = app_for()
+    s = screen(h)
+    assert not s.demo                      # a real device never shows them
+    box = h.find("演示扫码 1").parent
+    assert box.disabled and box.opacity == 0 and box.height == 0
+    s.demo = True                          # what `kiosk demo` turns on
+    h.pump(2)
+    h.tap(h.find("演示扫码 1"))
+    wait_mode(h, "result")
+    h.find("城乡居民基本养老保险参保登记")
+    s.reset()
+    h.pump(1)
+    h.tap(h.find("演示：无效码"))
+    wait_mode(h, "message")
+    h.find("无法识别这个二维码")
