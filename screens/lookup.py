@@ -71,7 +71,7 @@ i18n.register({
     "lookup.remedy": ("您可以：", "What you can do:"),
     "lookup.as_of": ("网络暂时不通，显示的是 {time} 的查询结果，可能已有更新",
                      "Offline: this is the result as of {time}; it may have changed since"),
-    "lookup.now_step": ("当前", "now"),
+    "lookup.now_step": ("（当前）", " (now)"),
     "collection.window": ("窗口领取", "Collect at the counter"),
     "collection.post": ("邮寄送达", "By post"),
     "collection.online": ("网上推送（电子证照）", "Online (electronic certificate)"),
