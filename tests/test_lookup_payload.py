@@ -157,3 +157,14 @@ def test_scrub_removes_personal_data_from_free_text():
     for secret in ("ZW2026000101", "110101199003071234", "13812345678", "482913"):
         assert secret not in out
     assert "failed" in out and "ZW20****0101" in out
+
+
+# ---- the technician's command ---------------------------------------------------
+
+def test_lookup_parse_command_masks_and_explains(capsys):
+    from kiosk.cli import main
+    assert main(["lookup-parse", "--defaults", "https://a.example/q?slbh=ZW2026000101&cxm=482913"]) == 0
+    out = capsys.readouterr().out
+    assert "ZW20****0101" in out and "ZW2026000101" not in out and "482913" not in out
+    assert main(["lookup-parse", "--defaults", "ZW2026000101|<b>"]) == 1
+    assert "bad_query_code" in capsys.readouterr().out

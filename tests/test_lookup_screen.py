@@ -237,3 +237,21 @@ def test_demo_scan_buttons_inject_the_seeded_cases(app_for, central):
     h.tap(h.find("演示：无效码"))
     wait_mode(h, "message")
     h.find("无法识别这个二维码")
+
+
+def test_lookup_screenshot_command_renders_a_result_state(tmp_path):
+    import subprocess
+    import sys
+    from PIL import Image
+    from tests.helpers import ROOT
+    cfg = write_config(tmp_path, {"device": {"roles": ["lookup"]}})
+    out = tmp_path / "shot.png"
+    env = {**os.environ, "KIVY_HOME": str(tmp_path / "kivy")}
+    r = subprocess.run([sys.executable, "-m", "kiosk", "lookup-screenshot", "--config", str(cfg),
+                        "--state", "needs_materials", "--large", "--out", str(out)],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    img = Image.open(out).convert("RGB")
+    assert img.size == (1280, 800)
+    # The warning-coloured status badge is drawn (theme.WARN), not a blank frame.
+    assert (226, 133, 4) in {c for _, c in img.getcolors(1 << 20)}
