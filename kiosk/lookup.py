@@ -461,8 +461,8 @@ def build_scanner(cfg, hub: ScanHub):
 
     backend = cfg.scanner.backend
     if backend == "serial":
-        return SerialScanner(cfg.scanner.port, cfg.scanner.baudrate, on_payload=deliver("serial"),
-                             on_state=lambda ok, detail: log.log(logging.INFO if ok else logging.WARNING, "%s", detail))
+        # devices.scanner logs losing and regaining the port itself; the heartbeat reads .connected.
+        return SerialScanner(cfg.scanner.port, cfg.scanner.baudrate, on_payload=deliver("serial"))
     if backend == "wedge":
         return WedgeAssembler()
     return SimScanner(deliver("sim"))
