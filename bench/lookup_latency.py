@@ -39,6 +39,8 @@ def report(name, ms):
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--gc-freeze", action="store_true",
+                    help="gc.freeze() once the app is up (what kiosk/app.py could do after the first frame)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lookup-bench-"))
     os.environ.setdefault("KIVY_HOME", str(tmp / "kivy"))
@@ -52,6 +54,10 @@ def main() -> int:
                               "scanner": {"backend": "sim"}}, token=token)
     h = AppHarness(path)
     screen = h.app.screen("lookup")
+    if args.gc_freeze:
+        import gc
+        gc.collect()
+        gc.freeze()   # the app's long-lived widgets leave the collector's view
     cases = [central.create_case(f"个体工商户设立登记 {i}", "张小三", status="reviewing") for i in range(20)]
     from kivy.base import EventLoop
 
@@ -84,6 +90,7 @@ def main() -> int:
         offline = [scan_to_shown(cases[i % len(cases)]["qr_payload"]) for i in range(max(20, args.n // 4))]
 
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"gc.freeze after start: {'yes' if args.gc_freeze else 'no'}")
         print(f"lookup latency, {os.cpu_count()} CPUs (load average {load}: other work on the machine "
               f"shows in p99), Kivy offscreen, bench central on 127.0.0.1")
         report("scan -> result drawn (online)", online)
