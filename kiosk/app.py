@@ -128,7 +128,11 @@ def _build_app_class():
             self.header = Header()
             root.add_widget(self.header)
             self.sm = ScreenManager(transition=NoTransition())
-            if len(self.roles) > 1:
+            if getattr(self.rt, "out_of_service", None):  # boot guard tripped (kiosk/bootguard.py)
+                from screens.outofservice import OutOfServiceScreen
+                self.sm.add_widget(OutOfServiceScreen(name="outofservice"))
+                self.home_name = "outofservice"
+            elif len(self.roles) > 1:
                 self.sm.add_widget(HomeScreen(name="home"))
                 self.home_name = "home"
             else:
@@ -139,6 +143,9 @@ def _build_app_class():
                 if isinstance(screen, UnavailableScreen):
                     screen.role = role
                 self.sm.add_widget(screen)
+            from screens.service import ServiceScreen, install_gesture  # technician screen
+            self.sm.add_widget(ServiceScreen(name="service"))
+            install_gesture(self)
             self.sm.current = self.home_name
             root.add_widget(self.sm)
             if self.demo:
@@ -265,24 +272,70 @@ def _build_app_class():
 
 def build_app(rt: Runtime, **kw):
     """Create the app for an already prepared Kivy (see prepare_kivy)."""
-    register_font(rt.cfg)
+    try:
+        register_font(rt.cfg)
+    except FontMissing:
+        if not getattr(rt, "out_of_service", None):
+            raise  # out of service, Kivy's own font still shows the English reason
     return _build_app_class()(rt, **kw)
 
 
 def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
     prepare_kivy(cfg)
-    try:
-        find_cjk_font(cfg.display.font)
-    except FontMissing as e:
-        print(f"kiosk: {e}", file=sys.stderr)
-        return 3
-    rt = Runtime(cfg, demo=demo)
-    if runtime_hook:
-        runtime_hook(rt)
+    from .bootguard import BootGuard, OutOfServiceRuntime  # no boot loop (kiosk/bootguard.py)
+    guard = BootGuard(cfg.storage.dir)
+    tripped = guard.begin()
+    if tripped:
+        rt = OutOfServiceRuntime(cfg, tripped, guard)
+    else:
+        try:
+            find_cjk_font(cfg.display.font)
+        except FontMissing as e:
+            guard.record_error(e)
+            print(f"kiosk: {e}", file=sys.stderr)
+            return 3
+        try:
+            rt = Runtime(cfg, demo=demo)
+            rt.boot_guard = guard
+            if runtime_hook:
+                runtime_hook(rt)
+        except BaseException as e:
+            guard.record_error(e)
+            raise
     app = build_app(rt, demo=demo)
+    _supervise(app, guard)
     rt.start()
-    app.run()
-    return 0
+    try:
+        app.run()
+    except BaseException as e:
+        guard.record_error(e)
+        raise
+    guard.clean_exit()
+    from . import notify
+    notify.stopping()
+    return getattr(app, "exit_code", 0)
+
+
+def _supervise(app, guard) -> None:
+    """systemd and the boot guard: ready after the first frame, watchdog pings
+    from the UI clock (a frozen UI misses them and is restarted), a clean stop
+    on SIGTERM, healthy after a while, and the start-up self-check."""
+    import signal
+
+    from kivy.clock import Clock
+
+    from . import notify, selftest
+
+    def first_frame():
+        notify.ready("out of service" if guard.tripped else "serving")
+        if not guard.tripped:
+            selftest.start_background(app.rt)
+            Clock.schedule_once(lambda dt: guard.mark_healthy(), guard.healthy_after_s)
+    app.first_frame_callbacks.append(first_frame)
+    interval = notify.watchdog_interval()
+    if interval:
+        Clock.schedule_interval(lambda dt: notify.watchdog(), interval)
+    signal.signal(signal.SIGTERM, lambda *a: Clock.schedule_once(lambda dt: app.stop(), 0))
 
 
 def screenshot(cfg: Config, screen: str, out: str, lang: str | None = None, setup=None) -> int:
@@ -318,4 +371,4 @@ def screenshot(cfg: Config, screen: str, out: str, lang: str | None = None, setu
 
 
 def _extra_screens(rt: Runtime) -> set[str]:
-    return set()
+    return {"service"}

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 
@@ -102,8 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from .logs import setup as setup_logging  # structured, scrubbed lines for the journal
+    setup_logging(verbose=args.verbose)
     try:
         return args.func(args)
     except ConfigError as e:

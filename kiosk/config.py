@@ -179,6 +179,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "priority_prefix": Key(str, "V", matches(r"[A-Z]", "V")),
         "priority_button_pin": Key(int, 0),
         "button_pins": Key(dict, {}),
+        "online_timeout": Key(float, 1.5, in_range(0.3, 10),
+                              doc="seconds to wait for a hall-wide number before numbering offline"),
+        "confirm_seconds": Key(int, 8, in_range(3, 60),
+                               doc="how long the 'take your ticket' confirmation stays up"),
     },
     "lookup": {
         "receipt_param": Key(str, "slbh", matches(r"[A-Za-z_][A-Za-z0-9_]{0,31}", "slbh")),

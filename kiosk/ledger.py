@@ -101,6 +101,25 @@ MIGRATIONS: list[str] = [
         hash TEXT NOT NULL
     );
     """,
+    # 2: dispenser. A ticket number as the citizen reads it (display, e.g.
+    # "A905") is unique per service day whatever its source, so two paths to
+    # the same number fail in the ledger instead of on paper. A request to
+    # the central system is written down before it is sent, so a crash
+    # between the central's answer and our commit is found at the next start.
+    """
+    CREATE UNIQUE INDEX tickets_day_display ON tickets(day, display);
+    ALTER TABLE tickets ADD COLUMN service_zh TEXT NOT NULL DEFAULT '';
+    ALTER TABLE tickets ADD COLUMN service_en TEXT NOT NULL DEFAULT '';
+    ALTER TABLE tickets ADD COLUMN lease_id TEXT;
+    CREATE TABLE ticket_requests (
+        request_id TEXT PRIMARY KEY,
+        category TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        boot_id TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'abandoned'))
+    );
+    """,
 ]
 
 

@@ -41,6 +41,8 @@ class Runtime:
         self._closers = [self.cache.close, self.ledger.close]
         self.central_problem: str | None = None   # why there is no client, for technicians
         self.health_parts: dict[str, callable] = {}  # name -> fn() -> dict, merged into the heartbeat
+        self.selftest_result = None   # set by kiosk.selftest at start; sent with the heartbeat
+        self.health_parts["selftest"] = lambda: self.selftest_result
         self._connect_central()
         for role in self.roles:
             self._attach(role)

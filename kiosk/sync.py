@@ -52,7 +52,7 @@ def wall_now() -> str:
 
 
 class SyncWorker:
-    def __init__(self, ledger, client: CentralClient, cache=None, device_id: str = "", *,
+    def __init__(self, ledger, client: CentralClient, cache=None, device_id: str = "",
                  health: Callable[[], dict] | None = None, interval: float = 15.0, batch_size: int = 200,
                  backoff_base: float = 1.0, backoff_cap: float = 60.0, min_retry_gap: float = 1.0,
                  window: str | None = None, pull_queue: bool = False, storage_dir: str | Path | None = None):
@@ -81,6 +81,7 @@ class SyncWorker:
         self._next_try = 0.0                    # monotonic
         self._next_pull = 0.0                   # monotonic
         self._last_attempt = -1e9               # monotonic
+        self._wake_pending = False
         self._state = {"status": "starting", "last_success": ledger.get_meta("last_sync"), "last_attempt": None,
                        "pending": 0, "dead": 0, "last_error": None, "next_retry_s": None, "failures": 0}
 
@@ -101,6 +102,7 @@ class SyncWorker:
     def wake(self) -> None:
         """A new event is in the outbox: send it now (or within a second while offline)."""
         with self._lock:
+            self._wake_pending = True   # survives a cycle that is running right now
             self._next_try = min(self._next_try, max(time.monotonic(), self._last_attempt + self.min_retry_gap))
         self._wakeup.set()
 
@@ -140,14 +142,21 @@ class SyncWorker:
         with self._cycle_lock:
             with self._lock:
                 self._last_attempt = time.monotonic()
+                self._wake_pending = False
                 self._state["last_attempt"] = wall_now()
             summary = {"ok": False, "delivered": 0, "duplicates": 0, "rejected": 0, "pulled": {},
                        "heartbeat": False, "error": None}
             try:
-                self._drain(summary)
+                sent = self._drain(summary)
                 if pull:
                     self._pull(summary)
-                    summary["heartbeat"] = bool(self.client.heartbeat(self._health()))
+                    try:
+                        summary["heartbeat"] = bool(self.client.heartbeat(self._health()))
+                    except CentralRejected as e:   # a health field the central dislikes is not an outage
+                        log.warning("central refused the heartbeat: %s", e.message)
+                        summary["heartbeat"] = f"refused: {e.message}"
+                elif not sent:
+                    self.client.whoami()   # a cheap probe, so "online" always means the central answered
             except CentralUnreachable as e:
                 summary["error"] = str(e)
                 self._failed(str(e), e.retry_after)
@@ -162,11 +171,14 @@ class SyncWorker:
             summary["status"] = self._update(pending=stats["pending"], dead=stats["dead"])["status"]
             return summary
 
-    def _drain(self, summary: dict) -> None:
+    def _drain(self, summary: dict) -> bool:
+        """Send the outbox in batches; True if anything was sent."""
+        sent = False
         while True:
             batch = self.ledger.pending_events(limit=self.batch_size)
             if not batch:
-                return
+                return sent
+            sent = True
             try:
                 results = self.client.upload_events([ev.wire(self.device_id) for ev in batch])
             except (CentralUnreachable, CentralAuthError) as e:
@@ -201,25 +213,32 @@ class SyncWorker:
                 raise CentralUnreachable(f"central left {len(unanswered)} events unanswered")
             self._update(pending=self.ledger.outbox_stats()["pending"])
             if len(batch) < self.batch_size:
-                return
+                return sent
 
     def _pull(self, summary: dict) -> None:
         if self.cache is None:
             return
         pulled = summary["pulled"]
-        f = self.client.get_config(self.cache.get(CONFIG_ETAG_KEY) if self.cache.get(CONFIG_KEY) else None)
-        if not f.not_modified:
-            self.cache.set(CONFIG_KEY, f.data)
-            self.cache.set(CONFIG_ETAG_KEY, f.etag)
-        pulled["config"] = "not_modified" if f.not_modified else "updated"
+        try:
+            f = self.client.get_config(self.cache.get(CONFIG_ETAG_KEY) if self.cache.get(CONFIG_KEY) else None)
+        except CentralRejected as e:
+            pulled["config"] = f"refused: {e.message}"
+        else:
+            if not f.not_modified:
+                self.cache.set(CONFIG_KEY, f.data)
+                self.cache.set(CONFIG_ETAG_KEY, f.etag)
+            pulled["config"] = "not_modified" if f.not_modified else "updated"
         if self.window:
             try:
                 pulled["staff"] = self._pull_staff()
             except CentralRejected as e:   # e.g. no staff on this window yet: not a connectivity problem
                 pulled["staff"] = f"refused: {e.message}"
         if self.pull_queue:
-            self.cache.set(QUEUE_KEY, self.client.queue_status())
-            pulled["queue"] = "updated"
+            try:
+                self.cache.set(QUEUE_KEY, self.client.queue_status())
+                pulled["queue"] = "updated"
+            except CentralRejected as e:
+                pulled["queue"] = f"refused: {e.message}"
 
     def _pull_staff(self) -> str:
         key = staff_card_key(self.window)
@@ -265,6 +284,8 @@ class SyncWorker:
             self._next_try = t + self.interval
             if pulled:
                 self._next_pull = t + self.interval
+            if self._wake_pending:   # an event arrived during this cycle: go again at once
+                self._next_try = t
             self._state.update(status="online", last_success=now, last_error=None, next_retry_s=None, failures=0)
 
     def _failed(self, error: str, retry_after: float | None, status: str = "offline") -> None:
@@ -277,6 +298,8 @@ class SyncWorker:
                 if retry_after is not None:
                     delay = max(delay, min(retry_after, 600.0))
             delay = max(delay, self.min_retry_gap / 2)
+            if self._wake_pending and status == "offline" and retry_after is None:
+                delay = min(delay, self.min_retry_gap)
             self._next_try = time.monotonic() + delay
             self._next_pull = 0.0   # after a failure, pull again with the next success
             self._state.update(status=status, last_error=error, next_retry_s=delay, failures=self._failures)

@@ -93,7 +93,7 @@ def index(central) -> str:
     coll_opts = "".join(f"<option>{k}</option>" for k in COLLECTION_METHODS)
     parts.append(f"""<form method=post action="/bench/cases">
       事项名称 item <input name=item_name value="个体工商户设立登记" size=24>
-      申请人 applicant <input name=applicant_name value="张小三" size=8>
+      申请人 applicant <input name=applicant_name value="王小明" size=8>
       状态 <select name=status>{status_opts}</select>
       时限(工作日) <input name=time_limit_days value=5 size=3>
       领取 <select name=collection>{coll_opts}</select>

@@ -7,14 +7,15 @@ starts with `path` (default: every /api/v1 request):
 - ``slow``: wait `delay` seconds, then do the work and answer (a client with a
   shorter read timeout gives up while the server still commits);
 - ``malformed``: do the work, then answer 200 with a body that is not JSON;
-- ``drop``: do the work and commit, then close the connection without answering.
+- ``drop``: do the work and commit, then close the connection without answering;
+- ``partial``: do the work, then answer only the first half of an event batch's results.
 """
 from __future__ import annotations
 
 import threading
 from dataclasses import asdict, dataclass
 
-KINDS = ("error", "slow", "malformed", "drop")
+KINDS = ("error", "slow", "malformed", "drop", "partial")
 
 
 @dataclass

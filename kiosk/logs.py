@@ -1,0 +1,219 @@
+"""Logging for a device: one structured line per record on stderr, no personal data.
+
+Under systemd, stderr goes to the journal (``JOURNAL_STREAM`` is set then):
+each record becomes one JSON object, prefixed with its syslog priority
+(``<6>``) so ``journalctl -p warning`` works. On a terminal the same records
+are ``key=value`` lines that a technician can read.
+
+Personal data (names, ID numbers, phone numbers, full case numbers) must not
+be logged in the first place. This module is the second line of defence:
+every formatted line — message, extra fields and traceback — goes through
+``scrub``, which masks
+
+* 18-digit resident ID numbers (and 15-digit old ones, and any longer digit run),
+* mainland mobile numbers,
+* every value passed as personal: ``log.info("...", extra={"personal": [name]})``,
+  values wrapped in ``Personal(...)``, and values a service declared with
+  ``forget_in_logs(value)`` (for example the case number being looked up).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import threading
+from collections import OrderedDict
+from datetime import datetime, timezone
+
+MASK = "***"
+
+# An ID number is 17 digits and a digit or X; 15-digit ones are the old form.
+# Any run of 15 or more digits is masked: bank cards and IDs alike, and no
+# value the device logs on purpose (counters, ports, years) is that long.
+_LONG_DIGITS = re.compile(r"(?<![0-9A-Za-z])\d{14,}[\dXx](?![0-9A-Za-z])")
+# Mainland mobile numbers, also written with +86 / 86 and spaces or dashes.
+_MOBILE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?!\d)")
+
+# Standard LogRecord attributes: everything else on a record came from extra=.
+_RECORD_ATTRS = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime", "personal"}
+
+_SYSLOG = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
+
+
+class Personal:
+    """Wrap a value to log that it exists, never what it is: renders as ***."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __str__(self):
+        return MASK
+
+    __repr__ = __str__
+
+
+class _Forgotten:
+    """Values to mask wherever they appear; bounded, so it cannot grow forever."""
+
+    def __init__(self, size: int = 512):
+        self._values: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def add(self, value) -> None:
+        text = str(value).strip()
+        if len(text) < 2:  # masking single characters would shred every line
+            return
+        with self._lock:
+            self._values[text] = None
+            self._values.move_to_end(text)
+            while len(self._values) > self._size:
+                self._values.popitem(last=False)
+
+    def snapshot(self) -> list[str]:
+        with self._lock:
+            # Longest first, so "张三丰" is masked whole before "张三" could split it.
+            return sorted(self._values, key=len, reverse=True)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+
+_forgotten = _Forgotten()
+
+
+def forget_in_logs(*values) -> None:
+    """Mask these values in every later log line of this process."""
+    for v in values:
+        if v is not None:
+            _forgotten.add(v)
+
+
+def scrub(text: str, extra_values=()) -> str:
+    """Mask personal data patterns and the given values in a piece of text."""
+    values = [str(v).strip() for v in extra_values if v is not None and len(str(v).strip()) >= 2]
+    for v in sorted(values, key=len, reverse=True) + _forgotten.snapshot():
+        if v in text:
+            text = text.replace(v, MASK)
+    text = _LONG_DIGITS.sub(MASK, text)
+    text = _MOBILE.sub(MASK, text)
+    return text
+
+
+def _personal_values(record: logging.LogRecord) -> list:
+    given = getattr(record, "personal", None)
+    if given is None:
+        values = []
+    elif isinstance(given, (list, tuple, set)):
+        values = list(given)
+    else:
+        values = [given]
+    args = record.args if isinstance(record.args, tuple) else (record.args,) if record.args else ()
+    values += [a.value for a in args if isinstance(a, Personal)]
+    return values
+
+
+class ScrubFilter(logging.Filter):
+    """Masks personal data in the message and in extra fields, before any handler formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        values = _personal_values(record)
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not lose the record
+            message = f"{record.msg!r} {record.args!r}"
+        record.msg = scrub(message, values)
+        record.args = None
+        for key, value in list(vars(record).items()):
+            if key not in _RECORD_ATTRS and isinstance(value, str):
+                setattr(record, key, scrub(value, values))
+        record.personal = None
+        record._kiosk_personal = values  # for the formatter: tracebacks are formatted later
+        return True
+
+
+def _extras(record: logging.LogRecord) -> dict:
+    return {k: v for k, v in vars(record).items()
+            if k not in _RECORD_ATTRS and not k.startswith("_")}
+
+
+class _Base(logging.Formatter):
+    def __init__(self, journal: bool):
+        super().__init__()
+        self.journal = journal
+
+    def _exc(self, record) -> str | None:
+        if record.exc_info:
+            return self.formatException(record.exc_info)
+        return record.exc_text or None
+
+    def _finish(self, record, line: str) -> str:
+        line = scrub(line, getattr(record, "_kiosk_personal", ()))
+        if self.journal:
+            line = f"<{_SYSLOG.get(record.levelno, 6)}>" + line
+        return line
+
+
+class JsonFormatter(_Base):
+    """One JSON object per record, on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"t": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+               "level": record.levelname, "logger": record.name, "msg": record.getMessage()}
+        for k, v in _extras(record).items():
+            out[k] = v if isinstance(v, (int, float, bool, type(None))) else str(v)
+        exc = self._exc(record)
+        if exc:
+            out["exc"] = exc
+        return self._finish(record, json.dumps(out, ensure_ascii=False))
+
+
+def _kv(value) -> str:
+    text = str(value)
+    if text and not re.search(r'[\s"=]', text):
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+class KeyValueFormatter(_Base):
+    """level=INFO logger=kiosk.app msg="..." key=value; a traceback stays on the same line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = [f"level={record.levelname}", f"logger={record.name}", f"msg={_kv(record.getMessage())}"]
+        parts += [f"{k}={_kv(v)}" for k, v in _extras(record).items()]
+        exc = self._exc(record)
+        if exc:
+            parts.append(f"exc={_kv(exc)}")
+        return self._finish(record, " ".join(parts))
+
+
+_HANDLER_NAME = "kiosk-journal"
+
+
+def setup(verbose: bool = False, fmt: str | None = None, stream=None) -> logging.Handler:
+    """Route all logging (ours and Kivy's) through one scrubbing handler on stderr.
+
+    fmt: "json" or "kv"; default from $KIOSK_LOG_FORMAT, else JSON under
+    systemd (journal) and key=value on a terminal. Calling it again replaces
+    the handler instead of adding a second one.
+    """
+    journal = bool(os.environ.get("JOURNAL_STREAM"))
+    fmt = fmt or os.environ.get("KIOSK_LOG_FORMAT") or ("json" if journal else "kv")
+    if fmt not in ("json", "kv"):
+        raise ValueError(f"log format {fmt!r}: use json or kv")
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.addFilter(ScrubFilter())
+    handler.setFormatter(JsonFormatter(journal) if fmt == "json" else KeyValueFormatter(journal))
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if h.get_name() == _HANDLER_NAME or isinstance(h, logging.StreamHandler) and h.stream in (sys.stderr, sys.stdout):
+            root.removeHandler(h)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    return handler

@@ -1,0 +1,266 @@
+"""The dispenser screen: choose a service, take a ticket.
+
+States (an inner ScreenManager, so only the current state's words exist in
+the widget tree): choose -> busy -> done | refused; closed outside opening
+hours. The service call runs in the background (paper check, central call
+and printing can take seconds); hardware buttons arrive from gpiozero's
+thread and are handed to the UI thread with Clock.schedule_once.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from kivy.clock import Clock
+from kivy.lang import Builder
+from kivy.metrics import dp
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+from kivy.uix.screenmanager import NoTransition, Screen
+
+from kiosk import i18n
+from kiosk.tickets import TicketRefused
+
+from . import theme
+from .widgets import BigButton, KioskScreen, in_background
+
+log = logging.getLogger("screens.dispenser")
+
+i18n.register({
+    "disp.choose": ("请选择您要办理的业务", "Please choose a service"),
+    "disp.choose_priority": ("绿色通道：请选择业务", "Priority lane: choose a service"),
+    "disp.waiting": ("等候 {n} 人", "{n} waiting"),
+    "disp.est": ("约 {m} 分钟", "about {m} min"),
+    "disp.priority": ("绿色通道", "Priority lane"),
+    "disp.priority.sub": ("老年人 · 残疾人 · 孕妇", "Elderly · disabled · pregnant"),
+    "disp.priority.cancel": ("取消绿色通道", "Cancel priority"),
+    "disp.busy": ("正在出票，请稍候…", "Printing your ticket, please wait…"),
+    "disp.your_number": ("您的号码", "Your number"),
+    "disp.take": ("请取走您的号票", "Please take your ticket"),
+    "disp.ahead": ("前面还有 {n} 人等候", "{n} people ahead of you"),
+    "disp.offline": ("离线票：等候人数请看叫号屏", "Offline ticket: see the call display for the queue"),
+    "disp.print_failed": ("号票打印失败，您的号码已保留。请按“补打”，或到服务台告知号码。",
+                          "The ticket did not print; your number is kept. Press Reprint, or tell the counter your number."),
+    "disp.reprint": ("补打号票", "Reprint"),
+    "disp.back_in": ("{s} 秒后返回", "Back in {s} s"),
+    "disp.done_button": ("完成", "Done"),
+    "disp.refused.paper_out": ("打印纸已用完，暂时无法取号。请到服务台人工取号。",
+                               "The printer is out of paper. Please go to the service counter."),
+    "disp.refused.printer_unavailable": ("取号机打印机故障，暂时无法取号。请到服务台人工取号。",
+                                         "The ticket printer is not working. Please go to the service counter."),
+    "disp.refused.numbers_exhausted": ("今日号码已发完。请到服务台咨询。",
+                                       "No more numbers today. Please ask at the service counter."),
+    "disp.refused.closed": ("现在不是办公时间。", "The hall is closed now."),
+    "disp.refused.refused": ("暂时无法取号。请到服务台人工取号。",
+                             "No ticket can be issued now. Please go to the service counter."),
+    "disp.refused.title": ("抱歉", "Sorry"),
+    "disp.closed.title": ("现在不是办公时间", "We are closed"),
+    "disp.closed.hours": ("办公时间", "Opening hours"),
+    "disp.closed.days": ("{days}", "{days}"),
+    "disp.no_categories": ("暂无可取号的业务，请到服务台咨询。", "No services available; please ask at the counter."),
+})
+
+WEEKDAY_NAMES = {"zh": "一二三四五六日", "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")}
+
+
+def days_text(days: list[int], lang: str) -> str:
+    names = WEEKDAY_NAMES[lang]
+    days = sorted(set(days))
+    if days and days == list(range(days[0], days[-1] + 1)) and len(days) > 2:
+        a, b = names[days[0] - 1], names[days[-1] - 1]
+        return f"周{a}至周{b}" if lang == "zh" else f"{a}–{b}"
+    return ("、".join("周" + names[d - 1] for d in days) if lang == "zh"
+            else ", ".join(names[d - 1] for d in days))
+
+
+class StateScreen(Screen):
+    pass
+
+
+class DispenserScreen(KioskScreen):
+    state = StringProperty("choose")      # choose | busy | done | refused | closed
+    priority_mode = BooleanProperty(False)
+    countdown = NumericProperty(0)
+    refused_reason = StringProperty("")
+    # what the confirmation shows (forgotten by reset)
+    number = StringProperty("")
+    service_name = StringProperty("")
+    ahead_text = StringProperty("")
+    offline = BooleanProperty(False)
+    print_failed = BooleanProperty(False)
+
+    def on_kv_post(self, base_widget):
+        # Kept: at app stop App.get_running_app() is already None, and we still need the runtime.
+        self._app = self.app
+        self.ids.states.transition = NoTransition()
+        self._ticket = None
+        self._home_event = None
+        self._count_event = None
+        self.app.bind(lang=self.refresh, font_scale=self.refresh)
+        self.bind(priority_mode=self.refresh)
+        svc = self.service
+        if svc is not None:
+            svc.button_listeners.append(self._hardware_press)
+        self._poll = Clock.schedule_interval(self._periodic, 10)
+        self.app.bind(on_stop=self._stop_timers)
+        self.refresh()
+
+    def _stop_timers(self, *args):
+        # The app is going away: no timer of ours may fire into a dead screen.
+        self._poll.cancel()
+        self._cancel_timers()
+        svc = self.service
+        if svc is not None and self._hardware_press in svc.button_listeners:
+            svc.button_listeners.remove(self._hardware_press)
+
+    @property
+    def service(self):
+        return getattr(self._app.rt, "tickets", None)
+
+    @property
+    def has_content(self) -> bool:
+        return self.state in ("done", "refused") or self.priority_mode
+
+    # -- what is shown ----------------------------------------------------------
+    def on_enter(self, *args):
+        self.refresh()
+
+    def _periodic(self, dt):
+        if self.state in ("choose", "closed"):
+            self.refresh()
+
+    def refresh(self, *args):
+        svc = self.service
+        if svc is None:
+            return
+        if self.state in ("choose", "closed"):
+            self.set_state("choose" if svc.is_open() else "closed")
+        self._build_categories()
+        self._build_closed()
+
+    def set_state(self, state: str):
+        self.state = state
+        self.ids.states.current = state
+
+    def _build_categories(self):
+        grid = self.ids.categories
+        grid.clear_widgets()
+        tr, lang, scale = self.app.tr, self.app.lang, self.app.font_scale
+        cats = self.service.categories()
+        self.ids.no_categories.opacity = 0 if cats else 1
+        grid.cols = 1 if len(cats) <= 2 else 2
+        for cat in cats:
+            extra = []
+            if cat.waiting is not None:
+                extra.append(tr("disp.waiting", n=cat.waiting))
+            if cat.est_wait_s:
+                extra.append(tr("disp.est", m=max(1, round(cat.est_wait_s / 60))))
+            text = cat.name(lang)
+            if extra:
+                text += f"\n[size={int(dp(24) * scale)}]{'  ·  '.join(extra)}[/size]"
+            btn = BigButton(text=text, base_size=38, bg=theme.ACCENT if self.priority_mode else theme.PRIMARY)
+            btn.code = cat.code
+            btn.bind(on_release=lambda b: self.choose(b.code))
+            grid.add_widget(btn)
+
+    def _build_closed(self):
+        days, spans = self.service.opening()
+        lang = self.app.lang
+        self.ids.closed_hours.text = (f"{self.app.tr('disp.closed.hours')}\n{days_text(days, lang)}  "
+                                      + "  ".join(spans))
+
+    # -- actions ------------------------------------------------------------------
+    def toggle_priority(self):
+        if self.state == "choose":
+            self.priority_mode = not self.priority_mode
+
+    def choose(self, code: str, priority: bool | None = None):
+        if self.state != "choose" or self.service is None:
+            return  # a second tap while a ticket is printing does not take a second number
+        prio = self.priority_mode if priority is None else priority
+        self.is_busy = True
+        self.set_state("busy")
+        in_background(self.service.issue, code, prio, done=self._issued, failed=self._refused)
+
+    def reprint(self):
+        if self._ticket is None or self.state != "done":
+            return
+        self.is_busy = True
+        self.set_state("busy")
+        in_background(self.service.reprint, self._ticket.id, done=self._issued, failed=self._refused)
+
+    def _hardware_press(self, name: str):
+        """From gpiozero's thread: hand over to the UI thread."""
+        Clock.schedule_once(lambda dt: self.hardware_press(name), 0)
+
+    def hardware_press(self, name: str):
+        self.app.touch_activity()
+        if self.app.sm.current != self.name:
+            self.app.go(self.name)
+        if name == "priority":
+            self.toggle_priority()
+        else:
+            self.choose(name)
+
+    def _issued(self, result):
+        self.is_busy = False
+        t = result.ticket
+        self._ticket = t
+        self.number = t.display
+        self.service_name = t.service_en if self.app.lang == "en" else t.service_zh
+        self.offline = t.offline
+        self.ahead_text = (self.app.tr("disp.ahead", n=t.people_ahead)
+                           if (t.people_ahead is not None and not t.offline) else "")
+        self.print_failed = not result.printed
+        self.priority_mode = False
+        self.set_state("done")
+        self.app.touch_activity()
+        self._start_countdown(self.app.rt.cfg.dispenser.confirm_seconds * (3 if self.print_failed else 1))
+
+    def _refused(self, exc):
+        self.is_busy = False
+        if not isinstance(exc, TicketRefused):
+            log.error("ticket not issued: %s", type(exc).__name__)
+        reason = getattr(exc, "reason", "refused")
+        if reason == "closed":
+            self.priority_mode = False
+            self.set_state("closed")
+            return
+        self.refused_reason = reason
+        self.set_state("refused")
+        self.app.touch_activity()
+        self._start_countdown(self.app.rt.cfg.dispenser.confirm_seconds * 2)
+
+    def _start_countdown(self, seconds: int):
+        self._cancel_timers()
+        self.countdown = seconds
+        self._count_event = Clock.schedule_interval(self._tick, 1)
+
+    def _tick(self, dt):
+        self.countdown -= 1
+        if self.countdown <= 0:
+            self.finish()
+
+    def finish(self):
+        """Back to start (the 'done' button, the countdown)."""
+        self.reset()
+        if self.app.sm.current != self.app.home_name:
+            self.app.go("home")
+
+    def _cancel_timers(self):
+        if self._count_event is not None:
+            self._count_event.cancel()
+            self._count_event = None
+
+    def reset(self) -> None:
+        self._cancel_timers()
+        self._ticket = None
+        self.number = self.service_name = self.ahead_text = self.refused_reason = ""
+        self.offline = self.print_failed = False
+        self.priority_mode = False
+        if not self.is_busy:
+            self.state = "choose"
+            self.ids.states.current = "choose"
+            self.refresh()
+
+
+Builder.load_file(str(Path(__file__).with_name("dispenser.kv")))

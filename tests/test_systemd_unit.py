@@ -1,0 +1,142 @@
+"""The systemd unit, the udev rule and the installer, checked with the real tools where they run."""
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+UNIT = ROOT / "systemd" / "kiosk.service"
+RULES = ROOT / "systemd" / "99-kiosk.rules"
+INSTALL = ROOT / "systemd" / "install.sh"
+
+
+def unit_entries(text: str) -> dict[str, list[str]]:
+    """section.key -> values (systemd keys may repeat, configparser cannot)."""
+    out: dict[str, list[str]] = {}
+    section = ""
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            section = line.strip("[]")
+            continue
+        key, _, value = line.partition("=")
+        out.setdefault(f"{section}.{key}", []).append(value)
+    return out
+
+
+def _verify(tmp_path, text: str) -> subprocess.CompletedProcess:
+    tool = shutil.which("systemd-analyze")
+    if not tool:
+        pytest.skip("systemd-analyze not installed (apt-get install systemd)")
+    path = tmp_path / "kiosk.service"
+    path.write_text(text)
+    # Outside a booted systemd it still parses and checks the unit offline;
+    # SYSTEMD_LOG_LEVEL keeps unrelated host noise out of the way.
+    env = {**os.environ, "SYSTEMD_LOG_LEVEL": "warning"}
+    proc = subprocess.run([tool, "verify", str(path)], capture_output=True, text=True, env=env, timeout=60)
+    if "Failed to initialize manager" in proc.stderr or "Failed to setup working directory" in proc.stderr:
+        pytest.skip(f"systemd-analyze cannot run here: {proc.stderr.strip()[:200]}")
+    return proc
+
+
+def _with_existing_binary(text: str) -> str:
+    # The real ExecStart (/opt/kiosk/venv/bin/kiosk) exists only on a device;
+    # verify would rightly fail on it, so point it at a binary that exists.
+    return re.sub(r"(?m)^ExecStart=\S+", "ExecStart=" + shutil.which("true"), text)
+
+
+def test_systemd_analyze_verify_passes_on_the_unit(tmp_path):
+    proc = _verify(tmp_path, _with_existing_binary(UNIT.read_text()))
+    assert proc.returncode == 0, proc.stderr
+    # Unknown keys and bad values are only warnings for systemd: none allowed.
+    problems = [l for l in (proc.stdout + proc.stderr).splitlines() if "kiosk.service" in l]
+    assert problems == []
+
+
+def test_verify_here_really_catches_mistakes(tmp_path):
+    """Control: the same run flags a misspelt key and a bad value, so the pass above means something."""
+    broken = _with_existing_binary(UNIT.read_text()).replace("WatchdogSec=30", "WatchdogSecs=30")
+    broken = broken.replace("Type=notify", "Type=notifi")
+    proc = _verify(tmp_path, broken)
+    out = proc.stdout + proc.stderr
+    assert "WatchdogSecs" in out and "notifi" in out
+
+
+def test_unit_has_what_a_kiosk_needs():
+    e = unit_entries(UNIT.read_text())
+    one = {k: v[-1] for k, v in e.items()}
+    assert one["Service.Type"] == "notify"
+    assert one["Service.NotifyAccess"] in ("main", "all")
+    assert int(one["Service.WatchdogSec"]) >= 10
+    assert one["Service.Restart"] == "on-failure"
+    assert one["Service.User"] == "kiosk"
+    assert one["Service.TTYPath"] == "/dev/tty1" and one["Service.PAMName"]
+    assert one["Service.StandardInput"] == "tty-fail"
+    assert "getty@tty1.service" in one["Unit.Conflicts"]
+    assert int(one["Unit.StartLimitBurst"]) > 3  # above the boot guard's 3 crashed starts
+    assert one["Service.ProtectSystem"] == "strict" and one["Service.StateDirectory"] == "kiosk"
+    assert one["Service.NoNewPrivileges"] == "yes" and one["Service.PrivateTmp"] == "yes"
+    assert one["Service.DevicePolicy"] == "closed"
+    allowed = " ".join(e["Service.DeviceAllow"])
+    for dev in ("/dev/kiosk-printer", "/dev/kiosk-scanner", "char-drm", "char-input", "char-gpiochip", "/dev/tty1"):
+        assert dev in allowed
+    env = dict(v.split("=", 1) for v in e["Service.Environment"])
+    assert env["SDL_VIDEODRIVER"] == "kmsdrm" and env["KIVY_WINDOW"] == "sdl2" and env["KIVY_GL_BACKEND"] == "sdl2"
+    from kiosk.bootguard import RESTART_EXIT_CODE
+    assert one["Service.RestartForceExitStatus"] == str(RESTART_EXIT_CODE)
+    assert one["Install.WantedBy"] == "multi-user.target"
+
+
+def test_udev_rule_names_printer_and_scanner_and_keeps_modemmanager_away():
+    lines = [l for l in RULES.read_text().splitlines() if l.strip() and not l.startswith("#")]
+    names = set()
+    for line in lines:
+        assert 'SUBSYSTEM=="tty"' in line
+        assert re.search(r'ATTRS\{idVendor\}=="[0-9a-f]{4}"', line)
+        assert re.search(r'ATTRS\{idProduct\}=="[0-9a-f]{4}"', line)
+        assert 'ENV{ID_MM_DEVICE_IGNORE}="1"' in line
+        names.add(re.search(r'SYMLINK\+="([^"]+)"', line).group(1))
+        # every clause is key op "value", comma separated: a typo makes udev skip the rule
+        for clause in line.split(", "):
+            assert re.fullmatch(r'[A-Z_]+(\{[A-Za-z_]+\})?(==|\+=|=)"[^"]*"', clause), clause
+    assert names == {"kiosk-printer", "kiosk-scanner"}
+
+
+def test_install_script_dry_run_does_every_step(tmp_path):
+    proc = subprocess.run(["bash", str(INSTALL), "--role", "dispenser", "--printer-id", "0416:5011",
+                           "--scanner-id", "05E0:1701", "--dry-run"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for pkg in ("libgles2", "libegl1", "libgbm1", "libgl1-mesa-dri", "fonts-wqy-microhei", "libmtdev1"):
+        assert pkg in out
+    assert "venv --system-site-packages" in out
+    assert re.search(r"usermod -a -G video,render,input,dialout,gpio kiosk", out)
+    assert "config/dispenser.toml /etc/kiosk/kiosk.toml" in out
+    assert re.search(r"install -m 0600 -o kiosk -g kiosk /dev/null /etc/kiosk/token", out)
+    assert "/etc/systemd/system/kiosk.service" in out and "/etc/udev/rules.d/99-kiosk.rules" in out
+    assert "systemctl set-default multi-user.target" in out
+    assert "systemctl enable kiosk.service" in out
+    # the USB ids given end up in the rule, lower-cased
+    assert re.search(r'rule: .*idVendor\}=="0416", ATTRS\{idProduct\}=="5011", SYMLINK\+="kiosk-printer"', out)
+    assert re.search(r'rule: .*idVendor\}=="05e0", ATTRS\{idProduct\}=="1701", SYMLINK\+="kiosk-scanner"', out)
+
+
+def test_install_script_refuses_bad_arguments():
+    proc = subprocess.run(["bash", str(INSTALL), "--role", "printer", "--dry-run"], capture_output=True, text=True)
+    assert proc.returncode != 0 and "dispenser, lookup or pad" in proc.stderr
+    proc = subprocess.run(["bash", str(INSTALL), "--role", "pad", "--printer-id", "1a86-7523", "--dry-run"],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "vendor:product" in proc.stderr
+
+
+@pytest.mark.parametrize("role", ["dispenser", "lookup", "pad"])
+def test_example_configs_match_the_install_layout(role):
+    import tomllib
+    data = tomllib.loads((ROOT / "config" / f"{role}.toml").read_text())
+    assert data["central"]["token_file"] == "/etc/kiosk/token"
+    assert data["storage"]["dir"] == "/var/lib/kiosk"  # the unit's StateDirectory, the only writable place
