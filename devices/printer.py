@@ -15,6 +15,7 @@ import errno
 import logging
 import os
 import queue
+import termios
 import threading
 import time
 from concurrent.futures import Future
@@ -184,7 +185,8 @@ class SerialBackend(Backend):
                     "check that it is switched on; some printers do not answer DLE EOT at all",
                 )
             paper_byte = self._query(port, 4, timeout)
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, termios.error) as exc:
+            # termios.error: flushing a tty whose USB device just went away.
             self._drop()
             return PrinterStatus(
                 False, "unknown", f"printer on {self.port} lost ({exc}): check the USB cable and the power"

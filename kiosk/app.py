@@ -335,7 +335,12 @@ def _supervise(app, guard) -> None:
     interval = notify.watchdog_interval()
     if interval:
         Clock.schedule_interval(lambda dt: notify.watchdog(), interval)
-    signal.signal(signal.SIGTERM, lambda *a: Clock.schedule_once(lambda dt: app.stop(), 0))
+    # Kivy ignores stop() while its loop is not running yet, so a SIGTERM that
+    # lands during start-up is kept and acted on from the clock until it takes.
+    def on_term(*_):
+        app.stop_requested = True
+    signal.signal(signal.SIGTERM, on_term)
+    Clock.schedule_interval(lambda dt: app.stop() if getattr(app, "stop_requested", False) else None, 0.25)
 
 
 def screenshot(cfg: Config, screen: str, out: str, lang: str | None = None, setup=None) -> int:

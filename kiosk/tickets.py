@@ -390,8 +390,10 @@ class TicketService:
 
     def _ask_central(self, client, request_id: str, category: str, priority: bool) -> dict | None:
         try:
+            timeout = self.cfg.dispenser.online_timeout
             t = client.issue_ticket(category, request_id, priority=priority,
-                                         read_timeout=self.cfg.dispenser.online_timeout)
+                                    read_timeout=timeout,
+                                    connect_timeout=min(timeout, self.cfg.central.connect_timeout))
         except Exception as e:  # any failure at all means: number offline, never keep a citizen waiting
             self.last_central_error = f"{type(e).__name__}: {e}"[:300]
             log.info("central did not give a number (%s): numbering offline", type(e).__name__)

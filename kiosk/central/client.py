@@ -107,9 +107,11 @@ class CentralClient:
 
     # -- one request ------------------------------------------------------
     def _request(self, method: str, path: str, *, json: Any = None, params: dict | None = None,
-                 headers: dict | None = None, read_timeout: float | None = None) -> requests.Response:
+                 headers: dict | None = None, read_timeout: float | None = None,
+                 connect_timeout: float | None = None) -> requests.Response:
         url = self.base_url + API + path
-        timeout = (self.connect_timeout, read_timeout if read_timeout is not None else self.read_timeout)
+        timeout = (connect_timeout if connect_timeout is not None else self.connect_timeout,
+                   read_timeout if read_timeout is not None else self.read_timeout)
         try:
             r = self.session.request(method, url, json=json, params=params, headers=headers, timeout=timeout)
         except requests.exceptions.SSLError as e:
@@ -169,10 +171,14 @@ class CentralClient:
         return self._conditional("/config", etag)
 
     def issue_ticket(self, category: str, request_id: str, priority: bool = False,
-                     read_timeout: float | None = None) -> dict:
-        """Same request_id, same ticket: safe to resend after a timeout."""
+                     read_timeout: float | None = None, connect_timeout: float | None = None) -> dict:
+        """Same request_id, same ticket: safe to resend after a timeout.
+
+        A citizen is waiting at the screen, so the dispenser passes short
+        timeouts and falls back to offline numbering when they run out."""
         return self._json(self._request("POST", "/tickets", json={"request_id": request_id, "category": category,
-                                                                  "priority": priority}, read_timeout=read_timeout))
+                                                                  "priority": priority},
+                                        read_timeout=read_timeout, connect_timeout=connect_timeout))
 
     def lease_numbers(self, category: str, size: int, request_id: str | None = None, priority: bool = False) -> dict:
         body = {"category": category, "size": size, "priority": priority}
