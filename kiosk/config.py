@@ -190,6 +190,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_attempts": Key(int, 5, in_range(1, 20)),
         "lockout_minutes": Key(int, 15, in_range(1, 1440)),
         "help_phone": Key(str, "12345", length(0, 20)),
+        "timeout": Key(float, 3.0, in_range(0.5, 15), doc="seconds to wait for the central's case answer"),
     },
     "pad": {
         "window": Key(str, "", matches(r"[0-9A-Za-z-]{1,8}", "08")),

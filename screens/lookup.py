@@ -1,0 +1,499 @@
+"""Case progress lookup: scan the receipt QR code (or type the numbers), see the case.
+
+Modes: scan (the prompt), keypad (typing 受理编号 + 查询码), busy, result,
+message (offline, wrong code, locked, unreadable code). Everything personal
+lives in widgets made for one result and thrown away on reset, so nothing of
+the last citizen's case is left in the widget tree after the idle timeout or
+a new scan. Case text is shown in plain labels only: a Kivy markup label
+would interpret [b] or [color] tags coming from a forged code or a central
+record.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+from kivy.clock import Clock
+from kivy.core.window import Window
+from kivy.lang import Builder
+from kivy.metrics import dp
+from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.widget import Widget
+
+from kiosk import i18n
+from kiosk.lookup import Scan
+
+from . import theme
+from .keypad import Keypad  # noqa: F401  (kv rule)
+from .widgets import BigButton, Card, KioskScreen, KLabel, in_background
+
+log = logging.getLogger("screens.lookup")
+
+i18n.register({
+    "lookup.title": ("办件进度查询", "Case progress"),
+    "lookup.scan_hint": ("请将受理通知书上的二维码对准扫描窗口", "Hold the QR code on your receipt up to the scanner"),
+    "lookup.scan_sub": ("受理通知书即您办理业务时拿到的回执单", "The receipt is the acceptance notice you were given at the counter"),
+    "lookup.type_instead": ("没有二维码？输入受理编号和查询码", "No QR code? Type the receipt number and query code"),
+    "lookup.help": ("查询遇到问题，请拨打 {phone} 热线或到服务窗口咨询",
+                    "Need help? Call {phone} or ask at a service counter"),
+    "lookup.demo_scan": ("演示扫码 {n}", "Demo scan {n}"),
+    "lookup.demo_bad": ("演示：无效码", "Demo: bad code"),
+    "lookup.busy": ("正在查询，请稍候…", "Looking up your case…"),
+    "lookup.reading": ("正在读取二维码…", "Reading the code…"),
+    "lookup.receipt_no": ("受理编号", "Receipt number"),
+    "lookup.query_code": ("查询码", "Query code"),
+    "lookup.search": ("查询", "Look up"),
+    "lookup.back": ("返回", "Back"),
+    "lookup.type_hint": ("点选输入框，用右侧按键输入", "Tap a box, then use the keys on the right"),
+    "lookup.again": ("查询其他办件", "Another case"),
+    "lookup.done": ("完成", "Done"),
+    "lookup.retry_scan": ("重新扫描", "Scan again"),
+    "lookup.retype": ("手动输入", "Type it in"),
+    "lookup.clear_in": ("为保护您的隐私，本页 {s} 秒后自动清除", "For your privacy this page clears in {s} s"),
+    "lookup.applicant": ("申请人", "Applicant"),
+    "lookup.limit": ("办理时限", "Time limit"),
+    "lookup.handler": ("经办人", "Handled by"),
+    "lookup.collection": ("领取方式", "Collection"),
+    "lookup.progress": ("办理进度", "Progress"),
+    "lookup.details": ("办件信息", "Case details"),
+    "lookup.limit_value": ("{days} 个工作日", "{days} working days"),
+    "lookup.due": ("截止日期", "Due by"),
+    "lookup.days_left": ("还剩 {n} 个工作日", "{n} working days left"),
+    "lookup.due_today": ("今天到期", "Due today"),
+    "lookup.overdue": ("已超期 {n} 个工作日，请到窗口咨询", "Overdue by {n} working days — please ask at a counter"),
+    "lookup.handler_value": ("{name} · {window} 号窗口", "{name} · counter {window}"),
+    "lookup.window_only": ("{window} 号窗口", "Counter {window}"),
+    "lookup.missing": ("请补交以下材料：", "Please bring these documents:"),
+    "lookup.refusal": ("不予受理的原因：", "Reason:"),
+    "lookup.remedy": ("您可以：", "What you can do:"),
+    "lookup.as_of": ("网络暂时不通，显示的是 {time} 的查询结果，可能已有更新",
+                     "Offline: this is the result as of {time}; it may have changed since"),
+    "lookup.now_step": ("（当前）", " (now)"),
+    "collection.window": ("窗口领取", "Collect at the counter"),
+    "collection.post": ("邮寄送达", "By post"),
+    "collection.online": ("网上推送（电子证照）", "Online (electronic certificate)"),
+    "collection.unknown": ("请到窗口咨询", "Please ask at a counter"),
+    # Statuses: the word, then what it means in plain language.
+    "status.accepted": ("已受理", "Accepted"),
+    "status.accepted.means": ("您的申请已经受理，正在等待审查。", "Your application has been accepted and is waiting for review."),
+    "status.reviewing": ("审查中", "Under review"),
+    "status.reviewing.means": ("工作人员正在审查您的申请材料。", "Staff are checking your documents."),
+    "status.needs_materials": ("待补正", "Documents missing"),
+    "status.needs_materials.means": ("还缺少材料，请按下面的清单补交，补齐后继续办理。",
+                                     "Some documents are missing. Bring the ones listed below; work continues once they arrive."),
+    "status.deciding": ("审批中", "Awaiting decision"),
+    "status.deciding.means": ("材料审查已通过，正在等待审批决定。", "The review is done; the decision is being made."),
+    "status.completed": ("已办结", "Completed"),
+    "status.completed.means": ("您的事项已经办理完毕。", "Your case has been completed."),
+    "status.ready_for_pickup": ("待领取", "Ready to collect"),
+    "status.ready_for_pickup.means": ("办理结果已准备好，请携带身份证原件到窗口领取。",
+                                      "The result is ready. Bring your original ID card and collect it at the counter."),
+    "status.delivered": ("已领取/已送达", "Collected / delivered"),
+    "status.delivered.means": ("办理结果已经领取或送达。", "The result has been collected or delivered."),
+    "status.refused": ("不予受理", "Not accepted"),
+    "status.refused.means": ("您的申请未被受理，原因和补救办法见下方。", "Your application was not accepted; the reason and what you can do are below."),
+    "status.withdrawn": ("已撤回", "Withdrawn"),
+    "status.withdrawn.means": ("该申请已撤回，不再办理。", "This application was withdrawn and will not be processed."),
+    "status.unknown": ("状态待确认", "Status unclear"),
+    "status.unknown.means": ("请到服务窗口咨询办理情况。", "Please ask at a service counter."),
+    "step.accepted": ("受理", "Accepted"),
+    "step.reviewing": ("审查", "Review"),
+    "step.needs_materials": ("补正材料", "Missing documents"),
+    "step.deciding": ("审批决定", "Decision"),
+    "step.completed": ("办结", "Completed"),
+    "step.ready_for_pickup": ("待领取", "Ready to collect"),
+    "step.delivered": ("领取/送达", "Collected / delivered"),
+    "step.refused": ("不予受理", "Not accepted"),
+    "step.withdrawn": ("撤回", "Withdrawn"),
+    # Messages for outcomes other than a result.
+    "lookup.msg.offline": ("暂时无法连接办件系统", "The case system cannot be reached right now"),
+    "lookup.msg.offline.body": ("本机没有这件办件的查询记录。您可以：\n· 拨打 {phone} 热线查询\n· 到服务窗口咨询\n· 稍后再来查询",
+                                "This kiosk has no earlier result for this case. You can:\n· call {phone}\n· ask at a service counter\n· try again later"),
+    "lookup.msg.wrong_code": ("受理编号或查询码不正确", "Receipt number or query code is wrong"),
+    "lookup.msg.wrong_code.body": ("请核对受理通知书上的受理编号和查询码。还可以再试 {n} 次。",
+                                   "Please check both numbers on your receipt. {n} tries left."),
+    "lookup.msg.locked": ("查询次数过多，已暂时锁定", "Too many wrong tries: locked for now"),
+    "lookup.msg.locked.body": ("为保护您的信息，这个受理编号的查询已锁定 {m} 分钟。如需帮助，请到服务窗口。",
+                               "To protect your data, lookups of this receipt number are locked for {m} minutes. A service counter can help you."),
+    "lookup.msg.bad_payload": ("无法识别这个二维码", "This code cannot be read"),
+    "lookup.msg.bad_payload.body": ("请扫描受理通知书上的查询二维码，或点“手动输入”输入受理编号和查询码。",
+                                    "Please scan the QR code on your receipt, or tap “Type it in”."),
+    "lookup.msg.bad_typed": ("编号格式不对", "That does not look right"),
+    "lookup.msg.bad_typed.body": ("受理编号为 4–40 位字母或数字，查询码为 4–12 位字母或数字，请核对后重试。",
+                                  "The receipt number has 4–40 letters or digits, the query code 4–12. Please check and try again."),
+    "lookup.msg.rejected": ("暂时无法查询这件办件", "This case cannot be looked up here"),
+    "lookup.msg.rejected.body": ("请到服务窗口咨询，或拨打 {phone} 热线。", "Please ask at a service counter, or call {phone}."),
+    "lookup.msg.error": ("查询出错了", "Something went wrong"),
+    "lookup.msg.error.body": ("请重新扫描；如仍不行，请到服务窗口咨询。", "Please scan again; if it still fails, ask at a service counter."),
+})
+
+STATUS_COLOURS = {
+    "accepted": theme.PRIMARY, "reviewing": theme.PRIMARY, "deciding": theme.PRIMARY,
+    "needs_materials": theme.WARN, "completed": theme.OK, "ready_for_pickup": theme.OK,
+    "delivered": theme.OK, "refused": theme.ACCENT, "withdrawn": theme.MUTED, "unknown": theme.MUTED,
+}
+
+
+def fmt_date(iso: str | None, lang: str) -> str:
+    try:
+        d = date.fromisoformat(iso or "")
+    except ValueError:
+        return "—"
+    return f"{d.year}年{d.month}月{d.day}日" if lang == "zh" else d.strftime("%d %b %Y").lstrip("0")
+
+
+def fmt_time(iso: str | None, lang: str) -> str:
+    try:
+        t = datetime.fromisoformat(iso or "")
+    except ValueError:
+        return ""
+    return f"{t.month}月{t.day}日 {t:%H:%M}" if lang == "zh" else f"{t.day} {t:%b %H:%M}"
+
+
+class StatusBadge(BoxLayout):
+    bg = ObjectProperty(theme.PRIMARY)
+    text = StringProperty("")
+
+
+class InfoRow(BoxLayout):
+    label = StringProperty("")
+    value = StringProperty("")
+    value_color = ObjectProperty(theme.TEXT)
+
+
+class StepRow(BoxLayout):
+    text = StringProperty("")
+    when = StringProperty("")
+    done = BooleanProperty(False)
+    current = BooleanProperty(False)
+
+
+class EntryField(BoxLayout):
+    """A display box for typed digits (not a TextInput: no system keyboard, no focus)."""
+    label = StringProperty("")
+    value = StringProperty("")
+    secret = BooleanProperty(False)
+    active = BooleanProperty(False)
+    __events__ = ("on_select",)
+
+    def on_touch_down(self, touch):
+        if self.collide_point(*touch.pos):
+            self.dispatch("on_select")
+            return True
+        return super().on_touch_down(touch)
+
+    def on_select(self):
+        pass
+
+
+class KeypadPanel(BoxLayout):
+    receipt = StringProperty("")
+    code = StringProperty("")
+    field = StringProperty("receipt")
+    screen = ObjectProperty(None)
+
+    def on_key(self, key):
+        self.screen.app.touch_activity()
+        value = getattr(self, self.field)
+        limit = 40 if self.field == "receipt" else 12
+        if key == "back":
+            value = value[:-1]
+        elif key == "clear":
+            value = ""
+        elif len(value) < limit:
+            value += key
+        setattr(self, self.field, value)
+        if self.field == "receipt" and key not in ("back", "clear") and self.code == "" and len(value) == limit:
+            self.field = "code"
+
+
+class LookupScreen(KioskScreen):
+    mode = StringProperty("scan")      # scan | keypad | busy | result | message
+    demo = BooleanProperty(False)
+
+    def __init__(self, **kw):
+        self._seq = 0
+        self._result = None
+        self._message = None
+        self._wedge_burst = False
+        self._typed = False
+        super().__init__(**kw)
+
+    # -- wiring ---------------------------------------------------------------
+    def on_kv_post(self, base_widget):
+        app = self.app
+        self.rt = app.rt
+        self.demo = bool(getattr(app, "demo", False) and getattr(self.rt, "scanner", None) is not None
+                         and hasattr(self.rt.scanner, "inject"))
+        if getattr(self.rt, "lookup", None) is not None:
+            self.rt.lookup.scans.subscribe(self._scan_from_device)
+        Window.bind(on_key_down=self._on_key_down, on_textinput=self._on_textinput)
+        app.bind(lang=self._relabel, font_scale=self._relabel, on_stop=self._unbind)
+        self.show_scan()
+
+    def _unbind(self, *args):
+        Window.unbind(on_key_down=self._on_key_down, on_textinput=self._on_textinput)
+        if getattr(self.rt, "lookup", None) is not None:
+            self.rt.lookup.scans.unsubscribe(self._scan_from_device)
+
+    @property
+    def has_content(self) -> bool:
+        return self.mode != "scan"
+
+    @property
+    def help_text(self) -> str:
+        return self.app.tr("lookup.help", phone=self.rt.cfg.lookup.help_phone)
+
+    # -- input: scanners --------------------------------------------------------
+    def _scan_from_device(self, scan: Scan):
+        # Called on the scanner's thread: only hand it over to the UI thread.
+        Clock.schedule_once(lambda dt: self.handle_scan(scan), 0)
+
+    def _wedge(self):
+        return getattr(self.rt, "wedge", None)
+
+    def _text_field_focused(self) -> bool:
+        root = self.app.root
+        stack = [root] if root is not None else []
+        while stack:
+            w = stack.pop()
+            if getattr(w, "focus", False) is True:
+                return True
+            stack.extend(w.children)
+        return False
+
+    def _on_textinput(self, window, text):
+        wedge = self._wedge()
+        if wedge is None or self._text_field_focused():
+            return False
+        if not self._wedge_burst:
+            # A new scan starts: the previous citizen's result goes at once.
+            self._wedge_burst = True
+            if self.mode in ("result", "message", "keypad"):
+                self.forget()
+        for ch in text:
+            wedge.key(ch, time.monotonic())
+        return True
+
+    def _on_key_down(self, window, key, scancode=None, codepoint=None, modifiers=None, *args):
+        wedge = self._wedge()
+        if wedge is None or key not in (13, 271) or self._text_field_focused():
+            return False
+        self._wedge_burst = False
+        payload = wedge.enter(time.monotonic())
+        if payload is None:
+            return False
+        self.handle_scan(Scan(payload.text if payload.valid else None, "wedge",
+                              None if payload.valid else (payload.problem or "invalid")))
+        return True
+
+    def handle_scan(self, scan: Scan):
+        """A scan from any source, on the UI thread."""
+        if self.app.sm.current != self.name:
+            self.app.go(self.name)
+        self.app.touch_activity()
+        self.forget()
+        self._run(self.rt.lookup.lookup_scan, scan)
+
+    def demo_scan(self, payload: str):
+        self.rt.scanner.inject(payload)
+
+    def demo_payloads(self):
+        """The demo bench central's seeded cases, as their receipts' QR codes would read."""
+        from kiosk.central.seed import DEMO_CASES
+        p = self.rt.cfg.lookup
+        return [f"https://zwfw.example.gov.cn/q?{p.receipt_param}={c['receipt_no']}&{p.code_param}={c['query_code']}"
+                for c in DEMO_CASES]
+
+    # -- input: keypad ------------------------------------------------------------
+    def open_keypad(self):
+        self.forget()
+        self.mode = "keypad"
+        self.app.touch_activity()
+        panel = KeypadPanel(screen=self)
+        self._set_body(panel)
+
+    def submit_keypad(self, panel):
+        receipt, code = panel.receipt, panel.code
+        self.forget()
+        self._run(self.rt.lookup.lookup_fields, receipt, code, "keypad", typed=True)
+
+    # -- the lookup itself ----------------------------------------------------------
+    def _run(self, fn, *args, typed=False):
+        self._typed = typed
+        self._seq += 1
+        seq = self._seq
+        self.is_busy = True
+        self.mode = "busy"
+        self._set_body(self._centered(self.app.tr("lookup.busy"), 40))
+        in_background(fn, *args, done=lambda r: self._done(seq, r), failed=lambda e: self._failed(seq, e))
+
+    def _done(self, seq, result):
+        if seq != self._seq:  # reset or a newer scan came first: this answer is stale
+            return
+        self.is_busy = False
+        self.app.touch_activity()
+        result.extra["typed"] = self._typed
+        if result.case is not None:
+            self.show_result(result)
+        else:
+            self.show_message(result)
+
+    def _failed(self, seq, exc):
+        if seq != self._seq:
+            return
+        self.is_busy = False
+        self.show_message(None)
+
+    # -- views ------------------------------------------------------------------------
+    def _set_body(self, widget):
+        body = self.ids.body
+        body.clear_widgets()
+        body.add_widget(widget)
+
+    def _centered(self, text, size):
+        box = BoxLayout(orientation="vertical")
+        box.add_widget(Widget())
+        box.add_widget(KLabel(text=text, base_size=size, bold=True, halign="center"))
+        box.add_widget(Widget())
+        return box
+
+    def _relabel(self, *args):
+        if self.mode == "result" and self._result is not None:
+            self.show_result(self._result)
+        elif self.mode == "message":
+            self.show_message(self._message)
+        elif self.mode == "busy":
+            self._set_body(self._centered(self.app.tr("lookup.busy"), 40))
+        elif self.mode == "keypad":
+            for w in self.ids.body.walk():
+                if isinstance(w, Keypad):
+                    w.refresh_text()
+
+    def show_scan(self):
+        self.mode = "scan"
+        self._set_body(ScanPrompt(screen=self))
+
+    def show_result(self, result):
+        self._result = result
+        self.mode = "result"
+        self._set_body(ResultPanel(screen=self, result=result))
+
+    def show_message(self, result):
+        self._message = result
+        self.mode = "message"
+        self._set_body(MessagePanel(screen=self, result=result))
+
+    def forget(self):
+        """Drop everything shown; in-flight answers will be ignored."""
+        self._seq += 1
+        self.is_busy = False
+        self._result = None
+        self._message = None
+        self.ids.body.clear_widgets()
+        self.mode = "scan"
+
+    def reset(self) -> None:
+        self._wedge_burst = False
+        wedge = self._wedge()
+        if wedge is not None:
+            wedge.reset()
+        self.forget()
+        self.show_scan()
+
+
+class ScanPrompt(BoxLayout):
+    screen = ObjectProperty(None)
+
+
+class MessagePanel(BoxLayout):
+    screen = ObjectProperty(None)
+    result = ObjectProperty(None, allownone=True)
+
+    def on_kv_post(self, base_widget):
+        app, r = self.screen.app, self.result
+        phone = self.screen.rt.cfg.lookup.help_phone
+        outcome = r.outcome if r is not None else "error"
+        key = "lookup.msg." + outcome
+        if outcome == "bad_payload" and r.reason in ("bad_receipt_no", "bad_query_code") and r.extra.get("typed"):
+            key = "lookup.msg.bad_typed"
+        if not i18n.has(key):
+            key = "lookup.msg.error"
+        values = {"phone": phone, "n": r.attempts_left if r and r.attempts_left is not None else 0,
+                  "m": r.locked_minutes if r and r.locked_minutes else self.screen.rt.cfg.lookup.lockout_minutes}
+        self.ids.title.text = app.tr(key)
+        self.ids.body.text = app.tr(key + ".body", **values)
+        self.ids.icon.color = theme.WARN if outcome in ("offline", "wrong_code") else theme.ACCENT
+
+
+class ResultPanel(BoxLayout):
+    screen = ObjectProperty(None)
+    result = ObjectProperty(None)
+
+    def on_kv_post(self, base_widget):
+        app, r = self.screen.app, self.result
+        case, lang = r.case, app.lang
+        tr = app.tr
+        status = case.get("status", "unknown")
+        self.ids.item.text = case.get("item_name") or "—"
+        badge = self.ids.badge
+        badge.bg = STATUS_COLOURS.get(status, theme.MUTED)
+        badge.text = tr("status." + status) if status != "unknown" or not case.get("status_zh") else \
+            (case.get("status_en") if lang == "en" else case.get("status_zh"))
+        self.ids.means.text = tr(f"status.{status}.means")
+
+        extra = self.ids.extra
+        if status == "needs_materials" and case.get("missing_materials"):
+            extra.add_widget(KLabel(text=tr("lookup.missing"), base_size=26, bold=True, color=theme.ACCENT))
+            for m in case["missing_materials"]:
+                extra.add_widget(KLabel(text="· " + m, base_size=26))
+        if status == "refused":
+            if case.get("refusal_reason"):
+                extra.add_widget(KLabel(text=tr("lookup.refusal"), base_size=26, bold=True, color=theme.ACCENT))
+                extra.add_widget(KLabel(text=case["refusal_reason"], base_size=26))
+            if case.get("remedy"):
+                extra.add_widget(KLabel(text=tr("lookup.remedy"), base_size=26, bold=True))
+                extra.add_widget(KLabel(text=case["remedy"], base_size=26))
+
+        rows = self.ids.rows
+        rows.add_widget(InfoRow(label=tr("lookup.receipt_no"), value=case.get("receipt_masked") or "—"))
+        if case.get("applicant_masked"):
+            rows.add_widget(InfoRow(label=tr("lookup.applicant"), value=case["applicant_masked"]))
+        if case.get("time_limit_days") is not None:
+            rows.add_widget(InfoRow(label=tr("lookup.limit"), value=tr("lookup.limit_value", days=case["time_limit_days"])))
+        rows.add_widget(InfoRow(label=tr("lookup.due"), value=fmt_date(case.get("due_date"), lang)))
+        dl = r.deadline or {}
+        if dl.get("state") == "open":
+            rows.add_widget(InfoRow(label="", value=tr("lookup.days_left", n=dl["days"]), value_color=theme.OK))
+        elif dl.get("state") == "due_today":
+            rows.add_widget(InfoRow(label="", value=tr("lookup.due_today"), value_color=theme.WARN))
+        elif dl.get("state") == "overdue":
+            rows.add_widget(InfoRow(label="", value=tr("lookup.overdue", n=dl["days"]), value_color=theme.ACCENT))
+        handler, window = case.get("handler"), case.get("window")
+        if handler or window:
+            value = (tr("lookup.handler_value", name=handler, window=window) if handler and window
+                     else handler or tr("lookup.window_only", window=window))
+            rows.add_widget(InfoRow(label=tr("lookup.handler"), value=value))
+        rows.add_widget(InfoRow(label=tr("lookup.collection"), value=tr("collection." + case.get("collection", "unknown"))))
+
+        steps = self.ids.steps
+        done_steps = [s for s in case.get("steps", []) if s.get("done")]
+        current = done_steps[-1] if done_steps else None
+        for s in case.get("steps", []):
+            code = s.get("code")
+            name = tr("step." + code) if i18n.has("step." + str(code)) else \
+                (s.get("name_en") if lang == "en" else s.get("name_zh")) or "—"
+            steps.add_widget(StepRow(text=name, when=fmt_time(s.get("at"), lang), done=bool(s.get("done")),
+                                     current=s is current))
+
+        if r.outcome == "cached":
+            self.ids.as_of.text = tr("lookup.as_of", time=fmt_time(r.as_of, lang))
+            self.ids.as_of.height = self.ids.as_of.texture_size[1] + dp(6)
+        else:
+            self.ids.as_of.text = ""
+
+
+Builder.load_file(str(Path(__file__).with_name("lookup.kv")))
