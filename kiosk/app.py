@@ -8,8 +8,10 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -280,7 +282,19 @@ def build_app(rt: Runtime, **kw):
     return _build_app_class()(rt, **kw)
 
 
+_stop_requested = threading.Event()
+
+
+def _on_sigterm(*_):
+    _stop_requested.set()
+
+
 def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
+    # Our SIGTERM handler goes in before SDL starts: SDL would otherwise turn
+    # SIGTERM into a window-close request, which the kiosk lockdown refuses,
+    # and systemd's stop would hang until its timeout.
+    os.environ["SDL_NO_SIGNAL_HANDLERS"] = "1"
+    signal.signal(signal.SIGTERM, _on_sigterm)
     prepare_kivy(cfg)
     from .bootguard import BootGuard, OutOfServiceRuntime  # no boot loop (kiosk/bootguard.py)
     guard = BootGuard(cfg.storage.dir)
@@ -320,8 +334,6 @@ def _supervise(app, guard) -> None:
     """systemd and the boot guard: ready after the first frame, watchdog pings
     from the UI clock (a frozen UI misses them and is restarted), a clean stop
     on SIGTERM, healthy after a while, and the start-up self-check."""
-    import signal
-
     from kivy.clock import Clock
 
     from . import notify, selftest
@@ -336,11 +348,12 @@ def _supervise(app, guard) -> None:
     if interval:
         Clock.schedule_interval(lambda dt: notify.watchdog(), interval)
     # Kivy ignores stop() while its loop is not running yet, so a SIGTERM that
-    # lands during start-up is kept and acted on from the clock until it takes.
-    def on_term(*_):
-        app.stop_requested = True
-    signal.signal(signal.SIGTERM, on_term)
-    Clock.schedule_interval(lambda dt: app.stop() if getattr(app, "stop_requested", False) else None, 0.25)
+    # lands during start-up is kept (see run) and acted on once the clock ticks.
+    def stop_if_asked(dt):
+        if _stop_requested.is_set():
+            app.stop()
+            return False
+    Clock.schedule_interval(stop_if_asked, 0.25)
 
 
 def screenshot(cfg: Config, screen: str, out: str, lang: str | None = None, setup=None) -> int:
