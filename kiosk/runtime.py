@@ -11,8 +11,9 @@ import logging
 import time
 from pathlib import Path
 
+from . import __version__
 from .cache import Cache
-from .config import Config
+from .config import Config, ConfigError
 from .ledger import Ledger
 
 log = logging.getLogger("kiosk.runtime")
@@ -38,8 +39,51 @@ class Runtime:
         self.client = None   # CentralClient, once a token is there
         self.sync = None     # SyncWorker
         self._closers = [self.cache.close, self.ledger.close]
+        self.central_problem: str | None = None   # why there is no client, for technicians
+        self.health_parts: dict[str, callable] = {}  # name -> fn() -> dict, merged into the heartbeat
+        self._connect_central()
         for role in self.roles:
             self._attach(role)
+
+    def _connect_central(self) -> None:
+        """Client and sync worker; without a token the device still works offline."""
+        try:
+            from .central.client import CentralClient
+            from .sync import SyncWorker
+        except ModuleNotFoundError as e:
+            if not (e.name or "").startswith("kiosk."):
+                raise
+            self.central_problem = "central client not installed"
+            return
+        try:
+            self.client = CentralClient.from_config(self.cfg)
+        except ConfigError as e:
+            self.central_problem = "; ".join(p.what + " (" + p.fix + ")" for p in e.problems)
+            log.warning("working offline: %s", self.central_problem)
+            return
+        roles = self.roles
+        self.sync = SyncWorker(self.ledger, self.client, self.cache, self.cfg.device.id,
+                               health=self.health, interval=self.cfg.central.sync_interval,
+                               window=self.cfg.pad.window if "pad" in roles else None,
+                               pull_queue="dispenser" in roles, storage_dir=self.cfg.storage.dir)
+        self.on_close(self.sync.stop)
+        self.on_close(self.client.close)
+
+    def health(self) -> dict:
+        """Device health for the heartbeat; each role adds its part (printer, scanner ...)."""
+        out = {"version": __version__, "device_id": self.cfg.device.id, "roles": self.roles,
+               "uptime_s": round(self.uptime_s(), 1)}
+        for name, fn in list(self.health_parts.items()):
+            try:
+                out[name] = fn()
+            except Exception as e:  # a broken part must not stop the heartbeat
+                out[name] = {"error": type(e).__name__}
+        return out
+
+    def event_written(self) -> None:
+        """Services call this after committing an outbox event: deliver it now."""
+        if self.sync is not None:
+            self.sync.wake()
 
     def _attach(self, role: str) -> None:
         module, fn = ROLE_ATTACH[role].split(":")

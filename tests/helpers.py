@@ -8,39 +8,10 @@ import time
 import tomllib
 from pathlib import Path
 
+from kiosk.tomlout import dumps as dump_toml
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "config" / "demo.toml"
-
-
-def toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + " }"
-    raise TypeError(v)
-
-
-def dump_toml(data: dict) -> str:
-    out = []
-    for section, values in data.items():
-        tables = {k: v for k, v in values.items() if isinstance(v, list) and v and isinstance(v[0], dict)}
-        out.append(f"[{section}]")
-        for k, v in values.items():
-            if k not in tables:
-                out.append(f"{k} = {toml_value(v)}")
-        out.append("")
-        for k, entries in tables.items():
-            for e in entries:
-                out.append(f"[[{section}.{k}]]")
-                out.extend(f"{ek} = {toml_value(ev)}" for ek, ev in e.items())
-                out.append("")
-    return "\n".join(out)
 
 
 def demo_data() -> dict:
