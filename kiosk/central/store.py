@@ -1,0 +1,681 @@
+"""Storage and rules of the bench central: SQLite under its data directory.
+
+Everything the contract promises lives here, independent of HTTP, so the
+Python API (tests, demo) and the HTTP handlers share one implementation:
+hall-wide ticket numbering, leases, exactly-once event intake, case lookup
+with lockout, window sessions with long-polling, staff cards, heartbeats.
+
+One connection behind a lock: the bench central serves a handful of devices,
+and serialising writes keeps numbering and dedup trivially correct.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import sqlite3
+import threading
+import time
+import uuid as uuidlib
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable
+
+from . import seed
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (
+    token_hash TEXT PRIMARY KEY, device_id TEXT NOT NULL, issued_at TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS series (
+    day TEXT NOT NULL, series TEXT NOT NULL, next_number INTEGER NOT NULL, PRIMARY KEY (day, series));
+CREATE TABLE IF NOT EXISTS tickets (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    day TEXT NOT NULL, series TEXT NOT NULL, category TEXT NOT NULL, number INTEGER NOT NULL,
+    display TEXT NOT NULL, priority INTEGER NOT NULL, request_id TEXT UNIQUE, device_id TEXT NOT NULL,
+    source TEXT NOT NULL, people_ahead INTEGER, est_wait_s INTEGER, issued_at TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'waiting', called_at TEXT, window TEXT);
+CREATE INDEX IF NOT EXISTS tickets_queue ON tickets(day, series, state);
+CREATE TABLE IF NOT EXISTS leases (
+    lease_id TEXT PRIMARY KEY, request_id TEXT UNIQUE, device_id TEXT NOT NULL, day TEXT NOT NULL,
+    category TEXT NOT NULL, series TEXT NOT NULL, priority INTEGER NOT NULL,
+    first INTEGER NOT NULL, last INTEGER NOT NULL, issued_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY, device_id TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL,
+    created_at TEXT NOT NULL, boot_id TEXT NOT NULL, seq INTEGER NOT NULL, received_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_kind ON events(kind);
+CREATE TABLE IF NOT EXISTS rejections (
+    n INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT, device_id TEXT NOT NULL, kind TEXT,
+    reason TEXT NOT NULL, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS heartbeats (
+    n INTEGER PRIMARY KEY AUTOINCREMENT, device_id TEXT NOT NULL, health TEXT NOT NULL, received_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cases (
+    receipt_no TEXT PRIMARY KEY, query_code TEXT NOT NULL, data TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS lookup_failures (
+    receipt_no TEXT PRIMARY KEY, failures INTEGER NOT NULL, locked_until REAL NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS staff (
+    staff_id TEXT PRIMARY KEY, name TEXT NOT NULL, employee_no TEXT NOT NULL, stars INTEGER NOT NULL,
+    photo BLOB NOT NULL, photo_type TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS windows (
+    window TEXT PRIMARY KEY, categories TEXT NOT NULL, staff_id TEXT,
+    state TEXT NOT NULL DEFAULT 'idle', session_id TEXT, ticket TEXT, case_no TEXT,
+    item_code TEXT, item_version TEXT, item_name TEXT, started_at TEXT, ended_at TEXT,
+    rev INTEGER NOT NULL DEFAULT 0, changed_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY, window TEXT NOT NULL, staff_id TEXT, ticket TEXT, case_no TEXT,
+    started_at TEXT NOT NULL, ended_at TEXT);
+"""
+
+# Event kinds the central knows: <family>.<what>. An unknown family is a
+# device bug (or a newer device than this central) and is rejected, not stored.
+KIND_RX = re.compile(r"(ticket|rating|lookup|audit|device|printer|pad)\.[a-z][a-z0-9_]{0,39}")
+RECEIPT_RX = re.compile(r"[A-Za-z0-9-]{4,40}")
+WINDOW_RX = re.compile(r"[0-9A-Za-z-]{1,8}")
+
+CASE_STATUSES = {
+    "accepted": ("已受理", "Accepted"),
+    "reviewing": ("审查中", "Under review"),
+    "needs_materials": ("待补正", "Materials missing"),
+    "deciding": ("审批中", "Awaiting decision"),
+    "completed": ("已办结", "Completed"),
+    "ready_for_pickup": ("待领取", "Ready for collection"),
+    "delivered": ("已领取/已送达", "Collected / delivered"),
+    "refused": ("不予受理", "Not accepted"),
+    "withdrawn": ("已撤回", "Withdrawn"),
+}
+COLLECTION_METHODS = ("window", "post", "online")
+WINDOW_STATES = ("idle", "serving", "ended", "paused")
+
+
+class StoreError(Exception):
+    """A request the rules refuse; `code` is the JSON error code, `status` the HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str, **extra):
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+
+def now_iso() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def canonical(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def mask_name(name: str) -> str:
+    """张小三 -> 张*三, 李四 -> 李*: enough for the owner to recognise, not for a stranger."""
+    if len(name) <= 1:
+        return "*"
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def add_working_days(start: date, days: int) -> date:
+    d = start
+    while days > 0:
+        d += timedelta(days=1)
+        if d.weekday() < 5:
+            days -= 1
+    return d
+
+
+class CentralStore:
+    def __init__(self, data_dir: str | Path, *, max_code_attempts: int = 5, lockout_s: float = 900.0,
+                 receipt_url: str = "https://zwfw.example.gov.cn/q?slbh={receipt_no}&cxm={query_code}"):
+        self.dir = Path(data_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.max_code_attempts = max_code_attempts
+        self.lockout_s = lockout_s
+        self.receipt_url = receipt_url
+        self.today: Callable[[], str] = lambda: date.today().isoformat()
+        self._lock = threading.RLock()
+        self.window_changed = threading.Condition(self._lock)
+        self._db = sqlite3.connect(str(self.dir / "central.sqlite3"), isolation_level=None,
+                                   check_same_thread=False, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a crash of this process; the bench
+        # central does not need to survive a power cut.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        if self._meta("seeded") is None:
+            self._seed()
+
+    # -- plumbing ---------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _q(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def _tx(self):
+        store = self
+
+        class Tx:
+            def __enter__(self):
+                store._lock.acquire()
+                store._db.execute("BEGIN IMMEDIATE")
+                return store._db
+
+            def __exit__(self, exc_type, exc, tb):
+                try:
+                    store._db.execute("ROLLBACK" if exc_type else "COMMIT")
+                finally:
+                    store._lock.release()
+        return Tx()
+
+    def _meta(self, key: str) -> str | None:
+        rows = self._q("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0]["value"] if rows else None
+
+    def _set_meta(self, db, key: str, value: str) -> None:
+        db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                   (key, value))
+
+    def _seed(self) -> None:
+        cfg = {"hall": "示范政务服务中心", "hall_en": "Demo Government Service Center",
+               "categories": [{k: c[k] for k in ("code", "prefix", "name_zh", "name_en", "number_min",
+                                                 "number_max")} | {"avg_service_s": c["avg_service_s"]}
+                              for c in seed.CATEGORIES],
+               "priority": seed.PRIORITY, "opening_hours": seed.OPENING_HOURS,
+               "rating_reasons": seed.RATING_REASONS, "messages": seed.MESSAGES}
+        with self._tx() as db:
+            self._set_meta(db, "device_config", canonical(cfg))
+            for window, cats, staff_id, name, emp, stars in seed.WINDOWS:
+                db.execute("INSERT INTO staff VALUES (?, ?, ?, ?, ?, 'image/png', ?)",
+                           (staff_id, name, emp, stars, seed.staff_photo_png(seed.stable_seed(staff_id)), now_iso()))
+                db.execute("INSERT INTO windows (window, categories, staff_id, changed_at) VALUES (?, ?, ?, ?)",
+                           (window, canonical(cats), staff_id, now_iso()))
+            self._set_meta(db, "seeded", now_iso())
+        for case in seed.DEMO_CASES:
+            self.create_case(**case)
+
+    # -- tokens -----------------------------------------------------------
+    def issue_token(self, device_id: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", device_id):
+            raise ValueError(f"device id {device_id!r}: use letters, digits, '.', '_' or '-'")
+        token = secrets.token_urlsafe(32)
+        with self._tx() as db:
+            # Only the hash is kept: a copy of the database lets no one act as a device.
+            db.execute("INSERT INTO tokens VALUES (?, ?, ?, 0)", (token_hash(token), device_id, now_iso()))
+        return token
+
+    def revoke_tokens(self, device_id: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE tokens SET revoked = 1 WHERE device_id = ?", (device_id,))
+
+    def device_for_token(self, token: str) -> str | None:
+        rows = self._q("SELECT device_id FROM tokens WHERE token_hash = ? AND revoked = 0", (token_hash(token),))
+        return rows[0]["device_id"] if rows else None
+
+    # -- device config ----------------------------------------------------
+    def device_config(self) -> tuple[dict, str]:
+        raw = self._meta("device_config")
+        etag = '"' + hashlib.sha256(raw.encode()).hexdigest()[:20] + '"'
+        cfg = json.loads(raw)
+        cfg["version"] = etag.strip('"')
+        return cfg, etag
+
+    def update_device_config(self, **changes) -> None:
+        with self._tx() as db:
+            cfg = json.loads(db.execute("SELECT value FROM meta WHERE key='device_config'").fetchone()[0])
+            cfg.update(changes)
+            self._set_meta(db, "device_config", canonical(cfg))
+
+    def _category(self, code: str) -> dict:
+        cfg, _ = self.device_config()
+        for c in cfg["categories"]:
+            if c["code"] == code:
+                return c
+        raise StoreError(404, "unknown_category", f"no service category {code!r}; the device config lists the codes")
+
+    def _series(self, category: str, priority: bool) -> tuple[str, str, int, int]:
+        """(series key, display prefix, min, max): priority tickets share one hall-wide series."""
+        if priority:
+            p = self.device_config()[0]["priority"]
+            return "*priority", p["prefix"], p["number_min"], p["number_max"]
+        c = self._category(category)
+        return category, c["prefix"], c["number_min"], c["number_max"]
+
+    def _take_numbers(self, db, day: str, series: str, lo: int, hi: int, size: int) -> int:
+        row = db.execute("SELECT next_number FROM series WHERE day = ? AND series = ?", (day, series)).fetchone()
+        first = row["next_number"] if row else lo
+        if first + size - 1 > hi:
+            raise StoreError(409, "range_exhausted",
+                             f"numbers {lo}..{hi} for today are used up; the device should use its offline range")
+        db.execute("INSERT INTO series VALUES (?, ?, ?) ON CONFLICT(day, series) DO UPDATE SET next_number = ?",
+                   (day, series, first + size, first + size))
+        return first
+
+    def _windows_for(self, db, category: str) -> int:
+        n = sum(1 for r in db.execute("SELECT categories FROM windows")
+                if category in json.loads(r["categories"]))
+        return max(1, n)
+
+    # -- tickets ----------------------------------------------------------
+    def issue_ticket(self, device_id: str, request_id: str, category: str, priority: bool = False) -> tuple[dict, bool]:
+        """Returns (ticket, created). A replayed request_id gets the same ticket back."""
+        series, prefix, lo, hi = self._series(category, priority)
+        cat = self._category(category)
+        with self._tx() as db:
+            row = db.execute("SELECT * FROM tickets WHERE request_id = ?", (request_id,)).fetchone()
+            if row is not None:
+                if row["category"] != category or bool(row["priority"]) != bool(priority):
+                    raise StoreError(409, "conflict", "this request_id was already used for another ticket")
+                return self._ticket_json(row), False
+            day = self.today()
+            # Leases advance the same counter, so a leased number is never handed out here.
+            number = self._take_numbers(db, day, series, lo, hi, 1)
+            ahead = db.execute("SELECT COUNT(*) FROM tickets WHERE day = ? AND series = ? AND state = 'waiting'",
+                               (day, series)).fetchone()[0]
+            est = int(ahead * cat["avg_service_s"] / self._windows_for(db, category))
+            cur = db.execute(
+                "INSERT INTO tickets (day, series, category, number, display, priority, request_id, device_id, source,"
+                " people_ahead, est_wait_s, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'online', ?, ?, ?)",
+                (day, series, category, number, f"{prefix}{number:03d}", int(priority), request_id, device_id,
+                 ahead, est, now_iso()))
+            row = db.execute("SELECT * FROM tickets WHERE id = ?", (cur.lastrowid,)).fetchone()
+            return self._ticket_json(row), True
+
+    @staticmethod
+    def _ticket_json(r) -> dict:
+        return {"request_id": r["request_id"], "category": r["category"], "priority": bool(r["priority"]),
+                "number": r["number"], "display": r["display"], "people_ahead": r["people_ahead"],
+                "est_wait_s": r["est_wait_s"], "issued_at": r["issued_at"], "day": r["day"]}
+
+    def lease(self, device_id: str, category: str, size: int, request_id: str | None = None,
+              priority: bool = False) -> tuple[dict, bool]:
+        if not 1 <= size <= 500:
+            raise StoreError(400, "invalid", "size must be 1..500")
+        series, prefix, lo, hi = self._series(category, priority)
+        with self._tx() as db:
+            if request_id:
+                row = db.execute("SELECT * FROM leases WHERE request_id = ?", (request_id,)).fetchone()
+                if row is not None:
+                    return self._lease_json(row, prefix), False
+            day = self.today()
+            first = self._take_numbers(db, day, series, lo, hi, size)
+            lease_id = uuidlib.uuid4().hex
+            db.execute("INSERT INTO leases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (lease_id, request_id, device_id, day, category, series, int(priority), first,
+                        first + size - 1, now_iso()))
+            row = db.execute("SELECT * FROM leases WHERE lease_id = ?", (lease_id,)).fetchone()
+            return self._lease_json(row, prefix), True
+
+    @staticmethod
+    def _lease_json(r, prefix: str) -> dict:
+        return {"lease_id": r["lease_id"], "request_id": r["request_id"], "category": r["category"],
+                "priority": bool(r["priority"]), "prefix": prefix, "day": r["day"],
+                "first": r["first"], "last": r["last"], "issued_at": r["issued_at"]}
+
+    def queue_status(self, category: str | None = None) -> dict:
+        cfg, _ = self.device_config()
+        day = self.today()
+        cats = [c for c in cfg["categories"] if category in (None, c["code"])]
+        if category and not cats:
+            raise StoreError(404, "unknown_category", f"no service category {category!r}")
+        out = []
+        with self._tx() as db:
+            for c in cats:
+                waiting = db.execute("SELECT COUNT(*) FROM tickets WHERE day = ? AND series = ? AND state = 'waiting'",
+                                     (day, c["code"])).fetchone()[0]
+                last = db.execute("SELECT display FROM tickets WHERE day = ? AND series = ? AND state != 'waiting' "
+                                  "ORDER BY called_at DESC, id DESC LIMIT 1", (day, c["code"])).fetchone()
+                out.append({"category": c["code"], "waiting": waiting,
+                            "est_wait_s": int(waiting * c["avg_service_s"] / self._windows_for(db, c["code"])),
+                            "last_called": last["display"] if last else None})
+            prio = db.execute("SELECT COUNT(*) FROM tickets WHERE day = ? AND series = '*priority' AND state = 'waiting'",
+                              (day,)).fetchone()[0]
+        return {"day": day, "updated_at": now_iso(), "categories": out, "priority_waiting": prio}
+
+    # -- events -----------------------------------------------------------
+    def _check_event(self, device_id: str, ev: Any) -> str | None:
+        """None if the event is acceptable, else why it is not (told to the device, kept as a rejection)."""
+        if not isinstance(ev, dict):
+            return "invalid: an event must be a JSON object"
+        try:
+            if str(uuidlib.UUID(str(ev.get("id")))) != str(ev.get("id")).lower():
+                raise ValueError
+        except ValueError:
+            return "invalid: id must be a UUID in canonical form"
+        kind = ev.get("kind")
+        if not isinstance(kind, str) or not KIND_RX.fullmatch(kind):
+            return f"unknown_kind: {str(kind)[:60]!r} is not a kind this central accepts"
+        if ev.get("device_id") != device_id:
+            return "invalid: device_id does not match the device token"
+        ca = ev.get("created_at")
+        try:
+            datetime.fromisoformat(ca)
+        except (TypeError, ValueError):
+            return "invalid: created_at must be an ISO 8601 time"
+        if not isinstance(ev.get("boot_id"), str) or not ev["boot_id"]:
+            return "invalid: boot_id must be a non-empty string"
+        seq = ev.get("seq")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            return "invalid: seq must be a non-negative integer"
+        body = ev.get("body")
+        if not isinstance(body, dict):
+            return "invalid: body must be a JSON object"
+        if kind == "ticket.issued":
+            if not isinstance(body.get("category"), str) or not isinstance(body.get("number"), int):
+                return "invalid: ticket.issued needs category (string) and number (integer)"
+        if kind == "rating.submitted":
+            level, reasons = body.get("level"), body.get("reasons", [])
+            if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 5:
+                return "invalid: rating.submitted needs level 1..5"
+            if not isinstance(reasons, list) or (level <= 2 and not reasons):
+                return "invalid: a rating of 1 or 2 needs at least one reason"
+        return None
+
+    def accept_events(self, device_id: str, events: list) -> list[dict]:
+        """Exactly-once intake: same id + same content is a duplicate, same id + other content a conflict."""
+        results = []
+        with self._tx() as db:
+            for ev in events:
+                eid = ev.get("id") if isinstance(ev, dict) else None
+                eid = eid if isinstance(eid, str) else None
+                why = self._check_event(device_id, ev)
+                if why is None:
+                    content = canonical(ev["body"])
+                    row = db.execute("SELECT device_id, kind, body FROM events WHERE id = ?", (eid,)).fetchone()
+                    if row is not None:
+                        if (row["device_id"], row["kind"], row["body"]) == (device_id, ev["kind"], content):
+                            results.append({"id": eid, "status": "duplicate"})
+                            continue
+                        why = "conflict: this id was already received with a different body"
+                    else:
+                        db.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                   (eid, device_id, ev["kind"], content, ev["created_at"], ev["boot_id"],
+                                    ev["seq"], now_iso()))
+                        self._apply_event(db, device_id, ev)
+                        results.append({"id": eid, "status": "accepted"})
+                        continue
+                db.execute("INSERT INTO rejections (event_id, device_id, kind, reason, at) VALUES (?, ?, ?, ?, ?)",
+                           (eid, device_id, ev.get("kind") if isinstance(ev, dict) and isinstance(ev.get("kind"), str)
+                            else None, why, now_iso()))
+                results.append({"id": eid, "status": "rejected", "reason": why})
+        return results
+
+    def _apply_event(self, db, device_id: str, ev: dict) -> None:
+        # Tickets a dispenser issued from a lease or its offline range join the
+        # queue when their event arrives; online tickets are already in it.
+        body = ev["body"]
+        if ev["kind"] == "ticket.issued" and body.get("source") in ("lease", "offline"):
+            prio = bool(body.get("priority"))
+            series = "*priority" if prio else body["category"]
+            day = body.get("day") if isinstance(body.get("day"), str) else ev["created_at"][:10]
+            display = body.get("display") if isinstance(body.get("display"), str) else f"{body['category']}{body['number']:03d}"
+            db.execute("INSERT INTO tickets (day, series, category, number, display, priority, request_id, device_id,"
+                       " source, issued_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+                       (day, series, body["category"], body["number"], display, int(prio), device_id,
+                        body["source"], ev["created_at"]))
+
+    def events(self, kind: str | None = None, limit: int = 100000) -> list[dict]:
+        sql = "SELECT * FROM events" + (" WHERE kind = ?" if kind else "") + " ORDER BY received_at, rowid LIMIT ?"
+        rows = self._q(sql, ((kind,) if kind else ()) + (limit,))
+        return [{"id": r["id"], "device_id": r["device_id"], "kind": r["kind"], "body": json.loads(r["body"]),
+                 "created_at": r["created_at"], "boot_id": r["boot_id"], "seq": r["seq"],
+                 "received_at": r["received_at"]} for r in rows]
+
+    def event_count(self) -> int:
+        return self._q("SELECT COUNT(*) FROM events")[0][0]
+
+    def rejections(self, limit: int = 100) -> list[dict]:
+        return [dict(r) for r in self._q("SELECT * FROM rejections ORDER BY n DESC LIMIT ?", (limit,))]
+
+    # -- heartbeats -------------------------------------------------------
+    def heartbeat(self, device_id: str, health: dict) -> dict:
+        with self._tx() as db:
+            db.execute("INSERT INTO heartbeats (device_id, health, received_at) VALUES (?, ?, ?)",
+                       (device_id, canonical(health), now_iso()))
+        return {"received_at": now_iso(), "server_time": now_iso()}
+
+    def latest_heartbeats(self) -> list[dict]:
+        rows = self._q("SELECT h.* FROM heartbeats h JOIN (SELECT device_id, MAX(n) AS n FROM heartbeats "
+                       "GROUP BY device_id) m ON h.n = m.n ORDER BY h.device_id")
+        return [{"device_id": r["device_id"], "received_at": r["received_at"], "health": json.loads(r["health"])}
+                for r in rows]
+
+    # -- cases ------------------------------------------------------------
+    def create_case(self, item_name: str, applicant_name: str, *, status: str = "accepted",
+                    item_code: str = "330100-ZH-001", item_version: str = "1", time_limit_days: int = 5,
+                    collection: str = "window", window: str = "08", handler: str = "郑伟",
+                    receipt_no: str | None = None, query_code: str | None = None,
+                    missing_materials: list[str] | None = None, refusal_reason: str | None = None,
+                    remedy: str | None = None) -> dict:
+        if status not in CASE_STATUSES:
+            raise ValueError(f"status {status!r}: use one of {', '.join(CASE_STATUSES)}")
+        if collection not in COLLECTION_METHODS:
+            raise ValueError(f"collection {collection!r}: use one of {', '.join(COLLECTION_METHODS)}")
+        receipt_no = receipt_no or f"ZW{date.today():%Y}{secrets.randbelow(10**6):06d}"
+        if not RECEIPT_RX.fullmatch(receipt_no):
+            raise ValueError("receipt_no: 4..40 letters, digits or '-'")
+        query_code = query_code or f"{secrets.randbelow(10**6):06d}"
+        accepted = datetime.now().astimezone()
+        steps = [{"code": "accepted", "name_zh": "受理", "name_en": "Accepted",
+                  "at": accepted.isoformat(timespec="seconds"), "done": True}]
+        order = ["accepted", "reviewing", "deciding", "completed", "ready_for_pickup", "delivered"]
+        if status in order:
+            for i, code in enumerate(order[1:order.index(status) + 1], start=1):
+                zh, en = CASE_STATUSES[code]
+                steps.append({"code": code, "name_zh": zh, "name_en": en,
+                              "at": (accepted + timedelta(hours=4 * i)).isoformat(timespec="seconds"), "done": True})
+        else:
+            zh, en = CASE_STATUSES[status]
+            steps.append({"code": status, "name_zh": zh, "name_en": en,
+                          "at": (accepted + timedelta(hours=2)).isoformat(timespec="seconds"), "done": True})
+        data = {"item_name": item_name, "item_code": item_code, "item_version": item_version,
+                "applicant_name": applicant_name, "status": status, "steps": steps,
+                "time_limit_days": time_limit_days,
+                "due_date": add_working_days(accepted.date(), time_limit_days).isoformat(),
+                "accepted_at": accepted.isoformat(timespec="seconds"), "collection": collection,
+                "window": window, "handler": handler, "missing_materials": missing_materials or [],
+                "refusal_reason": refusal_reason, "remedy": remedy}
+        with self._tx() as db:
+            db.execute("INSERT INTO cases VALUES (?, ?, ?, ?) ON CONFLICT(receipt_no) DO UPDATE SET "
+                       "query_code = excluded.query_code, data = excluded.data",
+                       (receipt_no, query_code, canonical(data), now_iso()))
+        return {"receipt_no": receipt_no, "query_code": query_code, "qr_payload": self.qr_payload(receipt_no, query_code)}
+
+    def qr_payload(self, receipt_no: str, query_code: str) -> str:
+        return self.receipt_url.format(receipt_no=receipt_no, query_code=query_code)
+
+    def set_case_status(self, receipt_no: str, status: str) -> None:
+        if status not in CASE_STATUSES:
+            raise ValueError(f"status {status!r}: use one of {', '.join(CASE_STATUSES)}")
+        with self._tx() as db:
+            row = db.execute("SELECT data FROM cases WHERE receipt_no = ?", (receipt_no,)).fetchone()
+            if row is None:
+                raise KeyError(receipt_no)
+            data = json.loads(row["data"])
+            zh, en = CASE_STATUSES[status]
+            data["status"] = status
+            data["steps"].append({"code": status, "name_zh": zh, "name_en": en, "at": now_iso(), "done": True})
+            db.execute("UPDATE cases SET data = ? WHERE receipt_no = ?", (canonical(data), receipt_no))
+
+    def cases(self) -> list[dict]:
+        return [{"receipt_no": r["receipt_no"], "query_code": r["query_code"], **json.loads(r["data"])}
+                for r in self._q("SELECT * FROM cases ORDER BY created_at DESC")]
+
+    def lookup_case(self, receipt_no: str, query_code: str) -> dict:
+        """The case as a lookup kiosk may show it, or StoreError 403 (wrong) / 423 (locked).
+
+        An unknown receipt number answers like a wrong code, so the answer does not
+        tell a stranger which numbers exist; both count towards the lockout.
+        """
+        if not RECEIPT_RX.fullmatch(receipt_no or "") or not re.fullmatch(r"[A-Za-z0-9]{4,12}", query_code or ""):
+            raise StoreError(400, "invalid", "receipt_no is 4..40 letters/digits/'-', query_code 4..12 letters/digits")
+        refusal: StoreError | None = None
+        with self._tx() as db:
+            now = time.time()
+            fail = db.execute("SELECT * FROM lookup_failures WHERE receipt_no = ?", (receipt_no,)).fetchone()
+            if fail and fail["locked_until"] > now:
+                raise StoreError(423, "locked", "too many wrong query codes; try again later",
+                                 retry_after_s=int(fail["locked_until"] - now) + 1)
+            failures = fail["failures"] if fail and fail["locked_until"] == 0 else 0
+            row = db.execute("SELECT * FROM cases WHERE receipt_no = ?", (receipt_no,)).fetchone()
+            if row is None or not hmac.compare_digest(row["query_code"].encode(), query_code.encode()):
+                failures += 1
+                locked_until = now + self.lockout_s if failures >= self.max_code_attempts else 0
+                db.execute("INSERT INTO lookup_failures VALUES (?, ?, ?) ON CONFLICT(receipt_no) DO UPDATE SET "
+                           "failures = excluded.failures, locked_until = excluded.locked_until",
+                           (receipt_no, failures, locked_until))
+                # Raised after COMMIT: the failure must count even though the request fails.
+                if locked_until:
+                    refusal = StoreError(423, "locked", "too many wrong query codes; try again later",
+                                         retry_after_s=int(self.lockout_s))
+                else:
+                    refusal = StoreError(403, "wrong_code", "receipt number or query code is wrong",
+                                         attempts_left=self.max_code_attempts - failures)
+            else:
+                db.execute("DELETE FROM lookup_failures WHERE receipt_no = ?", (receipt_no,))
+                data = json.loads(row["data"])
+        if refusal:
+            raise refusal
+        zh, en = CASE_STATUSES[data["status"]]
+        return {"receipt_no": receipt_no, "item_name": data["item_name"], "item_code": data["item_code"],
+                "item_version": data["item_version"], "status": data["status"], "status_zh": zh, "status_en": en,
+                "steps": data["steps"], "time_limit_days": data["time_limit_days"], "due_date": data["due_date"],
+                "accepted_at": data["accepted_at"], "handler": data["handler"], "window": data["window"],
+                "collection": data["collection"], "applicant_name": mask_name(data["applicant_name"]),
+                "missing_materials": data["missing_materials"], "refusal_reason": data["refusal_reason"],
+                "remedy": data["remedy"]}
+
+    # -- staff ------------------------------------------------------------
+    def staff_card(self, window: str) -> tuple[dict, str]:
+        rows = self._q("SELECT s.*, w.window FROM windows w JOIN staff s ON s.staff_id = w.staff_id WHERE w.window = ?",
+                       (window,))
+        if not rows:
+            raise StoreError(404, "unknown_window", f"no staff member is assigned to window {window!r}")
+        r = rows[0]
+        photo_etag = hashlib.sha256(r["photo"]).hexdigest()[:16]
+        card = {"staff_id": r["staff_id"], "name": r["name"], "employee_no": r["employee_no"],
+                "window": r["window"], "stars": r["stars"],
+                "photo_url": f"/api/v1/staff/{r['staff_id']}/photo", "photo_etag": photo_etag,
+                "updated_at": r["updated_at"]}
+        etag = '"' + hashlib.sha256(canonical(card).encode()).hexdigest()[:20] + '"'
+        return card, etag
+
+    def staff_photo(self, staff_id: str) -> tuple[bytes, str, str]:
+        rows = self._q("SELECT photo, photo_type FROM staff WHERE staff_id = ?", (staff_id,))
+        if not rows:
+            raise StoreError(404, "unknown_staff", f"no staff member {staff_id!r}")
+        photo = bytes(rows[0]["photo"])
+        return photo, rows[0]["photo_type"], '"' + hashlib.sha256(photo).hexdigest()[:16] + '"'
+
+    def set_staff(self, staff_id: str, *, name: str | None = None, stars: int | None = None,
+                  window: str | None = None) -> None:
+        with self._tx() as db:
+            if name is not None:
+                db.execute("UPDATE staff SET name = ?, updated_at = ? WHERE staff_id = ?", (name, now_iso(), staff_id))
+            if stars is not None:
+                db.execute("UPDATE staff SET stars = ?, updated_at = ? WHERE staff_id = ?", (stars, now_iso(), staff_id))
+            if window is not None:
+                db.execute("UPDATE windows SET staff_id = ? WHERE window = ?", (staff_id, window))
+
+    # -- windows and sessions ---------------------------------------------
+    def _window_row(self, db, window: str):
+        row = db.execute("SELECT * FROM windows WHERE window = ?", (window,)).fetchone()
+        if row is None:
+            raise StoreError(404, "unknown_window", f"no window {window!r} in this hall")
+        return row
+
+    @staticmethod
+    def _session_json(r) -> dict:
+        return {"window": r["window"], "state": r["state"], "rev": r["rev"], "session_id": r["session_id"],
+                "ticket": r["ticket"], "case_no": r["case_no"], "item_code": r["item_code"],
+                "item_version": r["item_version"], "item_name": r["item_name"], "staff_id": r["staff_id"],
+                "started_at": r["started_at"], "ended_at": r["ended_at"], "changed_at": r["changed_at"]}
+
+    def window_session(self, window: str) -> dict:
+        with self._lock:
+            return self._session_json(self._window_row(self._db, window))
+
+    def wait_window(self, window: str, since: int | None, wait: float, stopping: Callable[[], bool]) -> dict:
+        """Long-poll: answer as soon as the window's rev passes `since`, or after `wait` seconds."""
+        deadline = time.monotonic() + wait
+        with self.window_changed:
+            while True:
+                s = self.window_session(window)
+                left = deadline - time.monotonic()
+                if since is None or s["rev"] != since or left <= 0 or stopping():
+                    return s
+                self.window_changed.wait(min(left, 1.0))
+
+    def _change_window(self, window: str, **fields) -> dict:
+        with self._tx() as db:
+            self._window_row(db, window)
+            fields["changed_at"] = now_iso()
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            db.execute(f"UPDATE windows SET {sets}, rev = rev + 1 WHERE window = ?", (*fields.values(), window))
+            row = self._window_row(db, window)
+        with self.window_changed:
+            self.window_changed.notify_all()
+        return self._session_json(row)
+
+    def call_next(self, window: str, *, case_no: str | None = None, item_code: str | None = None,
+                  item_version: str | None = None, item_name: str | None = None) -> dict:
+        """Start serving the next waiting ticket (priority first); ends a session still open."""
+        with self._lock:
+            cur = self.window_session(window)
+            if cur["state"] == "serving":
+                self.end_service(window)
+            day = self.today()
+            with self._tx() as db:
+                cats = json.loads(self._window_row(db, window)["categories"])
+                marks = ",".join("?" * len(cats))
+                t = db.execute(f"SELECT * FROM tickets WHERE day = ? AND state = 'waiting' AND "
+                               f"(series = '*priority' OR series IN ({marks})) ORDER BY priority DESC, id LIMIT 1",
+                               (day, *cats)).fetchone()
+                if t is not None:
+                    db.execute("UPDATE tickets SET state = 'called', called_at = ?, window = ? WHERE id = ?",
+                               (now_iso(), window, t["id"]))
+            sid = uuidlib.uuid4().hex
+            s = self._change_window(window, state="serving", session_id=sid, ticket=t["display"] if t else None,
+                                    case_no=case_no, item_code=item_code, item_version=item_version,
+                                    item_name=item_name, started_at=now_iso(), ended_at=None)
+            with self._tx() as db:
+                db.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                           (sid, window, s["staff_id"], s["ticket"], case_no, s["started_at"]))
+            return s
+
+    def end_service(self, window: str) -> dict:
+        with self._lock:
+            cur = self.window_session(window)
+            if cur["state"] != "serving":
+                raise StoreError(409, "not_serving", f"window {window} is {cur['state']}, not serving")
+            ended = now_iso()
+            with self._tx() as db:
+                db.execute("UPDATE sessions SET ended_at = ? WHERE session_id = ?", (ended, cur["session_id"]))
+            return self._change_window(window, state="ended", ended_at=ended)
+
+    def pause(self, window: str) -> dict:
+        with self._lock:
+            if self.window_session(window)["state"] == "serving":
+                self.end_service(window)
+            return self._change_window(window, state="paused")
+
+    def resume(self, window: str) -> dict:
+        return self._change_window(window, state="idle", session_id=None, ticket=None, case_no=None,
+                                   item_code=None, item_version=None, item_name=None, started_at=None, ended_at=None)
+
+    def windows(self) -> list[dict]:
+        return [self._session_json(r) | {"categories": json.loads(r["categories"])}
+                for r in self._q("SELECT * FROM windows ORDER BY window")]
+
+    def tickets(self, day: str | None = None) -> list[dict]:
+        rows = self._q("SELECT * FROM tickets WHERE day = ? ORDER BY id", (day or self.today(),))
+        return [dict(r) for r in rows]
+
+    def leases(self) -> list[dict]:
+        return [dict(r) for r in self._q("SELECT * FROM leases ORDER BY issued_at")]
