@@ -1,0 +1,142 @@
+"""Shared fixtures for the device adapter tests."""
+
+import os
+import select
+import threading
+import time
+import tty
+
+import pytest
+
+from devices.escpos import Document
+
+TICKET_URL = "https://hall.example.gov.cn/q/status?t=A023&d=20240501&h=110105"  # 64 chars
+
+
+def make_ticket(url: str = TICKET_URL) -> Document:
+    """A normal queue ticket, as the dispenser prints it."""
+    return (
+        Document()
+        .text("北京市朝阳区政务服务中心", align="center", bold=True)
+        .text("社保医保综合窗口", align="center", width=2, height=2)
+        .feed(1)
+        .text("A023", align="center", width=4, height=4)
+        .feed(1)
+        .text("前面还有 5 人等候，请留意叫号。")
+        .text("取号时间：2024-05-01 09:31:07")
+        .qr(url, module_size=5, error_level="M")
+        .text("扫码查看排队进度", align="center")
+        .cut()
+    )
+
+
+@pytest.fixture
+def ticket_url() -> str:
+    return TICKET_URL
+
+
+@pytest.fixture
+def ticket() -> Document:
+    return make_ticket()
+
+
+class PtyDevice:
+    """The far end of a real pty pair, standing in for a serial device.
+
+    The code under test opens `path` (the pty slave) with pyserial exactly as
+    it would open /dev/ttyUSB0.  A thread on the master side records what
+    arrives and answers DLE EOT status queries from `answers` ({n: byte}),
+    or stays silent for a query it has no answer for."""
+
+    def __init__(self, answers=None, hang_up_after=None, stall_after=None):
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)  # no echo, no CR/LF translation before pyserial opens it
+        self.path = os.ttyname(self.slave)
+        self.answers = dict(answers or {})
+        self.hang_up_after = hang_up_after
+        self.stall_after = stall_after  # stop reading (a jammed printer holding the line busy)
+        self.received = bytearray()  # everything but the status queries
+        self.queries: list[int] = []
+        self._stop = threading.Event()
+        self._pending = b""
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while not self._stop.is_set():
+            if self.stall_after is not None and len(self.received) >= self.stall_after:
+                self._stop.wait(0.02)
+                continue
+            try:
+                ready, _, _ = select.select([self.master], [], [], 0.02)
+                if not ready:
+                    continue
+                chunk = os.read(self.master, 4096)
+            except OSError:
+                return  # unplugged
+            self._take(self._pending + chunk)
+            if self.hang_up_after is not None and len(self.received) >= self.hang_up_after:
+                self.unplug()
+                return
+
+    def _take(self, data: bytes):
+        self._pending = b""
+        i = 0
+        while i < len(data):
+            if data[i : i + 2] == b"\x10\x04":
+                if i + 2 >= len(data):
+                    self._pending = data[i:]
+                    return
+                n = data[i + 2]
+                self.queries.append(n)
+                if n in self.answers:
+                    os.write(self.master, bytes([self.answers[n]]))
+                i += 3
+            else:
+                self.received.append(data[i])
+                i += 1
+
+    def send(self, data: bytes):
+        os.write(self.master, data)
+
+    def wait_for(self, n: int, timeout: float = 5.0) -> bytes:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < n and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return bytes(self.received)
+
+    def wait_until(self, predicate, timeout: float = 5.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while not predicate(bytes(self.received)):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def unplug(self):
+        """Close both ends: the kernel hangs the tty up, like a pulled USB cable."""
+        self._stop.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(2)  # never close an fd the reader may still select on
+        for fd in (self.master, self.slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.master = self.slave = -1
+
+
+@pytest.fixture
+def pty_device():
+    """Factory of PtyDevice; every device is unplugged at the end of the test."""
+    made = []
+
+    def make(**kwargs) -> PtyDevice:
+        dev = PtyDevice(**kwargs)
+        made.append(dev)
+        return dev
+
+    yield make
+    for dev in made:
+        if dev.master != -1:
+            dev.unplug()
