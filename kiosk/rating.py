@@ -45,8 +45,18 @@ BAD_LEVELS = (2, 1)
 LEVEL_WORDS = {5: ("非常满意", "Very satisfied"), 4: ("满意", "Satisfied"), 3: ("基本满意", "Acceptable"),
                2: ("不满意", "Dissatisfied"), 1: ("非常不满意", "Very dissatisfied")}
 
-CARD_KEY = "pad.staff_card.{window}"
-CONFIG_KEY = "central.config"   # the central config snapshot the sync worker caches
+# Cache entries shared with the sync worker (kiosk/sync.py), which refreshes them.
+CONFIG_KEY = "central.config"                 # the central config document
+
+
+def staff_card_key(window: str) -> str:
+    return f"staff.card.{window}"             # {"card": dict, "etag": str, "fetched_at": iso}
+
+
+def staff_photo_key(staff_id: str) -> str:
+    return f"staff.photo.{staff_id}"          # {"content_type", "data_b64", "etag"}
+
+
 PHOTO_DIR = "staff-photos"
 
 # Mainland mobile numbers, or a landline with its area code (digits only:
@@ -147,6 +157,7 @@ class RatingService:
         self._listeners: list[Callable[[str, PadState], None]] = []
         self._timer: threading.Timer | None = None
         self._watcher: WindowWatcher | None = None
+        self._card_seen = None
 
     # -- observers --------------------------------------------------------
     def subscribe(self, fn: Callable[[str, PadState], None]) -> None:
@@ -185,31 +196,64 @@ class RatingService:
         return Reasons(self.cfg.rating.reasons_version, tuple(dict(r) for r in self.cfg.rating.reasons))
 
     def staff_card(self) -> dict | None:
-        return self.cache.get(CARD_KEY.format(window=self.window))
+        """The window's staff card as the sync worker (or the watcher) cached it,
+        with ``photo_path``: the photo written out as a file for the screen."""
+        entry = self.cache.get(staff_card_key(self.window))
+        card = entry.get("card") if isinstance(entry, dict) else None
+        if not isinstance(card, dict) or not card.get("staff_id"):
+            return None
+        card = {k: card.get(k) for k in ("staff_id", "name", "employee_no", "window", "stars", "photo_etag")}
+        path = self._photo_file(str(card["staff_id"]))
+        if path:
+            card["photo_path"] = path
+        return card
 
-    def store_card(self, card: dict, photo: bytes | None) -> None:
-        """Keep the card (and its photo as a file) so the idle screen works offline."""
-        card = {k: card.get(k) for k in ("staff_id", "name", "employee_no", "window", "stars",
-                                          "photo_etag", "updated_at")}
+    def _photo_file(self, staff_id: str) -> str | None:
+        """Write the cached photo (base64 in the cache) to a file once per version."""
+        entry = self.cache.get(staff_photo_key(staff_id))
+        if not isinstance(entry, dict) or not isinstance(entry.get("data_b64"), str):
+            return None
+        ctype = entry.get("content_type") or ""
+        ext = "png" if "png" in ctype else "jpg" if ("jpeg" in ctype or "jpg" in ctype) else None
+        if ext is None:
+            return None
+        safe = re.sub(r"[^A-Za-z0-9_-]", "_", staff_id)
+        tag = re.sub(r"[^A-Za-z0-9]", "", str(entry.get("etag") or ""))[:16] or "x"
+        path = self.storage_dir / PHOTO_DIR / f"{safe}-{tag}.{ext}"
+        if not path.exists():
+            try:
+                data = base64.b64decode(entry["data_b64"], validate=True)
+            except ValueError:
+                return None
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)   # atomic: the screen never loads half a file
+            for old in path.parent.glob(f"{safe}-*.{ext}"):
+                if old != path:
+                    old.unlink(missing_ok=True)
+        return str(path)
+
+    def store_card(self, card: dict, photo: bytes | None, *, etag: str | None = None,
+                   photo_type: str | None = None, photo_etag: str | None = None) -> None:
+        """Keep a fetched card (and photo) in the same cache entries the sync worker fills."""
+        self.cache.set(staff_card_key(self.window), {"card": card, "etag": etag, "fetched_at": wall_now()})
         if photo is not None:
-            folder = self.storage_dir / PHOTO_DIR
-            folder.mkdir(parents=True, exist_ok=True)
-            ext = "png" if photo.startswith(b"\x89PNG") else "jpg" if photo.startswith(b"\xff\xd8") else None
-            if ext is None:
-                log.warning("staff photo for window %s is neither PNG nor JPEG; not kept", self.window)
-            else:
-                safe = re.sub(r"[^A-Za-z0-9_-]", "_", str(card["staff_id"]))
-                path = folder / f"{safe}.{ext}"
-                tmp = path.with_suffix(".tmp")
-                tmp.write_bytes(photo)
-                tmp.replace(path)   # atomic: the screen never loads half a file
-                card["photo_path"] = str(path)
-        else:
-            old = self.staff_card() or {}
-            if old.get("staff_id") == card["staff_id"] and old.get("photo_path"):
-                card["photo_path"] = old["photo_path"]
-        self.cache.set(CARD_KEY.format(window=self.window), card)
-        self._notify("card")
+            self.cache.set(staff_photo_key(str(card["staff_id"])),
+                           {"content_type": photo_type or ("image/png" if photo.startswith(b"\x89PNG")
+                                                           else "image/jpeg"),
+                            "etag": photo_etag, "data_b64": base64.b64encode(photo).decode("ascii")})
+        self.card_maybe_changed()
+
+    def card_maybe_changed(self, *args) -> None:
+        """Tell the screen when the card or photo it shows has changed (the sync
+        worker refreshes them in the background)."""
+        card = self.staff_card()
+        key = None if card is None else (card.get("staff_id"), card.get("name"), card.get("employee_no"),
+                                         card.get("stars"), card.get("photo_path"))
+        if key != self._card_seen:
+            self._card_seen = key
+            self._notify("card")
 
     # -- the window session (from the watcher) -------------------------------
     def set_online(self, online: bool) -> None:
@@ -411,9 +455,10 @@ class RatingService:
             if "session_id" in str(e):
                 raise RatingError("already_rated", "this service has already been rated (一次一评)") from None
             raise
-        sync = self.sync or getattr(self._rt, "sync", None)
-        if sync is not None:
-            sync.wake()
+        if self._rt is not None and hasattr(self._rt, "event_written"):
+            self._rt.event_written()
+        elif self.sync is not None:
+            self.sync.wake()
         return dict(body, hash=h)
 
     # -- timer ----------------------------------------------------------------
@@ -505,29 +550,27 @@ class WindowWatcher(threading.Thread):
 
     # -- the central calls --------------------------------------------------------
     def fetch_session(self, since):
-        return self.client.window_session(self.service.window, since=since, wait=self.poll_wait)
+        s = self.client.window_session(self.service.window, wait=self.poll_wait, since=since)
+        if not isinstance(s, dict):
+            raise ValueError("window session answer is not an object")
+        return s
 
     def refresh_card(self) -> None:
+        """Fetch the card now (the staff on the window changed); ETags keep it cheap."""
+        svc = self.service
         try:
-            card = self.client.staff_card(self.service.window)
+            have = svc.cache.get(staff_card_key(svc.window)) or {}
+            f = self.client.staff_card(svc.window, have.get("etag") if have.get("card") else None)
+            card = have.get("card") if f.not_modified else f.data
+            if not isinstance(card, dict) or not card.get("staff_id"):
+                return
+            photo = svc.cache.get(staff_photo_key(str(card["staff_id"]))) or {}
+            p = self.client.staff_photo(card["staff_id"], photo.get("etag") if photo.get("data_b64") else None)
         except Exception as e:
             log.warning("staff card fetch failed: %s", type(e).__name__)
             return
-        if not isinstance(card, dict) or not card.get("staff_id"):
-            return
-        old = self.service.staff_card() or {}
-        photo = None
-        if old.get("photo_etag") != card.get("photo_etag") or not old.get("photo_path") \
-                or old.get("staff_id") != card.get("staff_id"):
-            try:
-                photo = self.client.staff_photo(card["staff_id"])
-                if isinstance(photo, tuple):
-                    photo = photo[0]
-                if isinstance(photo, str):
-                    photo = base64.b64decode(photo)
-            except Exception as e:
-                log.warning("staff photo fetch failed: %s", type(e).__name__)
-        self.service.store_card(card, photo)
+        svc.store_card(card, None if p.not_modified else p.data, etag=f.etag,
+                       photo_type=p.content_type, photo_etag=p.etag)
 
 
 def attach(rt) -> None:
@@ -535,6 +578,8 @@ def attach(rt) -> None:
     svc = RatingService(rt.cfg, rt.ledger, rt.cache, client=rt.client, sync=rt.sync, runtime=rt)
     rt.rating = svc
     rt.on_close(svc.close)
+    if rt.sync is not None and hasattr(rt.sync, "add_listener"):
+        rt.sync.add_listener(svc.card_maybe_changed)   # the worker refreshed the card
     svc.start(lambda: rt.client)
     from .rating_keys import attach_keys
     attach_keys(rt, svc)

@@ -44,6 +44,13 @@ class PadKeys:
             # No session, already rated, time over: a key press changes nothing.
             log.debug("keypad %s ignored: %s", level, e.code)
 
+    def on_press(self, name: str) -> None:
+        """ButtonBank callback: "clerk" or "star5" … "star1"."""
+        if name == "clerk":
+            self.clerk_pressed()
+        elif name.startswith("star") and name[4:].isdigit() and int(name[4:]) in LEVELS:
+            self.key_pressed(LEVELS.index(int(name[4:])))
+
     def clerk_pressed(self) -> None:
         if self.service.clerk_button() is None:
             log.info("clerk button ignored: online, paused or a session is already open")
@@ -69,26 +76,65 @@ class PadKeys:
         except Exception:
             log.exception("keypad LEDs failed")
 
+    def close(self) -> None:
+        self.service.unsubscribe(self._on_change)
+        if self._off_timer is not None:
+            self._off_timer.cancel()
+            self._off_timer = None
+
     def _schedule_off(self) -> None:
-        t = threading.Timer(self.SHOW_CHOICE_S, lambda: self.leds.set([False] * 5))
+        t = threading.Timer(self.SHOW_CHOICE_S, lambda: self._show([False] * 5))
         t.daemon = True
         t.start()
         self._off_timer = t
 
 
+def key_names() -> list[str]:
+    return [f"star{lv}" for lv in LEVELS]    # star5 … star1, in config order
+
+
+class LedLights:
+    """PadKeys' view of a LedBank: one list of five booleans, ★5 … ★1."""
+
+    def __init__(self, bank):
+        self.bank = bank
+
+    def set(self, lit) -> None:
+        for name, on in zip(key_names(), lit):
+            (self.bank.on if on else self.bank.off)(name)
+
+
 def attach_keys(rt, service: RatingService) -> PadKeys | None:
-    """Wire the configured GPIO keys to the service (nothing configured: touch only)."""
+    """Wire the configured GPIO keys to the service (nothing configured: touch only).
+
+    A GPIO problem is logged with what to check and leaves the touchscreen
+    working: a broken key must not take the pad out of service."""
     pad = rt.cfg.pad
     if not pad.clerk_button_pin and not pad.keypad_pins:
         return None
     try:
-        from devices.buttons import ButtonBank, LedBank, make_pin_factory
+        from devices.buttons import ButtonBank, GPIOSetupError, LedBank, make_pin_factory
     except ImportError as e:
-        log.warning("pad keys configured but the GPIO adapter is missing (%s): touch only", e)
+        log.error("pad keys configured but the GPIO adapter is missing (%s): touch only", e)
         return None
-    return _wire(rt, service, ButtonBank, LedBank, make_pin_factory)
-
-
-def _wire(rt, service, ButtonBank, LedBank, make_pin_factory):
-    log.warning("pad keys: devices.buttons is not wired yet: touch only")
-    return None
+    factory = make_pin_factory(rt.cfg.gpio.pin_factory)
+    rt.pad_pin_factory = factory          # tests drive gpiozero's MockFactory pins through it
+    leds = None
+    try:
+        if pad.led_pins:
+            leds = LedBank(dict(zip(key_names(), pad.led_pins)), pin_factory=factory)
+            rt.on_close(leds.close)
+        keys = PadKeys(service, LedLights(leds) if leds else None)
+        pins = dict(zip(key_names(), pad.keypad_pins))
+        if pad.clerk_button_pin:
+            pins["clerk"] = pad.clerk_button_pin
+        bank = ButtonBank(pins, keys.on_press, bounce_time=rt.cfg.gpio.bounce_ms / 1000, pin_factory=factory)
+    except GPIOSetupError as e:
+        log.error("pad keys not available, touch only: %s", e)
+        if leds is not None:
+            leds.close()
+        return None
+    rt.on_close(bank.close)
+    rt.on_close(keys.close)     # runs first: no LED timer may outlive the LEDs
+    rt.pad_keys, rt.pad_buttons, rt.pad_leds = keys, bank, leds
+    return keys

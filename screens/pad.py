@@ -169,7 +169,9 @@ class PadScreen(KioskScreen):
         svc = self.service
         if svc is None:
             return
-        for r in svc.reasons().items:
+        rs = svc.reasons()
+        self._reasons_built = rs
+        for r in rs.items:
             t = ReasonToggle(code=r["code"], zh=r["zh"], en=r["en"])
             t.bind(on_release=lambda btn: self.toggle_reason(btn.code))
             grid.add_widget(t)
@@ -259,7 +261,8 @@ class PadScreen(KioskScreen):
         self._busy_submit = True
         # The ledger commit (fsync) runs off the UI thread; the thank-you
         # appears from the service's "rated" notice, after the commit.
-        in_background(svc.submit, level, reasons, phone, session_id=self._session_id, via="touch",
+        sid = self._session_id
+        in_background(lambda: svc.submit(level, reasons, phone, session_id=sid, via="touch"),
                       done=self._submitted, failed=self._refused)
 
     def _submitted(self, record):
@@ -343,8 +346,9 @@ class PadScreen(KioskScreen):
             in_background(svc.expire_due)
 
     def on_mode(self, *args):
-        if self.mode == "reasons" and not self.ids.reasons.children:
-            self.build_reasons()
+        if self.mode == "reasons" and self.service is not None \
+                and self.service.reasons() != getattr(self, "_reasons_built", None):
+            self.build_reasons()   # the central system may have sent a new list
         self.ids.inner.current = self.mode
         if self.app:
             self.app.touch_activity()
