@@ -8,10 +8,13 @@ service has committed the record.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from kivy.clock import Clock
+from kivy.core.text.markup import MarkupLabel
 from kivy.lang import Builder
+from kivy.metrics import sp
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 
 from kiosk.i18n import register
@@ -36,10 +39,10 @@ register({
     "pad.rate.title": ("请您对本次服务进行评价", "Please rate the service you received"),
     "pad.seconds_left": ("剩余 {s} 秒", "{s} s left"),
     "pad.reasons.title": ("请选择不满意的原因（可多选）", "Why were you not satisfied? (choose any)"),
-    "pad.reasons.phone": ("留下回访电话（选填）", "Leave a callback number (optional)"),
+    "pad.reasons.phone": ("留下回访电话（选填）", "Callback number (optional)"),
     "pad.reasons.phone_set": ("回访电话 {p}", "Callback {p}"),
     "pad.reasons.submit": ("提交评价", "Submit"),
-    "pad.reasons.back": ("重选等级", "Change rating"),
+    "pad.reasons.back": ("重选等级", "Back"),
     "pad.reasons.need": ("请至少选择一项原因", "Please choose at least one reason"),
     "pad.phone.title": ("请输入手机或固定电话号码", "Enter a mobile or landline number"),
     "pad.phone.ok": ("确定", "OK"),
@@ -65,24 +68,74 @@ LEVEL_COLOURS = {5: (0.047, 0.447, 0.212, 1), 4: (0.180, 0.490, 0.196, 1), 3: (0
 THANKS_S = 4.0       # seconds the thank-you stays before the idle card returns
 
 
-class LevelButton(BigButton):
+class FitText:
+    """Shrinks its font until the text fits its box: an English translation
+    in large-text mode on a 7" panel must still be read whole, not clipped.
+
+    ``want_size`` is the size asked for (kv binds it to the text scale);
+    ``font_size`` is what fits, measured with a core label at that width."""
+    MIN_SP = 12
+
+    def __init__(self, **kw):
+        self._refit = Clock.create_trigger(self._fit, -1)
+        super().__init__(**kw)
+        self.fbind("text", self._refit)
+        self.fbind("text_size", self._refit)
+        self.fbind("want_size", self._refit)
+        self.fbind("font_size", self._refit)
+
+    def _fit(self, *args):
+        box_w, box_h = self.text_size
+        if not self.text or not box_w or not box_h or box_w <= 0 or box_h <= 0 or self.want_size <= 0:
+            return
+        size = self.want_size
+        # Kivy breaks a word that is too wide at any letter ("Dissatisf/ied"):
+        # Latin words must each fit on one line. Chinese wraps anywhere, fine.
+        words = [w for w in re.sub(r"\[[^\]]*\]", " ", self.text).split() if re.fullmatch(r"[A-Za-z'().,-]+", w)]
+        longest = max(words, key=len, default="")
+        while size > sp(self.MIN_SP):
+            m = MarkupLabel(text=self.text, font_size=size, font_name=self.font_name, bold=self.bold,
+                            text_size=(box_w, None), halign=self.halign)
+            m.refresh()
+            w, h = m.content_size
+            word_w = 0
+            if longest:
+                one = MarkupLabel(text=longest, font_size=size, font_name=self.font_name, bold=self.bold)
+                one.refresh()
+                word_w = one.content_size[0]
+            if w <= box_w + 1 and h <= box_h + 1 and word_w <= box_w:
+                break
+            size *= 0.9
+        self.font_size = max(size, sp(self.MIN_SP))
+
+
+class PadButton(FitText, BigButton):
+    want_size = NumericProperty(0)
+
+
+class LevelButton(FitText, BigButton):
+    want_size = NumericProperty(0)
     level = NumericProperty(5)
+    k = NumericProperty(1.0)
 
 
-class ReasonToggle(BigButton):
+class ReasonToggle(FitText, BigButton):
+    want_size = NumericProperty(0)
     code = StringProperty("")
     zh = StringProperty("")
     en = StringProperty("")
     chosen = BooleanProperty(False)
 
 
-class KeyButton(BigButton):
+class KeyButton(FitText, BigButton):
+    want_size = NumericProperty(0)
     key = StringProperty("")
 
 
 class PadScreen(KioskScreen):
     """One screen with inner states; `mode` names the one shown."""
     mode = StringProperty("idle")            # idle | paused | rate | reasons | phone | thanks
+    k = NumericProperty(1.0)                 # content scale: 1 on a 7" 800x480 panel, more on bigger ones
     seconds_left = NumericProperty(0)
     staff_name = StringProperty("")
     staff_no = StringProperty("")
@@ -96,6 +149,9 @@ class PadScreen(KioskScreen):
     message = StringProperty("")             # a short error line, as an i18n key
     outcome_level = NumericProperty(0)       # the committed record shown on the thank-you
     outcome_phone = StringProperty("")       # masked
+
+    def on_size(self, *args):
+        self.k = max(1.0, min(1.4, self.height / 396.0)) if self.height > 10 else 1.0
 
     def on_kv_post(self, base_widget):
         self._session_id = None
@@ -159,7 +215,8 @@ class PadScreen(KioskScreen):
         box = self.ids.levels
         box.clear_widgets()
         for lv in LEVELS:
-            b = LevelButton(level=lv, bg=LEVEL_COLOURS[lv])
+            b = LevelButton(level=lv, bg=LEVEL_COLOURS[lv], k=self.k)
+            self.bind(k=b.setter("k"))
             b.bind(on_release=lambda btn: self.pick_level(btn.level))
             box.add_widget(b)
 
@@ -398,6 +455,11 @@ def show_demo_state(app, state: str) -> None:
             for d in "1381234":
                 screen.press_key(d)
     Clock.schedule_once(later, 0.1)
+    # The capture is taken on the first frame drawn after 0.6 s, but
+    # Window.canvas.ask_update() alone does not make Kivy draw one: ask a
+    # widget's canvas (which reaches the window) a few times after that.
+    for t in (0.7, 1.0, 1.5, 2.5):
+        Clock.schedule_once(lambda dt: screen.canvas.ask_update(), t)
 
 
 Builder.load_file(str(Path(__file__).with_name("pad.kv")))
