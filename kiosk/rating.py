@@ -158,6 +158,7 @@ class RatingService:
         self._timer: threading.Timer | None = None
         self._watcher: WindowWatcher | None = None
         self._card_seen = None
+        self._closed = False
 
     # -- observers --------------------------------------------------------
     def subscribe(self, fn: Callable[[str, PadState], None]) -> None:
@@ -170,6 +171,8 @@ class RatingService:
             self._listeners.remove(fn)
 
     def _notify(self, what: str, outcome: dict | None = None) -> None:
+        if self._closed or not self._listeners:
+            return
         st = self.state()
         st.last_outcome = outcome
         for fn in list(self._listeners):
@@ -226,9 +229,12 @@ class RatingService:
             except ValueError:
                 return None
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
+            # Several threads may get here at once (sync listener, watcher, UI):
+            # each writes its own temporary file; the rename is atomic, so the
+            # screen never loads half a photo, and the last rename wins.
+            tmp = path.with_name(f".{path.name}.{uuidlib.uuid4().hex}.tmp")
             tmp.write_bytes(data)
-            tmp.replace(path)   # atomic: the screen never loads half a file
+            tmp.replace(path)
             for old in path.parent.glob(f"{safe}-*.{ext}"):
                 if old != path:
                     old.unlink(missing_ok=True)
@@ -484,6 +490,10 @@ class RatingService:
             self._watcher.start()
 
     def close(self) -> None:
+        # Nobody hears from a closed service: a long-poll answer arriving after
+        # close must not reach a screen that is gone.
+        self._listeners.clear()
+        self._closed = True
         self._cancel_timer()
         if self._watcher is not None:
             self._watcher.stop()
@@ -538,6 +548,8 @@ class WindowWatcher(threading.Thread):
                     self.refresh_card()
                     staff = s.get("staff_id")
                     card_due = time.monotonic() + self.CARD_EVERY
+                if self._stop_event.is_set():
+                    break
                 if s.get("rev") != rev or first:
                     self.service.on_window_session(s, first=first)
                 first = False

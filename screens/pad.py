@@ -165,6 +165,17 @@ class PadScreen(KioskScreen):
         if svc is not None:
             svc.subscribe(self._from_service)
             self._apply("init", svc.state())
+        if self.app is not None:
+            self.app.bind(on_stop=self._stopping)
+
+    def _stopping(self, *args):
+        """The app is closing: no timer of ours may run after it."""
+        self._stop_tick()
+        if self._thanks_ev:
+            self._thanks_ev.cancel()
+            self._thanks_ev = None
+        if self.service is not None:
+            self.service.unsubscribe(self._from_service)
 
     @property
     def service(self):
@@ -176,7 +187,7 @@ class PadScreen(KioskScreen):
 
     # -- from the service (any thread) -> UI thread -------------------------------
     def _from_service(self, what, st):
-        Clock.schedule_once(lambda dt: self._apply(what, st), 0)
+        Clock.schedule_once(lambda dt: self._apply(what, st) if self.app is not None else None, 0)
 
     def _apply(self, what, st):
         self.online = st.online
