@@ -249,8 +249,16 @@ def _build_app_class():
 
         def arm_capture(self, delay: float = 0.6):
             self._capture_after = time.monotonic() + delay
-            # Kivy flips only when something changed: ask for a frame after the delay.
-            Clock.schedule_once(lambda dt: Window.canvas.ask_update(), delay + 0.05)
+            # Kivy draws only when something changed, and a still screen may
+            # never change again: draw and flip once ourselves after the delay.
+            def draw(dt):
+                # Kivy may run this a little before `delay` by the monotonic
+                # clock (it counts from the frame's start): capture regardless.
+                self._capture_after = 0.0
+                if not self._captured:
+                    Window.dispatch("on_draw")
+                    Window.dispatch("on_flip")
+            Clock.schedule_once(draw, delay + 0.05)
 
         def _write_capture(self):
             # Window.screenshot appends a counter to the name; write into a
