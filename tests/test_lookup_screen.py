@@ -255,3 +255,26 @@ def test_lookup_screenshot_command_renders_a_result_state(tmp_path):
     assert img.size == (1280, 800)
     # The warning-coloured status badge is drawn (theme.WARN), not a blank frame.
     assert (226, 133, 4) in {c for _, c in img.getcolors(1 << 20)}
+
+
+def test_the_result_panel_is_reused_and_keeps_nothing_of_the_previous_case(app_for, central):
+    first = central.create_case("个体工商户设立登记", "张小三", status="needs_materials", query_code=CODE,
+                                handler="郑伟", missing_materials=["营业场所证明", "章程原件"])
+    second = central.create_case("食品经营许可", "李四", status="reviewing", query_code=CODE, handler="王芳")
+    h = app_for()
+    h.rt.scanner.inject(first["qr_payload"])
+    wait_mode(h, "result")
+    panel = screen(h).ids.body.children[0]
+    h.find("章程原件")
+    screen(h).reset()
+    # Out of the tree and blank, even though it is kept for the next scan.
+    left = "\n".join(h.texts(panel))
+    assert not any(t in left for t in case_traces(first["receipt_no"]) + ("章程原件",)), left
+    h.rt.scanner.inject(second["qr_payload"])
+    wait_mode(h, "result")
+    assert screen(h).ids.body.children[0] is panel          # refilled, not rebuilt
+    h.find("食品经营许可")
+    text = all_text(h)
+    gone = ("个体工商户设立登记", "张*三", first["receipt_no"], "郑伟", "营业场所证明", "章程原件", "补正材料")
+    assert not any(t in text for t in gone), [t for t in gone if t in text]
+    assert panel.ids.extra.children == []                    # no leftover missing-materials lines
