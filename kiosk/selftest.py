@@ -295,9 +295,9 @@ def check_central(cfg, rt) -> Row:
     try:
         me = client.whoami()
     except CentralAuthError:
-        return Row("central", FAIL, f"{url}: reachable but not authorised: the central refused the device token "
-                   f"(revoked or wrong: not authorised; ask the central's administrators for a new token for "
-                   f"{cfg.device.id} and write it to {cfg.central.token_file})")
+        return Row("central", FAIL, f"{url}: reachable but NOT AUTHORISED: the device token was refused "
+                   f"(revoked or wrong). Ask the central's administrators for a new token for {cfg.device.id} "
+                   f"and write it to {cfg.central.token_file}")
     except CentralUnreachable as e:
         return Row("central", FAIL, f"{url}: unreachable ({e}); the device works offline and "
                    "delivers later", required=False)
