@@ -398,4 +398,5 @@ def test_leds(rt, step_s: float = 0.4, all_s: float = 1.0) -> str:
         leds.all_off()
     if failed:
         return "LED test: failed " + ", ".join(f"{n} ({why})" for n, why in failed.items())
-    return f"lit {len(names)} LEDs one by one (★5 … ★1), then all together"
+    # Plain ASCII: the screen font has no ★, and SDL renders a missing glyph very slowly.
+    return f"lit {len(names)} LEDs one by one (star5 to star1), then all together"
