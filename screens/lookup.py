@@ -1,12 +1,17 @@
 """Case progress lookup: scan the receipt QR code (or type the numbers), see the case.
 
 Modes: scan (the prompt), keypad (typing 受理编号 + 查询码), busy, result,
-message (offline, wrong code, locked, unreadable code). Everything personal
-lives in widgets made for one result and thrown away on reset, so nothing of
-the last citizen's case is left in the widget tree after the idle timeout or
-a new scan. Case text is shown in plain labels only: a Kivy markup label
-would interpret [b] or [color] tags coming from a forged code or a central
-record.
+message (offline, wrong code, locked, unreadable code). Case text is shown in
+plain labels only: a Kivy markup label would interpret [b] or [color] tags
+coming from a forged code or a central record.
+
+The panels are built once and refilled for each scan. Building the result
+panel from its kv rules took ~100 ms of the UI thread per scan and left ~20k
+short-lived objects behind, whose collection by Python's cyclic GC made the
+long tail of scan-to-result (docs/benchmarks.md). Refilling keeps the privacy
+rule: `forget()` blanks every label that showed the case and takes the panel
+out of the widget tree, so nothing of the last citizen's case is left after
+the idle timeout or at the first character of a new scan.
 """
 from __future__ import annotations
 
@@ -18,10 +23,8 @@ from pathlib import Path
 from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.lang import Builder
-from kivy.metrics import dp
 from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
-from kivy.uix.widget import Widget
 
 from kiosk import i18n
 from kiosk.lookup import Scan
@@ -220,6 +223,7 @@ class LookupScreen(KioskScreen):
         self._message = None
         self._wedge_burst = False
         self._typed = False
+        self._panels = None
         super().__init__(**kw)
 
     # -- wiring ---------------------------------------------------------------
@@ -232,6 +236,9 @@ class LookupScreen(KioskScreen):
             self.rt.lookup.scans.subscribe(self._scan_from_device)
         Window.bind(on_key_down=self._on_key_down, on_textinput=self._on_textinput)
         app.bind(lang=self._relabel, font_scale=self._relabel, on_stop=self._unbind)
+        # Built once, refilled per scan (see the module docstring).
+        self._panels = {"scan": ScanPrompt(screen=self), "busy": BusyPanel(),
+                        "result": ResultPanel(screen=self), "message": MessagePanel(screen=self)}
         self.show_scan()
 
     def _unbind(self, *args):
@@ -333,8 +340,7 @@ class LookupScreen(KioskScreen):
         self._seq += 1
         seq = self._seq
         self.is_busy = True
-        self.mode = "busy"
-        self._set_body(self._centered(self.app.tr("lookup.busy"), 40))
+        self.show_busy()
         in_background(fn, *args, done=lambda r: self._done(seq, r), failed=lambda e: self._failed(seq, e))
 
     def _done(self, seq, result):
@@ -357,15 +363,10 @@ class LookupScreen(KioskScreen):
     # -- views ------------------------------------------------------------------------
     def _set_body(self, widget):
         body = self.ids.body
+        if body.children == [widget]:
+            return
         body.clear_widgets()
         body.add_widget(widget)
-
-    def _centered(self, text, size):
-        box = BoxLayout(orientation="vertical")
-        box.add_widget(Widget())
-        box.add_widget(KLabel(text=text, base_size=size, bold=True, halign="center"))
-        box.add_widget(Widget())
-        return box
 
     def _relabel(self, *args):
         if self.mode == "result" and self._result is not None:
@@ -373,7 +374,7 @@ class LookupScreen(KioskScreen):
         elif self.mode == "message":
             self.show_message(self._message)
         elif self.mode == "busy":
-            self._set_body(self._centered(self.app.tr("lookup.busy"), 40))
+            self.show_busy()
         elif self.mode == "keypad":
             for w in self.ids.body.walk():
                 if isinstance(w, Keypad):
@@ -381,17 +382,27 @@ class LookupScreen(KioskScreen):
 
     def show_scan(self):
         self.mode = "scan"
-        self._set_body(ScanPrompt(screen=self))
+        self._set_body(self._panels["scan"])
+
+    def show_busy(self):
+        self.mode = "busy"
+        panel = self._panels["busy"]
+        panel.ids.text.text = self.app.tr("lookup.busy")
+        self._set_body(panel)
 
     def show_result(self, result):
         self._result = result
         self.mode = "result"
-        self._set_body(ResultPanel(screen=self, result=result))
+        panel = self._panels["result"]
+        panel.show(result)
+        self._set_body(panel)
 
     def show_message(self, result):
         self._message = result
         self.mode = "message"
-        self._set_body(MessagePanel(screen=self, result=result))
+        panel = self._panels["message"]
+        panel.show(result)
+        self._set_body(panel)
 
     def forget(self):
         """Drop everything shown; in-flight answers will be ignored."""
@@ -400,6 +411,9 @@ class LookupScreen(KioskScreen):
         self._result = None
         self._message = None
         self.ids.body.clear_widgets()
+        if self._panels is not None:
+            self._panels["result"].clear()
+            self._panels["message"].clear()
         self.mode = "scan"
 
     def reset(self) -> None:
@@ -415,12 +429,45 @@ class ScanPrompt(BoxLayout):
     screen = ObjectProperty(None)
 
 
+class BusyPanel(BoxLayout):
+    pass
+
+
+def _fill(box, pool, specs, make):
+    """Show one pooled widget per spec (a dict of properties) in box, in order.
+
+    Widgets are made on first need and kept; the ones not needed this time
+    are blanked and taken out of the box.
+    """
+    while len(pool) < len(specs):
+        pool.append(make())
+    for w, spec in zip(pool, specs):
+        for k, v in spec.items():
+            setattr(w, k, v)
+        if w.parent is None:
+            box.add_widget(w)   # the shown ones are always a prefix of the pool: order holds
+    _blank(pool[len(specs):])
+
+
+def _blank(widgets):
+    for w in widgets:
+        if isinstance(w, InfoRow):
+            w.label = w.value = ""
+        elif isinstance(w, StepRow):
+            w.text = w.when = ""
+        else:
+            w.text = ""
+        if w.parent is not None:
+            w.parent.remove_widget(w)
+
+
 class MessagePanel(BoxLayout):
     screen = ObjectProperty(None)
     result = ObjectProperty(None, allownone=True)
 
-    def on_kv_post(self, base_widget):
-        app, r = self.screen.app, self.result
+    def show(self, r):
+        app = self.screen.app
+        self.result = r
         phone = self.screen.rt.cfg.lookup.help_phone
         outcome = r.outcome if r is not None else "error"
         key = "lookup.msg." + outcome
@@ -434,16 +481,31 @@ class MessagePanel(BoxLayout):
         self.ids.body.text = app.tr(key + ".body", **values)
         self.ids.icon.color = theme.WARN if outcome in ("offline", "wrong_code") else theme.ACCENT
 
+    def clear(self):
+        self.result = None
+        self.ids.title.text = self.ids.body.text = ""
+
 
 class ResultPanel(BoxLayout):
     screen = ObjectProperty(None)
-    result = ObjectProperty(None)
 
-    def on_kv_post(self, base_widget):
-        app, r = self.screen.app, self.result
+    def __init__(self, **kw):
+        self._extra, self._rows, self._steps = [], [], []
+        super().__init__(**kw)
+
+    def clear(self):
+        """Blank every label that showed the case (the panel stays built for the next one)."""
+        for name in ("item", "means", "as_of"):
+            self.ids[name].text = ""
+        self.ids.badge.text = ""
+        _blank(self._extra + self._rows + self._steps)
+
+    def show(self, r):
+        app = self.screen.app
         case, lang = r.case, app.lang
         tr = app.tr
         status = case.get("status", "unknown")
+        self.ids.scroll.scroll_y = 1      # a new result starts at its top
         self.ids.item.text = case.get("item_name") or "—"
         badge = self.ids.badge
         badge.bg = STATUS_COLOURS.get(status, theme.MUTED)
@@ -451,55 +513,53 @@ class ResultPanel(BoxLayout):
             (case.get("status_en") if lang == "en" else case.get("status_zh"))
         self.ids.means.text = tr(f"status.{status}.means")
 
-        extra = self.ids.extra
+        lines = []      # (text, bold, colour)
         if status == "needs_materials" and case.get("missing_materials"):
-            extra.add_widget(KLabel(text=tr("lookup.missing"), base_size=26, bold=True, color=theme.ACCENT))
-            for m in case["missing_materials"]:
-                extra.add_widget(KLabel(text="· " + m, base_size=26))
+            lines.append((tr("lookup.missing"), True, theme.ACCENT))
+            lines += [("· " + m, False, theme.TEXT) for m in case["missing_materials"]]
         if status == "refused":
             if case.get("refusal_reason"):
-                extra.add_widget(KLabel(text=tr("lookup.refusal"), base_size=26, bold=True, color=theme.ACCENT))
-                extra.add_widget(KLabel(text=case["refusal_reason"], base_size=26))
+                lines.append((tr("lookup.refusal"), True, theme.ACCENT))
+                lines.append((case["refusal_reason"], False, theme.TEXT))
             if case.get("remedy"):
-                extra.add_widget(KLabel(text=tr("lookup.remedy"), base_size=26, bold=True))
-                extra.add_widget(KLabel(text=case["remedy"], base_size=26))
+                lines.append((tr("lookup.remedy"), True, theme.TEXT))
+                lines.append((case["remedy"], False, theme.TEXT))
+        _fill(self.ids.extra, self._extra, [{"text": t, "bold": b, "color": c} for t, b, c in lines],
+              lambda: KLabel(base_size=26))
 
-        rows = self.ids.rows
-        rows.add_widget(InfoRow(label=tr("lookup.receipt_no"), value=case.get("receipt_masked") or "—"))
+        rows = [(tr("lookup.receipt_no"), case.get("receipt_masked") or "—", theme.TEXT)]
         if case.get("applicant_masked"):
-            rows.add_widget(InfoRow(label=tr("lookup.applicant"), value=case["applicant_masked"]))
+            rows.append((tr("lookup.applicant"), case["applicant_masked"], theme.TEXT))
         if case.get("time_limit_days") is not None:
-            rows.add_widget(InfoRow(label=tr("lookup.limit"), value=tr("lookup.limit_value", days=case["time_limit_days"])))
-        rows.add_widget(InfoRow(label=tr("lookup.due"), value=fmt_date(case.get("due_date"), lang)))
+            rows.append((tr("lookup.limit"), tr("lookup.limit_value", days=case["time_limit_days"]), theme.TEXT))
+        rows.append((tr("lookup.due"), fmt_date(case.get("due_date"), lang), theme.TEXT))
         dl = r.deadline or {}
         if dl.get("state") == "open":
-            rows.add_widget(InfoRow(label="", value=tr("lookup.days_left", n=dl["days"]), value_color=theme.OK))
+            rows.append(("", tr("lookup.days_left", n=dl["days"]), theme.OK))
         elif dl.get("state") == "due_today":
-            rows.add_widget(InfoRow(label="", value=tr("lookup.due_today"), value_color=theme.WARN))
+            rows.append(("", tr("lookup.due_today"), theme.WARN))
         elif dl.get("state") == "overdue":
-            rows.add_widget(InfoRow(label="", value=tr("lookup.overdue", n=dl["days"]), value_color=theme.ACCENT))
+            rows.append(("", tr("lookup.overdue", n=dl["days"]), theme.ACCENT))
         handler, window = case.get("handler"), case.get("window")
         if handler or window:
             value = (tr("lookup.handler_value", name=handler, window=window) if handler and window
                      else handler or tr("lookup.window_only", window=window))
-            rows.add_widget(InfoRow(label=tr("lookup.handler"), value=value))
-        rows.add_widget(InfoRow(label=tr("lookup.collection"), value=tr("collection." + case.get("collection", "unknown"))))
+            rows.append((tr("lookup.handler"), value, theme.TEXT))
+        rows.append((tr("lookup.collection"), tr("collection." + case.get("collection", "unknown")), theme.TEXT))
+        _fill(self.ids.rows, self._rows, [{"label": l, "value": v, "value_color": c} for l, v, c in rows], InfoRow)
 
-        steps = self.ids.steps
+        steps = []
         done_steps = [s for s in case.get("steps", []) if s.get("done")]
         current = done_steps[-1] if done_steps else None
         for s in case.get("steps", []):
             code = s.get("code")
             name = tr("step." + code) if i18n.has("step." + str(code)) else \
                 (s.get("name_en") if lang == "en" else s.get("name_zh")) or "—"
-            steps.add_widget(StepRow(text=name, when=fmt_time(s.get("at"), lang), done=bool(s.get("done")),
-                                     current=s is current))
+            steps.append({"text": name, "when": fmt_time(s.get("at"), lang), "done": bool(s.get("done")),
+                          "current": s is current})
+        _fill(self.ids.steps, self._steps, steps, StepRow)
 
-        if r.outcome == "cached":
-            self.ids.as_of.text = tr("lookup.as_of", time=fmt_time(r.as_of, lang))
-            self.ids.as_of.height = self.ids.as_of.texture_size[1] + dp(6)
-        else:
-            self.ids.as_of.text = ""
+        self.ids.as_of.text = tr("lookup.as_of", time=fmt_time(r.as_of, lang)) if r.outcome == "cached" else ""
 
 
 Builder.load_file(str(Path(__file__).with_name("lookup.kv")))
