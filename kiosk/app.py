@@ -162,14 +162,15 @@ def _build_app_class():
             # Only the demo shows this: a real device never lets a citizen leave its roles.
             box = self.header.ids.demo_roles
             for name in ([self.home_name] if self.home_name == "home" else []) + self.roles:
-                btn = Button(size_hint=(None, None), size=(dp(96), dp(64)), pos_hint={"center_y": .5},
+                btn = Button(size_hint=(None, None), size=(dp(80), dp(64)), pos_hint={"center_y": .5},
                              font_size=dp(18), background_normal="", background_color=theme.ACCENT)
                 btn.target = name
-                btn.bind(on_release=lambda b: self.go(b.target))
+                btn.bind(on_release=lambda b: self.go(b.target),
+                         texture_size=lambda b, ts: setattr(b, "width", max(dp(80), ts[0] + dp(24))))
                 box.add_widget(btn)
             def label(*_):
                 for b in box.children:
-                    b.text = self.tr("common.home" if b.target == "home" else "role." + b.target)
+                    b.text = self.tr("demo." + b.target)
             self.bind(lang=label)
             label()
 
@@ -203,11 +204,20 @@ def _build_app_class():
             self.touch_activity()
             return False  # never swallow the event
 
-        def _tick(self, dt):
+        def _update_clock(self, *_):
             now = datetime.now()
             wd = WEEKDAYS_ZH[now.weekday()]
             self.clock_text = (now.strftime("%m-%d %H:%M") + f" 周{wd}" if self.lang == "zh"
                                else now.strftime("%a %d %b %H:%M"))
+
+        def on_lang(self, *_):
+            # Header texts built in Python follow a live language switch at once.
+            self._update_clock()
+            if hasattr(self, "sm"):
+                self._update_net()
+
+        def _tick(self, dt):
+            self._update_clock()
             timeout = self.rt.cfg.display.idle_timeout
             idle = time.monotonic() - self.last_activity
             self.idle_left = max(0, int(round(timeout - idle)))

@@ -1,7 +1,8 @@
 """Cache for what can be fetched again: central config, staff cards, recent lookups.
 
-sqlitedict with a JSON codec. Its default codec is pickle, which would let
-anyone who can write the cache file run code on the device; JSON cannot.
+sqlitedict with a JSON codec. Its default codec deserialises Python objects,
+which would let anyone who can write the cache file run code on the device;
+JSON cannot.
 Losing this file loses nothing: the sync worker fills it again.
 """
 from __future__ import annotations

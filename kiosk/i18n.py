@@ -37,6 +37,7 @@ register({
     "net.online": ("已联网", "Online"),
     "net.offline": ("离线", "Offline"),
     "net.syncing": ("同步中", "Syncing"),
+    "net.starting": ("连接中", "Connecting"),
     "net.auth_error": ("授权失败", "Not authorised"),
     "net.pending": ("待上传 {n}", "{n} to upload"),
     "home.choose": ("请选择您要办理的业务", "Please choose a service"),
@@ -54,5 +55,10 @@ register({
     "unavailable.body": ("请到服务窗口咨询，工作人员将为您办理。",
                          "Please ask at a service counter; staff will help you."),
     "demo.roles": ("演示", "Demo"),
+    # short labels for the demo's role switcher, which shares the header with the hall name
+    "demo.home": ("首页", "Home"),
+    "demo.dispenser": ("取号", "Ticket"),
+    "demo.lookup": ("查询", "Lookup"),
+    "demo.pad": ("评价", "Rate"),
     "idle.countdown": ("{s} 秒后返回首页", "Back to start in {s} s"),
 })

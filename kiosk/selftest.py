@@ -133,52 +133,46 @@ def check_font(cfg, rt) -> Row:
         return Row("font", FAIL, str(e))
 
 
-def _printer_status(printer):
-    """Ask the printer for its state through whatever the devices layer offers."""
-    for name in ("status", "check_status", "query_status"):
-        fn = getattr(printer, name, None)
-        if callable(fn):
-            got = fn()
-            # A PrinterWorker answers with a Future: the check waits, the UI never does.
-            return got.result(timeout=10) if hasattr(got, "result") and callable(got.result) else got
-    return getattr(printer, "last_status", None)
+def printer_status(cfg, rt):
+    """The dispenser printer's PrinterStatus, asked through its worker thread.
 
-
-def _field(obj, *names, default=None):
-    for n in names:
-        if isinstance(obj, dict) and n in obj:
-            return obj[n]
-        if hasattr(obj, n):
-            return getattr(obj, n)
-    return default
+    The running dispenser's PrinterWorker (rt.printer) is used when there is
+    one: the check then queues behind tickets being printed and never talks on
+    the port at the same time. Without it (the runtime did not build) a worker
+    is made from the config just for this question."""
+    printer = getattr(rt, "printer", None)
+    own = printer is None
+    if own:
+        from .tickets import make_printer
+        printer = make_printer(cfg)
+    try:
+        timeout = cfg.printer.status_timeout
+        # Two DLE EOT queries, behind whatever job is printing now.
+        return printer.check_status(timeout).result(timeout=2 * timeout + 30)
+    finally:
+        if own:
+            printer.close()
 
 
 def check_printer(cfg, rt) -> Row | None:
     if "dispenser" not in cfg.device.roles:
         return None
     p = cfg.printer
-    printer = getattr(rt, "printer", None)
-    if printer is None:
-        if p.backend == "serial":
-            port_row = _port_row("printer", p.port, required=True)
-            if port_row.verdict != OK:
-                return port_row
-        return Row("printer", WARN, f"{p.backend} printer not attached by the dispenser role in this build", required=True)
-    try:
-        st = _printer_status(printer)
-    except Exception as e:
-        return Row("printer", FAIL, f"no answer: {type(e).__name__}: {e} (check cable and power, then `kiosk selftest` again)")
-    online = _field(st, "online")
-    paper = str(_field(st, "paper", default="unknown") or "unknown").lower().replace(" ", "_")
     where = p.port if p.backend == "serial" else (p.path if p.backend == "file" else "simulated")
-    if online is False:
-        return Row("printer", FAIL, f"{where}: offline (cover open or no power?)")
-    if paper in ("out", "empty", "no_paper"):
+    try:
+        st = printer_status(cfg, rt)
+    except Exception as e:
+        return Row("printer", FAIL, f"{where}: status check failed: {type(e).__name__}: {e} "
+                   "(check cable and power, then `kiosk selftest` again)")
+    if st.online is False:
+        return Row("printer", FAIL, f"{where}: {st.detail}")
+    if st.paper == "out":
         return Row("printer", FAIL, f"{where}: out of paper (load a new roll)")
-    if paper in ("near_end", "low", "near"):
+    if st.paper == "near_end":
         return Row("printer", WARN, f"{where}: paper near its end (have a roll ready)")
-    if online is None or paper == "unknown":
-        return Row("printer", WARN, f"{where}: status unknown (printer did not answer DLE EOT; test print from the service screen)")
+    if st.online is None or st.paper == "unknown":
+        return Row("printer", WARN, f"{where}: status unknown: {st.detail} "
+                   "(make a test print from the service screen)")
     return Row("printer", OK, f"{where}: online, paper ok")
 
 
@@ -211,91 +205,112 @@ def check_scanner(cfg, rt) -> Row | None:
 
 def configured_pins(cfg) -> dict[int, str]:
     """Every GPIO pin the config uses -> what for."""
-    pins: dict[int, str] = {}
+    return {pin: what for pin, (what, _) in _pins_by_part(cfg).items()}
+
+
+def _pins_by_part(cfg) -> dict[int, tuple[str, str]]:
+    """pin -> (what for, the runtime attribute of the bank that holds it when running)."""
+    pins: dict[int, tuple[str, str]] = {}
     roles = cfg.device.roles
     if "dispenser" in roles:
         for code, pin in (cfg.dispenser.button_pins or {}).items():
-            pins[pin] = f"button {code}"
+            pins[pin] = (f"button {code}", "buttons")
         if cfg.dispenser.priority_button_pin:
-            pins[cfg.dispenser.priority_button_pin] = "priority button"
+            pins[cfg.dispenser.priority_button_pin] = ("priority button", "buttons")
     if "pad" in roles:
         if cfg.pad.clerk_button_pin:
-            pins[cfg.pad.clerk_button_pin] = "clerk button"
+            pins[cfg.pad.clerk_button_pin] = ("clerk button", "pad_buttons")
         for i, pin in enumerate(cfg.pad.keypad_pins or []):
-            pins[pin] = f"keypad {5 - i}"
+            pins[pin] = (f"keypad {5 - i}", "pad_buttons")
         for i, pin in enumerate(cfg.pad.led_pins or []):
-            pins[pin] = f"LED {5 - i}"
+            pins[pin] = (f"LED {5 - i}", "pad_leds")
     return pins
 
 
 def check_gpio(cfg, rt) -> Row:
     with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gpiozero warns for every pin factory it falls back from
         return _check_gpio(cfg, rt)
 
 
 def _check_gpio(cfg, rt) -> Row:
-    pins = configured_pins(cfg)
+    """Pins held by the running buttons/LEDs are fine; every other configured pin must be claimable.
+
+    A role that could not claim its pins runs touch-only (kiosk/rating_keys.py)
+    and has no bank on the runtime: this check then names the pin that failed."""
+    pins = _pins_by_part(cfg)
     if not pins:
         return Row("gpio", OK, "no buttons or LEDs configured", required=False)
-    if any(getattr(rt, n, None) is not None for n in ("buttons", "leds")):
-        # The running app holds the pins already; claiming them again would fail.
-        return Row("gpio", OK, f"{len(pins)} pins held by the running buttons/LEDs")
-    try:
-        from gpiozero import DigitalInputDevice
-        warnings.simplefilter("ignore")  # gpiozero warns for every factory it falls back from
-        if cfg.gpio.pin_factory == "mock":
-            from gpiozero.pins.mock import MockFactory
-            factory = MockFactory()
-        else:
-            from gpiozero import Device
-            factory = Device.pin_factory
-            if factory is None:
-                factory = Device._default_pin_factory()
-    except Exception as e:
-        return Row("gpio", FAIL, f"no GPIO access: {type(e).__name__}: {e} "
-                   "(on a Pi: user in group gpio, python3-lgpio installed)")
+    held = {pin for pin, (_, part) in pins.items() if getattr(rt, part, None) is not None}
+    free = {pin: what for pin, (what, _) in pins.items() if pin not in held}
     bad = []
-    for pin, what in sorted(pins.items()):
+    if free:
+        from devices.buttons import GPIOSetupError, make_pin_factory
+        from gpiozero import DigitalInputDevice
+        from gpiozero.exc import GPIOZeroError
         try:
-            DigitalInputDevice(pin, pin_factory=factory).close()
+            factory = make_pin_factory(cfg.gpio.pin_factory)
         except Exception as e:
-            bad.append(f"GPIO{pin} ({what}): {type(e).__name__}")
-    if cfg.gpio.pin_factory == "mock":
-        factory.close()
+            return Row("gpio", FAIL, f"no GPIO access: {type(e).__name__}: {e}")
+        for pin, what in sorted(free.items()):
+            try:
+                DigitalInputDevice(pin, pin_factory=factory).close()
+            except (GPIOZeroError, GPIOSetupError, OSError, RuntimeError) as e:
+                bad.append(f"GPIO{pin} ({what}): {type(e).__name__}: {e}")
+        if factory is not None:
+            factory.close()
     if bad:
-        return Row("gpio", FAIL, "cannot claim " + ", ".join(bad) + " (another program using it?)")
-    return Row("gpio", OK, f"{len(pins)} pins claimable ({cfg.gpio.pin_factory})")
-
-
-def _central_errors():
-    try:
-        from .central import client as c
-        return c.CentralAuthError, c.CentralUnreachable
-    except ImportError:
-        return (), ()
+        return Row("gpio", FAIL, "cannot claim " + "; ".join(bad) +
+                   " (another program using it, or on a Pi: user in group gpio and python3-lgpio installed?)")
+    parts = []
+    if held:
+        parts.append(f"{len(held)} held by the running buttons/LEDs")
+    if free:
+        parts.append(f"{len(free)} claimable")
+    return Row("gpio", OK, f"{len(pins)} pins: {', '.join(parts)} ({cfg.gpio.pin_factory})")
 
 
 def check_central(cfg, rt) -> Row:
-    from .config import check_token_file
+    """Reachable and authorised, in one GET /whoami with the device token.
+
+    Unreachable is a failed line but not a required one: the device works
+    offline by design and delivers later. A refused token never heals by
+    itself (every event waits in the outbox until a technician fixes it), so
+    that one fails the self-check."""
+    from .central.client import CentralAuthError, CentralClient, CentralError, CentralUnreachable
+    from .config import ConfigError, check_token_file
+    url = cfg.central.url
     problem = check_token_file(cfg.central.token_file)
-    if problem:
+    if problem:  # checked even with a running client: the file may have changed since the start
         return Row("central", FAIL, f"{problem.what} ({problem.fix})")
     client = getattr(rt, "client", None)
-    if client is None:
-        return Row("central", WARN, "no central client in this build: cannot test the connection", required=False)
-    auth_error, unreachable = _central_errors()
-    probe = getattr(client, "whoami", None) or getattr(client, "ping", None)
+    own = client is None
+    if own:
+        try:
+            client = CentralClient.from_config(cfg)
+        except ConfigError as e:  # token file missing, unreadable or too open
+            return Row("central", FAIL, "; ".join(f"{p.what} ({p.fix})" for p in e.problems))
+        except ValueError as e:   # plain http without allow_http
+            return Row("central", FAIL, str(e))
     try:
-        probe()
-    except Exception as e:
-        name = type(e).__name__
-        if (auth_error and isinstance(e, auth_error)) or "Auth" in name:
-            return Row("central", FAIL, f"{cfg.central.url}: token refused (get a new token for {cfg.device.id})")
-        if (unreachable and isinstance(e, unreachable)) or "Unreachable" in name:
-            return Row("central", WARN, f"{cfg.central.url}: unreachable ({e}); the device works offline "
-                       "and delivers later", required=False)
-        return Row("central", WARN, f"{cfg.central.url}: {name}: {e}", required=False)
-    return Row("central", OK, f"{cfg.central.url}: reachable, token accepted", required=False)
+        me = client.whoami()
+    except CentralAuthError:
+        return Row("central", FAIL, f"{url}: reachable but NOT AUTHORISED: the device token was refused "
+                   f"(revoked or wrong). Ask the central's administrators for a new token for {cfg.device.id} "
+                   f"and write it to {cfg.central.token_file}")
+    except CentralUnreachable as e:
+        return Row("central", FAIL, f"{url}: unreachable ({e}); the device works offline and "
+                   "delivers later", required=False)
+    except CentralError as e:
+        return Row("central", FAIL, f"{url}: {e}", required=False)
+    finally:
+        if own:
+            client.close()
+    who = me.get("device_id") if isinstance(me, dict) else None
+    if who and who != cfg.device.id:
+        return Row("central", FAIL, f"{url}: the token belongs to device {who}, this device is {cfg.device.id} "
+                   "(fix device.id or the token file)")
+    return Row("central", OK, f"{url}: reachable and authorised as {who or cfg.device.id}", required=False)
 
 
 def newest_record_time(ledger) -> datetime | None:

@@ -6,10 +6,12 @@
 * ``collect(rt)``: every fact the service screen shows, as plain text rows.
   Role parts that are not built or not configured (rt.printer, rt.scanner,
   rt.buttons ...) read as "not configured"; nothing here may raise.
+* ``Bench``: the live tests while the screen is open (last scan, button
+  presses, central reachable/authorised).
 * ``test_print(rt)``, ``test_leds(rt)``: the hardware tests behind its buttons.
 
-No personal data is shown: dead letters show kind and reason, not the body;
-the last scan is masked to its first characters.
+No personal data is shown: dead letters show kind and (scrubbed) reason,
+not the body; the last scan shows a masked receipt number, never the code.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from . import __version__
+from .masking import scrub
 from .pin import verify_pin
 
 log = logging.getLogger("kiosk.technician")
@@ -139,48 +142,167 @@ def _safe(fn, default="unknown"):
 
 
 def _printer_text(rt) -> str:
-    if "dispenser" not in rt.cfg.device.roles:
+    if getattr(rt, "printer", None) is None:  # no dispenser role on this device
         return NOT_CONFIGURED
-    printer = getattr(rt, "printer", None)
-    if printer is None:
-        return NOT_CONFIGURED
-    from .selftest import _field, _printer_status
-    st = _printer_status(printer)
-    online = _field(st, "online")
-    paper = _field(st, "paper", default="unknown")
-    return f"{'online' if online else 'offline' if online is False else 'not answering'}, paper {paper}"
+    from .selftest import printer_status
+    st = printer_status(rt.cfg, rt)
+    state = {True: "online", False: "OFFLINE", None: "not answering"}[st.online]
+    return f"{state}, paper {st.paper}: {st.detail}"
+
+
+def describe_scan(scan, cfg) -> str:
+    """What a technician needs from a test scan, masked: which input, and would the lookup take it?"""
+    from .masking import mask_receipt
+    from .receipt import Rejection, parse_payload
+    if scan.problem:
+        return f"unreadable ({scan.problem}) from {scan.source}"
+    ref = parse_payload(scan.payload, receipt_param=cfg.lookup.receipt_param, code_param=cfg.lookup.code_param)
+    if not isinstance(ref, Rejection):
+        return f"receipt {mask_receipt(ref.receipt_no)}, query code ****** (from {scan.source}: the lookup accepts it)"
+    text = scan.payload.decode("utf-8", "replace") if isinstance(scan.payload, bytes) else str(scan.payload or "")
+    return f"{mask(text, keep=4)} from {scan.source}: not a receipt code ({ref.reason})"
+
+
+class Bench:
+    """The live parts of the unlocked service screen: scanner test, button test, central probe.
+
+    While open, the lookup's scans (rt.lookup.scans, the same hub the serial,
+    simulated and wedge scanners deliver into) are shown here masked, and the
+    hardware buttons (rt.buttons of the dispenser, rt.pad_buttons of the pad)
+    report to the test instead of issuing tickets or ratings; a pad key lights
+    its own LED. close() gives the buttons back to their role."""
+
+    CENTRAL_EVERY_S = 10.0   # whoami at most this often: the screen refreshes every 2 s
+    KEY_LED_S = 0.8
+
+    def __init__(self, rt, clock=time.monotonic):
+        self.rt = rt
+        self.clock = clock
+        self.last_scan: str | None = None
+        self.last_scan_at: str | None = None
+        self.last_press: str | None = None
+        self.presses = 0
+        self._banks: list[tuple[object, object]] = []   # (bank, its role's on_press)
+        self._central = None
+        self._central_at = -1e9
+        self._lock = threading.Lock()
+        self.is_open = False
+
+    def open(self) -> None:
+        if self.is_open:
+            return
+        self.is_open = True
+        lookup = getattr(self.rt, "lookup", None)
+        if lookup is not None:
+            lookup.scans.subscribe(self.seen_scan)
+        for attr, label in (("buttons", "dispenser button"), ("pad_buttons", "pad key")):
+            bank = getattr(self.rt, attr, None)
+            if bank is not None:
+                self._banks.append((bank, bank.on_press))
+                bank.on_press = self._press_handler(label)
+
+    def close(self) -> None:
+        if not self.is_open:
+            return
+        self.is_open = False
+        lookup = getattr(self.rt, "lookup", None)
+        if lookup is not None:
+            lookup.scans.unsubscribe(self.seen_scan)
+        for bank, on_press in self._banks:
+            bank.on_press = on_press
+        self._banks.clear()
+
+    def seen_scan(self, scan) -> None:
+        """ScanHub listener (scanner thread) or the screen's wedge input (UI thread)."""
+        text = describe_scan(scan, self.rt.cfg)
+        with self._lock:
+            self.last_scan, self.last_scan_at = text, datetime.now().strftime("%H:%M:%S")
+
+    def _press_handler(self, label):
+        def pressed(name):  # gpiozero's thread
+            with self._lock:
+                self.last_press = f"{label} {name} at {datetime.now():%H:%M:%S}"
+                self.presses += 1
+            leds = getattr(self.rt, "pad_leds", None)
+            if leds is not None and name.startswith("star"):
+                try:
+                    leds.blink(name, on_time=self.KEY_LED_S, off_time=0.1, n=1)
+                except Exception as e:  # a dead LED is what the test is for: say so, keep going
+                    log.warning("LED %s failed: %s", name, type(e).__name__)
+        return pressed
+
+    def scanner_text(self) -> str:
+        if getattr(self.rt, "lookup", None) is None:
+            return NOT_CONFIGURED
+        with self._lock:
+            last, at = self.last_scan, self.last_scan_at
+        state = _scanner_state(self.rt)
+        if not last:
+            return f"{state}; nothing scanned yet: scan any code now"
+        return f"{state}; last scan {at}: {last}"
+
+    def buttons_text(self) -> str:
+        names = _button_names(self.rt)
+        if not names:
+            return NOT_CONFIGURED
+        with self._lock:
+            last = self.last_press
+        return f"{', '.join(names)}; press one to test: " + (f"last {last}" if last else "none pressed yet")
+
+    def central_row(self):
+        """The self-check's central row, asked again at most every CENTRAL_EVERY_S."""
+        from .selftest import check_central
+        now = self.clock()
+        if self._central is None or now - self._central_at >= self.CENTRAL_EVERY_S:
+            self._central, self._central_at = check_central(self.rt.cfg, self.rt), now
+        return self._central
+
+
+def _scanner_state(rt) -> str:
+    backend = rt.cfg.scanner.backend
+    scanner = getattr(rt, "scanner", None)
+    if scanner is None:
+        return f"{backend} scanner: not available (see the log)"
+    if backend == "serial":
+        return f"serial {rt.cfg.scanner.port}: " + ("connected" if scanner.connected else "NOT connected")
+    return f"{backend} scanner"
+
+
+def _button_names(rt) -> list[str]:
+    names = []
+    for attr in ("buttons", "pad_buttons"):
+        bank = getattr(rt, attr, None)
+        if bank is not None:
+            names += bank.names
+    return names
 
 
 def _scanner_text(rt) -> str:
-    scanner = getattr(rt, "scanner", None)
-    if scanner is None:
+    """Without a Bench (nothing is listening): only the scanner's state."""
+    if getattr(rt, "lookup", None) is None:
         return NOT_CONFIGURED
-    last = getattr(scanner, "last_scan", None) or getattr(rt, "last_scan", None)
-    if not last:
-        return "ready, nothing scanned yet: scan any code now"
-    text = getattr(last, "text", last)
-    when = getattr(last, "at", None) or getattr(scanner, "last_scan_at", None)
-    return f"last scan {mask(text)}" + (f" at {when}" if when else "")
+    return _scanner_state(rt)
 
 
 def _buttons_text(rt) -> str:
-    buttons = getattr(rt, "buttons", None)
-    if buttons is None:
+    names = _button_names(rt)
+    return ", ".join(names) if names else NOT_CONFIGURED
+
+
+def _leds_text(rt) -> str:
+    if getattr(rt, "pad_leds", None) is None:
         return NOT_CONFIGURED
-    names = _safe(lambda: ", ".join(buttons.names()), "")
-    last = getattr(buttons, "last_pressed", None)
-    return f"{names or 'buttons'}; last pressed: {last or '-'}"
+    return "5 keypad LEDs: press 'Test LEDs' (each lights in turn, then all), or press a key"
 
 
-def collect(rt) -> list[tuple[str, list[tuple[str, str]]]]:
-    """Sections of (label, value) rows for the service screen."""
+def collect(rt, bench: Bench | None = None) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Sections of (label, value) rows for the service screen (bench: its live tests, when open)."""
     cfg = rt.cfg
     ledger = getattr(rt, "ledger", None)
     sync = getattr(rt, "sync", None)
     state = _safe(sync.state, {}) if sync is not None else {}
     state = state if isinstance(state, dict) else {}
     selftest = getattr(rt, "selftest_result", None) or {}
-    central_row = next((r for r in selftest.get("rows", []) if r["name"] == "central"), None)
 
     device = [("device id", cfg.device.id), ("hall", cfg.device.hall),
               ("roles", ", ".join(cfg.device.roles)), ("version", __version__),
@@ -191,12 +313,16 @@ def collect(rt) -> list[tuple[str, list[tuple[str, str]]]]:
         device.append(("OUT OF SERVICE", oos.text()))
 
     if sync is None:
-        sync_status = "sync not running" + (" (no token?)" if rt.client is None else "")
+        sync_status = "not running: " + (getattr(rt, "central_problem", None) or "no central client")
     else:
         sync_status = state.get("status", "unknown")
+        if state.get("last_error"):
+            sync_status += f" ({scrub(state['last_error'])})"
     central = [("url", cfg.central.url), ("sync", sync_status)]
-    if central_row:
-        central.append(("reachable / authorised", f"{central_row['verdict']}: {central_row['detail']}"))
+    if bench is not None:
+        row = _safe(bench.central_row, "check failed")
+        text = row if isinstance(row, str) else f"{row.verdict.upper()}: {row.detail}"
+        central.append(("reachable / authorised", text))
     last_sync = state.get("last_success") or (_safe(lambda: ledger.get_meta("last_sync"), None) if ledger else None)
     central.append(("last sync", _fmt_age(last_sync)))
 
@@ -212,12 +338,12 @@ def collect(rt) -> list[tuple[str, list[tuple[str, str]]]]:
             outbox.append(("dead letters", str(stats.get("dead", "?"))))
         dead = _safe(lambda: ledger.dead_letters(limit=10), [])
         for d in dead if isinstance(dead, list) else []:
-            outbox.append((f"  {d['kind']} {d['dead_at'][:16]}", d["reason"]))
+            outbox.append((f"  {d['kind']} {d['dead_at'][:16]}", scrub(d["reason"])))
 
     devices = [("printer", _safe(lambda: _printer_text(rt))),
-               ("scanner", _safe(lambda: _scanner_text(rt))),
-               ("buttons", _safe(lambda: _buttons_text(rt))),
-               ("LEDs", NOT_CONFIGURED if getattr(rt, "leds", None) is None else "press 'Test LEDs'")]
+               ("scanner", _safe(bench.scanner_text if bench else lambda: _scanner_text(rt))),
+               ("buttons", _safe(bench.buttons_text if bench else lambda: _buttons_text(rt))),
+               ("LEDs", _safe(lambda: _leds_text(rt)))]
 
     checks = [(r["name"], f"{r['verdict'].upper()}{'' if r['required'] else ' (optional)'}: {r['detail']}")
               for r in selftest.get("rows", [])] or [("self-check", "running ..." if not oos else "not run out of service")]
@@ -245,17 +371,32 @@ def test_print(rt) -> str:
     return "printed"
 
 
-def test_leds(rt) -> str:
-    leds = getattr(rt, "leds", None) or getattr(getattr(rt, "buttons", None), "leds", None)
+def test_leds(rt, step_s: float = 0.4, all_s: float = 1.0) -> str:
+    """Light the pad's keypad LEDs one at a time (★5 … ★1), then all together, then off.
+
+    One at a time so a technician sees which one is dead; blocking, so call it
+    off the UI thread."""
+    leds = getattr(rt, "pad_leds", None)
     if leds is None:
         return NOT_CONFIGURED
-    fn = getattr(leds, "test", None)
-    if callable(fn):
-        fn()
-        return "LED test running"
-    names = _safe(lambda: list(leds.names()), [])
-    if not isinstance(names, list) or not hasattr(leds, "blink"):
-        return "these LEDs have no test"
-    for name in names:
-        leds.blink(name, on_time=0.3, off_time=0.3, n=3)
-    return f"blinking {len(names)} LEDs 3 times"
+    from .rating_keys import key_names
+    names = key_names()
+    failed: dict[str, str] = {}
+    try:
+        for name in names:
+            try:
+                leds.on(name)
+                time.sleep(step_s)
+                leds.off(name)
+            except Exception as e:  # a broken LED is what the test is for: note it, test the others
+                failed[name] = type(e).__name__
+        for name in names:
+            if name not in failed:
+                leds.on(name)
+        time.sleep(all_s)
+    finally:
+        leds.all_off()
+    if failed:
+        return "LED test: failed " + ", ".join(f"{n} ({why})" for n, why in failed.items())
+    # Plain ASCII: the screen font has no ★, and SDL renders a missing glyph very slowly.
+    return f"lit {len(names)} LEDs one by one (star5 to star1), then all together"

@@ -272,9 +272,13 @@ class LookupScreen(KioskScreen):
             stack.extend(w.children)
         return False
 
+    def _service_open(self) -> bool:
+        # The technician's scanner test (screens/service.py) takes every scan while it is open.
+        return self.app.sm.current == "service"
+
     def _on_textinput(self, window, text):
         wedge = self._wedge()
-        if wedge is None or self._text_field_focused():
+        if wedge is None or self._text_field_focused() or self._service_open():
             return False
         if not self._wedge_burst:
             # A new scan starts: the previous citizen's result goes at once.
@@ -287,7 +291,7 @@ class LookupScreen(KioskScreen):
 
     def _on_key_down(self, window, key, scancode=None, codepoint=None, modifiers=None, *args):
         wedge = self._wedge()
-        if wedge is None or key not in (13, 271) or self._text_field_focused():
+        if wedge is None or key not in (13, 271) or self._text_field_focused() or self._service_open():
             return False
         self._wedge_burst = False
         payload = wedge.enter(time.monotonic())
@@ -299,6 +303,8 @@ class LookupScreen(KioskScreen):
 
     def handle_scan(self, scan: Scan):
         """A scan from any source, on the UI thread."""
+        if self._service_open():
+            return
         if self.app.sm.current != self.name:
             self.app.go(self.name)
         self.app.touch_activity()

@@ -104,6 +104,7 @@ class ServiceScreen(KioskScreen):
         self._gate = None
         self._digits = ""
         self._refresh_event = None
+        self.bench = None        # technician.Bench while unlocked: scanner/button tests, central probe
         # ids are weak references: keep the two views alive while one is off the tree.
         self.gate_view, self.panel_view = self.ids.gate.__self__, self.ids.panel.__self__
         self.ids.body.remove_widget(self.panel_view)
@@ -173,6 +174,9 @@ class ServiceScreen(KioskScreen):
         if self.panel_view.parent is None:
             body.add_widget(self.panel_view)
         self.unlocked = True
+        self.bench = technician.Bench(self.app.rt)
+        self.bench.open()
+        self._bind_wedge(True)
         self.refresh()
         self._refresh_event = Clock.schedule_interval(self._tick, 2.0)
 
@@ -185,6 +189,10 @@ class ServiceScreen(KioskScreen):
         if self._refresh_event is not None:
             self._refresh_event.cancel()
             self._refresh_event = None
+        if self.bench is not None:
+            self._bind_wedge(False)
+            self.bench.close()   # the buttons go back to issuing tickets / ratings
+            self.bench = None
         body = self.ids.body
         if self.panel_view.parent is not None:
             body.remove_widget(self.panel_view)
@@ -197,7 +205,32 @@ class ServiceScreen(KioskScreen):
 
     def refresh(self):
         """Gather the facts off the UI thread (the printer status may take a moment)."""
-        in_background(technician.collect, self.app.rt, done=self._show)
+        in_background(technician.collect, self.app.rt, self.bench, done=self._show)
+
+    # -- the scanner test for a keyboard-wedge scanner ---------------------------
+    # A serial or simulated scanner reaches the Bench through the lookup's ScanHub;
+    # a wedge types into the window, so while unlocked this screen feeds it, as
+    # the lookup screen does.
+    def _bind_wedge(self, on: bool):
+        if getattr(self.app.rt, "wedge", None) is None:
+            return
+        from kivy.core.window import Window
+        (Window.bind if on else Window.unbind)(on_key_down=self._wedge_key_down, on_textinput=self._wedge_text)
+
+    def _wedge_text(self, window, text):
+        for ch in text:
+            self.app.rt.wedge.key(ch, time.monotonic())
+
+    def _wedge_key_down(self, window, key, *args):
+        if key not in (13, 271) or self.bench is None:
+            return False
+        payload = self.app.rt.wedge.enter(time.monotonic())
+        if payload is not None:
+            from kiosk.lookup import Scan
+            self.bench.seen_scan(Scan(payload.text if payload.valid else None, "wedge",
+                                      None if payload.valid else (payload.problem or "invalid")))
+            self.refresh()
+        return True
 
     def _show(self, sections):
         if not self.unlocked:

@@ -22,6 +22,9 @@ def test_home_shows_a_tile_per_role_and_switches_language_live(harness):
     harness.find("Take a ticket")
     assert not any("取号" in t for t in harness.texts(harness.app.sm.current_screen))
     assert harness.app.header.ids.lang.text == "中文"
+    # Header texts built in Python follow at once, not at the next clock tick.
+    assert "周" not in harness.app.clock_text
+    assert harness.app.net_text and not any("\u4e00" <= ch <= "\u9fff" for ch in harness.app.net_text)
 
 
 def test_idle_timeout_returns_home_and_resets_language(harness):

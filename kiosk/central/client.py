@@ -86,7 +86,10 @@ class CentralClient:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.session = requests.Session()
-        self.session.verify = verify
+        # Passed with every request, not only set on the session: requests lets
+        # $REQUESTS_CA_BUNDLE override a session's verify, which would silently
+        # replace the CA the technician configured in central.ca_file.
+        self.verify = verify
         self.session.headers.update({"Authorization": f"Bearer {token}",
                                      "User-Agent": f"hall-kiosk/{__version__}",
                                      "Accept": "application/json"})
@@ -113,7 +116,8 @@ class CentralClient:
         timeout = (connect_timeout if connect_timeout is not None else self.connect_timeout,
                    read_timeout if read_timeout is not None else self.read_timeout)
         try:
-            r = self.session.request(method, url, json=json, params=params, headers=headers, timeout=timeout)
+            r = self.session.request(method, url, json=json, params=params, headers=headers, timeout=timeout,
+                                     verify=self.verify)
         except requests.exceptions.SSLError as e:
             raise CentralUnreachable(f"TLS check of {self.base_url} failed ({e.__class__.__name__}): "
                                      "check central.ca_file and the device clock") from None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import ssl
 import sys
 from pathlib import Path
 
@@ -28,6 +29,8 @@ def register(sub) -> None:
     p.add_argument("--data", help="directory for its database (kept across restarts)")
     p.add_argument("--max-code-attempts", type=int, default=5, help="wrong query codes before a receipt locks")
     p.add_argument("--lockout", type=float, default=900, help="lockout length in seconds")
+    p.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM), as a production central does")
+    p.add_argument("--tls-key", help="the certificate's private key (PEM)")
     p.set_defaults(func=cmd_central)
     csub = p.add_subparsers(dest="central_command", metavar="ACTION")
     t = csub.add_parser("issue-token", help="issue a device token into a 0600 file")
@@ -59,8 +62,13 @@ def cmd_central(args) -> int:
     data = _need_data(args)
     if data is None:
         return 2
-    central = BenchCentral(data, host=args.host, port=args.port,
-                           max_code_attempts=args.max_code_attempts, lockout_s=args.lockout)
+    try:
+        central = BenchCentral(data, host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key,
+                               max_code_attempts=args.max_code_attempts, lockout_s=args.lockout)
+    except (OSError, ssl.SSLError) as e:
+        print(f"kiosk central: cannot use the TLS certificate/key: {e} (give PEM files with --tls-cert/--tls-key)",
+              file=sys.stderr)
+        return 2
     try:
         central.start()
     except OSError as e:

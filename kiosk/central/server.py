@@ -16,6 +16,7 @@ import json
 import logging
 import re
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -70,11 +71,20 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr, handler, central: "BenchCentral"):
+    def __init__(self, addr, handler, central: "BenchCentral", tls: ssl.SSLContext | None = None):
         self.central = central
+        self.tls = tls
         self.open_sockets: set[socket.socket] = set()
         self.sockets_lock = threading.Lock()
         super().__init__(addr, handler)
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        if self.tls is not None:
+            # The handshake runs on the first read, in the request's own thread,
+            # so one slow or bogus client cannot stall the accept loop.
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
 
     def process_request(self, request, client_address):
         with self.sockets_lock:
@@ -374,8 +384,15 @@ class BenchCentral:
     """The bench central as a Python object: start, drive, inspect, stop."""
 
     def __init__(self, data_dir: str | Path, host: str = "127.0.0.1", port: int = 0, *,
-                 long_poll_cap: float = MAX_WAIT, **store_options):
+                 long_poll_cap: float = MAX_WAIT, tls_cert: str | None = None, tls_key: str | None = None,
+                 **store_options):
         self.data_dir = Path(data_dir)
+        # HTTPS like a production central, for checking a device's ca_file and
+        # certificate verification at the bench.
+        self.tls: ssl.SSLContext | None = None
+        if tls_cert:
+            self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.tls.load_cert_chain(tls_cert, tls_key)
         # The contract lets the server answer a long-poll early; tests shorten it.
         self.long_poll_cap = long_poll_cap
         self.host, self.port = host, port
@@ -389,7 +406,7 @@ class BenchCentral:
     def start(self) -> "BenchCentral":
         self.stopping = False
         self.store = CentralStore(self.data_dir, **self.store_options)
-        self._httpd = _Server((self.host, self.port), Handler, self)
+        self._httpd = _Server((self.host, self.port), Handler, self, self.tls)
         self.port = self._httpd.server_address[1]  # keep it: a restart comes back on the same port
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="bench-central", daemon=True)
@@ -427,7 +444,7 @@ class BenchCentral:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     # -- driving it -------------------------------------------------------
     def issue_token(self, device_id: str) -> str:

@@ -142,9 +142,10 @@ class CentralStore:
                                    check_same_thread=False, timeout=30)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode survives a crash of this process; the bench
-        # central does not need to survive a power cut.
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        # FULL, as on the devices: a device marks an event delivered on our
+        # acknowledgement, so an acknowledged event lost in a power cut here
+        # would be lost for good.
+        self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
         if self._meta("seeded") is None:
             self._seed()
