@@ -24,6 +24,16 @@ from tests.helpers import write_config  # noqa: E402
 
 
 @pytest.fixture
+def central(tmp_path):
+    """A bench central on 127.0.0.1 with its own data folder (a test module may
+    define its own `central` when it needs other settings, e.g. a short long-poll)."""
+    from kiosk.central.server import BenchCentral
+    c = BenchCentral(tmp_path / "central", max_code_attempts=5, lockout_s=600).start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
 def demo_config(tmp_path):
     """The demo config with its storage in a temporary folder."""
     return write_config(tmp_path)

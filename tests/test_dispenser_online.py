@@ -8,18 +8,10 @@ import pytest
 
 from devices.printer import PrinterWorker, SimBackend, TicketPrinter
 from kiosk.central.client import CentralClient
-from kiosk.central.server import BenchCentral
 from kiosk.config import load_config
 from kiosk.ledger import Ledger
 from kiosk.tickets import TicketService
 from tests.helpers import write_config
-
-
-@pytest.fixture
-def central(tmp_path):
-    c = BenchCentral(tmp_path / "central").start()
-    yield c
-    c.stop()
 
 
 class Device:

@@ -5,17 +5,9 @@ import time
 
 import pytest
 
-from kiosk.central.server import BenchCentral
 from tests.helpers import AppHarness, write_config
 
 CODE = "482913"
-
-
-@pytest.fixture
-def central(tmp_path):
-    c = BenchCentral(tmp_path / "central", max_code_attempts=5, lockout_s=600).start()
-    yield c
-    c.stop()
 
 
 @pytest.fixture

@@ -16,13 +16,6 @@ from tests.helpers import write_config
 CODE = "482913"
 
 
-@pytest.fixture
-def central(tmp_path):
-    c = BenchCentral(tmp_path / "central", max_code_attempts=5, lockout_s=600).start()
-    yield c
-    c.stop()
-
-
 def make_runtime(tmp_path, central, lookup=None):
     tmp_path.mkdir(parents=True, exist_ok=True)
     token = central.issue_token("demo-kiosk")

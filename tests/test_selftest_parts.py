@@ -5,7 +5,6 @@ import json
 import pytest
 
 from kiosk import selftest
-from kiosk.central.server import BenchCentral
 from kiosk.cli import main
 from kiosk.config import load_config
 from kiosk.runtime import Runtime
@@ -73,13 +72,6 @@ def test_unplugged_printer_port_fails_with_what_to_check(tmp_path, capsys):
 
 
 # ---- central: whoami against the bench central on 127.0.0.1 -----------------
-
-@pytest.fixture
-def central(tmp_path):
-    c = BenchCentral(tmp_path / "central").start()
-    yield c
-    c.stop()
-
 
 def central_config(tmp_path, central, token, device_id="hall01-lookup01"):
     return write_config(tmp_path, {"device": {"id": device_id, "roles": ["lookup"]},
