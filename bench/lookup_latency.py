@@ -93,7 +93,7 @@ def main() -> int:
         online_finished = list(finished)
 
         svc = []
-        from kiosk.lookup import Scan
+        from kiosk.roles.lookup.service import Scan
         for i in range(args.n):
             t0 = time.perf_counter()
             r = h.rt.lookup.lookup_scan(Scan(cases[i % len(cases)]["qr_payload"], "sim"))

@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kiosk.central.client import CentralClient  # noqa: E402
-from kiosk.ledger import Ledger  # noqa: E402
-from kiosk.sync import SyncWorker  # noqa: E402
+from kiosk.sync.client import CentralClient  # noqa: E402
+from kiosk.core.ledger import Ledger  # noqa: E402
+from kiosk.sync.worker import SyncWorker  # noqa: E402
 
 RATING = {"session_id": "", "ticket": "A023", "case_no": "BJ2026-000123", "item_code": "330100-SB-001",
           "item_version": "3", "window": "01", "staff_id": "S1001", "channel": "PJQ", "level": 5,

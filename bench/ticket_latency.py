@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devices.escpos import get_profile  # noqa: E402
-from kiosk.config import load_config  # noqa: E402
-from kiosk.ledger import Ledger  # noqa: E402
-from kiosk.ticket_layout import ticket_bytes  # noqa: E402
-from kiosk.tickets import TicketService, make_printer  # noqa: E402
+from kiosk.core.config import load_config  # noqa: E402
+from kiosk.core.ledger import Ledger  # noqa: E402
+from kiosk.roles.dispenser.layout import ticket_bytes  # noqa: E402
+from kiosk.roles.dispenser.service import TicketService, make_printer  # noqa: E402
 from tests.helpers import write_config  # noqa: E402
 
 CUT = b"\x1dV"
@@ -96,7 +96,7 @@ def run(mode: str, n: int, tmp: Path) -> dict:
                              "open_hours": ["00:00-23:59"]}}
     cfg = load_config(write_config(d, changes))
     if mode == "online":
-        from kiosk.central.client import CentralClient
+        from kiosk.sync.client import CentralClient
         from kiosk.central.server import BenchCentral
         central = BenchCentral(d / "central").start()
         client = CentralClient(central.url, central.issue_token(cfg.device.id), 1.0, 3.0)
@@ -140,7 +140,7 @@ def main():
         print(f"{r['mode']:8} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['max_ms']:8.1f} {r['bytes_mean']:6.0f}  "
               f"{'/'.join(r['sources'])}")
     print(f"\nbytes per ticket and wire time at {baud} baud 8N1 ({bytes_per_s:.0f} bytes/s is the physical limit)")
-    from kiosk.dispenser_commands import sample_ticket
+    from kiosk.cli.dispenser import sample_ticket
     with tempfile.TemporaryDirectory() as tmp:
         for profile in ("default", "no-qr", "no-chinese"):
             cfg = load_config(write_config(Path(tmp), {"printer": {"profile": profile}}))

@@ -16,9 +16,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from .config import Config
-from .fonts import FontMissing, find_cjk_font
-from .runtime import Runtime
+from kiosk.core.config import Config
+from kiosk.core.fonts import FontMissing, find_cjk_font
+from kiosk.runtime import Runtime
 
 log = logging.getLogger("kiosk.app")
 
@@ -85,7 +85,7 @@ def _build_app_class():
     from screens.unavailable import UnavailableScreen
     from screens.widgets import Header
 
-    from . import i18n
+    from kiosk.core import i18n
 
     class KioskApp(App):
         lang = StringProperty("zh")
@@ -314,7 +314,7 @@ def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
     os.environ["SDL_NO_SIGNAL_HANDLERS"] = "1"
     signal.signal(signal.SIGTERM, _on_sigterm)
     prepare_kivy(cfg)
-    from .bootguard import BootGuard, OutOfServiceRuntime  # no boot loop (kiosk/bootguard.py)
+    from kiosk.core.bootguard import BootGuard, OutOfServiceRuntime  # no boot loop (kiosk/bootguard.py)
     guard = BootGuard(cfg.storage.dir)
     tripped = guard.begin()
     if tripped:
@@ -343,7 +343,7 @@ def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
         guard.record_error(e)
         raise
     guard.clean_exit()
-    from . import notify
+    from kiosk.core import notify
     notify.stopping()
     return getattr(app, "exit_code", 0)
 
@@ -354,7 +354,8 @@ def _supervise(app, guard) -> None:
     on SIGTERM, healthy after a while, and the start-up self-check."""
     from kivy.clock import Clock
 
-    from . import notify, selftest
+    from kiosk.core import notify
+    from kiosk.technician import selftest
 
     def first_frame():
         notify.ready("out of service" if guard.tripped else "serving")

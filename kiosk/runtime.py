@@ -11,19 +11,19 @@ import logging
 import time
 from pathlib import Path
 
-from . import __version__
-from .cache import Cache
-from .config import Config, ConfigError
-from .ledger import Ledger
+from kiosk import __version__
+from kiosk.core.cache import Cache
+from kiosk.core.config import Config, ConfigError
+from kiosk.core.ledger import Ledger
 
 log = logging.getLogger("kiosk.runtime")
 
 # role -> "module:function(rt)" that builds the role's service and devices and
 # sets them on the runtime (rt.tickets, rt.lookup, rt.rating ...).
 ROLE_ATTACH: dict[str, str] = {
-    "dispenser": "kiosk.tickets:attach",
-    "lookup": "kiosk.lookup:attach",
-    "pad": "kiosk.rating:attach",
+    "dispenser": "kiosk.roles.dispenser.service:attach",
+    "lookup": "kiosk.roles.lookup.service:attach",
+    "pad": "kiosk.roles.pad.service:attach",
 }
 
 
@@ -41,7 +41,7 @@ class Runtime:
         self._closers = [self.cache.close, self.ledger.close]
         self.central_problem: str | None = None   # why there is no client, for technicians
         self.health_parts: dict[str, callable] = {}  # name -> fn() -> dict, merged into the heartbeat
-        self.selftest_result = None   # set by kiosk.selftest at start; sent with the heartbeat
+        self.selftest_result = None   # set by kiosk.technician.selftest at start; sent with the heartbeat
         self.health_parts["selftest"] = lambda: self.selftest_result
         self._connect_central()
         for role in self.roles:
@@ -50,8 +50,8 @@ class Runtime:
     def _connect_central(self) -> None:
         """Client and sync worker; without a token the device still works offline."""
         try:
-            from .central.client import CentralClient
-            from .sync import SyncWorker
+            from kiosk.sync.client import CentralClient
+            from kiosk.sync.worker import SyncWorker
         except ModuleNotFoundError as e:
             if not (e.name or "").startswith("kiosk."):
                 raise

@@ -17,11 +17,11 @@ from kivy.metrics import dp
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.screenmanager import NoTransition, Screen
 
-from kiosk import i18n
-from kiosk.tickets import TicketRefused
+from kiosk.core import i18n
+from kiosk.roles.dispenser.service import TicketRefused
 
-from . import theme
-from .widgets import BigButton, KioskScreen, in_background
+from screens import theme
+from screens.widgets import BigButton, KioskScreen, in_background
 
 log = logging.getLogger("screens.dispenser")
 

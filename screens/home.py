@@ -9,7 +9,7 @@ from pathlib import Path
 from kivy.lang import Builder
 from kivy.metrics import dp
 
-from .widgets import BigButton, KioskScreen
+from screens.widgets import BigButton, KioskScreen
 
 ROLE_COLOURS = {"dispenser": (0.075, 0.376, 0.780, 1), "lookup": (0.086, 0.467, 0.420, 1),
                 "pad": (0.784, 0.063, 0.180, 1)}

@@ -13,9 +13,9 @@ from kivy.lang import Builder
 from kivy.properties import BooleanProperty
 from kivy.uix.gridlayout import GridLayout
 
-from kiosk import i18n
+from kiosk.core import i18n
 
-from .widgets import BigButton
+from screens.widgets import BigButton
 
 i18n.register({
     "keypad.letters": ("字母", "ABC"),

@@ -26,12 +26,12 @@ from kivy.lang import Builder
 from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 
-from kiosk import i18n
-from kiosk.lookup import Scan
+from kiosk.core import i18n
+from kiosk.roles.lookup.service import Scan
 
-from . import theme
-from .keypad import Keypad  # noqa: F401  (kv rule)
-from .widgets import BigButton, Card, KioskScreen, KLabel, in_background
+from screens import theme
+from screens.keypad import Keypad  # noqa: F401  (kv rule)
+from screens.widgets import BigButton, Card, KioskScreen, KLabel, in_background
 
 log = logging.getLogger("screens.lookup")
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from kivy.lang import Builder
 
-from kiosk import i18n
+from kiosk.core import i18n
 
-from .widgets import KioskScreen
+from screens.widgets import KioskScreen
 
 i18n.register({
     "oos.title": ("暂停服务", "Out of service"),

@@ -1,6 +1,6 @@
 """The satisfaction pad's screen: staff card, rating, reasons, phone, thanks, paused.
 
-The rules live in kiosk.rating.RatingService; this screen only shows the
+The rules live in kiosk.roles.pad.service.RatingService; this screen only shows the
 session the service opened and hands the citizen's choices to it. It never
 offers a control that picks, changes or deletes a rating for anyone but
 the citizen in front of it, and the thank-you appears only after the
@@ -17,10 +17,10 @@ from kivy.lang import Builder
 from kivy.metrics import sp
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 
-from kiosk.i18n import register
-from kiosk.rating import BAD_LEVELS, LEVELS, RatingError, mask_phone, stars, valid_phone  # noqa: F401
+from kiosk.core.i18n import register
+from kiosk.roles.pad.service import BAD_LEVELS, LEVELS, RatingError, mask_phone, stars, valid_phone  # noqa: F401
 
-from .widgets import BigButton, KioskScreen, in_background
+from screens.widgets import BigButton, KioskScreen, in_background
 
 register({
     "pad.level.5": ("非常满意", "Very satisfied"),

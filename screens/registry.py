@@ -14,7 +14,7 @@ ROLE_SCREENS: dict[str, str] = {
 
 
 def screen_class(role: str):
-    from .unavailable import UnavailableScreen
+    from screens.unavailable import UnavailableScreen
     target = ROLE_SCREENS.get(role)
     if not target:
         return UnavailableScreen

@@ -20,10 +20,11 @@ from kivy.metrics import dp
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.utils import escape_markup
 
-from kiosk import i18n, technician
-from kiosk.bootguard import RESTART_EXIT_CODE
+from kiosk.core import i18n
+from kiosk.technician import service as technician
+from kiosk.core.bootguard import RESTART_EXIT_CODE
 
-from .widgets import KioskScreen, KLabel, in_background
+from screens.widgets import KioskScreen, KLabel, in_background
 
 TAPS = 5
 TAP_WINDOW_S = 3.0
@@ -226,7 +227,7 @@ class ServiceScreen(KioskScreen):
             return False
         payload = self.app.rt.wedge.enter(time.monotonic())
         if payload is not None:
-            from kiosk.lookup import Scan
+            from kiosk.roles.lookup.service import Scan
             self.bench.seen_scan(Scan(payload.text if payload.valid else None, "wedge",
                                       None if payload.valid else (payload.problem or "invalid")))
             self.refresh()
@@ -263,7 +264,7 @@ class ServiceScreen(KioskScreen):
         in_background(fn, *args, done=done, failed=failed)
 
     def run_selftest(self):
-        from kiosk import selftest
+        from kiosk.technician import selftest
         self._run(lambda rt: selftest.run_into(rt).summary(), self.app.rt)
 
     def test_print(self):

@@ -6,7 +6,7 @@ from pathlib import Path
 from kivy.lang import Builder
 from kivy.properties import StringProperty
 
-from .widgets import KioskScreen
+from screens.widgets import KioskScreen
 
 
 class UnavailableScreen(KioskScreen):

@@ -18,7 +18,7 @@ from kivy.uix.button import Button
 from kivy.uix.label import Label
 from kivy.uix.screenmanager import Screen
 
-from . import theme
+from screens import theme
 
 log = logging.getLogger("screens")
 

@@ -28,7 +28,7 @@ def central(tmp_path):
     """A bench central on 127.0.0.1 with its own data folder (a test module may
     define its own `central` when it needs other settings, e.g. a short long-poll)."""
     from kiosk.central.server import BenchCentral
-    c = BenchCentral(tmp_path / "central", max_code_attempts=5, lockout_s=600).start()
+    c = BenchCentral(tmp_path / "central", max_code_attempts=5, lockout_s=600, long_poll_cap=10).start()
     yield c
     c.stop()
 

@@ -12,6 +12,7 @@ from kiosk.tomlout import dumps as dump_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "config" / "demo.toml"
+DEMO_PIN = "246810"  # the demo config's technician PIN
 
 
 def demo_data() -> dict:
@@ -49,7 +50,7 @@ class AppHarness:
 
     def __init__(self, config_path, lang=None, runtime_hook=None):
         from kiosk.app import build_app, prepare_kivy
-        from kiosk.config import load_config
+        from kiosk.core.config import load_config
         from kiosk.runtime import Runtime
         self.cfg = load_config(config_path)
         prepare_kivy(self.cfg, headless=True)

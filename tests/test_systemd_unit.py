@@ -87,7 +87,7 @@ def test_unit_has_what_a_kiosk_needs():
         assert dev in allowed
     env = dict(v.split("=", 1) for v in e["Service.Environment"])
     assert env["SDL_VIDEODRIVER"] == "kmsdrm" and env["KIVY_WINDOW"] == "sdl2" and env["KIVY_GL_BACKEND"] == "sdl2"
-    from kiosk.bootguard import RESTART_EXIT_CODE
+    from kiosk.core.bootguard import RESTART_EXIT_CODE
     assert one["Service.RestartForceExitStatus"] == str(RESTART_EXIT_CODE)
     assert one["Install.WantedBy"] == "multi-user.target"
 

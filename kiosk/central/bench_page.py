@@ -12,8 +12,8 @@ import json
 from html import escape
 from urllib.parse import parse_qs, quote
 
-from .faults import Fault
-from .store import CASE_STATUSES, COLLECTION_METHODS, StoreError, mask_name
+from kiosk.central.faults import Fault
+from kiosk.central.store import CASE_STATUSES, COLLECTION_METHODS, StoreError, mask_name
 
 CSS = """body{font-family:sans-serif;margin:1em 2em;color:#222}table{border-collapse:collapse;margin-bottom:1em}
 td,th{border:1px solid #bbb;padding:2px 6px;font-size:90%;vertical-align:top}th{background:#eee}
@@ -21,7 +21,7 @@ h2{margin-top:1.4em;border-bottom:2px solid #468}form.inline{display:inline}code
 
 
 def _page(title: str, body: str):
-    from .server import Response
+    from kiosk.central.server import Response
     html = (f"<!doctype html><html lang=zh><head><meta charset=utf-8><title>{escape(title)}</title>"
             f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1>{body}</body></html>")
     return Response(200, html.encode("utf-8"), "text/html")
@@ -110,7 +110,7 @@ def index(central) -> str:
 
 
 def _redirect(to: str = "/bench/"):
-    from .server import Response
+    from kiosk.central.server import Response
     return Response(303, b"", "text/plain", {"Location": to})
 
 
@@ -123,7 +123,7 @@ def qr_png(payload: str) -> bytes:
 
 
 def route(central, method: str, path: str, query: dict, body: bytes, headers):
-    from .server import Response, error_response, json_response
+    from kiosk.central.server import Response, error_response, json_response
     st = central.store
     form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
     parts = [p for p in path.split("/") if p][1:]

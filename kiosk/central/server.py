@@ -23,9 +23,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import bench_page
-from .faults import Fault, FaultPlan
-from .store import WINDOW_RX, CentralStore, StoreError
+from kiosk.central import bench_page
+from kiosk.central.faults import Fault, FaultPlan
+from kiosk.central.store import WINDOW_RX, CentralStore, StoreError
 
 log = logging.getLogger("kiosk.central")
 
@@ -376,7 +376,7 @@ def _check_health(body: dict) -> None:
 
 
 def _now() -> str:
-    from .store import now_iso
+    from kiosk.central.store import now_iso
     return now_iso()
 
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from kiosk.central.client import (CaseCodeWrong, CaseLocked, CentralAuthError, CentralClient, CentralRejected,
+from kiosk.sync.client import (CaseCodeWrong, CaseLocked, CentralAuthError, CentralClient, CentralRejected,
                                   CentralUnreachable)
 from kiosk.central.server import BenchCentral
 

@@ -1,0 +1,214 @@
+"""Subcommands for the central side: `kiosk central`, `kiosk status`, `kiosk sync`.
+
+    kiosk central --host 127.0.0.1 --port 8080 --data DIR      serve the bench central
+    kiosk central issue-token --data DIR --device ID --out FILE
+    kiosk status --config FILE [--json]                       outbox, last sync, central reachable?
+    kiosk sync --config FILE --once                           deliver now; exit 1 if unreachable
+
+Each handler returns the exit code: 0 fine, 1 the central could not be
+reached or refused the token, 2 bad config or arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import ssl
+import sys
+from pathlib import Path
+
+# The same files kiosk.runtime.Runtime opens under [storage] dir.
+LEDGER_FILE = "ledger.sqlite3"
+CACHE_FILE = "cache.sqlite3"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("central", help="the bench central (a stand-in central system for bench and tests)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: the bench page has no login)")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--data", help="directory for its database (kept across restarts)")
+    p.add_argument("--max-code-attempts", type=int, default=5, help="wrong query codes before a receipt locks")
+    p.add_argument("--lockout", type=float, default=900, help="lockout length in seconds")
+    p.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM), as a production central does")
+    p.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    p.set_defaults(func=cmd_central)
+    csub = p.add_subparsers(dest="central_command", metavar="ACTION")
+    t = csub.add_parser("issue-token", help="issue a device token into a 0600 file")
+    t.add_argument("--data", default=argparse.SUPPRESS, help="the bench central's data directory")
+    t.add_argument("--device", required=True, help="device id, as in [device] id of its config")
+    t.add_argument("--out", required=True, help="token file to write (mode 0600); '-' prints it")
+    t.set_defaults(func=cmd_issue_token)
+
+    p = sub.add_parser("status", help="outbox, last sync and whether the central answers")
+    p.add_argument("--config", help="default: $KIOSK_CONFIG, else /etc/kiosk/kiosk.toml")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("sync", help="deliver the outbox to the central system")
+    p.add_argument("--config", help="default: $KIOSK_CONFIG, else /etc/kiosk/kiosk.toml")
+    p.add_argument("--once", action="store_true", help="one exchange, then exit (1 if the central is unreachable)")
+    p.set_defaults(func=cmd_sync)
+
+
+def _need_data(args) -> Path | None:
+    if not getattr(args, "data", None):
+        print("kiosk central: --data DIR is required (where the bench central keeps its database)", file=sys.stderr)
+        return None
+    return Path(args.data)
+
+
+def cmd_central(args) -> int:
+    from kiosk.central.server import BenchCentral
+    data = _need_data(args)
+    if data is None:
+        return 2
+    try:
+        central = BenchCentral(data, host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key,
+                               max_code_attempts=args.max_code_attempts, lockout_s=args.lockout)
+    except (OSError, ssl.SSLError) as e:
+        print(f"kiosk central: cannot use the TLS certificate/key: {e} (give PEM files with --tls-cert/--tls-key)",
+              file=sys.stderr)
+        return 2
+    try:
+        central.start()
+    except OSError as e:
+        print(f"kiosk central: cannot listen on {args.host}:{args.port}: {e.strerror} "
+              "(is another central running? choose another --port)", file=sys.stderr)
+        return 1
+    print(f"bench central: API {central.url}/api/v1, bench page {central.url}/bench/, data in {data}", file=sys.stderr)
+    try:
+        central.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def write_secret(path: str, text: str) -> None:
+    """Create the file with mode 0600 from the start: the token is never readable by others."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text + "\n")
+    os.chmod(path, 0o600)
+
+
+def cmd_issue_token(args) -> int:
+    from kiosk.central.store import CentralStore
+    data = _need_data(args)
+    if data is None:
+        return 2
+    store = CentralStore(data)
+    try:
+        token = store.issue_token(args.device)
+    except ValueError as e:
+        print(f"kiosk central issue-token: {e}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    if args.out == "-":
+        print(token)
+    else:
+        write_secret(args.out, token)
+        print(f"token for {args.device} written to {args.out} (mode 0600); "
+              f"set central.token_file = \"{args.out}\" in the device config", file=sys.stderr)
+    return 0
+
+
+def _open(cfg):
+    from kiosk.core.cache import Cache
+    from kiosk.core.ledger import Ledger
+    storage = Path(cfg.storage.dir)
+    return Ledger(storage / LEDGER_FILE), Cache(storage / CACHE_FILE)
+
+
+def _load(args):
+    from kiosk.core.config import load_config, resolve_path
+    return load_config(resolve_path(args.config))
+
+
+def cmd_status(args) -> int:
+    from kiosk.core.config import ConfigError
+    from kiosk.sync.client import CentralClient, CentralError
+    cfg = _load(args)
+    ledger, cache = _open(cfg)
+    try:
+        stats = ledger.outbox_stats()
+        report = {"device_id": cfg.device.id, "central_url": cfg.central.url,
+                  "outbox": stats, "last_sync": ledger.get_meta("last_sync"),
+                  "dead_letters": [{k: d[k] for k in ("uuid", "kind", "reason", "dead_at")}
+                                   for d in ledger.dead_letters(limit=10)],
+                  "central": {"reachable": False, "authorised": False, "error": None}}
+        try:
+            client = CentralClient.from_config(cfg)
+            try:
+                who = client.whoami()
+                report["central"].update(reachable=True, authorised=True, server_time=who.get("server_time"))
+                if who.get("device_id") != cfg.device.id:
+                    report["central"]["error"] = (f"the token belongs to device {who.get('device_id')!r}, "
+                                                  f"not {cfg.device.id!r}: issue a token for this device")
+            finally:
+                client.close()
+        except ConfigError as e:
+            report["central"]["error"] = "; ".join(p.what + " (" + p.fix + ")" for p in e.problems)
+        except ValueError as e:
+            report["central"]["error"] = str(e)
+        except CentralError as e:
+            from kiosk.sync.client import CentralAuthError
+            report["central"]["reachable"] = isinstance(e, CentralAuthError)
+            report["central"]["error"] = str(e)
+    finally:
+        ledger.close()
+        cache.close()
+    ok = report["central"]["authorised"] and not report["central"]["error"]
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        o = report["outbox"]
+        age = "" if o["oldest_pending_age_s"] is None else f", oldest {o['oldest_pending_age_s']:.0f} s old"
+        c = report["central"]
+        print(f"device   {report['device_id']}")
+        print(f"outbox   pending {o['pending']}{age}, delivered {o['delivered']}, dead {o['dead']}")
+        print(f"last sync {report['last_sync'] or 'never'}")
+        print(f"central  {report['central_url']}: " + ("reachable, token accepted" if ok else
+              ("reachable, " if c["reachable"] else "NOT reachable, ") + (c["error"] or "")))
+        for d in report["dead_letters"]:
+            print(f"dead     {d['dead_at']} {d['kind']} {d['uuid']}: {d['reason']}")
+    return 0 if ok else 1
+
+
+def cmd_sync(args) -> int:
+    from kiosk.sync.worker import build_sync
+    cfg = _load(args)
+    ledger, cache = _open(cfg)
+    try:
+        try:
+            worker = build_sync(cfg, ledger, cache)
+        except ValueError as e:
+            print(f"kiosk sync: {e}", file=sys.stderr)
+            return 2
+        if not args.once:
+            worker.start()
+            print(f"kiosk sync: delivering to {cfg.central.url} until Ctrl-C", file=sys.stderr)
+            try:
+                while True:
+                    worker._thread.join(1)
+            except KeyboardInterrupt:
+                worker.stop()
+            return 0
+        summary = worker.run_once()
+        worker.client.close()
+        print(f"delivered {summary['delivered']} (already there {summary['duplicates']}), "
+              f"rejected to dead letters {summary['rejected']}, pending {summary['pending']}, dead {summary['dead']}")
+        if not summary["ok"]:
+            print(f"kiosk sync: {summary['error']}", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        ledger.close()
+        cache.close()
+
+
+if __name__ == "__main__":  # python -m kiosk.cli.central ...
+    parser = argparse.ArgumentParser(prog="kiosk")
+    register(parser.add_subparsers(dest="command", required=True))
+    a = parser.parse_args()
+    sys.exit(a.func(a))

@@ -1,0 +1,198 @@
+"""No boot loop: after a few crashed starts, stay up out of service instead.
+
+systemd restarts the kiosk when it crashes. If it crashes *every* time it
+starts (a broken config change, a damaged font, a printer driver that throws
+at start), restarting forever helps nobody: the panel flickers, the journal
+fills up and the citizen sees garbage. So each start is written down in a
+small JSON file in the storage folder *before* anything else happens:
+
+* ``begin()`` records the start as "not yet healthy" and looks at the earlier
+  starts: if MAX_CRASHED of them ended without becoming healthy within
+  WINDOW_S, it returns the reason and the app shows the out-of-service screen
+  (the roles are not started at all, so whatever crashed does not run again).
+* ``mark_healthy()`` — called once the app has been up HEALTHY_AFTER_S — clears
+  the record: a device that ran fine and crashed once a week never trips.
+* ``clean_exit()`` — a stop by systemd or a restart asked for by a technician
+  — is not a crash.
+* ``record_error(exc)`` keeps the exception's type and first line for the
+  technician (scrubbed: it may quote data).
+
+The ledger and the cache are never touched: data stays intact and the device
+picks up where it was once a technician fixes the cause and resets the guard
+(service screen "restart", or ``kiosk boot-guard --reset``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kiosk.core.logs import scrub
+
+log = logging.getLogger("kiosk.bootguard")
+
+FILE_NAME = "boot-guard.json"
+MAX_CRASHED = 3        # crashed starts before the device goes out of service
+WINDOW_S = 15 * 60     # ... counted within this long
+HEALTHY_AFTER_S = 120  # a start that stays up this long clears the count
+
+# Exit code for "restart me": systemd's Restart=on-failure restarts on it, and
+# the guard does not count it as a crash. 75 is EX_TEMPFAIL.
+RESTART_EXIT_CODE = 75
+
+
+@dataclass
+class Tripped:
+    """Why the device is out of service."""
+    crashed_starts: int
+    window_s: int
+    last_error: str
+
+    def text(self) -> str:
+        return (f"{self.crashed_starts} starts in a row ended in a crash within {self.window_s // 60} min. "
+                f"Last error: {self.last_error or 'none recorded (killed, or crashed in native code)'}")
+
+
+class BootGuard:
+    def __init__(self, storage_dir, *, max_crashed: int = MAX_CRASHED, window_s: float = WINDOW_S,
+                 healthy_after_s: float = HEALTHY_AFTER_S, clock=time.time):
+        self.path = Path(storage_dir) / FILE_NAME
+        self.max_crashed = max_crashed
+        self.window_s = window_s
+        self.healthy_after_s = healthy_after_s
+        self.clock = clock
+        self.tripped: Tripped | None = None
+        self._start: float | None = None
+
+    # -- the file -------------------------------------------------------------
+    def _read(self) -> dict:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and isinstance(data.get("starts"), list):
+                return data
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as e:
+            log.warning("boot guard file %s unreadable (%s); starting a new one", self.path, e)
+        return {"starts": [], "last_error": ""}
+
+    def _write(self, data: dict) -> None:
+        # Write-then-rename: a power cut leaves the old file or the new one, never half.
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(data, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except OSError as e:
+            # Without the file the guard cannot count; systemd's StartLimitBurst
+            # is the second line and stops a loop by itself.
+            log.error("boot guard cannot write %s: %s", self.path, e.strerror)
+
+    # -- the start's life ---------------------------------------------------------
+    def begin(self) -> Tripped | None:
+        """Record this start; return why to stay out of service, or None to start normally."""
+        now = self.clock()
+        data = self._read()
+        # Every start still listed never became healthy nor stopped cleanly: a crash.
+        # A time in the future means the clock was set back (no RTC): keep it.
+        crashed = [t for t in data["starts"] if isinstance(t, (int, float)) and now - t < self.window_s]
+        self._start = now
+        data["starts"] = crashed + [now]
+        self._write(data)
+        if len(crashed) >= self.max_crashed:
+            self.tripped = Tripped(len(crashed), int(self.window_s), data.get("last_error", ""))
+            log.error("out of service: %s", self.tripped.text())
+        return self.tripped
+
+    def _drop_this_start(self, clear_error: bool) -> None:
+        data = self._read()
+        data["starts"] = [t for t in data["starts"] if t != self._start]
+        if clear_error:
+            data["last_error"] = ""
+        self._write(data)
+
+    def mark_healthy(self) -> None:
+        """The app has been up long enough: forget the earlier crashed starts."""
+        if self.tripped:
+            return  # staying up out of service proves nothing
+        self._write({"starts": [], "last_error": ""})
+        log.info("start is healthy; crash count cleared")
+
+    def clean_exit(self) -> None:
+        """A deliberate stop or restart: this start did not crash."""
+        if self._start is not None:
+            self._drop_this_start(clear_error=False)
+
+    def record_error(self, exc: BaseException) -> None:
+        first = (str(exc).splitlines() or [""])[0][:300]
+        data = self._read()
+        data["last_error"] = scrub(f"{type(exc).__name__}: {first}" if first else type(exc).__name__)
+        self._write(data)
+
+    def reset(self) -> None:
+        """A technician fixed the cause: the next start starts normally."""
+        self.tripped = None
+        self._write({"starts": [], "last_error": ""})
+
+    def state(self) -> dict:
+        data = self._read()
+        now = self.clock()
+        recent = [t for t in data["starts"] if isinstance(t, (int, float)) and now - t < self.window_s]
+        return {"recent_unhealthy_starts": len(recent), "max_crashed": self.max_crashed,
+                "window_s": int(self.window_s), "last_error": data.get("last_error", ""),
+                "tripped": self.tripped.text() if self.tripped else None}
+
+
+class OutOfServiceRuntime:
+    """Stands in for the Runtime while out of service: no roles, no workers.
+
+    The ledger is opened read-only-in-spirit when it can be (the service
+    screen shows the outbox), but a ledger that fails to open is exactly one
+    of the things that may have crashed the earlier starts, so that is optional.
+    """
+
+    def __init__(self, cfg, tripped: Tripped, guard: BootGuard | None = None):
+        self.cfg = cfg
+        self.demo = False
+        self.out_of_service = tripped
+        self.boot_guard = guard
+        self.started = time.monotonic()
+        self.client = None
+        self.sync = None
+        self.cache = None
+        self.ledger = None
+        self.selftest_result = None
+        self._closers = []
+        try:
+            from kiosk.core.ledger import Ledger
+            self.ledger = Ledger(Path(cfg.storage.dir) / "ledger.sqlite3")
+            self._closers.append(self.ledger.close)
+        except Exception as e:
+            log.error("ledger not available out of service: %s", type(e).__name__)
+
+    @property
+    def roles(self) -> list[str]:
+        return []
+
+    def uptime_s(self) -> float:
+        return time.monotonic() - self.started
+
+    def on_close(self, fn) -> None:
+        self._closers.insert(0, fn)
+
+    def start(self) -> None:
+        pass
+
+    def close(self) -> None:
+        for fn in self._closers:
+            try:
+                fn()
+            except Exception:
+                log.exception("cleanup failed")
+        self._closers = []

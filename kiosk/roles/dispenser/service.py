@@ -1,0 +1,621 @@
+"""Queue tickets: choose a service, get a number, print it.
+
+Rules this module keeps (see docs/configuration.md, [dispenser]):
+
+* Paper first. The printer's paper sensor is asked (through the printer
+  worker thread) before a number is taken: paper out or a printer that
+  says it is offline refuses the ticket and consumes nothing; paper near
+  its end issues and warns technicians; a printer that does not answer
+  issues and says "unknown" - no answer is not "no paper".
+* Numbers. Online, the central system gives the hall-wide number, asked
+  with a request id written to the ledger BEFORE the call, so a resend is
+  idempotent and a crash in between is found at the next start. Offline,
+  the device takes numbers from blocks it leased from the central system
+  while online, then from its own configured offline range; such tickets
+  are marked offline.
+* One number once per day. The service day is the local date, but it
+  only moves forward: if the wall clock jumps back (to earlier today or to
+  yesterday) the device keeps numbering in the latest day it has used, so
+  a number it already printed cannot come round again. Counters live in
+  the ledger, never in memory, and (day, display) is unique in the ledger.
+  A clock set wrongly into the future therefore holds numbering in that
+  future day until the real date catches up; the device reports
+  ``clock_behind`` to technicians in that case (see status()).
+* Ledger before paper. Ticket + outbox event ``ticket.issued`` commit in
+  one transaction, then the ticket is printed. A failed print keeps the
+  ticket (print_state 'failed'); a reprint says REPRINT / 补打.
+
+Nothing here imports Kivy; the screen calls issue() from a background thread.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import threading
+import time
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from kiosk.core.ledger import Ledger, wall_now
+
+log = logging.getLogger("kiosk.tickets")
+
+CONFIG_KEY = "central.config"     # set by the sync worker (kiosk/sync.py)
+QUEUE_KEY = "queue.status"        # set by the sync worker and by our own refresh
+DAY_META = "dispenser.service_day"
+PRIORITY_SERIES = "*priority"     # local key for the hall-wide priority series (as the central calls it)
+PAPER_STATES = ("ok", "near_end", "out", "unknown")
+
+
+# ---- errors a citizen is told about --------------------------------------
+
+class TicketRefused(Exception):
+    """No ticket was issued and no number consumed; `reason` picks the message on screen."""
+    reason = "refused"
+
+
+class DispenserClosed(TicketRefused):
+    reason = "closed"
+
+
+class PaperOut(TicketRefused):
+    reason = "paper_out"
+
+
+class PrinterUnavailable(TicketRefused):
+    reason = "printer_unavailable"
+
+
+class NumbersExhausted(TicketRefused):
+    reason = "numbers_exhausted"
+
+
+class UnknownCategory(TicketRefused, ValueError):
+    reason = "unknown_category"
+
+
+# ---- what a ticket is -----------------------------------------------------
+
+@dataclass(frozen=True)
+class Ticket:
+    id: int
+    uuid: str
+    request_id: str
+    day: str
+    category: str
+    number: int
+    display: str
+    priority: bool
+    source: str              # online | lease | offline
+    people_ahead: int | None
+    est_wait_s: int | None
+    issued_at: str
+    print_state: str         # pending | printed | failed
+    print_count: int
+    service_zh: str
+    service_en: str
+
+    @property
+    def offline(self) -> bool:
+        return self.source != "online"
+
+    @classmethod
+    def from_row(cls, r: sqlite3.Row) -> "Ticket":
+        return cls(r["id"], r["uuid"], r["request_id"], r["day"], r["category"], r["number"], r["display"],
+                   bool(r["priority"]), r["source"], r["people_ahead"], r["est_wait_s"], r["issued_at"],
+                   r["print_state"], r["print_count"], r["service_zh"], r["service_en"])
+
+
+@dataclass
+class IssueResult:
+    ticket: Ticket
+    printed: bool
+    paper: str                       # the paper state seen before issuing
+    print_error: str | None = None
+
+
+@dataclass
+class Category:
+    code: str
+    prefix: str
+    name_zh: str
+    name_en: str
+    waiting: int | None = None
+    est_wait_s: int | None = None
+
+    def name(self, lang: str) -> str:
+        return self.name_en if lang == "en" else self.name_zh
+
+
+@dataclass
+class PaperReport:
+    state: str = "unknown"
+    detail: str = ""
+    checked_at: float = 0.0
+
+
+# ---- opening hours ----------------------------------------------------------
+
+def parse_spans(spans: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for s in spans:
+        m = re.fullmatch(r"(\d\d:\d\d)-(\d\d:\d\d)", s.strip())
+        if m:
+            out.append((m.group(1), m.group(2)))
+    return out
+
+
+def is_open(now: datetime, days: list[int], spans: list[str]) -> bool:
+    if now.isoweekday() not in days:
+        return False
+    hm = now.strftime("%H:%M")
+    return any(a <= hm < b for a, b in parse_spans(spans))
+
+
+# ---- the service --------------------------------------------------------------
+
+class TicketService:
+    """One per dispenser. issue() is thread-safe and serialised: one citizen at a time."""
+
+    def __init__(self, cfg, ledger: Ledger, *, cache=None, client=None, printer=None,
+                 now: Callable[[], datetime] = datetime.now, wake_sync: Callable[[], None] | None = None):
+        self.cfg = cfg
+        self.ledger = ledger
+        self.cache = cache
+        # CentralClient or None (offline); a callable is asked each time, because
+        # the runtime may connect the client after the role was attached.
+        self._client = client
+        self.printer = printer        # devices.printer.PrinterWorker or None (no printer: refuse)
+        self.now = now
+        self.wake_sync = wake_sync
+        self.paper = PaperReport()
+        self.clock_behind: str | None = None   # the service day, when the wall clock is behind it
+        self.last_central_error: str | None = None
+        # Hardware buttons (gpiozero thread) call press(name); the screen listens.
+        self.button_listeners: list[Callable[[str], None]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._kick = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._abandon_leftover_requests()
+
+    @property
+    def client(self):
+        c = self._client
+        return c() if callable(c) and not hasattr(c, "issue_ticket") else c
+
+    # -- configuration as it stands now ------------------------------------
+    def _central_config(self) -> dict:
+        if self.cache is None:
+            return {}
+        data = self.cache.get(CONFIG_KEY)
+        return data if isinstance(data, dict) else {}
+
+    def categories(self) -> list[Category]:
+        """From the central config when it was fetched, else the config file; with queue figures when known."""
+        central = self._central_config().get("categories")
+        source = central if isinstance(central, list) and central else self.cfg.dispenser.categories
+        cats = []
+        for c in source:
+            try:
+                code = str(c["code"])
+                cats.append(Category(code, str(c.get("prefix") or code), str(c["name_zh"]), str(c["name_en"])))
+            except (KeyError, TypeError):
+                log.warning("skipping a malformed category in the %s config", "central" if central else "file")
+        queue = self.cache.get(QUEUE_KEY) if self.cache is not None else None
+        if isinstance(queue, dict) and queue.get("day") in (None, self.today()):
+            figures = {q.get("category"): q for q in queue.get("categories") or [] if isinstance(q, dict)}
+            for cat in cats:
+                q = figures.get(cat.code)
+                if q:
+                    cat.waiting = q.get("waiting") if isinstance(q.get("waiting"), int) else None
+                    cat.est_wait_s = q.get("est_wait_s") if isinstance(q.get("est_wait_s"), int) else None
+        return cats
+
+    def category(self, code: str) -> Category:
+        for c in self.categories():
+            if c.code == code:
+                return c
+        raise UnknownCategory(f"no service category {code!r}")
+
+    def opening(self) -> tuple[list[int], list[str]]:
+        oh = self._central_config().get("opening_hours")
+        if isinstance(oh, dict) and isinstance(oh.get("days"), list) and isinstance(oh.get("hours"), list):
+            return [int(d) for d in oh["days"]], [str(h) for h in oh["hours"]]
+        return list(self.cfg.dispenser.open_days), list(self.cfg.dispenser.open_hours)
+
+    def is_open(self) -> bool:
+        days, spans = self.opening()
+        return is_open(self.now(), days, spans)
+
+    def priority_prefix(self) -> str:
+        return self.cfg.dispenser.priority_prefix
+
+    # -- the service day ---------------------------------------------------
+    def today(self) -> str:
+        """The current service day (read only; see _service_day for the rule)."""
+        wall = self.now().date().isoformat()
+        stored = self.ledger.get_meta(DAY_META)
+        return max(wall, stored) if stored else wall
+
+    def _service_day(self, tx: sqlite3.Connection, hint: str | None = None) -> str:
+        """max(wall date, latest day used, the central's day): the day only moves forward."""
+        wall = self.now().date().isoformat()
+        row = tx.execute("SELECT value FROM meta WHERE key = ?", (DAY_META,)).fetchone()
+        stored = row[0] if row else ""
+        day = max(wall, stored, hint or "")
+        if day != stored:
+            tx.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (DAY_META, day))
+        if wall < day:
+            if self.clock_behind != day:
+                log.warning("wall clock date %s is behind the service day %s: numbering stays in %s",
+                            wall, day, day)
+            self.clock_behind = day
+        else:
+            self.clock_behind = None
+        return day
+
+    # -- the printer --------------------------------------------------------
+    def check_paper(self) -> PaperReport:
+        """Ask the printer (on its own thread) and record changes for technicians."""
+        timeout = self.cfg.printer.status_timeout
+        if self.printer is None:
+            state, detail, online = "unknown", "no printer configured", False
+        else:
+            try:
+                st = self.printer.check_status(timeout).result(timeout=timeout * 2 + 10)
+                state, detail, online = st.paper, st.detail, st.online
+            except Exception as e:  # a worker that is gone: treat as not there
+                state, detail, online = "unknown", f"printer worker failed: {type(e).__name__}", False
+        if state not in PAPER_STATES:
+            state = "unknown"
+        if online is False and state != "out":
+            state = "offline"
+        self._note_paper(state, detail)
+        return self.paper
+
+    def _note_paper(self, state: str, detail: str) -> None:
+        previous = self.paper.state if self.paper.checked_at else None
+        self.paper = PaperReport(state, detail, time.monotonic())
+        if state != previous:
+            if state in ("near_end", "out", "offline"):
+                log.warning("printer paper state %s (%s)", state, detail)
+            with self.ledger.transaction() as tx:
+                self.ledger.add_event(tx, "printer.paper_state",
+                                      {"state": state, "previous": previous, "detail": detail[:200],
+                                       "device_id": self.cfg.device.id})
+            self._wake()
+
+    def _print(self, data: bytes) -> str | None:
+        """Print through the worker; None when done, else the error for technicians."""
+        if self.printer is None:
+            return "no printer configured"
+        try:
+            self.printer.submit(data).result(timeout=120)
+            return None
+        except Exception as e:
+            return str(e) or type(e).__name__
+
+    # -- issuing --------------------------------------------------------------
+    def issue(self, category: str, priority: bool = False) -> IssueResult:
+        with self._lock:
+            if not self.is_open():
+                raise DispenserClosed("the hall is closed now")
+            cat = self.category(category)
+            paper = self.check_paper()
+            if paper.state == "out":
+                raise PaperOut(paper.detail or "paper out")
+            if paper.state == "offline":
+                raise PrinterUnavailable(paper.detail or "printer not available")
+            ticket = self._take_number(cat, priority)
+            self._wake()
+            error = self._print(self._ticket_bytes(ticket, reprint=False))
+            ticket = self._set_printed(ticket, error)
+            return IssueResult(ticket, error is None, paper.state, error)
+
+    def reprint(self, ticket_id: int) -> IssueResult:
+        """Print a ticket again (after a failed print); the slip says REPRINT / 补打."""
+        with self._lock:
+            ticket = self.get(ticket_id)
+            paper = self.check_paper()
+            if paper.state == "out":
+                raise PaperOut(paper.detail or "paper out")
+            if paper.state == "offline":
+                raise PrinterUnavailable(paper.detail or "printer not available")
+            error = self._print(self._ticket_bytes(ticket, reprint=True))
+            ticket = self._set_printed(ticket, error)
+            with self.ledger.transaction() as tx:
+                self.ledger.add_event(tx, "ticket.reprinted", {"ticket_uuid": ticket.uuid, "display": ticket.display,
+                                                               "day": ticket.day, "ok": error is None})
+            self._wake()
+            return IssueResult(ticket, error is None, paper.state, error)
+
+    def _ticket_bytes(self, ticket: Ticket, reprint: bool) -> bytes:
+        from kiosk.roles.dispenser.layout import ticket_bytes
+        return ticket_bytes(ticket, self.cfg, reprint=reprint)
+
+    def _set_printed(self, ticket: Ticket, error: str | None) -> Ticket:
+        with self.ledger.transaction() as tx:
+            if error is None:
+                tx.execute("UPDATE tickets SET print_state = 'printed', print_count = print_count + 1 WHERE id = ?",
+                           (ticket.id,))
+            else:
+                log.warning("ticket %s kept but not printed: %s", ticket.display, error)
+                tx.execute("UPDATE tickets SET print_state = 'failed' WHERE id = ?", (ticket.id,))
+        return self.get(ticket.id)
+
+    def get(self, ticket_id: int) -> Ticket:
+        rows = self.ledger.query("SELECT * FROM tickets WHERE id = ?", (ticket_id,))
+        if not rows:
+            raise KeyError(f"no ticket {ticket_id}")
+        return Ticket.from_row(rows[0])
+
+    def tickets(self, day: str | None = None) -> list[Ticket]:
+        rows = self.ledger.query("SELECT * FROM tickets WHERE day = ? ORDER BY id", (day or self.today(),))
+        return [Ticket.from_row(r) for r in rows]
+
+    # -- numbering --------------------------------------------------------------
+    def _take_number(self, cat: Category, priority: bool) -> Ticket:
+        request_id = uuidlib.uuid4().hex
+        online = None
+        client = self.client
+        if client is not None:
+            # Written down first: if we die after the central answered, the next
+            # start sees the request and tells the central it was abandoned.
+            with self.ledger.transaction() as tx:
+                tx.execute("INSERT INTO ticket_requests (request_id, category, priority, created_at, boot_id) "
+                           "VALUES (?, ?, ?, ?, ?)", (request_id, cat.code, int(priority), wall_now(),
+                                                       self.ledger.boot_id))
+            online = self._ask_central(client, request_id, cat.code, priority)
+        try:
+            with self.ledger.transaction() as tx:
+                if online is not None:
+                    try:
+                        return self._store(tx, request_id, cat, priority, online, "online")
+                    except sqlite3.IntegrityError:
+                        # The central gave a number this device already used today
+                        # (an overlapping offline range?): number offline instead.
+                        log.error("central number %s collides with a local ticket; numbering offline",
+                                  online.get("display"))
+                        self.ledger.add_event(tx, "ticket.number_collision",
+                                              {"request_id": request_id, "display": str(online.get("display"))})
+                return self._take_offline(tx, request_id, cat, priority)
+        finally:
+            if client is not None and online is None:
+                self._kick.set()   # maybe the central is back: let the refresh thread look
+
+    def _ask_central(self, client, request_id: str, category: str, priority: bool) -> dict | None:
+        try:
+            timeout = self.cfg.dispenser.online_timeout
+            t = client.issue_ticket(category, request_id, priority=priority,
+                                    read_timeout=timeout,
+                                    connect_timeout=min(timeout, self.cfg.central.connect_timeout))
+        except Exception as e:  # any failure at all means: number offline, never keep a citizen waiting
+            self.last_central_error = f"{type(e).__name__}: {e}"[:300]
+            log.info("central did not give a number (%s): numbering offline", type(e).__name__)
+            return None
+        if not (isinstance(t, dict) and isinstance(t.get("number"), int) and isinstance(t.get("display"), str)):
+            self.last_central_error = "central answer without number/display"
+            return None
+        self.last_central_error = None
+        return t
+
+    def _store(self, tx, request_id: str, cat: Category, priority: bool, t: dict, source: str,
+               lease_id: str | None = None) -> Ticket:
+        central_day = t.get("day") if source == "online" and isinstance(t.get("day"), str) else None
+        day = self._service_day(tx, central_day)
+        ahead = t.get("people_ahead") if isinstance(t.get("people_ahead"), int) else None
+        est = t.get("est_wait_s") if isinstance(t.get("est_wait_s"), int) else None
+        tid = str(uuidlib.uuid4())
+        issued = wall_now()
+        cur = tx.execute(
+            "INSERT INTO tickets (uuid, request_id, day, category, number, display, priority, source, people_ahead,"
+            " est_wait_s, issued_at, boot_id, service_zh, service_en, lease_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (tid, request_id, day, cat.code, t["number"], t["display"], int(priority), source, ahead, est, issued,
+             self.ledger.boot_id, cat.name_zh, cat.name_en, lease_id))
+        tx.execute("UPDATE ticket_requests SET state = 'done' WHERE request_id = ?", (request_id,))
+        self.ledger.add_event(tx, "ticket.issued", {
+            "ticket_uuid": tid, "request_id": request_id, "day": day, "category": cat.code,
+            "priority": priority, "number": t["number"], "display": t["display"], "source": source,
+            "lease_id": lease_id, "people_ahead": ahead, "est_wait_s": est, "issued_at": issued,
+            "device_id": self.cfg.device.id})
+        row = tx.execute("SELECT * FROM tickets WHERE id = ?", (cur.lastrowid,)).fetchone()
+        return Ticket.from_row(row)
+
+    def _display_used(self, tx, day: str, display: str) -> bool:
+        return tx.execute("SELECT 1 FROM tickets WHERE day = ? AND display = ?", (day, display)).fetchone() is not None
+
+    def _take_offline(self, tx, request_id: str, cat: Category, priority: bool) -> Ticket:
+        day = self._service_day(tx)
+        series = PRIORITY_SERIES if priority else cat.code
+        prefix = self.priority_prefix() if priority else cat.prefix
+        # 1. leased blocks for this day, oldest first
+        for lease in tx.execute("SELECT * FROM leases WHERE day = ? AND category = ? AND next_number <= last "
+                                "ORDER BY first", (day, series)).fetchall():
+            n = lease["next_number"]
+            while n <= lease["last"]:
+                display = f"{prefix}{n:03d}"
+                if not self._display_used(tx, day, display):
+                    tx.execute("UPDATE leases SET next_number = ? WHERE lease_id = ?", (n + 1, lease["lease_id"]))
+                    return self._store(tx, request_id, cat, priority, {"number": n, "display": display},
+                                       "lease", lease["lease_id"])
+                n += 1
+            tx.execute("UPDATE leases SET next_number = ? WHERE lease_id = ?", (n, lease["lease_id"]))
+        # 2. this device's own offline range
+        first, last = self.cfg.dispenser.offline_range
+        row = tx.execute("SELECT next_number FROM day_counters WHERE day = ? AND category = ?",
+                         (day, series)).fetchone()
+        n = max(first, row[0]) if row else first
+        while n <= last:
+            display = f"{prefix}{n:03d}"
+            if not self._display_used(tx, day, display):
+                tx.execute("INSERT INTO day_counters (day, category, next_number) VALUES (?, ?, ?) "
+                           "ON CONFLICT(day, category) DO UPDATE SET next_number = excluded.next_number",
+                           (day, series, n + 1))
+                return self._store(tx, request_id, cat, priority, {"number": n, "display": display}, "offline")
+            n += 1
+        raise NumbersExhausted(f"offline numbers {first}..{last} for {series} on {day} are used up")
+
+    def _abandon_leftover_requests(self) -> None:
+        """Requests sent before a crash and never committed: tell the central they were not issued."""
+        rows = self.ledger.query("SELECT * FROM ticket_requests WHERE state = 'pending'")
+        if not rows:
+            return
+        with self.ledger.transaction() as tx:
+            for r in rows:
+                tx.execute("UPDATE ticket_requests SET state = 'abandoned' WHERE request_id = ?", (r["request_id"],))
+                self.ledger.add_event(tx, "ticket.abandoned", {"request_id": r["request_id"],
+                                                               "category": r["category"],
+                                                               "priority": bool(r["priority"])})
+        log.warning("%d ticket request(s) were interrupted before commit; reported as abandoned", len(rows))
+
+    # -- leases and queue figures (background, while online) ---------------------
+    def refresh(self) -> None:
+        """Top up leased blocks for today and fetch queue figures; quietly does nothing offline."""
+        client = self.client
+        if client is None:
+            return
+        try:
+            queue = client.queue_status()
+            if self.cache is not None and isinstance(queue, dict):
+                self.cache.set(QUEUE_KEY, queue)
+        except Exception as e:
+            log.debug("queue status not fetched: %s", type(e).__name__)
+            return
+        size = self.cfg.dispenser.lease_size
+        if size <= 0:
+            return
+        day = self.today()
+        with self.ledger.transaction() as tx:
+            tx.execute("DELETE FROM leases WHERE day < ?", (day,))
+        cats = self.categories()
+        # The priority series is hall-wide; the central wants a category with it, any will do.
+        wanted = [(c.code, False) for c in cats] + ([(cats[0].code, True)] if cats else [])
+        for code, prio in wanted:
+            series = PRIORITY_SERIES if prio else code
+            left = self.ledger.query("SELECT COALESCE(SUM(last - next_number + 1), 0) FROM leases "
+                                     "WHERE day = ? AND category = ? AND next_number <= last", (day, series))[0][0]
+            if left * 2 > size:
+                continue
+            try:
+                lease = client.lease_numbers(code, size, request_id=uuidlib.uuid4().hex, priority=prio)
+            except Exception as e:
+                log.info("no lease for %s: %s", series, type(e).__name__)
+                continue
+            self.add_lease(lease, series)
+
+    def add_lease(self, lease: dict, series: str) -> None:
+        try:
+            first, last, lday = int(lease["first"]), int(lease["last"]), str(lease["day"])
+            lease_id = str(lease["lease_id"])
+        except (KeyError, TypeError, ValueError):
+            log.warning("central sent a lease without first/last/day/lease_id: ignored")
+            return
+        with self.ledger.transaction() as tx:
+            day = self._service_day(tx, lday)
+            if lday != day:
+                return  # a block for another day is no use: numbers reset at midnight
+            tx.execute("INSERT OR IGNORE INTO leases (lease_id, day, category, first, last, next_number) "
+                       "VALUES (?, ?, ?, ?, ?, ?)", (lease_id, day, series, first, last, first))
+
+    def leased_left(self) -> dict[str, int]:
+        rows = self.ledger.query("SELECT category, SUM(last - next_number + 1) AS n FROM leases "
+                                 "WHERE day = ? AND next_number <= last GROUP BY category", (self.today(),))
+        return {r["category"]: r["n"] for r in rows}
+
+    def start(self, interval: float | None = None) -> None:
+        """A small thread that keeps leases topped up and queue figures fresh."""
+        if self._thread is not None:
+            return
+        every = interval or self.cfg.central.sync_interval
+
+        def loop():
+            while not self._stop.is_set():
+                try:
+                    self.refresh()
+                except Exception:
+                    log.exception("ticket refresh failed")
+                self._kick.wait(every)
+                self._kick.clear()
+        self._thread = threading.Thread(target=loop, name="tickets-refresh", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._kick.set()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def _wake(self) -> None:
+        if self.wake_sync is not None:
+            try:
+                self.wake_sync()
+            except Exception:
+                log.exception("waking the sync worker failed")
+
+    def press(self, name: str) -> None:
+        """A hardware button: a category code or "priority". Called on gpiozero's thread."""
+        for fn in list(self.button_listeners):
+            try:
+                fn(name)
+            except Exception:
+                log.exception("button listener failed")
+
+    # -- for technicians ---------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        counts = {r["print_state"]: r["n"] for r in self.ledger.query(
+            "SELECT print_state, COUNT(*) AS n FROM tickets WHERE day = ? GROUP BY print_state", (self.today(),))}
+        return {"day": self.today(), "clock_behind": self.clock_behind, "paper": self.paper.state,
+                "paper_detail": self.paper.detail, "tickets_today": counts, "leased_left": self.leased_left(),
+                "last_central_error": self.last_central_error}
+
+
+# ---- wiring -------------------------------------------------------------------
+
+def make_printer(cfg):
+    """The configured printer behind its worker thread (devices/printer.py)."""
+    from devices.escpos import get_profile
+    from devices.printer import FileBackend, PrinterWorker, SerialBackend, SimBackend, TicketPrinter
+    p = cfg.printer
+    if p.backend == "serial":
+        backend = SerialBackend(p.port, p.baudrate, timeout=p.status_timeout)
+    elif p.backend == "file":
+        backend = FileBackend(p.path)
+    else:
+        backend = SimBackend()
+    return PrinterWorker(TicketPrinter(backend, get_profile(p.profile)))
+
+
+def attach(rt) -> None:
+    """Runtime hook for the dispenser role: service, printer, optional hardware buttons."""
+    printer = make_printer(rt.cfg)
+    rt.printer = printer
+    rt.on_close(printer.close)
+    service = TicketService(rt.cfg, rt.ledger, cache=rt.cache, client=lambda: getattr(rt, "client", None),
+                            printer=printer,
+                            wake_sync=lambda: rt.sync.wake() if getattr(rt, "sync", None) is not None else None)
+    rt.tickets = service
+    service.start()
+    rt.on_close(service.stop)
+    attach_buttons(rt, service)
+
+
+def attach_buttons(rt, service: TicketService) -> None:
+    """Optional hardware category buttons (and a priority button) doing what the touchscreen does."""
+    d = rt.cfg.dispenser
+    pins = {code: pin for code, pin in d.button_pins.items()}
+    if d.priority_button_pin:
+        pins["priority"] = d.priority_button_pin
+    if not pins:
+        return
+    from devices.buttons import ButtonBank, make_pin_factory
+    rt.pin_factory = make_pin_factory(rt.cfg.gpio.pin_factory)
+    rt.buttons = ButtonBank(pins, service.press, bounce_time=rt.cfg.gpio.bounce_ms / 1000,
+                            pin_factory=rt.pin_factory)
+    rt.on_close(rt.buttons.close)

@@ -1,0 +1,489 @@
+"""Case progress lookup: a receipt reference in, what the screen may show out.
+
+The flow for one lookup (on a worker thread; never on the UI thread):
+
+1. a scanner payload or the keypad's two fields are parsed (kiosk.roles.lookup.receipt);
+2. a receipt number locked on this device (too many wrong 查询码) is refused
+   without asking anyone;
+3. the central system is asked with a short timeout; its answer is reduced
+   to the fields the screen shows, masked (``display_from_case``), and kept in
+   the cache for offline use, keyed by a hash of the receipt number;
+4. when the central cannot be reached, the cached result for that case is
+   shown "as of" its time — only if the 查询码 matches the one it was fetched
+   with, so being offline does not open a way around the code;
+5. one ``lookup.performed`` audit event goes to the outbox, with the receipt
+   number hashed and the outcome as a code, in the same transaction as any
+   change to the wrong-code counter.
+
+Why the hashes use a per-device secret rather than the device id as salt:
+receipt numbers are short and guessable (ZW + year + six digits is a
+million values), so a hash salted with something public — the device id is
+printed on the case and sent with every event — could be reversed by anyone
+who sees an audit event or the cache file, just by trying every number. A
+random 256-bit secret made on the device, kept in its ledger and never sent,
+makes the hash useless off the device, while on the device the same case
+still gives the same hash, so repeated tries on one case can be counted and
+audited. Losing the ledger loses the secret, and with it only the lockout
+counters and the cache keys, which are rebuilt as people scan again.
+
+Nothing here imports Kivy; nothing here logs a receipt number, a code or a name.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Callable
+
+from kiosk.core.privacy import mask_name, mask_receipt
+from kiosk.roles.lookup.receipt import ReceiptRef, Rejection, check_fields, parse_payload
+
+log = logging.getLogger("kiosk.lookup")
+
+AUDIT_KIND = "lookup.performed"
+CACHE_PREFIX = "lookup:"
+LOCK_PREFIX = "lookup.lock."
+SECRET_KEY = "lookup.secret"
+CACHE_MAX_AGE_S = 30 * 24 * 3600   # an "as of" older than a month helps nobody
+
+# Outcome codes: the screen shows a message per code, the audit event carries it.
+OUTCOMES = ("ok", "cached", "offline", "wrong_code", "locked", "rejected", "bad_payload")
+
+# The usual path of a case, for the timeline's steps still to come.
+NORMAL_PATH = ("accepted", "reviewing", "deciding", "completed", "ready_for_pickup", "delivered")
+IN_PROGRESS = ("accepted", "reviewing", "needs_materials", "deciding")
+STATUSES = NORMAL_PATH + ("needs_materials", "refused", "withdrawn")
+COLLECTIONS = ("window", "post", "online")
+
+_CONTROL_RX = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One payload from any input, handed from a device thread to the screen."""
+    payload: str | bytes | None
+    source: str                    # serial | wedge | sim | keypad
+    problem: str | None = None     # set when the device already found it unusable
+
+    def __repr__(self):  # the payload may hold a receipt number and its code
+        return f"Scan(source={self.source!r}, problem={self.problem!r})"
+
+
+@dataclass
+class LookupResult:
+    outcome: str                        # one of OUTCOMES
+    case: dict | None = None            # display fields, masked (see display_from_case)
+    as_of: str | None = None            # when the shown data came from the central (ISO)
+    deadline: dict | None = None        # see deadline_info
+    attempts_left: int | None = None    # after a wrong code
+    locked_minutes: int | None = None   # after a lockout
+    reason: str | None = None           # rejection reason code (bad_payload / rejected)
+    elapsed_ms: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+class ScanHub:
+    """Fan-out of scans from device threads to whoever listens (the screen)."""
+
+    def __init__(self):
+        self._listeners: list[Callable[[Scan], None]] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, fn: Callable[[Scan], None]) -> None:
+        with self._lock:
+            if fn not in self._listeners:
+                self._listeners.append(fn)
+
+    def unsubscribe(self, fn) -> None:
+        with self._lock:
+            if fn in self._listeners:
+                self._listeners.remove(fn)
+
+    def publish(self, scan: Scan) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for fn in listeners:
+            try:
+                fn(scan)
+            except Exception:  # one broken listener must not stop the scanner thread
+                log.exception("scan listener failed")
+
+
+# ---- what the screen shows ------------------------------------------------
+
+def _clean(value, limit: int = 80) -> str:
+    """Text from the central is shown as plain text (never markup), bounded, without control characters."""
+    if value is None:
+        return ""
+    s = _CONTROL_RX.sub("", str(value)).strip()
+    return s if len(s) <= limit else s[:limit - 1] + "…"
+
+
+def _iso(value) -> str | None:
+    try:
+        return datetime.fromisoformat(str(value)).isoformat(timespec="minutes")
+    except (TypeError, ValueError):
+        return None
+
+
+def display_from_case(case: dict) -> dict:
+    """The central's answer reduced to what the screen shows, masked again here
+    (the device does not rely on the central having masked the name)."""
+    status = case.get("status") if case.get("status") in STATUSES else "unknown"
+    collection = case.get("collection") if case.get("collection") in COLLECTIONS else "unknown"
+    steps = []
+    for s in (case.get("steps") or [])[:20]:
+        if not isinstance(s, dict):
+            continue
+        code = s.get("code") if s.get("code") in STATUSES else "other"
+        steps.append({"code": code, "name_zh": _clean(s.get("name_zh"), 20), "name_en": _clean(s.get("name_en"), 40),
+                      "at": _iso(s.get("at")), "done": bool(s.get("done", True))})
+    # Steps still to come on the usual path, so the citizen sees what is next.
+    if status in IN_PROGRESS or status in ("completed", "ready_for_pickup"):
+        done = {s["code"] for s in steps}
+        last = max((NORMAL_PATH.index(c) for c in done if c in NORMAL_PATH), default=0)
+        for code in NORMAL_PATH[last + 1:]:
+            if code == "ready_for_pickup" and collection != "window":
+                continue
+            steps.append({"code": code, "name_zh": "", "name_en": "", "at": None, "done": False})
+    due = case.get("due_date")
+    try:
+        due = date.fromisoformat(str(due)).isoformat()
+    except (TypeError, ValueError):
+        due = None
+    limit = case.get("time_limit_days")
+    return {
+        "item_name": _clean(case.get("item_name"), 60),
+        "receipt_masked": mask_receipt(_clean(case.get("receipt_no"), 40)),
+        "applicant_masked": mask_name(_clean(case.get("applicant_name"), 30)),
+        "status": status,
+        "status_zh": _clean(case.get("status_zh"), 20),
+        "status_en": _clean(case.get("status_en"), 40),
+        "steps": steps,
+        "time_limit_days": limit if isinstance(limit, int) and not isinstance(limit, bool) and 0 <= limit < 1000 else None,
+        "due_date": due,
+        "handler": _clean(case.get("handler"), 20),
+        "window": _clean(case.get("window"), 8),
+        "collection": collection,
+        "missing_materials": [_clean(m, 60) for m in (case.get("missing_materials") or [])[:10] if _clean(m)],
+        "refusal_reason": _clean(case.get("refusal_reason"), 200),
+        "remedy": _clean(case.get("remedy"), 200),
+    }
+
+
+def working_days_between(start: date, end: date) -> int:
+    """Mon–Fri days after `start` up to and including `end` (public holidays are
+    the central's business: its due date already accounts for them)."""
+    if end <= start:
+        return 0
+    n, d = 0, start
+    # Whole weeks at once: a due date years away must not loop for long.
+    weeks = (end - start).days // 7
+    n += weeks * 5
+    d += timedelta(days=weeks * 7)
+    while d < end:
+        d += timedelta(days=1)
+        if d.weekday() < 5:
+            n += 1
+    return n
+
+
+def deadline_info(display: dict, today: date) -> dict:
+    """state: done (no deadline any more), open (days = working days left),
+    due_today, overdue (days = working days over), unknown."""
+    if display.get("status") not in IN_PROGRESS:
+        return {"state": "done", "days": None}
+    try:
+        due = date.fromisoformat(display.get("due_date") or "")
+    except ValueError:
+        return {"state": "unknown", "days": None}
+    if due == today:
+        return {"state": "due_today", "days": 0}
+    if due > today:
+        return {"state": "open", "days": working_days_between(today, due)}
+    return {"state": "overdue", "days": max(1, working_days_between(due, today))}
+
+
+# ---- the service ----------------------------------------------------------
+
+class LookupService:
+    def __init__(self, cfg, ledger, cache, *, client: Callable[[], object] = lambda: None,
+                 wake: Callable[[], None] = lambda: None, now: Callable[[], float] = time.time,
+                 today: Callable[[], date] = date.today):
+        self.cfg = cfg
+        self.ledger = ledger
+        self.cache = cache
+        self._client = client
+        self._wake = wake
+        self.now = now
+        self.today = today
+        self.scans = ScanHub()
+        self._secret: bytes | None = None
+        self._lock = threading.Lock()   # one lock-counter update at a time
+
+    # -- hashing ------------------------------------------------------------
+    @property
+    def secret(self) -> bytes:
+        if self._secret is None:
+            value = self.ledger.get_meta(SECRET_KEY)
+            if not value:
+                # Made once per device; INSERT OR IGNORE so two threads agree on one.
+                with self.ledger.transaction() as tx:
+                    tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                               (SECRET_KEY, secrets.token_hex(32)))
+                value = self.ledger.get_meta(SECRET_KEY)
+            self._secret = bytes.fromhex(value)
+        return self._secret
+
+    def receipt_hash(self, receipt_no: str) -> str:
+        # Upper-cased so that zw… and ZW… share one lockout counter.
+        return hmac.new(self.secret, b"receipt\0" + receipt_no.upper().encode(), hashlib.sha256).hexdigest()[:32]
+
+    def _code_check(self, ref: ReceiptRef) -> str:
+        msg = b"code\0" + ref.receipt_no.upper().encode() + b"\0" + ref.query_code.encode()
+        return hmac.new(self.secret, msg, hashlib.sha256).hexdigest()
+
+    # -- entry points ---------------------------------------------------------
+    def lookup_scan(self, scan: Scan) -> LookupResult:
+        if scan.problem:
+            reason = "too_long" if scan.problem == "too_long" else "binary"
+            return self.reject(Rejection(reason, f"device: {scan.problem}"), scan.source)
+        kw = {"receipt_param": self.cfg.lookup.receipt_param, "code_param": self.cfg.lookup.code_param}
+        ref = parse_payload(scan.payload, **kw)
+        if isinstance(ref, Rejection):
+            return self.reject(ref, scan.source)
+        return self.lookup(ref, scan.source)
+
+    def lookup_fields(self, receipt_no: str, query_code: str, source: str = "keypad") -> LookupResult:
+        ref = check_fields(receipt_no, query_code)
+        if isinstance(ref, Rejection):
+            return self.reject(ref, source)
+        return self.lookup(ref, source)
+
+    def reject(self, rejection: Rejection, source: str) -> LookupResult:
+        log.info("lookup payload rejected from %s: %s (%s)", source, rejection.reason, rejection.detail)
+        self._audit(None, "bad_payload", source, central="skipped", reason=rejection.reason)
+        return LookupResult("bad_payload", reason=rejection.reason)
+
+    def lookup(self, ref: ReceiptRef, source: str) -> LookupResult:
+        started = time.monotonic()
+        result = self._lookup(ref, source)
+        result.elapsed_ms = (time.monotonic() - started) * 1000
+        log.info("lookup from %s: %s in %.0f ms", source, result.outcome, result.elapsed_ms)
+        return result
+
+    # -- the steps ------------------------------------------------------------
+    def _lookup(self, ref: ReceiptRef, source: str) -> LookupResult:
+        from kiosk.sync.client import (CaseCodeWrong, CaseLocked, CentralAuthError, CentralRejected,
+                                     CentralUnreachable)
+        h = self.receipt_hash(ref.receipt_no)
+        left = self.locked_for(h)
+        if left:
+            self._audit(h, "locked", source, central="skipped")
+            return LookupResult("locked", locked_minutes=_minutes(left))
+
+        client = self._client()
+        central_state = "unreachable"
+        if client is not None:
+            try:
+                case = self._ask_central(client, ref)
+            except CaseLocked as e:
+                # The central's lockout is the authority: mirror it on the device.
+                seconds = e.retry_after or self.cfg.lookup.lockout_minutes * 60
+                self._lock_now(h, seconds, source, central="locked")
+                return LookupResult("locked", locked_minutes=_minutes(seconds))
+            except CaseCodeWrong as e:
+                return self._wrong_code(h, source, "wrong_code", e.attempts_left)
+            except CentralAuthError:
+                central_state = "auth_error"
+            except CentralUnreachable:
+                central_state = "unreachable"
+            except CentralRejected as e:
+                self._audit(h, "rejected", source, central=f"rejected_{e.status}")
+                return LookupResult("rejected", reason=_clean(e.code, 30))
+            else:
+                return self._found(h, ref, case, source)
+        else:
+            central_state = "no_client"
+        return self._offline(h, ref, source, central_state)
+
+    def _ask_central(self, client, ref: ReceiptRef) -> dict:
+        """The one call to the central system (contract: POST /cases/lookup)."""
+        case = client.lookup_case(ref.receipt_no, ref.query_code, read_timeout=self.cfg.lookup.timeout)
+        if not isinstance(case, dict):
+            from kiosk.sync.client import CentralUnreachable
+            raise CentralUnreachable("case lookup answer is not a JSON object")
+        return case
+
+    def _found(self, h: str, ref: ReceiptRef, case: dict, source: str) -> LookupResult:
+        display = display_from_case({**case, "receipt_no": ref.receipt_no})
+        as_of = datetime.fromtimestamp(self.now()).astimezone().isoformat(timespec="seconds")
+        # Only the masked display fields and a keyed hash of the code are kept.
+        self.cache.set(CACHE_PREFIX + h, {"case": display, "as_of": as_of, "saved": self.now(),
+                                          "code_check": self._code_check(ref)})
+        with self._lock, self.ledger.transaction() as tx:
+            tx.execute("DELETE FROM meta WHERE key = ?", (LOCK_PREFIX + h,))
+            self._audit_tx(tx, h, "ok", source, central="ok")
+        self._wake()
+        return LookupResult("ok", case=display, as_of=as_of, deadline=deadline_info(display, self.today()))
+
+    def _offline(self, h: str, ref: ReceiptRef, source: str, central_state: str) -> LookupResult:
+        entry = self.cache.get(CACHE_PREFIX + h)
+        if isinstance(entry, dict) and self.now() - float(entry.get("saved", 0)) > CACHE_MAX_AGE_S:
+            self.cache.delete(CACHE_PREFIX + h)
+            entry = None
+        if not isinstance(entry, dict) or not isinstance(entry.get("case"), dict):
+            self._audit(h, "offline", source, central=central_state)
+            return LookupResult("offline")
+        if not hmac.compare_digest(str(entry.get("code_check", "")), self._code_check(ref)):
+            # Offline, the device itself checks the code against the one the
+            # cached answer was fetched with; a wrong one counts like online.
+            return self._wrong_code(h, source, "wrong_code_offline", None)
+        display = entry["case"]
+        self._audit(h, "cached", source, central=central_state)
+        return LookupResult("cached", case=display, as_of=entry.get("as_of"),
+                            deadline=deadline_info(display, self.today()))
+
+    # -- wrong codes and lockout ------------------------------------------------
+    def _read_lock(self, h: str) -> dict:
+        raw = self.ledger.get_meta(LOCK_PREFIX + h)
+        try:
+            state = json.loads(raw) if raw else {}
+        except ValueError:
+            state = {}
+        return state if isinstance(state, dict) else {}
+
+    def locked_for(self, h: str) -> float:
+        """Seconds this receipt hash stays locked on the device (0 = not locked)."""
+        return max(0.0, float(self._read_lock(h).get("locked_until", 0)) - self.now())
+
+    def _wrong_code(self, h: str, source: str, central: str, central_left: int | None) -> LookupResult:
+        now = self.now()
+        window = self.cfg.lookup.lockout_minutes * 60
+        with self._lock, self.ledger.transaction() as tx:
+            row = tx.execute("SELECT value FROM meta WHERE key = ?", (LOCK_PREFIX + h,)).fetchone()
+            try:
+                state = json.loads(row["value"]) if row else {}
+            except ValueError:
+                state = {}
+            # Failures older than the lockout time are forgotten: one typo last week
+            # does not bring a citizen closer to a lockout today.
+            if now - float(state.get("since", now)) > window:
+                state = {}
+            failures = int(state.get("failures", 0)) + 1
+            state = {"failures": failures, "since": state.get("since", now), "locked_until": 0}
+            local_left = self.cfg.lookup.max_attempts - failures
+            locked = local_left <= 0 or central_left == 0
+            if locked:
+                state["locked_until"] = now + window
+            tx.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                       (LOCK_PREFIX + h, json.dumps(state)))
+            self._prune_locks(tx, now, window)
+            self._audit_tx(tx, h, "locked" if locked else "wrong_code", source, central=central)
+        self._wake()
+        if locked:
+            return LookupResult("locked", locked_minutes=_minutes(window))
+        left = local_left if central_left is None else min(local_left, central_left)
+        return LookupResult("wrong_code", attempts_left=left)
+
+    def _lock_now(self, h: str, seconds: float, source: str, central: str) -> None:
+        now = self.now()
+        with self._lock, self.ledger.transaction() as tx:
+            state = {"failures": self.cfg.lookup.max_attempts, "since": now, "locked_until": now + seconds}
+            tx.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                       (LOCK_PREFIX + h, json.dumps(state)))
+            self._audit_tx(tx, h, "locked", source, central=central)
+        self._wake()
+
+    @staticmethod
+    def _prune_locks(tx, now: float, window: float) -> None:
+        """Drop counters that can no longer matter, so the table does not grow for ever."""
+        for row in tx.execute("SELECT key, value FROM meta WHERE key LIKE ?", (LOCK_PREFIX + "%",)).fetchall():
+            try:
+                s = json.loads(row["value"])
+                stale = float(s.get("locked_until", 0)) < now and now - float(s.get("since", 0)) > window
+            except (ValueError, TypeError, AttributeError):
+                stale = True
+            if stale:
+                tx.execute("DELETE FROM meta WHERE key = ?", (row["key"],))
+
+    # -- audit ----------------------------------------------------------------
+    def _audit(self, h: str | None, outcome: str, source: str, **extra) -> None:
+        with self.ledger.transaction() as tx:
+            self._audit_tx(tx, h, outcome, source, **extra)
+        self._wake()
+
+    def _audit_tx(self, tx, h: str | None, outcome: str, source: str, **extra) -> None:
+        body = {"receipt_hash": h, "outcome": outcome, "source": source, "device_id": self.cfg.device.id, **extra}
+        self.ledger.add_event(tx, AUDIT_KIND, body)
+
+    def prune_cache(self) -> int:
+        """Forget cached results older than CACHE_MAX_AGE_S; returns how many."""
+        n = 0
+        for key in self.cache.keys():
+            if key.startswith(CACHE_PREFIX):
+                entry = self.cache.get(key)
+                if not isinstance(entry, dict) or self.now() - float(entry.get("saved", 0)) > CACHE_MAX_AGE_S:
+                    self.cache.delete(key)
+                    n += 1
+        return n
+
+
+def _minutes(seconds: float) -> int:
+    return max(1, int(-(-seconds // 60)))
+
+
+# ---- wiring -----------------------------------------------------------------
+
+def build_scanner(cfg, hub: ScanHub):
+    """The configured scanner, delivering into the hub. The wedge has no device of
+    its own: the screen feeds it Kivy key events (see rt.wedge)."""
+    try:
+        from devices.scanner import SerialScanner, SimScanner, WedgeAssembler
+    except ModuleNotFoundError as e:
+        if e.name not in ("devices", "devices.scanner"):
+            raise
+        # The keypad still works; the technician sees why scanning does not.
+        log.error("scanner support (devices/scanner.py) is not installed: only the keypad works")
+        return None
+
+    def deliver(source):
+        def on_payload(p):
+            hub.publish(Scan(p.text if p.valid else None, source, None if p.valid else (p.problem or "invalid")))
+        return on_payload
+
+    backend = cfg.scanner.backend
+    if backend == "serial":
+        # devices.scanner logs losing and regaining the port itself; the heartbeat reads .connected.
+        return SerialScanner(cfg.scanner.port, cfg.scanner.baudrate, on_payload=deliver("serial"))
+    if backend == "wedge":
+        return WedgeAssembler()
+    return SimScanner(deliver("sim"))
+
+
+def attach(rt) -> None:
+    """Role wiring (kiosk.runtime.ROLE_ATTACH): rt.lookup, rt.scanner (+ rt.wedge for a wedge scanner)."""
+    wake = getattr(rt, "event_written", None) or (lambda: rt.sync.wake() if rt.sync is not None else None)
+    svc = LookupService(rt.cfg, rt.ledger, rt.cache, client=lambda: rt.client, wake=wake)
+    rt.lookup = svc
+    try:
+        svc.prune_cache()
+    except Exception:  # a damaged cache is only a cache
+        log.exception("lookup cache prune failed")
+    scanner = build_scanner(rt.cfg, svc.scans)
+    rt.scanner = scanner
+    rt.wedge = scanner if rt.cfg.scanner.backend == "wedge" else None
+    close = getattr(scanner, "close", None)
+    if close is not None:
+        rt.on_close(close)
+    parts = getattr(rt, "health_parts", None)
+    if parts is not None:
+        parts["scanner"] = lambda: {"backend": rt.cfg.scanner.backend,
+                                    "connected": getattr(scanner, "connected", None) if scanner is not None else False}

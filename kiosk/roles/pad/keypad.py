@@ -1,0 +1,140 @@
+"""The pad's hardware keys: the clerk's 请评价 button and the five-key keypad.
+
+Keypad rule (documented in docs/configuration.md): ★5, ★4 and ★3 are
+recorded at once. ★2 and ★1 need a reason, and the pad always has its
+touchscreen, so the key only picks the level and the screen then asks for
+the reason; if none is given in time the session is recorded as not rated.
+A keypad rating is never recorded with an invented reason.
+
+gpiozero calls these handlers on its own threads; RatingService is
+thread-safe and the screen moves its notifications to the UI thread.
+A bouncing or hammered key cannot rate twice: gpiozero debounces, and the
+ledger's UNIQUE session_id refuses a second outcome for one session.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from kiosk.roles.pad.service import BAD_LEVELS, LEVELS, RatingError, RatingService
+
+log = logging.getLogger("kiosk.rating")
+
+
+class PadKeys:
+    """Turns key presses into service calls and the session into LED light."""
+
+    SHOW_CHOICE_S = 3.0   # the chosen level's LED stays lit this long after a rating
+
+    def __init__(self, service: RatingService, leds=None):
+        self.service = service
+        self.leds = leds      # object with set(states: list[bool]) for ★5..★1, or None
+        self._off_timer: threading.Timer | None = None
+        service.subscribe(self._on_change)
+
+    def key_pressed(self, index: int) -> None:
+        """Key 0..4 = ★5..★1."""
+        level = LEVELS[index]
+        try:
+            if level in BAD_LEVELS:
+                self.service.choose_level(level)
+            else:
+                self.service.submit(level, via="keypad")
+        except RatingError as e:
+            # No session, already rated, time over: a key press changes nothing.
+            log.debug("keypad %s ignored: %s", level, e.code)
+
+    def on_press(self, name: str) -> None:
+        """ButtonBank callback: "clerk" or "star5" … "star1"."""
+        if name == "clerk":
+            self.clerk_pressed()
+        elif name.startswith("star") and name[4:].isdigit() and int(name[4:]) in LEVELS:
+            self.key_pressed(LEVELS.index(int(name[4:])))
+
+    def clerk_pressed(self) -> None:
+        if self.service.clerk_button() is None:
+            log.info("clerk button ignored: online, paused or a session is already open")
+
+    def _on_change(self, what, st) -> None:
+        if self.leds is None:
+            return
+        if what in ("invite", "level") and st.session is not None:
+            lit = [True] * 5 if st.session.level is None else [lv == st.session.level for lv in LEVELS]
+            self._show(lit)
+        elif what == "rated" and st.last_outcome:
+            self._show([lv == st.last_outcome["level"] for lv in LEVELS])
+            self._schedule_off()
+        elif what == "not_rated":
+            self._show([False] * 5)
+
+    def _show(self, lit) -> None:
+        if self._off_timer is not None:
+            self._off_timer.cancel()
+            self._off_timer = None
+        try:
+            self.leds.set(lit)
+        except Exception:
+            log.exception("keypad LEDs failed")
+
+    def close(self) -> None:
+        self.service.unsubscribe(self._on_change)
+        if self._off_timer is not None:
+            self._off_timer.cancel()
+            self._off_timer = None
+
+    def _schedule_off(self) -> None:
+        t = threading.Timer(self.SHOW_CHOICE_S, lambda: self._show([False] * 5))
+        t.daemon = True
+        t.start()
+        self._off_timer = t
+
+
+def key_names() -> list[str]:
+    return [f"star{lv}" for lv in LEVELS]    # star5 … star1, in config order
+
+
+class LedLights:
+    """PadKeys' view of a LedBank: one list of five booleans, ★5 … ★1."""
+
+    def __init__(self, bank):
+        self.bank = bank
+
+    def set(self, lit) -> None:
+        for name, on in zip(key_names(), lit):
+            (self.bank.on if on else self.bank.off)(name)
+
+
+def attach_keys(rt, service: RatingService) -> PadKeys | None:
+    """Wire the configured GPIO keys to the service (nothing configured: touch only).
+
+    A GPIO problem is logged with what to check and leaves the touchscreen
+    working: a broken key must not take the pad out of service."""
+    pad = rt.cfg.pad
+    if not pad.clerk_button_pin and not pad.keypad_pins:
+        return None
+    try:
+        from devices.buttons import ButtonBank, GPIOSetupError, LedBank, make_pin_factory
+    except ImportError as e:
+        log.error("pad keys configured but the GPIO adapter is missing (%s): touch only", e)
+        return None
+    factory = make_pin_factory(rt.cfg.gpio.pin_factory)
+    rt.pad_pin_factory = factory          # tests drive gpiozero's MockFactory pins through it
+    leds = None
+    try:
+        if pad.led_pins:
+            leds = LedBank(dict(zip(key_names(), pad.led_pins)), pin_factory=factory)
+            rt.on_close(leds.close)
+        keys = PadKeys(service, LedLights(leds) if leds else None)
+        pins = dict(zip(key_names(), pad.keypad_pins))
+        if pad.clerk_button_pin:
+            pins["clerk"] = pad.clerk_button_pin
+        bank = ButtonBank(pins, keys.on_press, bounce_time=rt.cfg.gpio.bounce_ms / 1000, pin_factory=factory)
+    except GPIOSetupError as e:
+        log.error("pad keys not available, touch only: %s", e)
+        if leds is not None:
+            leds.close()
+        return None
+    rt.on_close(bank.close)
+    rt.on_close(keys.close)     # runs first: no LED timer may outlive the LEDs
+    rt.pad_keys, rt.pad_buttons, rt.pad_leds = keys, bank, leds
+    return keys

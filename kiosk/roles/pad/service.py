@@ -1,0 +1,597 @@
+"""The counter satisfaction pad (政务服务"好差评" 评价器): sessions, rules, records.
+
+A rating exists only inside a RatingSession: one service at one window,
+opened when the counter ends a service on the central system (the window
+session, long-polled by a watcher thread) or, offline, by the clerk's
+请评价 button. The rules of 国办发〔2019〕51号 / GB/T 39734-2020 live here,
+not in the screen, so that the touchscreen and the hardware keypad obey
+the same ones:
+
+- five levels, ★5 非常满意 … ★1 非常不满意; ★2 and ★1 need at least one
+  reason from the versioned list, and may leave a callback phone number;
+- one outcome per session (一次一评), enforced by ``ratings.session_id
+  UNIQUE`` in the ledger, not only by this code;
+- when the time runs out the session is recorded as ``not_rated``; there
+  is never a default rating;
+- nothing here lets staff pick, change or delete a rating: the clerk's
+  button can only open a session, and only when no session is open.
+
+Every outcome is one ledger transaction: the chained record in ``ratings``
+plus its outbox event, committed before the pad thanks the citizen.
+The phone number is stored in the record (the central system needs it for
+the callback) and is never logged; anything shown has it masked.
+"""
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import sqlite3
+import threading
+import time
+import uuid as uuidlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from kiosk.core.ledger import wall_now
+from kiosk.roles.pad.chain import GENESIS, HEAD_KEY, record_hash
+
+log = logging.getLogger("kiosk.rating")
+
+CHANNEL = "PJQ"   # 评价器, as the provincial platforms name the channel
+LEVELS = (5, 4, 3, 2, 1)
+BAD_LEVELS = (2, 1)
+LEVEL_WORDS = {5: ("非常满意", "Very satisfied"), 4: ("满意", "Satisfied"), 3: ("基本满意", "Acceptable"),
+               2: ("不满意", "Dissatisfied"), 1: ("非常不满意", "Very dissatisfied")}
+
+# Cache entries shared with the sync worker (kiosk/sync.py), which refreshes them.
+CONFIG_KEY = "central.config"                 # the central config document
+
+
+def staff_card_key(window: str) -> str:
+    return f"staff.card.{window}"             # {"card": dict, "etag": str, "fetched_at": iso}
+
+
+def staff_photo_key(staff_id: str) -> str:
+    return f"staff.photo.{staff_id}"          # {"content_type", "data_b64", "etag"}
+
+
+PHOTO_DIR = "staff-photos"
+
+# Mainland mobile numbers, or a landline with its area code (digits only:
+# the pad's keypad has no other keys).
+PHONE_RX = re.compile(r"1[3-9]\d{9}|0\d{9,11}")
+
+
+class RatingError(Exception):
+    """A rating the rules refuse; ``code`` says which rule (for the screen's words)."""
+
+    def __init__(self, code: str, message: str):
+        self.code = code
+        super().__init__(message)
+
+
+def valid_phone(phone: str) -> bool:
+    return bool(PHONE_RX.fullmatch(phone or ""))
+
+
+def mask_phone(phone: str | None) -> str:
+    """138****5678: enough for the citizen to recognise it, not for a bystander."""
+    if not phone:
+        return ""
+    if len(phone) <= 7:
+        return "*" * len(phone)
+    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+
+
+def stars(n, total: int = 5) -> str:
+    """★★★☆☆ for 3: the level drawn the way the citizen knows it."""
+    try:
+        n = max(0, min(total, int(n or 0)))
+    except (TypeError, ValueError):
+        n = 0
+    return "★" * n + "☆" * (total - n)
+
+
+@dataclass
+class RatingSession:
+    """One service at one window that may be rated once."""
+    session_id: str
+    window: str
+    staff_id: str | None
+    origin: str                       # "central" (window session) or "clerk" (offline button)
+    started_at: str                   # when the service began (wall time), if known
+    invited_at: str                   # when the pad opened the invitation (wall time)
+    deadline: float                   # monotonic
+    ticket: str | None = None
+    case_no: str | None = None        # 办件编号
+    item_code: str | None = None      # 事项编码
+    item_version: str | None = None
+    level: int | None = None          # chosen on the keypad, waiting for reasons
+    state: str = "open"               # open | rated | not_rated
+
+    def seconds_left(self, now: float | None = None) -> float:
+        return max(0.0, self.deadline - (time.monotonic() if now is None else now))
+
+
+@dataclass(frozen=True)
+class Reasons:
+    version: str
+    items: tuple[dict, ...]           # {"code", "zh", "en"}
+
+    def codes(self) -> set[str]:
+        return {r["code"] for r in self.items}
+
+
+@dataclass
+class PadState:
+    """What the screen shows; a copy, safe to hand to the UI thread."""
+    paused: bool = False
+    online: bool = False
+    card: dict | None = None          # staff card + "photo_path"
+    session: RatingSession | None = None
+    last_outcome: dict | None = field(default=None)
+
+
+class RatingService:
+    """Owns the pad's session and writes every outcome to the ledger."""
+
+    def __init__(self, cfg, ledger, cache, *, client=None, sync=None, storage_dir: Path | None = None,
+                 clock: Callable[[], float] = time.monotonic, runtime=None):
+        self.cfg = cfg
+        self.ledger = ledger
+        self.cache = cache
+        self.client = client
+        self.sync = sync
+        self._rt = runtime      # to find the sync worker attached after us
+        self.window = cfg.pad.window
+        self.device_id = cfg.device.id
+        self.rating_seconds = cfg.pad.rating_seconds
+        self.storage_dir = Path(storage_dir or cfg.storage.dir)
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._session: RatingSession | None = None
+        self._paused = False
+        self._online = False
+        self._listeners: list[Callable[[str, PadState], None]] = []
+        self._timer: threading.Timer | None = None
+        self._watcher: WindowWatcher | None = None
+        self._card_seen = None
+        self._closed = False
+
+    # -- observers --------------------------------------------------------
+    def subscribe(self, fn: Callable[[str, PadState], None]) -> None:
+        """fn(what, state) runs on whichever thread changed things: the screen
+        hands it to the UI thread with Clock.schedule_once."""
+        self._listeners.append(fn)
+
+    def unsubscribe(self, fn) -> None:
+        if fn in self._listeners:
+            self._listeners.remove(fn)
+
+    def _notify(self, what: str, outcome: dict | None = None) -> None:
+        if self._closed or not self._listeners:
+            return
+        st = self.state()
+        st.last_outcome = outcome
+        for fn in list(self._listeners):
+            try:
+                fn(what, st)
+            except Exception:
+                log.exception("pad listener failed on %s", what)
+
+    def state(self) -> PadState:
+        with self._lock:
+            s = replace(self._session) if self._session else None
+            return PadState(paused=self._paused, online=self._online, card=self.staff_card(), session=s)
+
+    # -- reasons and staff card --------------------------------------------
+    def reasons(self) -> Reasons:
+        """The central system's versioned list when it has sent one, else the config's."""
+        snap = self.cache.get(CONFIG_KEY) or {}
+        rr = snap.get("rating_reasons") if isinstance(snap, dict) else None
+        if isinstance(rr, dict) and isinstance(rr.get("version"), str) and isinstance(rr.get("reasons"), list):
+            items = tuple(r for r in rr["reasons"] if isinstance(r, dict) and isinstance(r.get("code"), str)
+                          and isinstance(r.get("zh"), str) and isinstance(r.get("en"), str))
+            if items:
+                return Reasons(rr["version"], items)
+        return Reasons(self.cfg.rating.reasons_version, tuple(dict(r) for r in self.cfg.rating.reasons))
+
+    def staff_card(self) -> dict | None:
+        """The window's staff card as the sync worker (or the watcher) cached it,
+        with ``photo_path``: the photo written out as a file for the screen."""
+        entry = self.cache.get(staff_card_key(self.window))
+        card = entry.get("card") if isinstance(entry, dict) else None
+        if not isinstance(card, dict) or not card.get("staff_id"):
+            return None
+        card = {k: card.get(k) for k in ("staff_id", "name", "employee_no", "window", "stars", "photo_etag")}
+        path = self._photo_file(str(card["staff_id"]))
+        if path:
+            card["photo_path"] = path
+        return card
+
+    def _photo_file(self, staff_id: str) -> str | None:
+        """Write the cached photo (base64 in the cache) to a file once per version."""
+        entry = self.cache.get(staff_photo_key(staff_id))
+        if not isinstance(entry, dict) or not isinstance(entry.get("data_b64"), str):
+            return None
+        ctype = entry.get("content_type") or ""
+        ext = "png" if "png" in ctype else "jpg" if ("jpeg" in ctype or "jpg" in ctype) else None
+        if ext is None:
+            return None
+        safe = re.sub(r"[^A-Za-z0-9_-]", "_", staff_id)
+        tag = re.sub(r"[^A-Za-z0-9]", "", str(entry.get("etag") or ""))[:16] or "x"
+        path = self.storage_dir / PHOTO_DIR / f"{safe}-{tag}.{ext}"
+        if not path.exists():
+            try:
+                data = base64.b64decode(entry["data_b64"], validate=True)
+            except ValueError:
+                return None
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Several threads may get here at once (sync listener, watcher, UI):
+            # each writes its own temporary file; the rename is atomic, so the
+            # screen never loads half a photo, and the last rename wins.
+            tmp = path.with_name(f".{path.name}.{uuidlib.uuid4().hex}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+            for old in path.parent.glob(f"{safe}-*.{ext}"):
+                if old != path:
+                    old.unlink(missing_ok=True)
+        return str(path)
+
+    def store_card(self, card: dict, photo: bytes | None, *, etag: str | None = None,
+                   photo_type: str | None = None, photo_etag: str | None = None) -> None:
+        """Keep a fetched card (and photo) in the same cache entries the sync worker fills."""
+        self.cache.set(staff_card_key(self.window), {"card": card, "etag": etag, "fetched_at": wall_now()})
+        if photo is not None:
+            self.cache.set(staff_photo_key(str(card["staff_id"])),
+                           {"content_type": photo_type or ("image/png" if photo.startswith(b"\x89PNG")
+                                                           else "image/jpeg"),
+                            "etag": photo_etag, "data_b64": base64.b64encode(photo).decode("ascii")})
+        self.card_maybe_changed()
+
+    def card_maybe_changed(self, *args) -> None:
+        """Tell the screen when the card or photo it shows has changed (the sync
+        worker refreshes them in the background)."""
+        card = self.staff_card()
+        key = None if card is None else (card.get("staff_id"), card.get("name"), card.get("employee_no"),
+                                         card.get("stars"), card.get("photo_path"))
+        if key != self._card_seen:
+            self._card_seen = key
+            self._notify("card")
+
+    # -- the window session (from the watcher) -------------------------------
+    def set_online(self, online: bool) -> None:
+        with self._lock:
+            changed = online != self._online
+            self._online = online
+        if changed:
+            self._notify("online")
+
+    def on_window_session(self, s: dict, *, first: bool = False) -> None:
+        """React to the central system's window session (one long-poll answer)."""
+        state = s.get("state")
+        with self._lock:
+            was_paused = self._paused
+            self._paused = state == "paused"
+        if was_paused != (state == "paused"):
+            self._notify("paused")
+        if state != "ended" or not s.get("session_id"):
+            return
+        sid = str(s["session_id"])
+        if first and not self._recently_ended(s.get("ended_at")):
+            return  # a service that ended long before this pad started: not ours to invite
+        self.open_session(sid, origin="central", staff_id=s.get("staff_id"), started_at=s.get("started_at"),
+                          ticket=s.get("ticket"), case_no=s.get("case_no"), item_code=s.get("item_code"),
+                          item_version=s.get("item_version"))
+
+    def _recently_ended(self, ended_at) -> bool:
+        from datetime import datetime
+        try:
+            ended = datetime.fromisoformat(ended_at).timestamp()
+        except (TypeError, ValueError):
+            return False
+        return abs(time.time() - ended) < self.rating_seconds
+
+    # -- sessions -------------------------------------------------------------
+    def open_session(self, session_id: str, *, origin: str, staff_id=None, started_at=None, ticket=None,
+                     case_no=None, item_code=None, item_version=None) -> RatingSession | None:
+        """Invite a rating. A session already decided (rated or timed out) is never reopened."""
+        if self.outcome_of(session_id) is not None:
+            return None
+        superseded = None
+        with self._lock:
+            cur = self._session
+            if cur is not None and cur.session_id == session_id:
+                return None
+            if cur is not None:
+                superseded = cur
+        if superseded is not None:
+            # The next service ended before this one was rated: it was not rated.
+            self._close_not_rated(superseded, "superseded")
+        now_wall = wall_now()
+        sess = RatingSession(session_id=session_id, window=self.window, staff_id=staff_id, origin=origin,
+                             started_at=started_at or now_wall, invited_at=now_wall,
+                             deadline=self.clock() + self.rating_seconds, ticket=ticket, case_no=case_no,
+                             item_code=item_code, item_version=item_version)
+        with self._lock:
+            self._session = sess
+        self._arm_timer(self.rating_seconds)
+        log.info("rating session opened (%s) at window %s", origin, self.window)
+        self._notify("invite")
+        return sess
+
+    def clerk_button(self) -> RatingSession | None:
+        """The clerk's 请评价 button: a local session, only while the central system is
+        unreachable (online, the window session already invites) and none is open."""
+        with self._lock:
+            if self._online or self._session is not None or self._paused:
+                return None
+        card = self.staff_card() or {}
+        return self.open_session("L-" + uuidlib.uuid4().hex, origin="clerk", staff_id=card.get("staff_id"))
+
+    def current(self) -> RatingSession | None:
+        with self._lock:
+            return replace(self._session) if self._session else None
+
+    def outcome_of(self, session_id: str) -> str | None:
+        rows = self.ledger.query("SELECT body FROM ratings WHERE session_id = ?", (session_id,))
+        if not rows:
+            return None
+        import json
+        return json.loads(rows[0]["body"]).get("outcome")
+
+    def choose_level(self, level: int, session_id: str | None = None) -> RatingSession:
+        """A level picked on the keypad that still needs reasons (★2/★1): remembered
+        on the session so the touchscreen asks for them."""
+        with self._lock:
+            sess = self._require_open(session_id)
+            if level not in LEVELS:
+                raise RatingError("bad_level", f"level {level!r} is not one of 1..5")
+            sess.level = level
+            out = replace(sess)
+        self._notify("level")
+        return out
+
+    def submit(self, level: int, reasons: list[str] | tuple = (), phone: str | None = None, *,
+               session_id: str | None = None, via: str = "touch") -> dict:
+        """Record the citizen's rating; returns the committed record body."""
+        if not isinstance(level, int) or isinstance(level, bool) or level not in LEVELS:
+            raise RatingError("bad_level", f"level {level!r} is not one of 1..5")
+        rs = self.reasons()
+        reasons = list(dict.fromkeys(reasons or ()))
+        if level in BAD_LEVELS:
+            if not reasons:
+                raise RatingError("reason_needed", "a rating of ★2 or ★1 needs at least one reason")
+            unknown = [c for c in reasons if c not in rs.codes()]
+            if unknown:
+                raise RatingError("bad_reason", f"reason codes {unknown} are not in list {rs.version}")
+        elif reasons:
+            raise RatingError("bad_reason", "reasons are only taken for ★2 and ★1")
+        if phone:
+            if level not in BAD_LEVELS:
+                raise RatingError("bad_phone", "a callback number is only taken for ★2 and ★1")
+            if not valid_phone(phone):
+                raise RatingError("bad_phone", "the callback number is not a mobile or landline number")
+        with self._lock:
+            sess = self._require_open(session_id)
+            self._session = None
+            self._cancel_timer()
+        body = self._body(sess, "rated")
+        body.update(level=level, level_text=LEVEL_WORDS[level][0], via=via,
+                    reasons=[{"code": c, "zh": next(r["zh"] for r in rs.items if r["code"] == c)}
+                             for c in reasons],
+                    reasons_version=rs.version if level in BAD_LEVELS else None,
+                    phone=phone or None)
+        try:
+            rec = self._write(body, "rating.submitted")
+        except RatingError:
+            raise
+        except Exception:
+            # Nothing was committed: give the session back so the citizen can try again.
+            with self._lock:
+                if self._session is None:
+                    self._session = sess
+                    self._arm_timer(sess.seconds_left(self.clock()))
+            raise
+        log.info("rating recorded at window %s: level %d via %s", self.window, level, via)
+        self._notify("rated", rec)
+        return rec
+
+    def expire_due(self) -> bool:
+        """Close the open session as not rated if its time has run out."""
+        with self._lock:
+            sess = self._session
+            if sess is None or self.clock() < sess.deadline:
+                return False
+        return self._close_not_rated(sess, "timeout")
+
+    def _close_not_rated(self, sess: RatingSession, why: str) -> bool:
+        with self._lock:
+            if self._session is not None and self._session.session_id == sess.session_id:
+                self._session = None
+                self._cancel_timer()
+        body = self._body(sess, "not_rated")
+        body.update(level=None, reasons=[], reasons_version=None, phone=None, not_rated_reason=why)
+        try:
+            rec = self._write(body, "rating.not_rated")
+        except RatingError:
+            return False  # already decided (e.g. rated a moment ago on another thread)
+        log.info("rating session at window %s closed: not rated (%s)", self.window, why)
+        self._notify("not_rated", rec)
+        return True
+
+    def _require_open(self, session_id: str | None) -> RatingSession:
+        sess = self._session
+        if sess is None:
+            raise RatingError("no_session", "no rating session is open: a rating needs a finished service")
+        if session_id is not None and sess.session_id != session_id:
+            raise RatingError("no_session", "that rating session is over")
+        if self.clock() >= sess.deadline:
+            raise RatingError("expired", "the time for this rating has run out")
+        return sess
+
+    def _body(self, sess: RatingSession, outcome: str) -> dict:
+        return {"uuid": str(uuidlib.uuid4()), "session_id": sess.session_id, "outcome": outcome,
+                "channel": CHANNEL, "device_id": self.device_id, "window": sess.window,
+                "staff_id": sess.staff_id, "ticket": sess.ticket, "case_no": sess.case_no,
+                "item_code": sess.item_code, "item_version": sess.item_version,
+                "session_origin": sess.origin, "session_started_at": sess.started_at,
+                "invited_at": sess.invited_at, "decided_at": wall_now(),
+                "region_code": self.cfg.device.region_code or None}
+
+    def _write(self, body: dict, kind: str) -> dict:
+        """Chain, store and queue the record in ONE transaction."""
+        try:
+            with self.ledger.transaction() as tx:
+                row = tx.execute("SELECT COUNT(*) AS n, (SELECT hash FROM ratings ORDER BY seq DESC LIMIT 1) AS h "
+                                 "FROM ratings").fetchone()
+                body["chain_index"] = row["n"]
+                body["prev_hash"] = row["h"] or GENESIS
+                h = record_hash(body)
+                tx.execute("INSERT INTO ratings (uuid, session_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?)",
+                           (body["uuid"], body["session_id"], _canonical(body), body["prev_hash"], h))
+                tx.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+                           "value = excluded.value", (HEAD_KEY, f"{row['n'] + 1}:{h}"))
+                event = {k: v for k, v in body.items()}
+                event["hash"] = h
+                self.ledger.add_event(tx, kind, event)
+        except sqlite3.IntegrityError as e:
+            if "session_id" in str(e):
+                raise RatingError("already_rated", "this service has already been rated (一次一评)") from None
+            raise
+        if self._rt is not None and hasattr(self._rt, "event_written"):
+            self._rt.event_written()
+        elif self.sync is not None:
+            self.sync.wake()
+        return dict(body, hash=h)
+
+    # -- timer ----------------------------------------------------------------
+    def _arm_timer(self, seconds: float) -> None:
+        self._cancel_timer()
+        t = threading.Timer(max(0.0, seconds) + 0.05, self.expire_due)
+        t.daemon = True
+        t.start()
+        self._timer = t
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # -- lifecycle --------------------------------------------------------------
+    def start(self, client_getter: Callable[[], object] | None = None) -> None:
+        """Start watching the window session. The client is looked up on every
+        poll: the runtime may attach it (a token provisioned) after the pad started."""
+        if self._watcher is None:
+            getter = client_getter or (lambda: self.client)
+            self._watcher = WindowWatcher(self, getter, poll_wait=self.cfg.pad.poll_wait)
+            self._watcher.start()
+
+    def close(self) -> None:
+        # Nobody hears from a closed service: a long-poll answer arriving after
+        # close must not reach a screen that is gone.
+        self._listeners.clear()
+        self._closed = True
+        self._cancel_timer()
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
+
+
+def _canonical(body: dict) -> str:
+    from kiosk.roles.pad.chain import canonical
+    return canonical(body)
+
+
+class WindowWatcher(threading.Thread):
+    """Long-polls the window session and keeps the staff card fresh.
+
+    Every central call is in the three small methods at the bottom, so the
+    contract can change in one place. Failures mark the pad offline (the
+    clerk's button then works) and back off up to 30 s; the UI never waits.
+    """
+
+    CARD_EVERY = 300.0   # s between staff card refreshes when nothing changes
+
+    NO_CLIENT_WAIT = 2.0
+
+    def __init__(self, service: RatingService, client_getter, *, poll_wait: int):
+        super().__init__(name="pad-watcher", daemon=True)
+        self.service = service
+        self.client_getter = client_getter
+        self.client = None
+        self.poll_wait = poll_wait
+        self._stop_event = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def run(self) -> None:
+        rev = None
+        backoff = 1.0
+        card_due = 0.0
+        staff = None
+        first = True
+        while not self._stop_event.is_set():
+            self.client = self.client_getter()
+            if self.client is None:   # no token yet: offline, the clerk's button works
+                self.service.set_online(False)
+                self._stop_event.wait(self.NO_CLIENT_WAIT)
+                continue
+            try:
+                s = self.fetch_session(rev)
+                self.service.set_online(True)
+                backoff = 1.0
+                if s.get("staff_id") != staff or time.monotonic() >= card_due:
+                    self.refresh_card()
+                    staff = s.get("staff_id")
+                    card_due = time.monotonic() + self.CARD_EVERY
+                if self._stop_event.is_set():
+                    break
+                if s.get("rev") != rev or first:
+                    self.service.on_window_session(s, first=first)
+                first = False
+                rev = s.get("rev")
+            except Exception as e:  # any failure: offline until the next answer
+                log.warning("window session poll failed: %s", type(e).__name__)
+                self.service.set_online(False)
+                self._stop_event.wait(backoff)
+                backoff = min(30.0, backoff * 2)
+
+    # -- the central calls --------------------------------------------------------
+    def fetch_session(self, since):
+        s = self.client.window_session(self.service.window, wait=self.poll_wait, since=since)
+        if not isinstance(s, dict):
+            raise ValueError("window session answer is not an object")
+        return s
+
+    def refresh_card(self) -> None:
+        """Fetch the card now (the staff on the window changed); ETags keep it cheap."""
+        svc = self.service
+        try:
+            have = svc.cache.get(staff_card_key(svc.window)) or {}
+            f = self.client.staff_card(svc.window, have.get("etag") if have.get("card") else None)
+            card = have.get("card") if f.not_modified else f.data
+            if not isinstance(card, dict) or not card.get("staff_id"):
+                return
+            photo = svc.cache.get(staff_photo_key(str(card["staff_id"]))) or {}
+            p = self.client.staff_photo(card["staff_id"], photo.get("etag") if photo.get("data_b64") else None)
+        except Exception as e:
+            log.warning("staff card fetch failed: %s", type(e).__name__)
+            return
+        svc.store_card(card, None if p.not_modified else p.data, etag=f.etag,
+                       photo_type=p.content_type, photo_etag=p.etag)
+
+
+def attach(rt) -> None:
+    """Build the pad's service and its buttons from the config (kiosk.runtime calls this)."""
+    svc = RatingService(rt.cfg, rt.ledger, rt.cache, client=rt.client, sync=rt.sync, runtime=rt)
+    rt.rating = svc
+    rt.on_close(svc.close)
+    if rt.sync is not None and hasattr(rt.sync, "add_listener"):
+        rt.sync.add_listener(svc.card_maybe_changed)   # the worker refreshed the card
+    svc.start(lambda: rt.client)
+    from kiosk.roles.pad.keypad import attach_keys
+    attach_keys(rt, svc)

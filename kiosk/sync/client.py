@@ -1,0 +1,233 @@
+"""Client of the central system (docs/central-api.yaml), over one requests.Session.
+
+Every failure is one of three kinds, because callers act on the kind, not
+on the HTTP details:
+
+- ``CentralUnreachable``: try again later (no connection, timeout, 5xx, 429,
+  an answer that is not JSON); carries ``retry_after`` when the server said so;
+- ``CentralAuthError``: the device token is missing, wrong or revoked — retrying
+  will not help until a technician fixes it;
+- ``CentralRejected``: the central understood and said no (4xx); carries its
+  error code and message. ``CaseCodeWrong`` and ``CaseLocked`` are the lookup's.
+"""
+from __future__ import annotations
+
+import email.utils
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from kiosk import __version__
+
+API = "/api/v1"
+
+
+class CentralError(Exception):
+    pass
+
+
+class CentralUnreachable(CentralError):
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class CentralAuthError(CentralError):
+    pass
+
+
+class CentralRejected(CentralError):
+    def __init__(self, status: int, code: str, message: str, body: dict | None = None,
+                 retry_after: float | None = None):
+        super().__init__(f"central refused ({status} {code}): {message}")
+        self.status, self.code, self.message, self.body, self.retry_after = status, code, message, body or {}, retry_after
+
+
+class CaseCodeWrong(CentralRejected):
+    """Wrong 查询码 (or unknown 受理编号): `attempts_left` before the lockout."""
+
+    @property
+    def attempts_left(self) -> int | None:
+        return self.body.get("attempts_left")
+
+
+class CaseLocked(CentralRejected):
+    """Too many wrong codes for this receipt number: wait `retry_after` seconds."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A conditional GET's result: `not_modified` means keep what you have (data is None)."""
+    data: Any
+    etag: str | None
+    not_modified: bool = False
+    content_type: str | None = None
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class CentralClient:
+    def __init__(self, base_url: str, token: str, connect_timeout: float = 3.0, read_timeout: float = 5.0,
+                 verify: bool | str = True):
+        self.base_url = base_url.rstrip("/")
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.session = requests.Session()
+        # Passed with every request, not only set on the session: requests lets
+        # $REQUESTS_CA_BUNDLE override a session's verify, which would silently
+        # replace the CA the technician configured in central.ca_file.
+        self.verify = verify
+        self.session.headers.update({"Authorization": f"Bearer {token}",
+                                     "User-Agent": f"hall-kiosk/{__version__}",
+                                     "Accept": "application/json"})
+
+    @classmethod
+    def from_config(cls, cfg) -> "CentralClient":
+        c = cfg.central
+        if c.url.startswith("http://") and not c.allow_http:
+            raise ValueError(f"central.url {c.url} is plain http: the device token would travel in clear. "
+                             "Use https://, or set allow_http = true for a bench central only")
+        return cls(c.url, cfg.read_token(), c.connect_timeout, c.read_timeout, c.ca_file or True)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __repr__(self):  # never show the token
+        return f"CentralClient({self.base_url!r})"
+
+    # -- one request ------------------------------------------------------
+    def _request(self, method: str, path: str, *, json: Any = None, params: dict | None = None,
+                 headers: dict | None = None, read_timeout: float | None = None,
+                 connect_timeout: float | None = None) -> requests.Response:
+        url = self.base_url + API + path
+        timeout = (connect_timeout if connect_timeout is not None else self.connect_timeout,
+                   read_timeout if read_timeout is not None else self.read_timeout)
+        try:
+            r = self.session.request(method, url, json=json, params=params, headers=headers, timeout=timeout,
+                                     verify=self.verify)
+        except requests.exceptions.SSLError as e:
+            raise CentralUnreachable(f"TLS check of {self.base_url} failed ({e.__class__.__name__}): "
+                                     "check central.ca_file and the device clock") from None
+        except requests.Timeout:
+            raise CentralUnreachable(f"{self.base_url} did not answer {method} {path} in time") from None
+        except requests.ConnectionError as e:
+            raise CentralUnreachable(f"cannot reach {self.base_url} ({_reason(e)})") from None
+        except requests.RequestException as e:
+            raise CentralUnreachable(f"request to {self.base_url} failed ({e.__class__.__name__})") from None
+        if r.status_code < 400:
+            return r
+        retry_after = parse_retry_after(r.headers.get("Retry-After"))
+        if r.status_code >= 500 or r.status_code == 429:
+            raise CentralUnreachable(f"{self.base_url} answered {r.status_code} to {method} {path}", retry_after)
+        body = self._json_or_none(r)
+        code = body.get("error", "") if isinstance(body, dict) else ""
+        message = body.get("message", r.reason) if isinstance(body, dict) else (r.reason or "")
+        if r.status_code == 401 or (r.status_code == 403 and code != "wrong_code"):
+            raise CentralAuthError(f"central refused the device token ({r.status_code}: {message}); "
+                                   "check central.token_file or issue a new token")
+        if r.status_code == 403:
+            raise CaseCodeWrong(403, code, message, body)
+        if r.status_code == 423:
+            raise CaseLocked(423, code or "locked", message, body, retry_after or body.get("retry_after_s"))
+        raise CentralRejected(r.status_code, code or "rejected", message, body if isinstance(body, dict) else {},
+                              retry_after)
+
+    @staticmethod
+    def _json_or_none(r: requests.Response):
+        try:
+            return r.json()
+        except ValueError:
+            return {}
+
+    def _json(self, r: requests.Response) -> Any:
+        try:
+            return r.json()
+        except ValueError:
+            raise CentralUnreachable(f"{self.base_url} sent an answer that is not JSON "
+                                     f"({len(r.content)} bytes, HTTP {r.status_code})") from None
+
+    def _conditional(self, path: str, etag: str | None, binary: bool = False) -> Fetched:
+        r = self._request("GET", path, headers={"If-None-Match": etag} if etag else None)
+        if r.status_code == 304:
+            return Fetched(None, r.headers.get("ETag", etag), True)
+        data = r.content if binary else self._json(r)
+        return Fetched(data, r.headers.get("ETag"), False, r.headers.get("Content-Type"))
+
+    # -- the endpoints ----------------------------------------------------
+    def whoami(self) -> dict:
+        """Who the central thinks this device is: checks reachability and the token at once."""
+        return self._json(self._request("GET", "/whoami"))
+
+    def get_config(self, etag: str | None = None) -> Fetched:
+        return self._conditional("/config", etag)
+
+    def issue_ticket(self, category: str, request_id: str, priority: bool = False,
+                     read_timeout: float | None = None, connect_timeout: float | None = None) -> dict:
+        """Same request_id, same ticket: safe to resend after a timeout.
+
+        A citizen is waiting at the screen, so the dispenser passes short
+        timeouts and falls back to offline numbering when they run out."""
+        return self._json(self._request("POST", "/tickets", json={"request_id": request_id, "category": category,
+                                                                  "priority": priority},
+                                        read_timeout=read_timeout, connect_timeout=connect_timeout))
+
+    def lease_numbers(self, category: str, size: int, request_id: str | None = None, priority: bool = False) -> dict:
+        body = {"category": category, "size": size, "priority": priority}
+        if request_id:
+            body["request_id"] = request_id
+        return self._json(self._request("POST", "/tickets/leases", json=body))
+
+    def queue_status(self, category: str | None = None) -> dict:
+        return self._json(self._request("GET", f"/queue/{category}" if category else "/queue"))
+
+    def upload_events(self, events: list[dict]) -> list[dict]:
+        """Per event: {"id", "status": accepted|duplicate|rejected, "reason"?}."""
+        data = self._json(self._request("POST", "/events", json={"events": events}))
+        results = data.get("results") if isinstance(data, dict) else None
+        if not isinstance(results, list):
+            raise CentralUnreachable(f"{self.base_url} answered the event upload without results")
+        return results
+
+    def lookup_case(self, receipt_no: str, query_code: str, read_timeout: float | None = None) -> dict:
+        return self._json(self._request("POST", "/cases/lookup",
+                                        json={"receipt_no": receipt_no, "query_code": query_code},
+                                        read_timeout=read_timeout))
+
+    def window_session(self, window: str, wait: float = 0, since: int | None = None) -> dict:
+        """Long-poll: returns when the session's rev differs from `since`, or after `wait` s."""
+        params = {"wait": f"{wait:g}"}
+        if since is not None:
+            params["since"] = str(since)
+        return self._json(self._request("GET", f"/windows/{window}/session", params=params,
+                                        read_timeout=self.read_timeout + wait))
+
+    def staff_card(self, window: str, etag: str | None = None) -> Fetched:
+        return self._conditional(f"/windows/{window}/staff", etag)
+
+    def staff_photo(self, staff_id: str, etag: str | None = None) -> Fetched:
+        return self._conditional(f"/staff/{staff_id}/photo", etag, binary=True)
+
+    def heartbeat(self, health: dict) -> dict:
+        return self._json(self._request("POST", "/heartbeat", json=health))
+
+
+def _reason(e: Exception) -> str:
+    text = str(e)
+    for hint in ("Connection refused", "Name or service not known", "timed out", "Remote end closed",
+                 "Connection reset", "No route to host", "Network is unreachable"):
+        if hint in text:
+            return hint.lower()
+    return e.__class__.__name__

@@ -1,0 +1,396 @@
+"""The pre-shift self-check: is everything this device is configured for working?
+
+Each check gives one row: a verdict (ok / warn / fail), a line a technician
+can act on, and whether it is *required*. A failed required check means the
+device cannot do its job (no ledger, no font, no paper in a dispenser ...);
+``kiosk selftest`` then exits non-zero. A failed check that is not required
+is shown but does not fail the run (the central system being unreachable,
+for instance: the device works offline by design).
+
+The same checks run in a background thread when the app starts; the result
+is kept on the runtime (``rt.selftest_result``) for the heartbeat and the
+service screen. Nothing here imports Kivy, and every check catches its own
+errors: a broken part gives a "fail" row, never a crashed self-check.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import stat
+import threading
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+from kiosk.core.fonts import FontMissing, find_cjk_font
+
+log = logging.getLogger("kiosk.selftest")
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+
+MIN_FREE_MB = 50        # below this SQLite may fail to commit: the ledger is at risk
+LOW_FREE_MB = 500       # enough for now, but tell the technician
+MIN_YEAR = 2025         # a Pi without RTC and without NTP boots in the past
+CLOCK_SLACK_S = 300     # NTP may step the clock back a little; more is a wrong clock
+
+
+@dataclass
+class Row:
+    name: str
+    verdict: str
+    detail: str
+    required: bool = True
+
+
+@dataclass
+class Result:
+    rows: list[Row]
+    finished_at: str = field(default_factory=lambda: datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"))
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True unless a required check failed."""
+        return not any(r.verdict == FAIL and r.required for r in self.rows)
+
+    @property
+    def counts(self) -> dict:
+        out = {OK: 0, WARN: 0, FAIL: 0}
+        for r in self.rows:
+            out[r.verdict] = out.get(r.verdict, 0) + 1
+        return out
+
+    def summary(self) -> str:
+        c = self.counts
+        head = "ok" if self.ok else "FAILED"
+        return f"{head}: {c[OK]} ok, {c[WARN]} warn, {c[FAIL]} fail"
+
+    def as_dict(self) -> dict:
+        """For the heartbeat: small, JSON-safe, no personal data."""
+        return {"ok": self.ok, "finished_at": self.finished_at, "duration_s": round(self.duration_s, 2),
+                "counts": self.counts, "rows": [asdict(r) for r in self.rows]}
+
+    def table(self) -> str:
+        width = max([len(r.name) for r in self.rows] + [5])
+        lines = [f"{'CHECK':<{width}}  {'VERDICT':<7}  REQ  DETAIL"]
+        for r in self.rows:
+            lines.append(f"{r.name:<{width}}  {r.verdict.upper():<7}  {'yes' if r.required else 'no ':<3}  {r.detail}")
+        lines.append("")
+        lines.append(self.summary())
+        return "\n".join(lines)
+
+
+# ---- the checks ---------------------------------------------------------
+# Each takes (cfg, rt) and returns one Row or a list of rows. rt may be None
+# (the runtime could not be built) or lack a role's parts (role not built).
+
+def check_config(cfg, rt) -> Row:
+    warnings = getattr(cfg, "warnings", [])
+    if warnings:
+        return Row("config", WARN, "; ".join(f"{w.key}: {w.what}" for w in warnings))
+    return Row("config", OK, f"{cfg.path}: valid; roles {', '.join(cfg.device.roles)}")
+
+
+def check_ledger(cfg, rt) -> Row:
+    ledger = getattr(rt, "ledger", None)
+    if ledger is None:
+        return Row("ledger", FAIL, f"not open in {cfg.storage.dir} (see the error above; check the folder's owner)")
+    try:
+        ledger.set_meta("selftest.last_write", datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    except Exception as e:
+        return Row("ledger", FAIL, f"{ledger.path} is not writable: {e} (check disk space and owner)")
+    try:
+        intact = ledger.integrity_ok()
+    except Exception as e:
+        intact, why = False, str(e)
+    else:
+        why = "integrity_check reported damage"
+    if not intact:
+        return Row("ledger", FAIL, f"{ledger.path}: {why} (stop the service, keep a copy of the file, call support)")
+    return Row("ledger", OK, f"writable and intact (schema {ledger.schema_version})")
+
+
+def check_disk(cfg, rt) -> Row:
+    try:
+        usage = shutil.disk_usage(cfg.storage.dir)
+    except OSError as e:
+        return Row("disk", FAIL, f"{cfg.storage.dir}: {e.strerror}")
+    free_mb = usage.free // (1024 * 1024)
+    text = f"{free_mb} MB free in {cfg.storage.dir}"
+    if free_mb < MIN_FREE_MB:
+        return Row("disk", FAIL, text + f" (less than {MIN_FREE_MB} MB: free space, e.g. journalctl --vacuum-size=50M)")
+    if free_mb < LOW_FREE_MB:
+        return Row("disk", WARN, text + " (getting low)")
+    return Row("disk", OK, text)
+
+
+def check_font(cfg, rt) -> Row:
+    try:
+        return Row("font", OK, find_cjk_font(cfg.display.font))
+    except FontMissing as e:
+        return Row("font", FAIL, str(e))
+
+
+def printer_status(cfg, rt):
+    """The dispenser printer's PrinterStatus, asked through its worker thread.
+
+    The running dispenser's PrinterWorker (rt.printer) is used when there is
+    one: the check then queues behind tickets being printed and never talks on
+    the port at the same time. Without it (the runtime did not build) a worker
+    is made from the config just for this question."""
+    printer = getattr(rt, "printer", None)
+    own = printer is None
+    if own:
+        from kiosk.roles.dispenser.service import make_printer
+        printer = make_printer(cfg)
+    try:
+        timeout = cfg.printer.status_timeout
+        # Two DLE EOT queries, behind whatever job is printing now.
+        return printer.check_status(timeout).result(timeout=2 * timeout + 30)
+    finally:
+        if own:
+            printer.close()
+
+
+def check_printer(cfg, rt) -> Row | None:
+    if "dispenser" not in cfg.device.roles:
+        return None
+    p = cfg.printer
+    where = p.port if p.backend == "serial" else (p.path if p.backend == "file" else "simulated")
+    try:
+        st = printer_status(cfg, rt)
+    except Exception as e:
+        return Row("printer", FAIL, f"{where}: status check failed: {type(e).__name__}: {e} "
+                   "(check cable and power, then `kiosk selftest` again)")
+    if st.online is False:
+        return Row("printer", FAIL, f"{where}: {st.detail}")
+    if st.paper == "out":
+        return Row("printer", FAIL, f"{where}: out of paper (load a new roll)")
+    if st.paper == "near_end":
+        return Row("printer", WARN, f"{where}: paper near its end (have a roll ready)")
+    if st.online is None or st.paper == "unknown":
+        return Row("printer", WARN, f"{where}: status unknown: {st.detail} "
+                   "(make a test print from the service screen)")
+    return Row("printer", OK, f"{where}: online, paper ok")
+
+
+def _port_row(name: str, port: str, required: bool) -> Row:
+    if not port:
+        return Row(name, FAIL, "no port configured", required)
+    try:
+        st = os.stat(port)
+    except FileNotFoundError:
+        return Row(name, FAIL, f"{port} does not exist (plugged in? udev rule installed? see /dev/serial/by-id/)", required)
+    except OSError as e:
+        return Row(name, FAIL, f"{port}: {e.strerror}", required)
+    if not stat.S_ISCHR(st.st_mode):
+        return Row(name, FAIL, f"{port} is not a serial device", required)
+    if not os.access(port, os.R_OK | os.W_OK):
+        return Row(name, FAIL, f"{port}: no permission (user must be in group dialout)", required)
+    return Row(name, OK, f"{port} present", required)
+
+
+def check_scanner(cfg, rt) -> Row | None:
+    if "lookup" not in cfg.device.roles:
+        return None
+    s = cfg.scanner
+    if s.backend == "serial":
+        return _port_row("scanner", s.port, required=True)
+    if s.backend == "wedge":
+        return Row("scanner", OK, "keyboard-wedge scanner: scan on the service screen to test", required=False)
+    return Row("scanner", OK, "simulated scanner", required=False)
+
+
+def configured_pins(cfg) -> dict[int, str]:
+    """Every GPIO pin the config uses -> what for."""
+    return {pin: what for pin, (what, _) in _pins_by_part(cfg).items()}
+
+
+def _pins_by_part(cfg) -> dict[int, tuple[str, str]]:
+    """pin -> (what for, the runtime attribute of the bank that holds it when running)."""
+    pins: dict[int, tuple[str, str]] = {}
+    roles = cfg.device.roles
+    if "dispenser" in roles:
+        for code, pin in (cfg.dispenser.button_pins or {}).items():
+            pins[pin] = (f"button {code}", "buttons")
+        if cfg.dispenser.priority_button_pin:
+            pins[cfg.dispenser.priority_button_pin] = ("priority button", "buttons")
+    if "pad" in roles:
+        if cfg.pad.clerk_button_pin:
+            pins[cfg.pad.clerk_button_pin] = ("clerk button", "pad_buttons")
+        for i, pin in enumerate(cfg.pad.keypad_pins or []):
+            pins[pin] = (f"keypad {5 - i}", "pad_buttons")
+        for i, pin in enumerate(cfg.pad.led_pins or []):
+            pins[pin] = (f"LED {5 - i}", "pad_leds")
+    return pins
+
+
+def check_gpio(cfg, rt) -> Row:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gpiozero warns for every pin factory it falls back from
+        return _check_gpio(cfg, rt)
+
+
+def _check_gpio(cfg, rt) -> Row:
+    """Pins held by the running buttons/LEDs are fine; every other configured pin must be claimable.
+
+    A role that could not claim its pins runs touch-only (kiosk/rating_keys.py)
+    and has no bank on the runtime: this check then names the pin that failed."""
+    pins = _pins_by_part(cfg)
+    if not pins:
+        return Row("gpio", OK, "no buttons or LEDs configured", required=False)
+    held = {pin for pin, (_, part) in pins.items() if getattr(rt, part, None) is not None}
+    free = {pin: what for pin, (what, _) in pins.items() if pin not in held}
+    bad = []
+    if free:
+        from devices.buttons import GPIOSetupError, make_pin_factory
+        from gpiozero import DigitalInputDevice
+        from gpiozero.exc import GPIOZeroError
+        try:
+            factory = make_pin_factory(cfg.gpio.pin_factory)
+        except Exception as e:
+            return Row("gpio", FAIL, f"no GPIO access: {type(e).__name__}: {e}")
+        for pin, what in sorted(free.items()):
+            try:
+                DigitalInputDevice(pin, pin_factory=factory).close()
+            except (GPIOZeroError, GPIOSetupError, OSError, RuntimeError) as e:
+                bad.append(f"GPIO{pin} ({what}): {type(e).__name__}: {e}")
+        if factory is not None:
+            factory.close()
+    if bad:
+        return Row("gpio", FAIL, "cannot claim " + "; ".join(bad) +
+                   " (another program using it, or on a Pi: user in group gpio and python3-lgpio installed?)")
+    parts = []
+    if held:
+        parts.append(f"{len(held)} held by the running buttons/LEDs")
+    if free:
+        parts.append(f"{len(free)} claimable")
+    return Row("gpio", OK, f"{len(pins)} pins: {', '.join(parts)} ({cfg.gpio.pin_factory})")
+
+
+def check_central(cfg, rt) -> Row:
+    """Reachable and authorised, in one GET /whoami with the device token.
+
+    Unreachable is a failed line but not a required one: the device works
+    offline by design and delivers later. A refused token never heals by
+    itself (every event waits in the outbox until a technician fixes it), so
+    that one fails the self-check."""
+    from kiosk.sync.client import CentralAuthError, CentralClient, CentralError, CentralUnreachable
+    from kiosk.core.config import ConfigError, check_token_file
+    url = cfg.central.url
+    problem = check_token_file(cfg.central.token_file)
+    if problem:  # checked even with a running client: the file may have changed since the start
+        return Row("central", FAIL, f"{problem.what} ({problem.fix})")
+    client = getattr(rt, "client", None)
+    own = client is None
+    if own:
+        try:
+            client = CentralClient.from_config(cfg)
+        except ConfigError as e:  # token file missing, unreadable or too open
+            return Row("central", FAIL, "; ".join(f"{p.what} ({p.fix})" for p in e.problems))
+        except ValueError as e:   # plain http without allow_http
+            return Row("central", FAIL, str(e))
+    try:
+        me = client.whoami()
+    except CentralAuthError:
+        return Row("central", FAIL, f"{url}: reachable but NOT AUTHORISED: the device token was refused "
+                   f"(revoked or wrong). Ask the central's administrators for a new token for {cfg.device.id} "
+                   f"and write it to {cfg.central.token_file}")
+    except CentralUnreachable as e:
+        return Row("central", FAIL, f"{url}: unreachable ({e}); the device works offline and "
+                   "delivers later", required=False)
+    except CentralError as e:
+        return Row("central", FAIL, f"{url}: {e}", required=False)
+    finally:
+        if own:
+            client.close()
+    who = me.get("device_id") if isinstance(me, dict) else None
+    if who and who != cfg.device.id:
+        return Row("central", FAIL, f"{url}: the token belongs to device {who}, this device is {cfg.device.id} "
+                   "(fix device.id or the token file)")
+    return Row("central", OK, f"{url}: reachable and authorised as {who or cfg.device.id}", required=False)
+
+
+def newest_record_time(ledger) -> datetime | None:
+    try:
+        rows = ledger.query("SELECT created_at FROM outbox ORDER BY seq DESC LIMIT 1")
+    except Exception:
+        return None
+    if not rows:
+        return None
+    try:
+        return datetime.fromisoformat(rows[0]["created_at"])
+    except ValueError:
+        return None
+
+
+def check_clock(cfg, rt, now: datetime | None = None) -> Row:
+    now = now or datetime.now(timezone.utc).astimezone()
+    if now.year < MIN_YEAR:
+        return Row("clock", FAIL, f"{now:%Y-%m-%d %H:%M} is in the past (no network time yet? "
+                   "check `timedatectl`; tickets would carry wrong dates)")
+    ledger = getattr(rt, "ledger", None)
+    newest = newest_record_time(ledger) if ledger is not None else None
+    if newest is not None:
+        behind = (newest - now).total_seconds()
+        if behind > CLOCK_SLACK_S:
+            return Row("clock", FAIL, f"{now:%Y-%m-%d %H:%M} is before the newest record ({newest:%Y-%m-%d %H:%M}): "
+                       "the clock went back (check `timedatectl`)")
+        if behind > 0:
+            return Row("clock", WARN, f"clock {behind:.0f} s behind the newest record (NTP step?)")
+    return Row("clock", OK, f"{now:%Y-%m-%d %H:%M:%S %Z}")
+
+
+CHECKS = (check_config, check_ledger, check_disk, check_font, check_printer, check_scanner,
+          check_gpio, check_central, check_clock)
+
+
+def run_checks(cfg, rt=None, checks=CHECKS) -> Result:
+    started = time.monotonic()
+    rows: list[Row] = []
+    for check in checks:
+        try:
+            got = check(cfg, rt)
+        except Exception as e:  # a check with a bug must not hide the others
+            log.exception("self-check %s crashed", check.__name__)
+            got = Row(check.__name__.removeprefix("check_"), FAIL, f"check crashed: {type(e).__name__}: {e}")
+        if got is None:
+            continue
+        rows.extend(got if isinstance(got, list) else [got])
+    result = Result(rows)
+    result.duration_s = time.monotonic() - started
+    return result
+
+
+def run_into(rt) -> Result:
+    """Run the checks and keep the result on the runtime (heartbeat, service screen)."""
+    result = run_checks(rt.cfg, rt)
+    rt.selftest_result = result.as_dict()
+    level = logging.INFO if result.ok else logging.ERROR
+    log.log(level, "self-check %s", result.summary(),
+            extra={"failed": ",".join(r.name for r in result.rows if r.verdict == FAIL) or "-"})
+    for r in result.rows:
+        if r.verdict != OK:
+            log.warning("self-check %s %s: %s", r.name, r.verdict, r.detail)
+    try:
+        from kiosk.core import notify
+        notify.status(f"self-check {result.summary()}")
+    except Exception:
+        pass
+    return result
+
+
+def start_background(rt) -> threading.Thread:
+    """The start-up self-check, off the UI thread."""
+    def work():
+        try:
+            run_into(rt)
+        finally:
+            ledger = getattr(rt, "ledger", None)
+            if ledger is not None:
+                ledger.close()  # this thread's own connection
+    t = threading.Thread(target=work, name="selftest", daemon=True)
+    t.start()
+    return t

@@ -1,0 +1,135 @@
+"""Provisioning config: every problem named by file, key and remedy; no traceback."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kiosk.core.config import ConfigError, load_config
+from tests.helpers import ROOT, write_config
+
+
+def check_config(path):
+    return subprocess.run([sys.executable, "-m", "kiosk", "check-config", str(path)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+
+
+@pytest.mark.parametrize("name", ["demo", "dispenser", "lookup", "pad"])
+def test_shipped_configs_pass(name):
+    r = check_config(ROOT / "config" / f"{name}.toml")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "ok" in r.stdout
+    assert "Traceback" not in r.stderr
+
+
+def test_valid_config_summary(tmp_path):
+    r = check_config(write_config(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "demo-kiosk" in r.stdout and "dispenser, lookup, pad" in r.stdout
+
+
+def problems_of(tmp_path, changes, **kw):
+    path = write_config(tmp_path, changes, **kw)
+    r = check_config(path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    for line in lines:
+        assert line.startswith(f"{path}: "), line
+        assert line.endswith(")"), line
+    return lines
+
+
+def test_unknown_key_is_an_error_naming_the_key(tmp_path):
+    lines = problems_of(tmp_path, {"display": {"idle_timout": 30}})
+    assert any(": display.idle_timout: unknown key" in l for l in lines)
+
+
+def test_unknown_section(tmp_path):
+    lines = problems_of(tmp_path, {"printr": {"port": "/dev/x"}})
+    assert any(": printr: unknown section" in l for l in lines)
+
+
+def test_types_ranges_enums_all_reported_at_once(tmp_path):
+    lines = problems_of(tmp_path, {"display": {"idle_timeout": "sixty", "language": "fr", "width": 10}})
+    text = "\n".join(lines)
+    assert "display.idle_timeout: 'sixty' is not an integer" in text
+    assert "display.language: 'fr' is not one of" in text
+    assert "display.width: 10 is out of range (use a value from 320 to 4096)" in text
+
+
+def test_roles_checked(tmp_path):
+    lines = problems_of(tmp_path, {"device": {"roles": ["dispenser", "kiosk"]}})
+    assert any("device.roles" in l for l in lines)
+
+
+def test_gpio_pin_used_twice(tmp_path):
+    lines = problems_of(tmp_path, {"pad": {"clerk_button_pin": 5, "keypad_pins": [5, 6, 13, 19, 26]}})
+    assert any("pad.keypad_pins[0]: GPIO 5 is already used by pad.clerk_button_pin" in l for l in lines)
+
+
+def test_token_readable_by_others_is_refused(tmp_path):
+    path = write_config(tmp_path)
+    os.chmod(tmp_path / "token", 0o644)
+    r = check_config(path)
+    assert r.returncode == 2
+    assert "central.token_file" in r.stderr and "chmod 600" in r.stderr
+
+
+def test_missing_token_is_a_warning_only(tmp_path):
+    path = write_config(tmp_path, token=None)
+    r = check_config(path)
+    assert r.returncode == 0
+    assert "warning" in r.stdout and "central.token_file" in r.stdout
+
+
+def test_plain_http_refused_unless_allowed(tmp_path):
+    lines = problems_of(tmp_path, {"central": {"url": "http://central.example", "allow_http": False}})
+    assert any("central.url: plain http:// is refused" in l for l in lines)
+    ok = check_config(write_config(tmp_path, {"central": {"url": "http://127.0.0.1:9", "allow_http": True}}))
+    assert ok.returncode == 0
+
+
+def test_serial_printer_needs_a_port(tmp_path):
+    lines = problems_of(tmp_path, {"printer": {"backend": "serial"}})
+    assert any("printer.port: missing for the serial backend" in l for l in lines)
+
+
+def test_role_section_missing(tmp_path):
+    lines = problems_of(tmp_path, {"scanner": None})
+    assert any(": scanner: missing, but role 'lookup' needs it" in l for l in lines)
+
+
+def test_toml_syntax_error_names_the_line(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('[device]\nid = "x"\nhall = "示范\n')
+    r = check_config(path)
+    assert r.returncode == 2
+    assert "line 3" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_missing_file(tmp_path):
+    r = check_config(tmp_path / "nope.toml")
+    assert r.returncode == 2 and "not found" in r.stderr
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path):
+    cfg = load_config(ROOT / "config" / "demo.toml")
+    assert cfg.storage.dir == str(ROOT / "config" / "demo-data")
+
+
+def test_config_resolution_order(tmp_path, monkeypatch):
+    from kiosk.core.config import DEFAULT_PATH, resolve_path
+    monkeypatch.delenv("KIOSK_CONFIG", raising=False)
+    assert resolve_path(None) == DEFAULT_PATH
+    monkeypatch.setenv("KIOSK_CONFIG", "/x/env.toml")
+    assert resolve_path(None) == "/x/env.toml"
+    assert resolve_path("/x/arg.toml") == "/x/arg.toml"
+
+
+def test_summary_hides_the_pin_hash(tmp_path):
+    cfg = load_config(write_config(tmp_path))
+    assert cfg.summary()["technician"]["pin_hash"] == "(set)"
+    with pytest.raises(ConfigError):
+        load_config(write_config(tmp_path, {"technician": {"pin_hash": "1234"}}))

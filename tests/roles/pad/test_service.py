@@ -1,0 +1,312 @@
+"""The 好差评 rules in RatingService, against a real ledger on disk (no Kivy)."""
+import json
+import logging
+import sqlite3
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from kiosk.core.cache import Cache
+from kiosk.core.config import load_config
+from kiosk.core.ledger import Ledger
+from kiosk.roles.pad.service import CONFIG_KEY, RatingError, RatingService, mask_phone, valid_phone
+from kiosk.roles.pad.chain import GENESIS, HEAD_KEY
+from tests.helpers import ROOT, write_config
+
+
+class FakeClock:
+    """Monotonic time the test moves by hand (the service takes a clock, like a pin factory)."""
+
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    return load_config(write_config(tmp_path, {"device": {"roles": ["pad"]}}))
+
+
+@pytest.fixture
+def svc(cfg):
+    ledger = Ledger(cfg.storage_dir / "ledger.sqlite3")
+    cache = Cache(cfg.storage_dir / "cache.sqlite3")
+    s = RatingService(cfg, ledger, cache, clock=FakeClock())
+    yield s
+    s.close()
+    cache.close()
+    ledger.close()
+
+
+def rows(svc):
+    return [dict(r) | {"body": json.loads(r["body"])} for r in svc.ledger.query("SELECT * FROM ratings ORDER BY seq")]
+
+
+def events(svc):
+    return [(r["kind"], json.loads(r["body"])) for r in svc.ledger.query("SELECT kind, body FROM outbox ORDER BY seq")]
+
+
+def test_no_rating_without_a_session(svc):
+    with pytest.raises(RatingError) as e:
+        svc.submit(5)
+    assert e.value.code == "no_session"
+    assert rows(svc) == [] and events(svc) == []
+
+
+def test_good_rating_is_one_chained_record_with_its_outbox_event(svc):
+    svc.open_session("S-1", origin="central", staff_id="S1001", ticket="A012", case_no="330100-2025-000123",
+                     item_code="11330100MB0001", item_version="3", started_at="2025-06-02T09:00:00+08:00")
+    rec = svc.submit(4)
+    [row] = rows(svc)
+    body = row["body"]
+    assert row["session_id"] == "S-1" and row["uuid"] == body["uuid"] == rec["uuid"]
+    assert body["level"] == 4 and body["level_text"] == "满意" and body["outcome"] == "rated"
+    assert body["channel"] == "PJQ" and body["window"] == "01" and body["staff_id"] == "S1001"
+    assert body["ticket"] == "A012" and body["case_no"] == "330100-2025-000123"
+    assert body["item_code"] == "11330100MB0001" and body["item_version"] == "3"
+    assert body["session_started_at"] == "2025-06-02T09:00:00+08:00" and body["decided_at"]
+    assert body["device_id"] == "demo-kiosk"
+    assert body["prev_hash"] == GENESIS == row["prev_hash"] and body["chain_index"] == 0
+    [(kind, ev)] = events(svc)
+    assert kind == "rating.submitted" and ev["uuid"] == body["uuid"] and ev["hash"] == row["hash"]
+    assert svc.current() is None
+    assert svc.ledger.get_meta(HEAD_KEY) == f"1:{row['hash']}"
+
+
+def test_second_record_chains_to_the_first(svc):
+    svc.open_session("S-1", origin="central")
+    svc.submit(5)
+    svc.open_session("S-2", origin="central")
+    svc.submit(3)
+    a, b = rows(svc)
+    assert b["prev_hash"] == a["hash"] and b["body"]["chain_index"] == 1
+
+
+def test_bad_rating_needs_a_known_reason_and_records_its_version(svc):
+    svc.open_session("S-1", origin="central")
+    with pytest.raises(RatingError) as e:
+        svc.submit(2)
+    assert e.value.code == "reason_needed"
+    with pytest.raises(RatingError) as e:
+        svc.submit(1, ["NOPE"])
+    assert e.value.code == "bad_reason"
+    assert rows(svc) == []                 # refused choices leave the session open
+    rec = svc.submit(1, ["R03", "R04", "R03"])
+    assert [r["code"] for r in rec["reasons"]] == ["R03", "R04"]
+    assert rec["reasons_version"] == "GB/T 39734-2020 A.1"
+
+
+def test_reasons_come_from_the_central_list_when_cached(svc):
+    svc.cache.set(CONFIG_KEY, {"rating_reasons": {"version": "central-7", "reasons": [
+        {"code": "A06", "zh": "排队等候时间长", "en": "Long waiting time"}]}})
+    assert svc.reasons().version == "central-7"
+    svc.open_session("S-1", origin="central")
+    with pytest.raises(RatingError):
+        svc.submit(2, ["R03"])            # a config code is not on the central list
+    rec = svc.submit(2, ["A06"])
+    assert rec["reasons_version"] == "central-7"
+
+
+def test_good_rating_takes_no_reasons_or_phone(svc):
+    svc.open_session("S-1", origin="central")
+    with pytest.raises(RatingError):
+        svc.submit(5, ["R01"])
+    with pytest.raises(RatingError):
+        svc.submit(4, [], "13812345678")
+
+
+def test_phone_is_validated_stored_and_never_logged(svc, caplog):
+    caplog.set_level(logging.DEBUG)
+    svc.open_session("S-1", origin="central")
+    for bad in ("12345", "23812345678", "1381234567a", "138123456789"):
+        with pytest.raises(RatingError) as e:
+            svc.submit(2, ["R01"], bad)
+        assert e.value.code == "bad_phone"
+    rec = svc.submit(2, ["R01"], "13812345678")
+    assert rows(svc)[0]["body"]["phone"] == "13812345678"
+    assert "13812345678" not in caplog.text and "12345678" not in caplog.text
+    assert rec["phone"] == "13812345678"
+
+
+def test_phone_rules_and_mask():
+    assert valid_phone("13812345678") and valid_phone("057187654321") and valid_phone("0108765432")
+    assert not valid_phone("") and not valid_phone("1381234567") and not valid_phone("+8613812345678")
+    assert mask_phone("13812345678") == "138****5678"
+    assert mask_phone("057187654321") == "057*****4321"
+    assert "5678" not in mask_phone("5678")
+
+
+def test_one_rating_per_session(svc):
+    svc.open_session("S-1", origin="central")
+    svc.submit(5)
+    with pytest.raises(RatingError):
+        svc.submit(1, ["R01"])             # the session is over
+    assert svc.open_session("S-1", origin="central") is None   # and is never reopened
+    assert len(rows(svc)) == 1
+
+
+def test_ledger_refuses_a_second_outcome_for_a_session_even_past_the_service(svc):
+    svc.open_session("S-1", origin="central")
+    svc.submit(5)
+    # Forge a session object with the same id, as a bug or a race would.
+    svc._session = svc.open_session("S-X", origin="central")
+    svc._session.session_id = "S-1"
+    with pytest.raises(RatingError) as e:
+        svc.submit(3, session_id="S-1")
+    assert e.value.code == "already_rated"
+    assert len(rows(svc)) == 1 and len(events(svc)) == 1
+
+
+def test_time_out_records_not_rated_never_a_default(svc):
+    svc.open_session("S-1", origin="central")
+    assert svc.expire_due() is False
+    svc.clock.t += svc.rating_seconds
+    with pytest.raises(RatingError) as e:
+        svc.submit(5)
+    assert e.value.code == "expired"
+    assert svc.expire_due() is True
+    assert svc.expire_due() is False
+    [row] = rows(svc)
+    assert row["body"]["outcome"] == "not_rated" and row["body"]["level"] is None
+    assert row["body"]["not_rated_reason"] == "timeout"
+    assert [k for k, _ in events(svc)] == ["rating.not_rated"]
+    assert svc.open_session("S-1", origin="central") is None
+
+
+def test_next_service_ending_first_records_the_open_one_as_not_rated(svc):
+    svc.open_session("S-1", origin="central")
+    svc.open_session("S-2", origin="central")
+    assert svc.current().session_id == "S-2"
+    [row] = rows(svc)
+    assert row["session_id"] == "S-1" and row["body"]["not_rated_reason"] == "superseded"
+
+
+def test_clerk_button_opens_a_local_session_only_offline_and_only_one(svc):
+    svc.store_card({"staff_id": "S1001", "name": "王丽华", "employee_no": "10201", "stars": 5}, None)
+    svc.set_online(True)
+    assert svc.clerk_button() is None
+    svc.set_online(False)
+    s = svc.clerk_button()
+    assert s is not None and s.origin == "clerk" and s.staff_id == "S1001" and s.window == "01"
+    assert svc.clerk_button() is None          # cannot restart a session a citizen is rating
+    svc.submit(4)
+    assert rows(svc)[0]["body"]["session_origin"] == "clerk"
+
+
+def test_paused_window_and_a_finished_service_from_the_window_session(svc):
+    seen = []
+    svc.subscribe(lambda what, st: seen.append((what, st.paused, st.session and st.session.session_id)))
+    svc.on_window_session({"state": "paused", "rev": 3})
+    assert svc.state().paused
+    assert svc.clerk_button() is None          # 暂停服务: nothing to rate
+    svc.on_window_session({"state": "serving", "rev": 4, "session_id": "abc"})
+    assert not svc.state().paused and svc.current() is None
+    svc.on_window_session({"state": "ended", "rev": 5, "session_id": "abc", "ticket": "A001",
+                           "staff_id": "S1001", "case_no": None})
+    assert svc.current().session_id == "abc" and svc.current().ticket == "A001"
+    assert ("invite", False, "abc") in seen
+
+
+def test_an_old_ended_session_seen_at_start_is_not_invited(svc):
+    svc.on_window_session({"state": "ended", "rev": 9, "session_id": "old",
+                           "ended_at": "2020-01-01T10:00:00+08:00"}, first=True)
+    assert svc.current() is None
+
+
+def test_concurrent_submits_record_once(svc):
+    svc.open_session("S-1", origin="central")
+    results = []
+
+    def hit():
+        try:
+            results.append(svc.submit(5, via="keypad")["uuid"])
+        except RatingError as e:
+            results.append(e.code)
+    threads = [threading.Thread(target=hit) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(rows(svc)) == 1
+    assert sum(1 for r in results if r not in ("no_session", "already_rated")) == 1
+
+
+def run_verify(config):
+    return subprocess.run([sys.executable, "-m", "kiosk", "verify-ratings", "--config", str(config)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def chain(tmp_path):
+    """A config and a ledger holding five chained records."""
+    config = write_config(tmp_path, {"device": {"roles": ["pad"]}})
+    cfg = load_config(config)
+    ledger = Ledger(cfg.storage_dir / "ledger.sqlite3")
+    cache = Cache(cfg.storage_dir / "cache.sqlite3")
+    s = RatingService(cfg, ledger, cache, clock=FakeClock())
+    for i, lv in enumerate((5, 4, 2, 3, 1)):
+        s.open_session(f"S-{i}", origin="central")
+        s.submit(lv, ["R01"] if lv <= 2 else [])
+    s.close()
+    cache.close()
+    ledger.close()
+    return config, cfg.storage_dir / "ledger.sqlite3"
+
+
+def test_verify_ratings_passes_an_intact_chain(chain):
+    r = run_verify(chain[0])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "ok: 5 record(s)" in r.stdout
+
+
+def test_verify_ratings_names_an_edited_record(chain):
+    config, db = chain
+    conn = sqlite3.connect(db)
+    body = json.loads(conn.execute("SELECT body FROM ratings WHERE seq = 3").fetchone()[0])
+    body["level"] = 5                       # a 差评 turned into a 好评
+    conn.execute("UPDATE ratings SET body = ? WHERE seq = 3", (json.dumps(body, ensure_ascii=False),))
+    conn.commit()
+    conn.close()
+    r = run_verify(config)
+    assert r.returncode == 1
+    assert "record seq 3" in r.stdout and "edited" in r.stdout
+    assert "record seq 2" not in r.stdout and "record seq 4" not in r.stdout
+
+
+def test_verify_ratings_names_the_record_after_a_deleted_one(chain):
+    config, db = chain
+    conn = sqlite3.connect(db)
+    conn.execute("DELETE FROM ratings WHERE seq = 2")
+    conn.commit()
+    conn.close()
+    r = run_verify(config)
+    assert r.returncode == 1
+    assert "record seq 3" in r.stdout and "deleted" in r.stdout
+
+
+def test_verify_ratings_catches_the_newest_record_deleted(chain):
+    config, db = chain
+    conn = sqlite3.connect(db)
+    conn.execute("DELETE FROM ratings WHERE seq = 5")
+    conn.commit()
+    conn.close()
+    r = run_verify(config)
+    assert r.returncode == 1 and "chain head" in r.stdout
+
+
+def test_verify_ratings_catches_a_rehashed_edit(chain):
+    """Editing a body and fixing its own hash still breaks the link to the next record."""
+    from kiosk.roles.pad.chain import canonical, record_hash
+    config, db = chain
+    conn = sqlite3.connect(db)
+    body = json.loads(conn.execute("SELECT body FROM ratings WHERE seq = 3").fetchone()[0])
+    body["level"] = 5
+    conn.execute("UPDATE ratings SET body = ?, hash = ? WHERE seq = 3", (canonical(body), record_hash(body)))
+    conn.commit()
+    conn.close()
+    r = run_verify(config)
+    assert r.returncode == 1 and "record seq 4" in r.stdout
