@@ -74,7 +74,7 @@ def main() -> int:
         h.pump(1)
         glFinish()                    # start with an idle renderer
         t0 = time.perf_counter()
-        h.rt.scanner.inject(payload)
+        h.rt.lookup.scanner.inject(payload)
         while screen.mode != "result":
             EventLoop.idle()          # one frame: Clock callbacks, layout, draw
             if time.perf_counter() - t0 > 10:
@@ -96,7 +96,7 @@ def main() -> int:
         from kiosk.roles.lookup.service import Scan
         for i in range(args.n):
             t0 = time.perf_counter()
-            r = h.rt.lookup.lookup_scan(Scan(cases[i % len(cases)]["qr_payload"], "sim"))
+            r = h.rt.lookup.service.lookup_scan(Scan(cases[i % len(cases)]["qr_payload"], "sim"))
             svc.append((time.perf_counter() - t0) * 1000)
             assert r.outcome == "ok", r.outcome
 

@@ -28,7 +28,8 @@ from devices.escpos import get_profile  # noqa: E402
 from kiosk.core.config import load_config  # noqa: E402
 from kiosk.core.ledger import Ledger  # noqa: E402
 from kiosk.roles.dispenser.layout import ticket_bytes  # noqa: E402
-from kiosk.roles.dispenser.service import TicketService, make_printer  # noqa: E402
+from kiosk.roles.dispenser.service import TicketService
+from kiosk.wiring import build_printer  # noqa: E402
 from tests.helpers import write_config  # noqa: E402
 
 CUT = b"\x1dV"
@@ -100,7 +101,7 @@ def run(mode: str, n: int, tmp: Path) -> dict:
         from kiosk.central.server import BenchCentral
         central = BenchCentral(d / "central").start()
         client = CentralClient(central.url, central.issue_token(cfg.device.id), 1.0, 3.0)
-    worker = make_printer(cfg)
+    worker = build_printer(cfg).start()
     svc = TicketService(cfg, Ledger(d / "ledger.sqlite3"), client=client, printer=worker)
     lat, sizes, sources = [], [], set()
     cats = [c["code"] for c in cfg.dispenser.categories]

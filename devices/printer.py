@@ -325,7 +325,12 @@ class PrinterWorker:
         self._queue: queue.Queue = queue.Queue()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+
+    def start(self) -> PrinterWorker:
+        """Run the worker thread; jobs submitted before wait in the queue until then."""
+        if not self._thread.is_alive() and not self._closed:
+            self._thread.start()
+        return self
 
     def submit(
         self, data: bytes | Document, on_done: Callable[[bool, str | None], None] | None = None
@@ -403,5 +408,6 @@ class PrinterWorker:
         if not self._closed:
             self._closed = True
             self._queue.put(_STOP)
-            self._thread.join(timeout)
+            if self._thread.is_alive():
+                self._thread.join(timeout)
             self.printer.close()

@@ -112,7 +112,12 @@ class SerialScanner:
         self._serial = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="scanner-reader", daemon=True)
-        self._thread.start()
+
+    def start(self) -> SerialScanner:
+        """Open the port and read on its own thread (reopening after a replug)."""
+        if not self._thread.is_alive() and not self._stop.is_set():
+            self._thread.start()
+        return self
 
     def _set_state(self, connected: bool, detail: str) -> None:
         """Report a change of connection state once, not on every retry."""
@@ -175,7 +180,8 @@ class SerialScanner:
     def close(self, timeout: float = 2.0) -> None:
         """Stop the reader thread and release the port."""
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
 
 class SimScanner:

@@ -19,6 +19,7 @@ from pathlib import Path
 from kiosk.core.config import Config
 from kiosk.core.fonts import FontMissing, find_cjk_font
 from kiosk.runtime import Runtime
+from kiosk.wiring import build_runtime
 
 log = logging.getLogger("kiosk.app")
 
@@ -82,7 +83,6 @@ def _build_app_class():
     from screens import theme
     from screens.home import HomeScreen
     from screens.registry import screen_class
-    from screens.unavailable import UnavailableScreen
     from screens.widgets import Header
 
     from kiosk.core import i18n
@@ -130,7 +130,7 @@ def _build_app_class():
             self.header = Header()
             root.add_widget(self.header)
             self.sm = ScreenManager(transition=NoTransition())
-            if getattr(self.rt, "out_of_service", None):  # boot guard tripped (kiosk/bootguard.py)
+            if self.rt.out_of_service:  # boot guard tripped (kiosk/bootguard.py)
                 from screens.outofservice import OutOfServiceScreen
                 self.sm.add_widget(OutOfServiceScreen(name="outofservice"))
                 self.home_name = "outofservice"
@@ -140,11 +140,7 @@ def _build_app_class():
             else:
                 self.home_name = self.roles[0]
             for role in self.roles:
-                cls = screen_class(role)
-                screen = cls(name=role)
-                if isinstance(screen, UnavailableScreen):
-                    screen.role = role
-                self.sm.add_widget(screen)
+                self.sm.add_widget(screen_class(role)(name=role))
             from screens.service import ServiceScreen, install_gesture  # technician screen
             self.sm.add_widget(ServiceScreen(name="service"))
             install_gesture(self)
@@ -285,7 +281,7 @@ def _build_app_class():
             self._tick_event.cancel()
             Window.unbind(on_request_close=self._refuse_close, on_keyboard=self._on_keyboard,
                           on_touch_down=self._on_input, on_key_down=self._on_input, on_flip=self._on_flip)
-            self.rt.close()
+            self.rt.stop()
 
     return KioskApp
 
@@ -295,7 +291,7 @@ def build_app(rt: Runtime, **kw):
     try:
         register_font(rt.cfg)
     except FontMissing:
-        if not getattr(rt, "out_of_service", None):
+        if not rt.out_of_service:
             raise  # out of service, Kivy's own font still shows the English reason
     return _build_app_class()(rt, **kw)
 
@@ -327,7 +323,7 @@ def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
             print(f"kiosk: {e}", file=sys.stderr)
             return 3
         try:
-            rt = Runtime(cfg, demo=demo)
+            rt = build_runtime(cfg, demo=demo)
             rt.boot_guard = guard
             if runtime_hook:
                 runtime_hook(rt)
@@ -383,13 +379,14 @@ def screenshot(cfg: Config, screen: str, out: str, lang: str | None = None, setu
     except FontMissing as e:
         print(f"kiosk: {e}", file=sys.stderr)
         return 3
-    rt = Runtime(cfg)
+    rt = build_runtime(cfg)
+    rt.start(without=["sync"])   # the screens' own workers; a render delivers nothing
     app = build_app(rt, capture=str(Path(out).resolve()))
     if lang:
         app.lang = lang
     names = {"home"} | set(rt.roles)
     if screen not in names and screen not in _extra_screens(rt):
-        rt.close()
+        rt.stop()
         print(f"kiosk: screen {screen!r} is not on this device (roles: {', '.join(rt.roles)}); "
               f"choose one of {', '.join(sorted(names | _extra_screens(rt)))}", file=sys.stderr)
         return 2

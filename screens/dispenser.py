@@ -114,7 +114,8 @@ class DispenserScreen(KioskScreen):
 
     @property
     def service(self):
-        return getattr(self._app.rt, "tickets", None)
+        rt = self._app.rt
+        return rt.dispenser.service if rt.dispenser is not None else None
 
     @property
     def has_content(self) -> bool:

@@ -230,10 +230,9 @@ class LookupScreen(KioskScreen):
     def on_kv_post(self, base_widget):
         app = self.app
         self.rt = app.rt
-        self.demo = bool(getattr(app, "demo", False) and getattr(self.rt, "scanner", None) is not None
-                         and hasattr(self.rt.scanner, "inject"))
-        if getattr(self.rt, "lookup", None) is not None:
-            self.rt.lookup.scans.subscribe(self._scan_from_device)
+        self.demo = bool(self.rt.demo and hasattr(self.rt.scanner, "inject"))
+        if self.rt.lookup is not None:
+            self.rt.lookup.service.scans.subscribe(self._scan_from_device)
         Window.bind(on_key_down=self._on_key_down, on_textinput=self._on_textinput)
         app.bind(lang=self._relabel, font_scale=self._relabel, on_stop=self._unbind)
         # Built once, refilled per scan (see the module docstring).
@@ -243,8 +242,8 @@ class LookupScreen(KioskScreen):
 
     def _unbind(self, *args):
         Window.unbind(on_key_down=self._on_key_down, on_textinput=self._on_textinput)
-        if getattr(self.rt, "lookup", None) is not None:
-            self.rt.lookup.scans.unsubscribe(self._scan_from_device)
+        if self.rt.lookup is not None:
+            self.rt.lookup.service.scans.unsubscribe(self._scan_from_device)
 
     @property
     def has_content(self) -> bool:
@@ -260,7 +259,7 @@ class LookupScreen(KioskScreen):
         Clock.schedule_once(lambda dt: self.handle_scan(scan), 0)
 
     def _wedge(self):
-        return getattr(self.rt, "wedge", None)
+        return self.rt.lookup.wedge if self.rt.lookup is not None else None
 
     def _text_field_focused(self) -> bool:
         root = self.app.root
@@ -309,10 +308,10 @@ class LookupScreen(KioskScreen):
             self.app.go(self.name)
         self.app.touch_activity()
         self.forget()
-        self._run(self.rt.lookup.lookup_scan, scan)
+        self._run(self.rt.lookup.service.lookup_scan, scan)
 
     def demo_scan(self, payload: str):
-        self.rt.scanner.inject(payload)
+        self.rt.lookup.scanner.inject(payload)
 
     def demo_payloads(self):
         """The demo bench central's seeded cases, as their receipts' QR codes would read."""
@@ -332,7 +331,7 @@ class LookupScreen(KioskScreen):
     def submit_keypad(self, panel):
         receipt, code = panel.receipt, panel.code
         self.forget()
-        self._run(self.rt.lookup.lookup_fields, receipt, code, "keypad", typed=True)
+        self._run(self.rt.lookup.service.lookup_fields, receipt, code, "keypad", typed=True)
 
     # -- the lookup itself ----------------------------------------------------------
     def _run(self, fn, *args, typed=False):

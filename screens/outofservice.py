@@ -29,7 +29,7 @@ TECH_HINT = ("Check `journalctl -u kiosk -b` and `kiosk selftest`; fix the cause
 class OutOfServiceScreen(KioskScreen):
     @property
     def reason(self) -> str:
-        tripped = getattr(self.app.rt, "out_of_service", None) if self.app else None
+        tripped = self.app.rt.out_of_service if self.app else None
         return tripped.text() if tripped else ""
 
     @property

@@ -179,7 +179,8 @@ class PadScreen(KioskScreen):
 
     @property
     def service(self):
-        return getattr(self.app.rt, "rating", None) if self.app else None
+        rt = self.app.rt if self.app else None
+        return rt.pad.service if rt is not None and rt.pad is not None else None
 
     @property
     def has_content(self) -> bool:
@@ -442,7 +443,7 @@ def show_demo_state(app, state: str) -> None:
     real one. A session opened here is dropped unrecorded when the preview
     closes (well before its time runs out)."""
     screen = app.screen("pad")
-    svc = app.rt.rating
+    svc = app.rt.pad.service
     st = svc.state()
     if st.card is None:
         st.card = {"staff_id": "S0000", "name": "王丽华", "employee_no": "10201", "stars": 5,

@@ -1,6 +1,7 @@
-"""Which screen class plays each role. Import is lazy so that a role whose
-screen is not built yet shows the "not available" screen instead of
-keeping the other roles from starting."""
+"""Which screen class plays each role (one name per role: the screen is named like the role).
+
+Imported on demand, so a device that plays one role loads only that screen's
+module and kv file."""
 from __future__ import annotations
 
 import importlib
@@ -13,16 +14,6 @@ ROLE_SCREENS: dict[str, str] = {
 }
 
 
-def screen_class(role: str):
-    from screens.unavailable import UnavailableScreen
-    target = ROLE_SCREENS.get(role)
-    if not target:
-        return UnavailableScreen
-    module, cls = target.split(":")
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name == module:  # not built yet; a missing dependency still fails loudly
-            return UnavailableScreen
-        raise
-    return getattr(mod, cls)
+def screen_class(role: str) -> type:
+    module, cls = ROLE_SCREENS[role].split(":")
+    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]

@@ -114,7 +114,7 @@ class ServiceScreen(KioskScreen):
     @property
     def gate(self) -> technician.PinGate:
         if self._gate is None:
-            self._gate = technician.PinGate(self.app.rt.cfg, getattr(self.app.rt, "ledger", None))
+            self._gate = technician.PinGate(self.app.rt.cfg, self.app.rt.ledger)
         return self._gate
 
     def on_pre_enter(self, *args):
@@ -213,19 +213,20 @@ class ServiceScreen(KioskScreen):
     # a wedge types into the window, so while unlocked this screen feeds it, as
     # the lookup screen does.
     def _bind_wedge(self, on: bool):
-        if getattr(self.app.rt, "wedge", None) is None:
+        rt = self.app.rt
+        if rt.lookup is None or rt.lookup.wedge is None:
             return
         from kivy.core.window import Window
         (Window.bind if on else Window.unbind)(on_key_down=self._wedge_key_down, on_textinput=self._wedge_text)
 
     def _wedge_text(self, window, text):
         for ch in text:
-            self.app.rt.wedge.key(ch, time.monotonic())
+            self.app.rt.lookup.wedge.key(ch, time.monotonic())
 
     def _wedge_key_down(self, window, key, *args):
         if key not in (13, 271) or self.bench is None:
             return False
-        payload = self.app.rt.wedge.enter(time.monotonic())
+        payload = self.app.rt.lookup.wedge.enter(time.monotonic())
         if payload is not None:
             from kiosk.roles.lookup.service import Scan
             self.bench.seen_scan(Scan(payload.text if payload.valid else None, "wedge",
@@ -280,8 +281,8 @@ class ServiceScreen(KioskScreen):
             Clock.schedule_once(lambda dt: setattr(self, "restart_armed", False), 4)
             return
         rt = self.app.rt
-        guard = getattr(rt, "boot_guard", None)
-        if guard is not None and getattr(rt, "out_of_service", None):
+        guard = rt.boot_guard
+        if guard is not None and rt.out_of_service:
             guard.reset()  # the technician has fixed the cause: start the roles again
         self.app.exit_code = RESTART_EXIT_CODE
         self.app.stop()

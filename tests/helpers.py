@@ -51,7 +51,7 @@ class AppHarness:
     def __init__(self, config_path, lang=None, runtime_hook=None):
         from kiosk.app import build_app, prepare_kivy
         from kiosk.core.config import load_config
-        from kiosk.runtime import Runtime
+        from kiosk.wiring import build_runtime
         self.cfg = load_config(config_path)
         prepare_kivy(self.cfg, headless=True)
         from kivy.app import App
@@ -59,9 +59,10 @@ class AppHarness:
         from kivy.core.window import Window
         EventLoop.ensure_window()
         self.Window, self.EventLoop, self.App = Window, EventLoop, App
-        self.rt = Runtime(self.cfg)
+        self.rt = build_runtime(self.cfg)
         if runtime_hook:
             runtime_hook(self.rt)
+        self.rt.start(without=["sync"])   # the roles' workers; a test starts sync itself when it wants it
         self.app = build_app(self.rt)
         App._running_app = self.app
         self.app.root = self.app.build()

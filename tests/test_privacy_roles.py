@@ -12,7 +12,7 @@ from kiosk.core import logs
 from kiosk.central.server import BenchCentral
 from kiosk.core.config import load_config
 from kiosk.roles.lookup.service import Scan
-from kiosk.runtime import Runtime
+from kiosk.wiring import build_runtime
 from tests.helpers import write_config
 
 NAME = "欧阳娜娜"
@@ -54,35 +54,36 @@ def test_role_flows_and_a_sync_round_log_no_personal_data(tmp_path, central):
         "central": {"url": central.url, "connect_timeout": 0.5, "read_timeout": 2.0},
         "pad": {"window": "01", "poll_wait": 1},
     }, token=central.issue_token("demo-kiosk")))
-    rt = Runtime(cfg)
+    rt = build_runtime(cfg)
+    rt.start(without=["sync"])
     try:
         # Lookup: the receipt's QR through the scanner path, then a wrong code typed in.
         case = central.create_case("个体工商户设立登记", NAME, receipt_no=RECEIPT, query_code=CODE,
                                    status="needs_materials", missing_materials=[f"{NAME}的身份证复印件"])
-        found = rt.lookup.lookup_scan(Scan(case["qr_payload"], "sim"))
+        found = rt.lookup.service.lookup_scan(Scan(case["qr_payload"], "sim"))
         assert found.outcome == "ok", found
-        assert rt.lookup.lookup_fields(RECEIPT, WRONG_CODE).outcome == "wrong_code"
+        assert rt.lookup.service.lookup_fields(RECEIPT, WRONG_CODE).outcome == "wrong_code"
 
         # Pad: the window's session comes from the central; a ★1 with a callback number.
         central.call_next("01", case_no=CASE_NO, item_code="11330100MB00001", item_version="2")
         central.end_service("01")
         deadline = time.monotonic() + 8
-        while rt.rating.current() is None and time.monotonic() < deadline:
+        while rt.pad.service.current() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert rt.rating.current() is not None, "the pad was not invited"
+        assert rt.pad.service.current() is not None, "the pad was not invited"
         reason = cfg.rating.reasons[0]["code"]
-        rating = rt.rating.submit(1, [reason], PHONE)
+        rating = rt.pad.service.submit(1, [reason], PHONE)
         assert rating["phone"] == PHONE
 
         # Dispenser: a ticket, numbered by the central and printed on the simulated printer.
-        ticket = rt.tickets.issue("A")
+        ticket = rt.dispenser.service.issue("A")
         assert ticket is not None
 
         # Sync: one round delivers all of it to the central.
         summary = rt.sync.run_once(pull=True)
         assert summary["ok"], summary
     finally:
-        rt.close()
+        rt.stop()
         logging.getLogger().removeHandler(raw)
         logging.getLogger().removeHandler(handler)
         logging.getLogger().setLevel(logging.WARNING)

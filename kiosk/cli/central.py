@@ -113,51 +113,38 @@ def cmd_issue_token(args) -> int:
     return 0
 
 
-def _open(cfg):
-    from kiosk.core.cache import Cache
-    from kiosk.core.ledger import Ledger
-    storage = Path(cfg.storage.dir)
-    return Ledger(storage / LEDGER_FILE), Cache(storage / CACHE_FILE)
-
-
 def _load(args):
     from kiosk.core.config import load_config, resolve_path
     return load_config(resolve_path(args.config))
 
 
 def cmd_status(args) -> int:
-    from kiosk.core.config import ConfigError
-    from kiosk.sync.client import CentralClient, CentralError
+    from kiosk.sync.client import CentralAuthError, CentralError
+    from kiosk.wiring import build_runtime
     cfg = _load(args)
-    ledger, cache = _open(cfg)
+    rt = build_runtime(cfg)      # the app's own runtime, nothing started: it only reads
     try:
+        ledger = rt.ledger
         stats = ledger.outbox_stats()
         report = {"device_id": cfg.device.id, "central_url": cfg.central.url,
                   "outbox": stats, "last_sync": ledger.get_meta("last_sync"),
                   "dead_letters": [{k: d[k] for k in ("uuid", "kind", "reason", "dead_at")}
                                    for d in ledger.dead_letters(limit=10)],
                   "central": {"reachable": False, "authorised": False, "error": None}}
-        try:
-            client = CentralClient.from_config(cfg)
+        if rt.client is None:
+            report["central"]["error"] = rt.central_problem
+        else:
             try:
-                who = client.whoami()
+                who = rt.client.whoami()
                 report["central"].update(reachable=True, authorised=True, server_time=who.get("server_time"))
                 if who.get("device_id") != cfg.device.id:
                     report["central"]["error"] = (f"the token belongs to device {who.get('device_id')!r}, "
                                                   f"not {cfg.device.id!r}: issue a token for this device")
-            finally:
-                client.close()
-        except ConfigError as e:
-            report["central"]["error"] = "; ".join(p.what + " (" + p.fix + ")" for p in e.problems)
-        except ValueError as e:
-            report["central"]["error"] = str(e)
-        except CentralError as e:
-            from kiosk.sync.client import CentralAuthError
-            report["central"]["reachable"] = isinstance(e, CentralAuthError)
-            report["central"]["error"] = str(e)
+            except CentralError as e:
+                report["central"]["reachable"] = isinstance(e, CentralAuthError)
+                report["central"]["error"] = str(e)
     finally:
-        ledger.close()
-        cache.close()
+        rt.stop()
     ok = report["central"]["authorised"] and not report["central"]["error"]
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
@@ -176,26 +163,25 @@ def cmd_status(args) -> int:
 
 
 def cmd_sync(args) -> int:
-    from kiosk.sync.worker import build_sync
+    from kiosk.runtime import SYNC
+    from kiosk.wiring import build_runtime
     cfg = _load(args)
-    ledger, cache = _open(cfg)
+    rt = build_runtime(cfg)
     try:
-        try:
-            worker = build_sync(cfg, ledger, cache)
-        except ValueError as e:
-            print(f"kiosk sync: {e}", file=sys.stderr)
+        worker = rt.sync
+        if worker is None:
+            print(f"kiosk sync: {rt.central_problem}", file=sys.stderr)
             return 2
         if not args.once:
-            worker.start()
+            rt.start(only=[SYNC])
             print(f"kiosk sync: delivering to {cfg.central.url} until Ctrl-C", file=sys.stderr)
             try:
-                while True:
-                    worker._thread.join(1)
+                while worker.is_running():
+                    worker.join(1)
             except KeyboardInterrupt:
-                worker.stop()
+                pass
             return 0
         summary = worker.run_once()
-        worker.client.close()
         print(f"delivered {summary['delivered']} (already there {summary['duplicates']}), "
               f"rejected to dead letters {summary['rejected']}, pending {summary['pending']}, dead {summary['dead']}")
         if not summary["ok"]:
@@ -203,8 +189,7 @@ def cmd_sync(args) -> int:
             return 1
         return 0
     finally:
-        ledger.close()
-        cache.close()
+        rt.stop()
 
 
 if __name__ == "__main__":  # python -m kiosk.cli.central ...

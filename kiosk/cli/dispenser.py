@@ -21,15 +21,13 @@ def sample_ticket(cfg, *, offline: bool = False, priority: bool = False):
 
 
 def cmd_ticket_preview(args) -> int:
-    from devices.escpos import get_profile
-    from devices.preview import render_png
-
     from kiosk.roles.dispenser.layout import ticket_bytes
+    from kiosk.wiring import preview_png, printer_profile
     cfg = load_config(resolve_path(args.config))
     ticket = sample_ticket(cfg, offline=args.offline, priority=args.priority)
     data = ticket_bytes(ticket, cfg, reprint=args.reprint)
-    profile = get_profile(cfg.printer.profile)
-    preview = render_png(data, args.out, dots=profile.dots_per_line)
+    profile = printer_profile(cfg.printer.profile)
+    preview = preview_png(data, args.out, dots=profile.dots_per_line)
     baud = cfg.printer.baudrate
     print(f"{args.out}: ticket {ticket.display}, {len(data)} bytes for profile {profile.name!r} "
           f"({len(data) * 10 / baud:.2f} s at {baud} baud, 8N1)")
@@ -39,12 +37,10 @@ def cmd_ticket_preview(args) -> int:
 
 
 def cmd_print_test(args) -> int:
-    from devices.printer import PrinterError
-
     from kiosk.roles.dispenser.layout import test_document
-    from kiosk.roles.dispenser.service import make_printer
+    from kiosk.wiring import build_printer
     cfg = load_config(resolve_path(args.config))
-    worker = make_printer(cfg)
+    worker = build_printer(cfg).start()
     try:
         status = worker.check_status(cfg.printer.status_timeout).result(timeout=30)
         print(f"printer status: online={status.online} paper={status.paper} ({status.detail})")
@@ -54,7 +50,7 @@ def cmd_print_test(args) -> int:
             return 1
         try:
             worker.submit(test_document(cfg)).result(timeout=120)
-        except PrinterError as e:
+        except Exception as e:  # PrinterError says what to check
             print(f"test print failed: {e}", file=sys.stderr)
             return 1
         where = {"serial": cfg.printer.port, "file": cfg.printer.path}.get(cfg.printer.backend, "simulated printer")
@@ -84,7 +80,7 @@ def show_state(app, state: str, large: bool = False) -> None:
     elif state == "printer_unavailable":
         screen._refused(PrinterUnavailable("printer lost"))
     elif state == "closed":
-        app.rt.tickets.is_open = lambda: False   # as outside the opening hours
+        app.rt.dispenser.service.is_open = lambda: False   # as outside the opening hours
         screen.refresh()
 
 

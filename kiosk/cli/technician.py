@@ -20,15 +20,17 @@ def cmd_selftest(args) -> int:
     rt = None
     build_error = None
     try:
-        from kiosk.runtime import Runtime
-        rt = Runtime(cfg)
+        from kiosk.runtime import DEVICE_PARTS
+        from kiosk.wiring import build_runtime
+        rt = build_runtime(cfg)
+        rt.start(only=DEVICE_PARTS)   # the devices, to check them; nothing is delivered
     except Exception as e:  # e.g. ledger not writable: the checks below say which part
         build_error = Row("runtime", FAIL, f"could not start the device's parts: {type(e).__name__}: {e}")
     try:
         result = run_checks(cfg, rt)
     finally:
         if rt is not None:
-            rt.close()
+            rt.stop()
     if build_error:
         result.rows.insert(0, build_error)
     _print(result, args.json)

@@ -155,24 +155,33 @@ class OutOfServiceRuntime:
     The ledger is opened read-only-in-spirit when it can be (the service
     screen shows the outbox), but a ledger that fails to open is exactly one
     of the things that may have crashed the earlier starts, so that is optional.
+    It has the Runtime's attributes, with every role bundle None.
     """
+
+    dispenser = None
+    lookup = None
+    pad = None
+    client = None
+    sync = None
+    cache = None
+    central_problem = "out of service"
+    demo = False
+    printer = None
+    scanner = None
+    pad_leds = None
+    button_banks: list = []
 
     def __init__(self, cfg, tripped: Tripped, guard: BootGuard | None = None):
         self.cfg = cfg
-        self.demo = False
         self.out_of_service = tripped
         self.boot_guard = guard
-        self.started = time.monotonic()
-        self.client = None
-        self.sync = None
-        self.cache = None
+        self.started_at = time.monotonic()
         self.ledger = None
         self.selftest_result = None
-        self._closers = []
+        self.health_parts: dict = {}
         try:
             from kiosk.core.ledger import Ledger
             self.ledger = Ledger(Path(cfg.storage.dir) / "ledger.sqlite3")
-            self._closers.append(self.ledger.close)
         except Exception as e:
             log.error("ledger not available out of service: %s", type(e).__name__)
 
@@ -181,18 +190,14 @@ class OutOfServiceRuntime:
         return []
 
     def uptime_s(self) -> float:
-        return time.monotonic() - self.started
+        return time.monotonic() - self.started_at
 
-    def on_close(self, fn) -> None:
-        self._closers.insert(0, fn)
-
-    def start(self) -> None:
+    def start(self, only=None, without=()) -> None:
         pass
 
-    def close(self) -> None:
-        for fn in self._closers:
+    def stop(self) -> None:
+        if self.ledger is not None:
             try:
-                fn()
+                self.ledger.close()
             except Exception:
-                log.exception("cleanup failed")
-        self._closers = []
+                log.exception("closing the ledger failed")

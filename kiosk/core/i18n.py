@@ -51,9 +51,6 @@ register({
     "common.home": ("首页", "Home"),
     "common.ok": ("确定", "OK"),
     "common.cancel": ("取消", "Cancel"),
-    "unavailable.title": ("此功能暂未开放", "Not available yet"),
-    "unavailable.body": ("请到服务窗口咨询，工作人员将为您办理。",
-                         "Please ask at a service counter; staff will help you."),
     "demo.roles": ("演示", "Demo"),
     # short labels for the demo's role switcher, which shares the header with the hall name
     "demo.home": ("首页", "Home"),

@@ -99,6 +99,13 @@ class SyncWorker:
         if self._thread:
             self._thread.join(timeout)
 
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
     def wake(self) -> None:
         """A new event is in the outbox: send it now (or within a second while offline)."""
         with self._lock:
@@ -322,12 +329,3 @@ def _system_uptime() -> float | None:
         return float(Path("/proc/uptime").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-
-
-def build_sync(cfg, ledger, cache, health: Callable[[], dict] | None = None) -> SyncWorker:
-    """The worker for a device config: pads pull their window's staff card, dispensers the queue."""
-    roles = list(cfg.device.roles)
-    return SyncWorker(ledger, CentralClient.from_config(cfg), cache, cfg.device.id, health=health,
-                      interval=cfg.central.sync_interval,
-                      window=cfg.pad.window if "pad" in roles and cfg.pad.window else None,
-                      pull_queue="dispenser" in roles, storage_dir=cfg.storage.dir)

@@ -94,7 +94,7 @@ def check_config(cfg, rt) -> Row:
 
 
 def check_ledger(cfg, rt) -> Row:
-    ledger = getattr(rt, "ledger", None)
+    ledger = (rt.ledger if rt is not None else None)
     if ledger is None:
         return Row("ledger", FAIL, f"not open in {cfg.storage.dir} (see the error above; check the folder's owner)")
     try:
@@ -136,15 +136,15 @@ def check_font(cfg, rt) -> Row:
 def printer_status(cfg, rt):
     """The dispenser printer's PrinterStatus, asked through its worker thread.
 
-    The running dispenser's PrinterWorker (rt.printer) is used when there is
+    The running dispenser's PrinterWorker (rt.dispenser.printer) is used when there is
     one: the check then queues behind tickets being printed and never talks on
     the port at the same time. Without it (the runtime did not build) a worker
     is made from the config just for this question."""
-    printer = getattr(rt, "printer", None)
+    printer = rt.printer if rt is not None else None
     own = printer is None
     if own:
-        from kiosk.roles.dispenser.service import make_printer
-        printer = make_printer(cfg)
+        from kiosk.wiring import build_printer
+        printer = build_printer(cfg).start()
     try:
         timeout = cfg.printer.status_timeout
         # Two DLE EOT queries, behind whatever job is printing now.
@@ -209,22 +209,35 @@ def configured_pins(cfg) -> dict[int, str]:
 
 
 def _pins_by_part(cfg) -> dict[int, tuple[str, str]]:
-    """pin -> (what for, the runtime attribute of the bank that holds it when running)."""
+    """pin -> (what for, the part that holds it when running: "dispenser", "pad keys", "pad leds")."""
     pins: dict[int, tuple[str, str]] = {}
     roles = cfg.device.roles
     if "dispenser" in roles:
         for code, pin in (cfg.dispenser.button_pins or {}).items():
-            pins[pin] = (f"button {code}", "buttons")
+            pins[pin] = (f"button {code}", "dispenser")
         if cfg.dispenser.priority_button_pin:
-            pins[cfg.dispenser.priority_button_pin] = ("priority button", "buttons")
+            pins[cfg.dispenser.priority_button_pin] = ("priority button", "dispenser")
     if "pad" in roles:
         if cfg.pad.clerk_button_pin:
-            pins[cfg.pad.clerk_button_pin] = ("clerk button", "pad_buttons")
+            pins[cfg.pad.clerk_button_pin] = ("clerk button", "pad keys")
         for i, pin in enumerate(cfg.pad.keypad_pins or []):
-            pins[pin] = (f"keypad {5 - i}", "pad_buttons")
+            pins[pin] = (f"keypad {5 - i}", "pad keys")
         for i, pin in enumerate(cfg.pad.led_pins or []):
-            pins[pin] = (f"LED {5 - i}", "pad_leds")
+            pins[pin] = (f"LED {5 - i}", "pad leds")
     return pins
+
+
+def _running_banks(rt) -> set[str]:
+    if rt is None:
+        return set()
+    out = set()
+    if rt.dispenser is not None and rt.dispenser.buttons is not None:
+        out.add("dispenser")
+    if rt.pad is not None and rt.pad.buttons is not None:
+        out.add("pad keys")
+    if rt.pad is not None and rt.pad.leds is not None:
+        out.add("pad leds")
+    return out
 
 
 def check_gpio(cfg, rt) -> Row:
@@ -241,24 +254,16 @@ def _check_gpio(cfg, rt) -> Row:
     pins = _pins_by_part(cfg)
     if not pins:
         return Row("gpio", OK, "no buttons or LEDs configured", required=False)
-    held = {pin for pin, (_, part) in pins.items() if getattr(rt, part, None) is not None}
+    running = _running_banks(rt)
+    held = {pin for pin, (_, part) in pins.items() if part in running}
     free = {pin: what for pin, (what, _) in pins.items() if pin not in held}
     bad = []
     if free:
-        from devices.buttons import GPIOSetupError, make_pin_factory
-        from gpiozero import DigitalInputDevice
-        from gpiozero.exc import GPIOZeroError
+        from kiosk.wiring import claim_problems
         try:
-            factory = make_pin_factory(cfg.gpio.pin_factory)
+            bad = claim_problems(cfg, free)
         except Exception as e:
             return Row("gpio", FAIL, f"no GPIO access: {type(e).__name__}: {e}")
-        for pin, what in sorted(free.items()):
-            try:
-                DigitalInputDevice(pin, pin_factory=factory).close()
-            except (GPIOZeroError, GPIOSetupError, OSError, RuntimeError) as e:
-                bad.append(f"GPIO{pin} ({what}): {type(e).__name__}: {e}")
-        if factory is not None:
-            factory.close()
     if bad:
         return Row("gpio", FAIL, "cannot claim " + "; ".join(bad) +
                    " (another program using it, or on a Pi: user in group gpio and python3-lgpio installed?)")
@@ -283,7 +288,7 @@ def check_central(cfg, rt) -> Row:
     problem = check_token_file(cfg.central.token_file)
     if problem:  # checked even with a running client: the file may have changed since the start
         return Row("central", FAIL, f"{problem.what} ({problem.fix})")
-    client = getattr(rt, "client", None)
+    client = (rt.client if rt is not None else None)
     own = client is None
     if own:
         try:
@@ -331,7 +336,7 @@ def check_clock(cfg, rt, now: datetime | None = None) -> Row:
     if now.year < MIN_YEAR:
         return Row("clock", FAIL, f"{now:%Y-%m-%d %H:%M} is in the past (no network time yet? "
                    "check `timedatectl`; tickets would carry wrong dates)")
-    ledger = getattr(rt, "ledger", None)
+    ledger = (rt.ledger if rt is not None else None)
     newest = newest_record_time(ledger) if ledger is not None else None
     if newest is not None:
         behind = (newest - now).total_seconds()
@@ -388,7 +393,7 @@ def start_background(rt) -> threading.Thread:
         try:
             run_into(rt)
         finally:
-            ledger = getattr(rt, "ledger", None)
+            ledger = (rt.ledger if rt is not None else None)
             if ledger is not None:
                 ledger.close()  # this thread's own connection
     t = threading.Thread(target=work, name="selftest", daemon=True)

@@ -4,8 +4,8 @@
   count and the lock live in the ledger's meta table, so pulling the plug
   does not give a guesser a fresh set of tries.
 * ``collect(rt)``: every fact the service screen shows, as plain text rows.
-  Role parts that are not built or not configured (rt.printer, rt.scanner,
-  rt.buttons ...) read as "not configured"; nothing here may raise.
+  Role parts that are not built or not configured (rt.dispenser.printer, rt.lookup.scanner,
+  rt.dispenser.buttons ...) read as "not configured"; nothing here may raise.
 * ``Bench``: the live tests while the screen is open (last scan, button
   presses, central reachable/authorised).
 * ``test_print(rt)``, ``test_leds(rt)``: the hardware tests behind its buttons.
@@ -142,7 +142,7 @@ def _safe(fn, default="unknown"):
 
 
 def _printer_text(rt) -> str:
-    if getattr(rt, "printer", None) is None:  # no dispenser role on this device
+    if rt.printer is None:  # no dispenser role on this device
         return NOT_CONFIGURED
     from kiosk.technician.selftest import printer_status
     st = printer_status(rt.cfg, rt)
@@ -166,9 +166,9 @@ def describe_scan(scan, cfg) -> str:
 class Bench:
     """The live parts of the unlocked service screen: scanner test, button test, central probe.
 
-    While open, the lookup's scans (rt.lookup.scans, the same hub the serial,
+    While open, the lookup's scans (rt.lookup.service.scans, the same hub the serial,
     simulated and wedge scanners deliver into) are shown here masked, and the
-    hardware buttons (rt.buttons of the dispenser, rt.pad_buttons of the pad)
+    hardware buttons (rt.dispenser.buttons of the dispenser, rt.pad.buttons of the pad)
     report to the test instead of issuing tickets or ratings; a pad key lights
     its own LED. close() gives the buttons back to their role."""
 
@@ -192,22 +192,18 @@ class Bench:
         if self.is_open:
             return
         self.is_open = True
-        lookup = getattr(self.rt, "lookup", None)
-        if lookup is not None:
-            lookup.scans.subscribe(self.seen_scan)
-        for attr, label in (("buttons", "dispenser button"), ("pad_buttons", "pad key")):
-            bank = getattr(self.rt, attr, None)
-            if bank is not None:
-                self._banks.append((bank, bank.on_press))
-                bank.on_press = self._press_handler(label)
+        if self.rt.lookup is not None:
+            self.rt.lookup.service.scans.subscribe(self.seen_scan)
+        for label, bank in self.rt.button_banks:
+            self._banks.append((bank, bank.on_press))
+            bank.on_press = self._press_handler(label)
 
     def close(self) -> None:
         if not self.is_open:
             return
         self.is_open = False
-        lookup = getattr(self.rt, "lookup", None)
-        if lookup is not None:
-            lookup.scans.unsubscribe(self.seen_scan)
+        if self.rt.lookup is not None:
+            self.rt.lookup.service.scans.unsubscribe(self.seen_scan)
         for bank, on_press in self._banks:
             bank.on_press = on_press
         self._banks.clear()
@@ -223,7 +219,7 @@ class Bench:
             with self._lock:
                 self.last_press = f"{label} {name} at {datetime.now():%H:%M:%S}"
                 self.presses += 1
-            leds = getattr(self.rt, "pad_leds", None)
+            leds = self.rt.pad_leds
             if leds is not None and name.startswith("star"):
                 try:
                     leds.blink(name, on_time=self.KEY_LED_S, off_time=0.1, n=1)
@@ -232,7 +228,7 @@ class Bench:
         return pressed
 
     def scanner_text(self) -> str:
-        if getattr(self.rt, "lookup", None) is None:
+        if self.rt.lookup is None:
             return NOT_CONFIGURED
         with self._lock:
             last, at = self.last_scan, self.last_scan_at
@@ -260,7 +256,7 @@ class Bench:
 
 def _scanner_state(rt) -> str:
     backend = rt.cfg.scanner.backend
-    scanner = getattr(rt, "scanner", None)
+    scanner = rt.scanner
     if scanner is None:
         return f"{backend} scanner: not available (see the log)"
     if backend == "serial":
@@ -270,16 +266,14 @@ def _scanner_state(rt) -> str:
 
 def _button_names(rt) -> list[str]:
     names = []
-    for attr in ("buttons", "pad_buttons"):
-        bank = getattr(rt, attr, None)
-        if bank is not None:
-            names += bank.names
+    for _, bank in rt.button_banks:
+        names += bank.names
     return names
 
 
 def _scanner_text(rt) -> str:
     """Without a Bench (nothing is listening): only the scanner's state."""
-    if getattr(rt, "lookup", None) is None:
+    if rt.lookup is None:
         return NOT_CONFIGURED
     return _scanner_state(rt)
 
@@ -290,7 +284,7 @@ def _buttons_text(rt) -> str:
 
 
 def _leds_text(rt) -> str:
-    if getattr(rt, "pad_leds", None) is None:
+    if rt.pad_leds is None:
         return NOT_CONFIGURED
     return "5 keypad LEDs: press 'Test LEDs' (each lights in turn, then all), or press a key"
 
@@ -298,22 +292,22 @@ def _leds_text(rt) -> str:
 def collect(rt, bench: Bench | None = None) -> list[tuple[str, list[tuple[str, str]]]]:
     """Sections of (label, value) rows for the service screen (bench: its live tests, when open)."""
     cfg = rt.cfg
-    ledger = getattr(rt, "ledger", None)
-    sync = getattr(rt, "sync", None)
+    ledger = rt.ledger
+    sync = rt.sync
     state = _safe(sync.state, {}) if sync is not None else {}
     state = state if isinstance(state, dict) else {}
-    selftest = getattr(rt, "selftest_result", None) or {}
+    selftest = rt.selftest_result or {}
 
     device = [("device id", cfg.device.id), ("hall", cfg.device.hall),
               ("roles", ", ".join(cfg.device.roles)), ("version", __version__),
               ("IP address", _safe(lambda: ip_address(cfg))),
-              ("uptime", f"{_safe(rt.uptime_s, 0):.0f} s" if callable(getattr(rt, "uptime_s", None)) else "-")]
-    oos = getattr(rt, "out_of_service", None)
+              ("uptime", f"{_safe(rt.uptime_s, 0):.0f} s")]
+    oos = rt.out_of_service
     if oos:
         device.append(("OUT OF SERVICE", oos.text()))
 
     if sync is None:
-        sync_status = "not running: " + (getattr(rt, "central_problem", None) or "no central client")
+        sync_status = "not running: " + (rt.central_problem or "no central client")
     else:
         sync_status = state.get("status", "unknown")
         if state.get("last_error"):
@@ -360,7 +354,7 @@ def collect(rt, bench: Bench | None = None) -> list[tuple[str, list[tuple[str, s
 
 def test_print(rt) -> str:
     """Print the dispenser's test ticket through the role's printer thread; returns what happened."""
-    printer = getattr(rt, "printer", None)
+    printer = rt.printer
     if printer is None:
         return NOT_CONFIGURED
     from kiosk.roles.dispenser.layout import test_document
@@ -376,7 +370,7 @@ def test_leds(rt, step_s: float = 0.4, all_s: float = 1.0) -> str:
 
     One at a time so a technician sees which one is dead; blocking, so call it
     off the UI thread."""
-    leds = getattr(rt, "pad_leds", None)
+    leds = rt.pad_leds
     if leds is None:
         return NOT_CONFIGURED
     from kiosk.roles.pad.keypad import key_names

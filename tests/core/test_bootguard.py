@@ -6,7 +6,7 @@ import pytest
 
 from kiosk.core.bootguard import BootGuard, OutOfServiceRuntime
 from kiosk.core.config import load_config
-from kiosk.runtime import Runtime
+from kiosk.wiring import build_runtime
 from tests.helpers import AppHarness, write_config
 
 
@@ -71,10 +71,11 @@ def start_device(config):
 
 def test_repeated_crashed_starts_show_out_of_service_with_data_intact(tmp_path, crashing_config, monkeypatch):
     cfg = load_config(crashing_config)
-    rt = Runtime(cfg)  # records made before the trouble started
+    rt = build_runtime(cfg)  # records made before the trouble started
+    rt.start(without=["sync"])
     with rt.ledger.transaction() as tx:
         ids = [rt.ledger.add_event(tx, "ticket", {"n": i}) for i in range(5)]
-    rt.close()
+    rt.stop()
 
     for _ in range(3):
         proc = start_device(crashing_config)
@@ -86,8 +87,8 @@ def test_repeated_crashed_starts_show_out_of_service_with_data_intact(tmp_path, 
 
     oos = OutOfServiceRuntime(cfg, tripped, guard)
     # The harness builds a Runtime; on this start run() builds the out-of-service one instead.
-    import kiosk.runtime
-    monkeypatch.setattr(kiosk.runtime, "Runtime", lambda cfg: oos)
+    import kiosk.wiring
+    monkeypatch.setattr(kiosk.wiring, "build_runtime", lambda cfg: oos)
     h = AppHarness(crashing_config)
     monkeypatch.undo()
     try:
@@ -104,12 +105,13 @@ def test_repeated_crashed_starts_show_out_of_service_with_data_intact(tmp_path, 
         h.close()
 
     # data intact, and a reset (cause fixed) starts normally again
-    rt = Runtime(cfg)
+    rt = build_runtime(cfg)
+    rt.start(without=["sync"])
     try:
         assert rt.ledger.integrity_ok()
         assert [e.uuid for e in rt.ledger.pending_events()] == ids
     finally:
-        rt.close()
+        rt.stop()
     guard.reset()
     assert BootGuard(cfg.storage.dir).begin() is None
 

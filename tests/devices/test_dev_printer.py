@@ -178,7 +178,7 @@ def test_sim_backend_faults():
 
 def test_worker_prints_in_order_and_reports_from_its_thread():
     sim = SimBackend()
-    worker = PrinterWorker(TicketPrinter(sim))
+    worker = PrinterWorker(TicketPrinter(sim)).start()
     done = []
     threads = set()
 
@@ -204,7 +204,7 @@ def test_worker_prints_in_order_and_reports_from_its_thread():
 
 def test_worker_status_goes_through_the_worker(pty_device, ticket):
     dev = pty_device(answers={1: ONLINE, 4: PAPER_OUT})
-    worker = PrinterWorker(TicketPrinter(SerialBackend(dev.path)))
+    worker = PrinterWorker(TicketPrinter(SerialBackend(dev.path))).start()
     seen = []
     job = worker.submit(ticket)
     status = worker.check_status(0.5, on_done=seen.append).result(5)
@@ -218,7 +218,7 @@ def test_worker_status_goes_through_the_worker(pty_device, ticket):
 
 def test_worker_survives_a_callback_that_raises():
     sim = SimBackend()
-    worker = PrinterWorker(TicketPrinter(sim))
+    worker = PrinterWorker(TicketPrinter(sim)).start()
 
     def bad(ok, error):
         raise ValueError("ui bug")

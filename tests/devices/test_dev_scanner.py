@@ -37,7 +37,7 @@ def scanner_on(pty_device):
 
     def start(port, wait=True, **kwargs):
         got = Collector()
-        scanner = SerialScanner(port, 9600, got, reconnect_delay=0.05, on_state=got.state, **kwargs)
+        scanner = SerialScanner(port, 9600, got, reconnect_delay=0.05, on_state=got.state, **kwargs).start()
         made.append(scanner)
         # pyserial empties the input buffer when it opens the port: wait for
         # that before sending, as a scanner cannot scan before it is opened
@@ -149,7 +149,7 @@ def test_handler_exception_does_not_kill_the_reader(pty_device):
             raise RuntimeError("app bug")
         got(payload)
 
-    scanner = SerialScanner(dev.path, 9600, handler)
+    scanner = SerialScanner(dev.path, 9600, handler).start()
     while not scanner.connected:
         time.sleep(0.005)
     dev.send(b"boom\rfine\r")

@@ -41,7 +41,7 @@ def test_touch_a_category_prints_the_ticket_and_confirms(tmp_path, printer_pty):
         lines = interpret(bytes(printer_pty.received)).lines
         assert "B900" in lines and "不动产登记" in lines
         # a second tap during the confirmation takes no second number
-        assert len(h.rt.tickets.tickets()) == 1
+        assert len(h.rt.dispenser.service.tickets()) == 1
         # the confirmation goes back to the choice by itself and forgets the number
         assert h.wait_until(lambda: screen.state == "choose", 6)
         h.pump(2)
@@ -76,7 +76,7 @@ def test_paper_out_tells_the_citizen_to_go_to_the_counter(tmp_path):
         h.pump(2)
         h.find("打印纸已用完")
         h.find("服务台")
-        assert h.rt.tickets.tickets() == [] and bytes(dev.received) == b""
+        assert h.rt.dispenser.service.tickets() == [] and bytes(dev.received) == b""
         h.app.toggle_language()
         h.pump(2)
         h.find("out of paper")
@@ -89,7 +89,7 @@ def test_closed_outside_opening_hours_shows_the_hours(tmp_path, printer_pty):
     h = open_app(tmp_path, printer_pty.path, open_days=[1], open_hours=["08:00-08:01"])
     try:
         screen = h.app.sm.current_screen
-        svc = h.rt.tickets
+        svc = h.rt.dispenser.service
         if svc.is_open():       # the one minute a week this config is open
             pytest.skip("ran during the opening minute")
         h.pump(2)
@@ -105,7 +105,7 @@ def test_hardware_buttons_do_what_the_touchscreen_does(tmp_path, printer_pty):
     h = open_app(tmp_path, printer_pty.path, button_pins={"C": 17}, priority_button_pin=22)
     try:
         screen = h.app.sm.current_screen
-        factory = h.rt.pin_factory
+        factory = h.rt.dispenser.pin_factory
         prio, cat = factory.pin(22), factory.pin(17)
         prio.drive_low(); prio.drive_high()          # pull-up buttons: pressed = low
         assert h.wait_until(lambda: screen.priority_mode, 3)

@@ -62,7 +62,7 @@ def test_serial_scanner_through_a_pty_shows_the_case(app_for, central, pty_pair)
     case = central.create_case("个体工商户设立登记", "张小三", status="needs_materials", query_code=CODE,
                                receipt_no="ZW2026120001", missing_materials=["营业场所证明"])
     h = app_for(scanner={"backend": "serial", "port": port, "baudrate": 9600})
-    assert h.wait_until(lambda: h.rt.scanner.connected, 5)
+    assert h.wait_until(lambda: h.rt.lookup.scanner.connected, 5)
     os.write(master, case["qr_payload"].encode() + b"\r\n")
     wait_mode(h, "result")
     h.find("个体工商户设立登记")
@@ -138,7 +138,7 @@ def test_keypad_entry_with_letters_and_digits(app_for, central):
 def test_idle_timeout_leaves_no_text_of_the_case_anywhere(app_for, central):
     case = central.create_case("个体工商户设立登记", "张小三", query_code=CODE, handler="郑伟")
     h = app_for()
-    h.rt.scanner.inject(case["qr_payload"])
+    h.rt.lookup.scanner.inject(case["qr_payload"])
     wait_mode(h, "result")
     assert screen(h).has_content
     h.app.last_activity = time.monotonic() - 31
@@ -155,16 +155,16 @@ def test_idle_timeout_leaves_no_text_of_the_case_anywhere(app_for, central):
 def test_offline_shows_the_cached_result_as_of_its_time_then_says_so_plainly(app_for, central):
     case = central.create_case("个体工商户设立登记", "张小三", query_code=CODE)
     h = app_for()
-    h.rt.scanner.inject(case["qr_payload"])
+    h.rt.lookup.scanner.inject(case["qr_payload"])
     wait_mode(h, "result")
     screen(h).reset()
     central.stop()
-    h.rt.scanner.inject(case["qr_payload"])
+    h.rt.lookup.scanner.inject(case["qr_payload"])
     wait_mode(h, "result")
     h.find("网络暂时不通，显示的是 .* 的查询结果")
     h.find("个体工商户设立登记")
     screen(h).reset()
-    h.rt.scanner.inject("https://zwfw.example.gov.cn/q?slbh=ZW2026777777&cxm=123456")
+    h.rt.lookup.scanner.inject("https://zwfw.example.gov.cn/q?slbh=ZW2026777777&cxm=123456")
     wait_mode(h, "message")
     h.find("暂时无法连接办件系统")
     h.find("拨打 12345 热线")
@@ -174,26 +174,26 @@ def test_wrong_codes_then_locked_in_plain_words(app_for, central):
     case = central.create_case(query_code=CODE)
     h = app_for()
     bad = case["qr_payload"].replace(CODE, "000000")
-    h.rt.scanner.inject(bad)
+    h.rt.lookup.scanner.inject(bad)
     wait_mode(h, "message")
     h.find("还可以再试 2 次")
-    h.rt.scanner.inject(bad)
+    h.rt.lookup.scanner.inject(bad)
     h.pump(1)
     assert h.wait_until(lambda: "还可以再试 1 次" in all_text(h), 5)
-    h.rt.scanner.inject(bad)
+    h.rt.lookup.scanner.inject(bad)
     assert h.wait_until(lambda: "已暂时锁定" in all_text(h), 5)
-    h.rt.scanner.inject(case["qr_payload"])     # even the right code now
+    h.rt.lookup.scanner.inject(case["qr_payload"])     # even the right code now
     assert h.wait_until(lambda: "锁定 15 分钟" in all_text(h) or "锁定 14 分钟" in all_text(h), 5)
 
 
 def test_hostile_codes_get_a_friendly_message_and_markup_stays_text(app_for, central):
     h = app_for()
-    h.rt.scanner.inject(b"\xff\xfe[b]\x00")
+    h.rt.lookup.scanner.inject(b"\xff\xfe[b]\x00")
     wait_mode(h, "message")
     h.find("无法识别这个二维码")
     # Markup in a central record is shown literally, never interpreted.
     case = central.create_case("[color=ff0000][size=200]假[/size][/color]", "张小三", query_code=CODE)
-    h.rt.scanner.inject(case["qr_payload"])
+    h.rt.lookup.scanner.inject(case["qr_payload"])
     assert h.wait_until(lambda: screen(h).mode == "result", 8)
     label = h.find(r"^\[color=ff0000\]")
     assert label.markup is False
@@ -203,7 +203,7 @@ def test_english_and_large_text_show_the_same_result(app_for, central):
     case = central.create_case("个体工商户设立登记", "张小三", status="refused", query_code=CODE,
                                refusal_reason="不属于本机关职权范围", remedy="请向区市场监管局申请")
     h = app_for(display={"language": "en", "large_text": True})
-    h.rt.scanner.inject(case["qr_payload"])
+    h.rt.lookup.scanner.inject(case["qr_payload"])
     wait_mode(h, "result")
     h.find("^Not accepted$")
     h.find("What you can do")
@@ -254,7 +254,7 @@ def test_the_result_panel_is_reused_and_keeps_nothing_of_the_previous_case(app_f
                                 handler="郑伟", missing_materials=["营业场所证明", "章程原件"])
     second = central.create_case("食品经营许可", "李四", status="reviewing", query_code=CODE, handler="王芳")
     h = app_for()
-    h.rt.scanner.inject(first["qr_payload"])
+    h.rt.lookup.scanner.inject(first["qr_payload"])
     wait_mode(h, "result")
     panel = screen(h).ids.body.children[0]
     h.find("章程原件")
@@ -262,7 +262,7 @@ def test_the_result_panel_is_reused_and_keeps_nothing_of_the_previous_case(app_f
     # Out of the tree and blank, even though it is kept for the next scan.
     left = "\n".join(h.texts(panel))
     assert not any(t in left for t in case_traces(first["receipt_no"]) + ("章程原件",)), left
-    h.rt.scanner.inject(second["qr_payload"])
+    h.rt.lookup.scanner.inject(second["qr_payload"])
     wait_mode(h, "result")
     assert screen(h).ids.body.children[0] is panel          # refilled, not rebuilt
     h.find("食品经营许可")

@@ -63,7 +63,7 @@ def problems(h):
 
 def test_every_state_fits_800x480_in_english_large_text(harness):
     h = harness
-    screen, svc = h.app.screen("pad"), h.rt.rating
+    screen, svc = h.app.screen("pad"), h.rt.pad.service
     svc.store_card({"staff_id": "S1", "name": "王丽华", "employee_no": "10201", "stars": 4}, None)
     seen = {}
     h.pump(4)

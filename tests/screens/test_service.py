@@ -128,7 +128,7 @@ def test_self_check_button_runs_the_checks(harness):
     h.tap(screen.ids.btn_print)
     assert h.wait_until(lambda: screen.action_text == "printed", 10), screen.action_text
     # The demo's simulated printer really received a ticket with a cut at the end.
-    assert b"\x1dV" in h.rt.printer.printer.backend.jobs[-1]
+    assert b"\x1dV" in h.rt.dispenser.printer.printer.backend.jobs[-1]
 
 
 def test_screenshot_command_renders_the_service_screen(tmp_path):

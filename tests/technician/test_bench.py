@@ -59,13 +59,13 @@ def test_scanner_test_shows_the_last_scan_masked(service, central):
     h = service
     case = central.create_case(applicant_name="司马相如", receipt_no="ZW2026004711", query_code="835201")
     assert h.wait_until(lambda: "nothing scanned yet" in shown(h), 5), shown(h)
-    h.rt.scanner.inject(case["qr_payload"])       # the simulated scanner, through the lookup's ScanHub
+    h.rt.lookup.scanner.inject(case["qr_payload"])       # the simulated scanner, through the lookup's ScanHub
     h.screen.refresh()
     assert h.wait_until(lambda: "receipt ZW20****4711" in shown(h), 5), shown(h)
     text = shown(h)
     assert "ZW2026004711" not in text and "835201" not in text and "司马相如" not in text
     assert "the lookup accepts it" in text
-    h.rt.scanner.inject("HELLO-WORLD")
+    h.rt.lookup.scanner.inject("HELLO-WORLD")
     h.screen.refresh()
     assert h.wait_until(lambda: "not a receipt code" in shown(h), 5), shown(h)
     assert "HELLO-WORLD" not in shown(h)
@@ -76,25 +76,25 @@ def test_scanner_test_shows_the_last_scan_masked(service, central):
 def test_buttons_report_to_the_test_and_go_back_to_their_role(service):
     h = service
     rt = h.rt
-    role_pad, role_dispenser = rt.pad_keys.on_press, rt.tickets.press
-    assert rt.pad_buttons.on_press != role_pad and rt.buttons.on_press != role_dispenser  # the test has them
-    press(rt.pad_pin_factory, KEYPAD[2])                 # ★3
-    led3 = rt.pad_pin_factory.pin(LEDS[2])
+    role_pad, role_dispenser = rt.pad.keys.on_press, rt.dispenser.service.press
+    assert rt.pad.buttons.on_press != role_pad and rt.dispenser.buttons.on_press != role_dispenser  # the test has them
+    press(rt.pad.pin_factory, KEYPAD[2])                 # ★3
+    led3 = rt.pad.pin_factory.pin(LEDS[2])
     assert h.wait_until(lambda: led3.state, 2)           # its own LED lights
     h.screen.refresh()
     assert h.wait_until(lambda: "last pad key star3" in shown(h), 5), shown(h)
-    press(rt.pin_factory, DISPENSER_A)
+    press(rt.dispenser.pin_factory, DISPENSER_A)
     h.screen.refresh()
     assert h.wait_until(lambda: "last dispenser button A" in shown(h), 5), shown(h)
     # The test issued nothing: no ticket printed, no rating recorded.
     assert not rt.ledger.query("SELECT 1 FROM tickets") and not rt.ledger.query("SELECT 1 FROM ratings")
     h.tap(h.screen.ids.btn_close)
-    assert rt.pad_buttons.on_press == role_pad and rt.buttons.on_press == role_dispenser
+    assert rt.pad.buttons.on_press == role_pad and rt.dispenser.buttons.on_press == role_dispenser
 
 
 def test_led_test_lights_every_pad_led_then_turns_them_off(service):
     h = service
-    pins = [h.rt.pad_pin_factory.pin(n) for n in LEDS]
+    pins = [h.rt.pad.pin_factory.pin(n) for n in LEDS]
     for p in pins:
         p.clear_states()
     h.tap(h.screen.ids.btn_leds)

@@ -10,7 +10,7 @@ import pytest
 from kiosk.technician import selftest
 from kiosk.cli.main import main
 from kiosk.core.config import load_config
-from kiosk.runtime import Runtime
+from kiosk.wiring import build_runtime
 from tests.helpers import write_config
 
 
@@ -86,9 +86,10 @@ def test_gpio_without_a_gpio_header_fails_with_a_hint(tmp_path, capsys):
 
 @pytest.fixture
 def rt(tmp_path):
-    r = Runtime(load_config(write_config(tmp_path)))
+    r = build_runtime(load_config(write_config(tmp_path)))
+    r.start(without=["sync"])
     yield r
-    r.close()
+    r.stop()
 
 
 def test_clock_in_the_past_or_before_the_newest_record_fails(rt):
@@ -111,13 +112,14 @@ def test_low_disk_fails_the_run(rt, monkeypatch):
 
 def test_damaged_ledger_fails(tmp_path, capsys):
     path = write_config(tmp_path)
-    rt = Runtime(load_config(path))
+    rt = build_runtime(load_config(path))
+    rt.start(without=["sync"])
     with rt.ledger.transaction() as tx:
         for i in range(400):
             rt.ledger.add_event(tx, "test", {"n": i, "pad": "x" * 200})
     db = rt.ledger.path
     rt.ledger._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    rt.close()
+    rt.stop()
     raw = bytearray(Path(db).read_bytes())
     for off in range(4096 * 3, len(raw), 4096):  # smash page headers of later b-tree pages
         raw[off:off + 16] = b"\xff" * 16

@@ -7,7 +7,7 @@ import pytest
 from kiosk.technician import selftest
 from kiosk.cli.main import main
 from kiosk.core.config import load_config
-from kiosk.runtime import Runtime
+from kiosk.wiring import build_runtime
 from tests.devices.conftest import PtyDevice
 from tests.helpers import write_config
 
@@ -48,11 +48,12 @@ def dispenser_config(tmp_path, port):
 ])
 def test_printer_row_from_the_running_printer_worker(tmp_path, printer_pty, answers, verdict, words):
     dev = printer_pty(answers)
-    rt = Runtime(load_config(dispenser_config(tmp_path, dev.path)))
+    rt = build_runtime(load_config(dispenser_config(tmp_path, dev.path)))
+    rt.start(without=["sync"])
     try:
         row = selftest.check_printer(rt.cfg, rt)
     finally:
-        rt.close()
+        rt.stop()
     assert (row.verdict, row.required) == (verdict, True), row
     assert words in row.detail and dev.path in row.detail
     assert 1 in dev.queries  # it really asked the printer over the line
@@ -80,11 +81,12 @@ def central_config(tmp_path, central, token, device_id="hall01-lookup01"):
 
 
 def test_good_token_is_reachable_and_authorised(tmp_path, central):
-    rt = Runtime(load_config(central_config(tmp_path, central, central.issue_token("hall01-lookup01"))))
+    rt = build_runtime(load_config(central_config(tmp_path, central, central.issue_token("hall01-lookup01"))))
+    rt.start(without=["sync"])
     try:
         row = selftest.check_central(rt.cfg, rt)
     finally:
-        rt.close()
+        rt.stop()
     assert row.verdict == "ok" and "reachable and authorised as hall01-lookup01" in row.detail
 
 
@@ -137,12 +139,13 @@ def test_pins_claimable_without_a_runtime(tmp_path):
 
 
 def test_pins_held_by_the_running_pad_keys_are_ok(tmp_path):
-    rt = Runtime(load_config(pad_config(tmp_path, "mock")))
+    rt = build_runtime(load_config(pad_config(tmp_path, "mock")))
+    rt.start(without=["sync"])
     try:
-        assert rt.pad_buttons is not None and rt.pad_leds is not None
+        assert rt.pad.buttons is not None and rt.pad.leds is not None
         row = selftest.check_gpio(rt.cfg, rt)
     finally:
-        rt.close()
+        rt.stop()
     assert row.verdict == "ok" and "11 held by the running buttons/LEDs" in row.detail
 
 

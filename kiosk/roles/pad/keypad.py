@@ -102,39 +102,3 @@ class LedLights:
     def set(self, lit) -> None:
         for name, on in zip(key_names(), lit):
             (self.bank.on if on else self.bank.off)(name)
-
-
-def attach_keys(rt, service: RatingService) -> PadKeys | None:
-    """Wire the configured GPIO keys to the service (nothing configured: touch only).
-
-    A GPIO problem is logged with what to check and leaves the touchscreen
-    working: a broken key must not take the pad out of service."""
-    pad = rt.cfg.pad
-    if not pad.clerk_button_pin and not pad.keypad_pins:
-        return None
-    try:
-        from devices.buttons import ButtonBank, GPIOSetupError, LedBank, make_pin_factory
-    except ImportError as e:
-        log.error("pad keys configured but the GPIO adapter is missing (%s): touch only", e)
-        return None
-    factory = make_pin_factory(rt.cfg.gpio.pin_factory)
-    rt.pad_pin_factory = factory          # tests drive gpiozero's MockFactory pins through it
-    leds = None
-    try:
-        if pad.led_pins:
-            leds = LedBank(dict(zip(key_names(), pad.led_pins)), pin_factory=factory)
-            rt.on_close(leds.close)
-        keys = PadKeys(service, LedLights(leds) if leds else None)
-        pins = dict(zip(key_names(), pad.keypad_pins))
-        if pad.clerk_button_pin:
-            pins["clerk"] = pad.clerk_button_pin
-        bank = ButtonBank(pins, keys.on_press, bounce_time=rt.cfg.gpio.bounce_ms / 1000, pin_factory=factory)
-    except GPIOSetupError as e:
-        log.error("pad keys not available, touch only: %s", e)
-        if leds is not None:
-            leds.close()
-        return None
-    rt.on_close(bank.close)
-    rt.on_close(keys.close)     # runs first: no LED timer may outlive the LEDs
-    rt.pad_keys, rt.pad_buttons, rt.pad_leds = keys, bank, leds
-    return keys

@@ -137,14 +137,13 @@ class PadState:
 class RatingService:
     """Owns the pad's session and writes every outcome to the ledger."""
 
-    def __init__(self, cfg, ledger, cache, *, client=None, sync=None, storage_dir: Path | None = None,
-                 clock: Callable[[], float] = time.monotonic, runtime=None):
+    def __init__(self, cfg, ledger, cache, *, client=None, wake: Callable[[], None] | None = None,
+                 storage_dir: Path | None = None, clock: Callable[[], float] = time.monotonic):
         self.cfg = cfg
         self.ledger = ledger
         self.cache = cache
-        self.client = client
-        self.sync = sync
-        self._rt = runtime      # to find the sync worker attached after us
+        self.client = client    # CentralClient, or None: offline, the clerk's button starts sessions
+        self._wake = wake       # a rating was committed: deliver it now (the sync worker)
         self.window = cfg.pad.window
         self.device_id = cfg.device.id
         self.rating_seconds = cfg.pad.rating_seconds
@@ -461,10 +460,8 @@ class RatingService:
             if "session_id" in str(e):
                 raise RatingError("already_rated", "this service has already been rated (一次一评)") from None
             raise
-        if self._rt is not None and hasattr(self._rt, "event_written"):
-            self._rt.event_written()
-        elif self.sync is not None:
-            self.sync.wake()
+        if self._wake is not None:
+            self._wake()
         return dict(body, hash=h)
 
     # -- timer ----------------------------------------------------------------
@@ -481,12 +478,10 @@ class RatingService:
             self._timer = None
 
     # -- lifecycle --------------------------------------------------------------
-    def start(self, client_getter: Callable[[], object] | None = None) -> None:
-        """Start watching the window session. The client is looked up on every
-        poll: the runtime may attach it (a token provisioned) after the pad started."""
+    def start(self) -> None:
+        """Start watching the window session (without a client the watcher reports offline)."""
         if self._watcher is None:
-            getter = client_getter or (lambda: self.client)
-            self._watcher = WindowWatcher(self, getter, poll_wait=self.cfg.pad.poll_wait)
+            self._watcher = WindowWatcher(self, lambda: self.client, poll_wait=self.cfg.pad.poll_wait)
             self._watcher.start()
 
     def close(self) -> None:
@@ -497,6 +492,10 @@ class RatingService:
         self._cancel_timer()
         if self._watcher is not None:
             self._watcher.stop()
+            if self._watcher.is_alive():
+                # A long-poll in flight ends with its read timeout; the thread is a
+                # daemon and reports to nobody once closed, so a short join is enough.
+                self._watcher.join(1.0)
             self._watcher = None
 
 
@@ -583,15 +582,3 @@ class WindowWatcher(threading.Thread):
             return
         svc.store_card(card, None if p.not_modified else p.data, etag=f.etag,
                        photo_type=p.content_type, photo_etag=p.etag)
-
-
-def attach(rt) -> None:
-    """Build the pad's service and its buttons from the config (kiosk.runtime calls this)."""
-    svc = RatingService(rt.cfg, rt.ledger, rt.cache, client=rt.client, sync=rt.sync, runtime=rt)
-    rt.rating = svc
-    rt.on_close(svc.close)
-    if rt.sync is not None and hasattr(rt.sync, "add_listener"):
-        rt.sync.add_listener(svc.card_maybe_changed)   # the worker refreshed the card
-    svc.start(lambda: rt.client)
-    from kiosk.roles.pad.keypad import attach_keys
-    attach_keys(rt, svc)

@@ -22,7 +22,7 @@ class Device:
             "open_days": [1, 2, 3, 4, 5, 6, 7], "open_hours": ["00:00-23:59"], **dispenser}}))
         self.ledger = Ledger(d / "ledger.sqlite3")
         self.sim = SimBackend()
-        self.worker = PrinterWorker(TicketPrinter(self.sim))
+        self.worker = PrinterWorker(TicketPrinter(self.sim)).start()
         self.client = CentralClient(central.url, central.issue_token(name), connect_timeout=0.5, read_timeout=3)
         self.svc = TicketService(self.cfg, self.ledger, client=self.client, printer=self.worker)
 

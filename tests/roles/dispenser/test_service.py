@@ -14,8 +14,8 @@ import pytest
 from devices.preview import interpret
 from kiosk.core.config import load_config
 from kiosk.core.ledger import Ledger
-from kiosk.roles.dispenser.service import (NumbersExhausted, PaperOut, PrinterUnavailable, DispenserClosed, TicketService,
-                           make_printer)
+from kiosk.roles.dispenser.service import (NumbersExhausted, PaperOut, PrinterUnavailable, DispenserClosed, TicketService)
+from kiosk.wiring import build_printer
 from tests.devices.conftest import PtyDevice
 from tests.helpers import write_config
 
@@ -52,7 +52,7 @@ def build(tmp_path, port, clock=None, **dispenser):
         "printer": {"backend": "serial", "port": str(port), "status_timeout": 0.3},
         "dispenser": {"offline_range": [900, 999], **dispenser}}))
     ledger = Ledger(tmp_path / "data" / "ledger.sqlite3")
-    worker = make_printer(cfg)
+    worker = build_printer(cfg).start()
     svc = TicketService(cfg, ledger, printer=worker, now=clock or datetime.now)
     return svc, worker, ledger
 
@@ -346,7 +346,7 @@ def test_failure_midway_through_a_ticket_on_the_sim_printer(tmp_path):
     cfg = load_config(write_config(tmp_path))
     ledger = Ledger(tmp_path / "l.sqlite3")
     sim = SimBackend()
-    worker = PrinterWorker(TicketPrinter(sim))
+    worker = PrinterWorker(TicketPrinter(sim)).start()
     try:
         svc = TicketService(cfg, ledger, printer=worker)
         sim.fail_after(120)

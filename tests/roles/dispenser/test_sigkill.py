@@ -16,9 +16,10 @@ ISSUER = r"""
 import sys
 from kiosk.core.config import load_config
 from kiosk.core.ledger import Ledger
-from kiosk.roles.dispenser.service import TicketService, make_printer
+from kiosk.roles.dispenser.service import TicketService
+from kiosk.wiring import build_printer
 cfg = load_config(sys.argv[1])
-worker = make_printer(cfg)
+worker = build_printer(cfg).start()
 svc = TicketService(cfg, Ledger(cfg.storage_dir / "ledger.sqlite3"), printer=worker)
 print("ready", flush=True)
 cats = ["A", "B", "C"]

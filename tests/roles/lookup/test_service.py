@@ -10,7 +10,7 @@ from kiosk.central.server import BenchCentral
 from kiosk.core.config import load_config
 from kiosk.roles.lookup.service import (AUDIT_KIND, CACHE_PREFIX, LookupService, Scan, deadline_info,
                           display_from_case, working_days_between)
-from kiosk.runtime import Runtime
+from kiosk.wiring import build_runtime
 from tests.helpers import write_config
 
 CODE = "482913"
@@ -26,7 +26,8 @@ def make_runtime(tmp_path, central, lookup=None):
 
 
 def open_runtime(path):
-    rt = Runtime(load_config(path))
+    rt = build_runtime(load_config(path))
+    rt.start(without=["sync"])
     assert isinstance(rt.client, CentralClient)   # built from [central] by the runtime
     return rt
 
@@ -35,7 +36,7 @@ def open_runtime(path):
 def rt(tmp_path, central):
     r = make_runtime(tmp_path, central)
     yield r
-    r.close()
+    r.stop()
 
 
 def audit_events(rt):
@@ -53,7 +54,7 @@ def everything_stored(rt) -> str:
 def test_scan_of_a_receipt_shows_the_case_masked_and_audits_it(rt, central):
     case = central.create_case("个体工商户设立登记", "张小三", status="reviewing", query_code=CODE,
                                receipt_no="ZW2026123456", time_limit_days=5, window="08", handler="郑伟")
-    result = rt.lookup.lookup_scan(Scan(case["qr_payload"], "sim"))
+    result = rt.lookup.service.lookup_scan(Scan(case["qr_payload"], "sim"))
     assert result.outcome == "ok"
     shown = result.case
     assert shown["item_name"] == "个体工商户设立登记"
@@ -67,45 +68,45 @@ def test_scan_of_a_receipt_shows_the_case_masked_and_audits_it(rt, central):
     # Audit: one event, receipt hashed, outcome code only.
     (event,) = audit_events(rt)
     assert event["outcome"] == "ok" and event["source"] == "sim"
-    assert event["receipt_hash"] == rt.lookup.receipt_hash("ZW2026123456")
+    assert event["receipt_hash"] == rt.lookup.service.receipt_hash("ZW2026123456")
     stored = everything_stored(rt)
     for secret in ("ZW2026123456", CODE, "张小三"):
         assert secret not in stored
 
 
 def test_hash_is_keyed_by_a_device_secret_not_guessable_from_the_number(rt, tmp_path, central):
-    h1 = rt.lookup.receipt_hash("ZW2026000101")
-    assert h1 == rt.lookup.receipt_hash("zw2026000101")      # one counter for both spellings
+    h1 = rt.lookup.service.receipt_hash("ZW2026000101")
+    assert h1 == rt.lookup.service.receipt_hash("zw2026000101")      # one counter for both spellings
     import hashlib
     for salt in ("", "demo-kiosk"):
         assert hashlib.sha256((salt + "ZW2026000101").encode()).hexdigest()[:32] != h1
     other = make_runtime(tmp_path / "other", central)
     try:
-        assert other.lookup.receipt_hash("ZW2026000101") != h1  # another device, another secret
+        assert other.lookup.service.receipt_hash("ZW2026000101") != h1  # another device, another secret
     finally:
-        other.close()
+        other.stop()
 
 
 def test_wrong_codes_lock_the_receipt_on_the_device_and_the_lock_survives_restart(tmp_path, central):
     rt = make_runtime(tmp_path, central)
     case = central.create_case(receipt_no="ZW2026000777", query_code=CODE)
-    outcomes = [rt.lookup.lookup_fields("ZW2026000777", "111111") for _ in range(3)]
+    outcomes = [rt.lookup.service.lookup_fields("ZW2026000777", "111111") for _ in range(3)]
     assert [(r.outcome, r.attempts_left) for r in outcomes] == [("wrong_code", 2), ("wrong_code", 1), ("locked", None)]
     assert outcomes[-1].locked_minutes == 10
     # Right code now: still locked, and the central is not even asked.
     central.stop()
-    assert rt.lookup.lookup_fields("ZW2026000777", CODE).outcome == "locked"
-    rt.close()
+    assert rt.lookup.service.lookup_fields("ZW2026000777", CODE).outcome == "locked"
+    rt.stop()
     rt = open_runtime(rt.cfg.path)             # same storage: a restart
     try:
-        assert rt.lookup.lookup_fields(case["receipt_no"], CODE).outcome == "locked"
+        assert rt.lookup.service.lookup_fields(case["receipt_no"], CODE).outcome == "locked"
         # Time passes beyond the lockout: the right code works again.
-        rt.lookup.now = lambda: __import__("time").time() + 11 * 60
+        rt.lookup.service.now = lambda: __import__("time").time() + 11 * 60
         central.start()
-        assert rt.lookup.lookup_fields(case["receipt_no"], CODE).outcome == "ok"
+        assert rt.lookup.service.lookup_fields(case["receipt_no"], CODE).outcome == "ok"
         assert [e["outcome"] for e in audit_events(rt)][-2:] == ["locked", "ok"]
     finally:
-        rt.close()
+        rt.stop()
 
 
 def test_the_central_lockout_is_respected(tmp_path):
@@ -113,29 +114,29 @@ def test_the_central_lockout_is_respected(tmp_path):
     rt = make_runtime(tmp_path, central, {"max_attempts": 5})
     try:
         central.create_case(receipt_no="ZW2026000888", query_code=CODE)
-        first = rt.lookup.lookup_fields("ZW2026000888", "000000")
+        first = rt.lookup.service.lookup_fields("ZW2026000888", "000000")
         assert (first.outcome, first.attempts_left) == ("wrong_code", 1)   # the central's count is lower
-        second = rt.lookup.lookup_fields("ZW2026000888", "000000")
+        second = rt.lookup.service.lookup_fields("ZW2026000888", "000000")
         assert second.outcome == "locked" and second.locked_minutes == 5   # central 423, its Retry-After
-        assert rt.lookup.locked_for(rt.lookup.receipt_hash("ZW2026000888")) > 200
+        assert rt.lookup.service.locked_for(rt.lookup.service.receipt_hash("ZW2026000888")) > 200
     finally:
-        rt.close()
+        rt.stop()
         central.stop()
 
 
 def test_offline_shows_the_last_result_as_of_its_time_but_only_with_the_right_code(rt, central):
     case = central.create_case(applicant_name="李四", query_code=CODE, status="needs_materials",
                                missing_materials=["购房合同原件"])
-    online = rt.lookup.lookup_scan(Scan(case["qr_payload"], "serial"))
+    online = rt.lookup.service.lookup_scan(Scan(case["qr_payload"], "serial"))
     assert online.outcome == "ok"
     central.stop()
-    cached = rt.lookup.lookup_scan(Scan(case["qr_payload"], "serial"))
+    cached = rt.lookup.service.lookup_scan(Scan(case["qr_payload"], "serial"))
     assert cached.outcome == "cached"
     assert cached.as_of == online.as_of
     assert cached.case == online.case and cached.case["missing_materials"] == ["购房合同原件"]
-    wrong = rt.lookup.lookup_fields(case["receipt_no"], "999999")
+    wrong = rt.lookup.service.lookup_fields(case["receipt_no"], "999999")
     assert wrong.outcome == "wrong_code" and wrong.attempts_left == 2
-    unknown = rt.lookup.lookup_fields("ZW2026999999", CODE)
+    unknown = rt.lookup.service.lookup_fields("ZW2026999999", CODE)
     assert unknown.outcome == "offline" and unknown.case is None
     assert [e["outcome"] for e in audit_events(rt)] == ["ok", "cached", "wrong_code", "offline"]
     assert audit_events(rt)[-1]["central"] == "unreachable"
@@ -143,23 +144,23 @@ def test_offline_shows_the_last_result_as_of_its_time_but_only_with_the_right_co
 
 def test_without_a_client_the_device_says_offline(rt):
     rt.client = None
-    assert rt.lookup.lookup_fields("ZW2026000101", CODE).outcome == "offline"
+    assert rt.lookup.service.lookup_fields("ZW2026000101", CODE).outcome == "offline"
 
 
 def test_cache_entries_expire_after_a_month(rt, central):
     case = central.create_case(query_code=CODE)
-    rt.lookup.lookup_fields(case["receipt_no"], CODE)
+    rt.lookup.service.lookup_fields(case["receipt_no"], CODE)
     central.stop()
     import time
-    rt.lookup.now = lambda: time.time() + 31 * 24 * 3600
-    assert rt.lookup.lookup_fields(case["receipt_no"], CODE).outcome == "offline"
+    rt.lookup.service.now = lambda: time.time() + 31 * 24 * 3600
+    assert rt.lookup.service.lookup_fields(case["receipt_no"], CODE).outcome == "offline"
     assert not [k for k in rt.cache.keys() if k.startswith(CACHE_PREFIX)]
 
 
 def test_bad_payloads_are_audited_without_content(rt):
-    result = rt.lookup.lookup_scan(Scan("'; DROP TABLE cases;--", "wedge"))
+    result = rt.lookup.service.lookup_scan(Scan("'; DROP TABLE cases;--", "wedge"))
     assert (result.outcome, result.reason) == ("bad_payload", "unknown_format")
-    assert rt.lookup.lookup_scan(Scan(None, "serial", problem="too_long")).reason == "too_long"
+    assert rt.lookup.service.lookup_scan(Scan(None, "serial", problem="too_long")).reason == "too_long"
     events = audit_events(rt)
     assert [(e["outcome"], e["reason"], e["receipt_hash"]) for e in events] == [
         ("bad_payload", "unknown_format", None), ("bad_payload", "too_long", None)]
@@ -168,11 +169,11 @@ def test_bad_payloads_are_audited_without_content(rt):
 def test_nothing_personal_reaches_the_log(rt, central, caplog):
     caplog.set_level(logging.DEBUG)
     case = central.create_case(applicant_name="王小明", query_code=CODE, receipt_no="ZW2026654321")
-    rt.lookup.lookup_scan(Scan(case["qr_payload"], "sim"))
-    rt.lookup.lookup_fields("ZW2026654321", "123123")
+    rt.lookup.service.lookup_scan(Scan(case["qr_payload"], "sim"))
+    rt.lookup.service.lookup_fields("ZW2026654321", "123123")
     central.stop()
-    rt.lookup.lookup_fields("ZW2026654321", CODE)
-    rt.lookup.lookup_scan(Scan("ZW2026654321|" + "x" * 40, "sim"))
+    rt.lookup.service.lookup_fields("ZW2026654321", CODE)
+    rt.lookup.service.lookup_scan(Scan("ZW2026654321|" + "x" * 40, "sim"))
     text = caplog.text
     assert "lookup from sim: ok" in text
     for secret in ("ZW2026654321", CODE, "123123", "王小明", "王*明"):

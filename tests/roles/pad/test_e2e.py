@@ -47,7 +47,7 @@ def ratings(h):
 
 
 def press(h, pin_no):
-    pin = h.rt.pad_pin_factory.pin(pin_no)
+    pin = h.rt.pad.pin_factory.pin(pin_no)
     pin.drive_low()
     pin.drive_high()
 
@@ -68,7 +68,7 @@ def test_idle_shows_the_staff_card_from_the_central(pad):
     assert any("★★★★★" in t for t in texts)
     assert pad.screen.photo and pad.screen.ids.photo.texture is not None
     # Offline copy: the card and the photo file are in the cache/storage for the next start.
-    card = pad.rt.rating.staff_card()
+    card = pad.rt.pad.service.staff_card()
     assert card["employee_no"] == "10201" and open(card["photo_path"], "rb").read(4) == b"\x89PNG"
 
 
@@ -111,12 +111,12 @@ def test_end_service_invites_and_a_bad_rating_with_reason_reaches_the_central(pa
 
 def test_keypad_rating_and_a_button_storm_record_one_rating(pad, central):
     invite(pad, central)
-    leds = pad.rt.pad_leds
+    leds = pad.rt.pad.leds
     assert all(leds.is_lit(f"star{lv}") for lv in (5, 4, 3, 2, 1))   # invitation: all keys lit
     press(pad, KEYPAD[1])                                              # ★4
     assert pad.wait_until(lambda: pad.screen.mode == "thanks", 5)
     assert leds.is_lit("star4") and not leds.is_lit("star5")
-    pin = pad.rt.pad_pin_factory.pin(KEYPAD[0])
+    pin = pad.rt.pad.pin_factory.pin(KEYPAD[0])
     for _ in range(500):                                               # 1,000 toggles of ★5
         pin.drive_low()
         pin.drive_high()
@@ -129,7 +129,7 @@ def test_keypad_rating_and_a_button_storm_record_one_rating(pad, central):
 
 def test_keypad_storm_during_an_open_session_records_exactly_one(pad, central):
     invite(pad, central)
-    pin = pad.rt.pad_pin_factory.pin(KEYPAD[2])                       # ★3
+    pin = pad.rt.pad.pin_factory.pin(KEYPAD[2])                       # ★3
     for _ in range(500):
         pin.drive_low()
         pin.drive_high()
@@ -144,7 +144,7 @@ def test_keypad_bad_rating_asks_the_touchscreen_for_a_reason(pad, central):
     assert pad.wait_until(lambda: pad.screen.mode == "reasons" and pad.screen.level == 1, 5)
     pad.pump(2)
     assert ratings(pad) == []                                          # not recorded without a reason
-    assert pad.rt.pad_leds.is_lit("star1") and not pad.rt.pad_leds.is_lit("star3")
+    assert pad.rt.pad.leds.is_lit("star1") and not pad.rt.pad.leds.is_lit("star3")
     pad.tap(pad.find("服务态度不好", cls=ReasonToggle))
     pad.tap(pad.find("提交评价"))
     assert pad.wait_until(lambda: pad.screen.mode == "thanks", 5)
@@ -154,7 +154,7 @@ def test_keypad_bad_rating_asks_the_touchscreen_for_a_reason(pad, central):
 
 def test_time_out_records_not_rated_and_returns_to_idle(pad, central):
     s = invite(pad, central)
-    svc = pad.rt.rating
+    svc = pad.rt.pad.service
     # Let the 30 s pass: move the deadline instead of sleeping through it.
     svc._session.deadline = svc.clock() + 0.3
     svc._arm_timer(0.3)
@@ -176,7 +176,7 @@ def test_paused_window_shows_pause_screen(pad, central):
     assert pad.find("暂停服务")
     press(pad, CLERK)                                                  # nothing to rate while paused
     pad.pump(3)
-    assert pad.rt.rating.current() is None
+    assert pad.rt.pad.service.current() is None
     central.resume("01")
     assert pad.wait_until(lambda: pad.screen.mode == "idle", 8)
 
@@ -201,8 +201,8 @@ def test_offline_clerk_button_starts_a_local_session(tmp_path):
     try:
         h.rt.start()
         screen = h.app.screen("pad")
-        assert h.wait_until(lambda: not h.rt.rating.state().online, 3)
-        h.rt.rating.store_card({"staff_id": "S1001", "name": "王丽华", "employee_no": "10201", "stars": 5}, None)
+        assert h.wait_until(lambda: not h.rt.pad.service.state().online, 3)
+        h.rt.pad.service.store_card({"staff_id": "S1001", "name": "王丽华", "employee_no": "10201", "stars": 5}, None)
         press(h, CLERK)
         assert h.wait_until(lambda: screen.mode == "rate", 5)
         h.pump(3)

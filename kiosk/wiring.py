@@ -1,0 +1,261 @@
+"""The composition root: a Config in, a typed Runtime out.
+
+The only module of kiosk/ that imports devices/: it chooses each adapter's
+backend from the config and hands the roles what they need through small
+ports (a callable, an object with ``submit`` / ``check_status`` ...). A role
+never sees a device class; a device never sees a role.
+
+Building starts nothing. Device objects that would claim a resource at
+construction (gpiozero pins) are made in their part's start, so that
+``kiosk status`` or a screenshot on a running device does not fight the
+kiosk for its pins, and a serial port is opened by its worker only once started.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from kiosk.core.cache import Cache
+from kiosk.core.config import Config, ConfigError
+from kiosk.core.ledger import Ledger
+from kiosk.runtime import SYNC, DispenserRole, LookupRole, PadRole, Runtime
+
+log = logging.getLogger("kiosk.wiring")
+
+
+def build_runtime(cfg: Config, *, demo: bool = False) -> Runtime:
+    """Core parts, the central client and sync worker when there is a token, then one bundle per role."""
+    storage = Path(cfg.storage.dir)
+    storage.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger(storage / "ledger.sqlite3")
+    try:
+        cache = Cache(storage / "cache.sqlite3")
+    except BaseException:
+        ledger.close()
+        raise
+    rt = Runtime(cfg, ledger, cache, demo=demo)
+    try:
+        _connect_central(rt)
+        for role in rt.roles:
+            ROLE_BUILDERS[role](rt)
+    except BaseException:
+        rt.stop()
+        raise
+    return rt
+
+
+def _connect_central(rt: Runtime) -> None:
+    """Client and sync worker; without a token the device still works offline."""
+    from kiosk.sync.client import CentralClient
+    from kiosk.sync.worker import SyncWorker
+    cfg = rt.cfg
+    try:
+        client = CentralClient.from_config(cfg)
+    except ConfigError as e:
+        rt.central_problem = "; ".join(p.what + " (" + p.fix + ")" for p in e.problems)
+        log.warning("working offline: %s", rt.central_problem)
+        return
+    except ValueError as e:   # plain http without central.allow_http
+        rt.central_problem = str(e)
+        log.warning("working offline: %s", rt.central_problem)
+        return
+    rt.client = client
+    rt.sync = SyncWorker(rt.ledger, client, rt.cache, cfg.device.id, health=rt.health,
+                         interval=cfg.central.sync_interval,
+                         window=cfg.pad.window if "pad" in rt.roles else None,
+                         pull_queue="dispenser" in rt.roles, storage_dir=cfg.storage.dir)
+    rt.add_part("central", None, client.close)
+    rt.add_part(SYNC, rt.sync.start, rt.sync.stop)
+
+
+# ---- devices ------------------------------------------------------------------
+
+def build_printer(cfg: Config) -> Any:
+    """The configured printer behind its worker thread (devices/printer.py); start() runs the thread."""
+    from devices.escpos import get_profile
+    from devices.printer import FileBackend, PrinterWorker, SerialBackend, SimBackend, TicketPrinter
+    p = cfg.printer
+    backend: Any
+    if p.backend == "serial":
+        backend = SerialBackend(p.port, p.baudrate, timeout=p.status_timeout)
+    elif p.backend == "file":
+        backend = FileBackend(p.path)
+    else:
+        backend = SimBackend()
+    return PrinterWorker(TicketPrinter(backend, get_profile(p.profile)))
+
+
+def printer_profile(name: str) -> Any:
+    """The encoder's profile by its config name (ticket layout and preview need it)."""
+    from devices.escpos import get_profile
+    return get_profile(name)
+
+
+def build_scanner(cfg: Config, publish: Any) -> Any:
+    """The configured scanner delivering Scan objects to ``publish``. The wedge has no
+    device of its own: the screen feeds it Kivy key events (rt.lookup.wedge)."""
+    from devices.scanner import SerialScanner, SimScanner, WedgeAssembler
+
+    from kiosk.roles.lookup.service import Scan
+
+    def deliver(source: str) -> Any:
+        def on_payload(p: Any) -> None:
+            publish(Scan(p.text if p.valid else None, source, None if p.valid else (p.problem or "invalid")))
+        return on_payload
+
+    backend = cfg.scanner.backend
+    if backend == "serial":
+        # devices.scanner logs losing and regaining the port itself; the heartbeat reads .connected.
+        return SerialScanner(cfg.scanner.port, cfg.scanner.baudrate, on_payload=deliver("serial"))
+    if backend == "wedge":
+        return WedgeAssembler()
+    return SimScanner(deliver("sim"))
+
+
+def make_pin_factory(name: str) -> Any:
+    from devices.buttons import make_pin_factory as make
+    return make(name)
+
+
+def claim_problems(cfg: Config, pins: dict[int, str]) -> list[str]:
+    """Try to claim each pin (and let it go): the self-check's view of pins nobody holds.
+
+    Returns one line per pin that cannot be claimed; raises what the pin
+    factory itself raises when there is no GPIO access at all."""
+    import warnings
+
+    from gpiozero import DigitalInputDevice
+    from gpiozero.exc import GPIOZeroError
+
+    from devices.buttons import GPIOSetupError
+    bad = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gpiozero warns for every pin factory it falls back from
+        factory = make_pin_factory(cfg.gpio.pin_factory)
+        try:
+            for pin, what in sorted(pins.items()):
+                try:
+                    DigitalInputDevice(pin, pin_factory=factory).close()
+                except (GPIOZeroError, GPIOSetupError, OSError, RuntimeError) as e:
+                    bad.append(f"GPIO{pin} ({what}): {type(e).__name__}: {e}")
+        finally:
+            if factory is not None:
+                factory.close()
+    return bad
+
+
+def preview_png(data: bytes, out: str, dots: int = 576) -> Any:
+    """What the printer would print, as a PNG (devices/preview.py)."""
+    from devices.preview import render_png
+    return render_png(data, out, dots)
+
+
+# ---- roles --------------------------------------------------------------------
+
+def build_dispenser(rt: Runtime) -> DispenserRole:
+    """The ticket service, its printer worker, and optional hardware category buttons."""
+    from kiosk.roles.dispenser.service import TicketService
+    cfg = rt.cfg
+    printer = build_printer(cfg)
+    service = TicketService(cfg, rt.ledger, cache=rt.cache, client=rt.client, printer=printer,
+                            wake_sync=rt.event_written)
+    role = DispenserRole(service, printer)
+    rt.dispenser = role
+    rt.add_part("printer", printer.start, printer.close)
+    rt.add_part("dispenser", service.start, service.stop)
+    d = cfg.dispenser
+    pins = dict(d.button_pins)
+    if d.priority_button_pin:
+        pins["priority"] = d.priority_button_pin
+    if pins:
+        def start_buttons() -> None:
+            from devices.buttons import ButtonBank
+            role.pin_factory = make_pin_factory(cfg.gpio.pin_factory)
+            role.buttons = ButtonBank(pins, service.press, bounce_time=cfg.gpio.bounce_ms / 1000,
+                                      pin_factory=role.pin_factory)
+
+        def stop_buttons() -> None:
+            if role.buttons is not None:
+                role.buttons.close()
+                role.buttons = None
+        rt.add_part("dispenser buttons", start_buttons, stop_buttons)
+    return role
+
+
+def build_lookup(rt: Runtime) -> LookupRole:
+    from kiosk.roles.lookup.service import LookupService
+    cfg = rt.cfg
+    service = LookupService(cfg, rt.ledger, rt.cache, client=lambda: rt.client, wake=rt.event_written)
+    try:
+        service.prune_cache()
+    except Exception:  # a damaged cache is only a cache
+        log.exception("lookup cache prune failed")
+    scanner = build_scanner(cfg, service.scans.publish)
+    role = LookupRole(service, scanner, scanner if cfg.scanner.backend == "wedge" else None)
+    rt.lookup = role
+    start = getattr(scanner, "start", None)
+    rt.add_part("scanner", start, getattr(scanner, "close", None))
+    rt.health_parts["scanner"] = lambda: {"backend": cfg.scanner.backend,
+                                          "connected": getattr(scanner, "connected", None)}
+    return role
+
+
+def build_pad(rt: Runtime) -> PadRole:
+    """The rating service, its window watcher, and the clerk's button, keypad and LEDs if configured."""
+    from kiosk.roles.pad.service import RatingService
+    cfg = rt.cfg
+    service = RatingService(cfg, rt.ledger, rt.cache, client=rt.client, wake=rt.event_written)
+    role = PadRole(service)
+    rt.pad = role
+    if rt.sync is not None:
+        rt.sync.add_listener(service.card_maybe_changed)   # the worker refreshed the card
+    rt.add_part("pad", service.start, service.close)
+    if cfg.pad.clerk_button_pin or cfg.pad.keypad_pins:
+        rt.add_part("pad keys", lambda: _start_pad_keys(rt, role), lambda: _stop_pad_keys(role))
+    return role
+
+
+def _start_pad_keys(rt: Runtime, role: PadRole) -> None:
+    """Wire the configured GPIO keys to the service.
+
+    A GPIO problem is logged with what to check and leaves the touchscreen
+    working: a broken key must not take the pad out of service."""
+    from devices.buttons import ButtonBank, GPIOSetupError, LedBank
+
+    from kiosk.roles.pad.keypad import LedLights, PadKeys, key_names
+    pad = rt.cfg.pad
+    factory = make_pin_factory(rt.cfg.gpio.pin_factory)
+    role.pin_factory = factory          # tests drive gpiozero's MockFactory pins through it
+    leds = None
+    try:
+        if pad.led_pins:
+            leds = LedBank(dict(zip(key_names(), pad.led_pins)), pin_factory=factory)
+        keys = PadKeys(role.service, LedLights(leds) if leds else None)
+        pins = dict(zip(key_names(), pad.keypad_pins))
+        if pad.clerk_button_pin:
+            pins["clerk"] = pad.clerk_button_pin
+        try:
+            bank = ButtonBank(pins, keys.on_press, bounce_time=rt.cfg.gpio.bounce_ms / 1000, pin_factory=factory)
+        except BaseException:
+            keys.close()
+            raise
+    except GPIOSetupError as e:
+        log.error("pad keys not available, touch only: %s", e)
+        if leds is not None:
+            leds.close()
+        return
+    role.keys, role.buttons, role.leds = keys, bank, leds
+
+
+def _stop_pad_keys(role: PadRole) -> None:
+    # The keys first: no LED timer may outlive the LEDs.
+    if role.keys is not None:
+        role.keys.close()
+    for part in (role.buttons, role.leds):
+        if part is not None:
+            part.close()
+    role.keys = role.buttons = role.leds = None
+
+
+ROLE_BUILDERS = {"dispenser": build_dispenser, "lookup": build_lookup, "pad": build_pad}
