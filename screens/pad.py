@@ -431,13 +431,13 @@ def _demo_photo() -> str:
     d = ImageDraw.Draw(img)
     d.ellipse((95, 60, 205, 180), fill=(120, 135, 160))
     d.ellipse((40, 200, 260, 460), fill=(40, 70, 130))
-    path = Path(tempfile.mkdtemp(prefix="pad-preview-")) / "staff.png"
+    path = Path(tempfile.mkdtemp(prefix="pad-screenshot-")) / "staff.png"
     img.save(path)
     return str(path)
 
 
 def show_demo_state(app, state: str) -> None:
-    """Put the pad into one state for a screenshot (kiosk pad-preview).
+    """Put the pad into one state for a screenshot (kiosk pad-screenshot).
 
     Only the screen is shown a sample card; the device's cache keeps its
     real one. A session opened here is dropped unrecorded when the preview

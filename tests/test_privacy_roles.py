@@ -71,7 +71,7 @@ def test_role_flows_and_a_sync_round_log_no_personal_data(tmp_path, central):
         while rt.pad.service.current() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert rt.pad.service.current() is not None, "the pad was not invited"
-        reason = cfg.rating.reasons[0]["code"]
+        reason = cfg.pad.reasons[0]["code"]
         rating = rt.pad.service.submit(1, [reason], PHONE)
         assert rating["phone"] == PHONE
 

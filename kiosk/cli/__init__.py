@@ -1,0 +1,117 @@
+"""The `kiosk` command: one entry point for the device, the technician and the bench."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from kiosk.core.config import ConfigError, load_config, resolve_path
+
+# Modules that add their own subcommands with register(subparsers); one that
+# is missing or broken must not take the others (check-config above all) down.
+PLUGINS = ("kiosk.cli.central", "kiosk.cli.dispenser", "kiosk.cli.lookup",
+           "kiosk.cli.pad", "kiosk.cli.technician")
+
+
+def _load(args) -> "Config":  # noqa: F821
+    return load_config(resolve_path(getattr(args, "config", None)))
+
+
+def cmd_check_config(args) -> int:
+    cfg = load_config(args.file)
+    for w in cfg.warnings:
+        print("warning: " + w.line(args.file))
+    d = cfg.device
+    print(f"{args.file}: ok")
+    print(f"  device {d.id} in {d.hall}; roles: {', '.join(d.roles)}")
+    print(f"  central {cfg.central.url}; storage {cfg.storage.dir}; language {cfg.display.language}")
+    if "dispenser" in d.roles:
+        p = cfg.printer
+        where = p.port if p.backend == "serial" else (p.path if p.backend == "file" else "simulated")
+        print(f"  printer {p.backend} {where} ({p.profile}); categories in config: {len(cfg.dispenser.categories)}")
+    if "lookup" in d.roles:
+        print(f"  scanner {cfg.scanner.backend} {cfg.scanner.port}")
+    if "pad" in d.roles:
+        print(f"  pad at window {cfg.pad.window}; rating time {cfg.pad.rating_seconds} s")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from kiosk.app import run
+    return run(_load(args))
+
+
+def cmd_demo(args) -> int:
+    from kiosk.cli.demo import run_demo
+    return run_demo(data_dir=args.data, port=args.port)
+
+
+def cmd_screenshot(args) -> int:
+    from kiosk.app import screenshot
+    return screenshot(_load(args), args.screen, args.out, args.lang)
+
+
+def cmd_hash_pin(args) -> int:
+    from kiosk.core.pin import hash_pin, read_new_pin
+    pin = args.pin if args.pin is not None else read_new_pin()
+    print(hash_pin(pin))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kiosk", description="Government service hall kiosk firmware")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("check-config", help="validate a provisioning file")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("run", help="start the kiosk from a config file")
+    p.add_argument("--config", help="default: $KIOSK_CONFIG, else /etc/kiosk/kiosk.toml")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="the kiosk with a bench central and simulated devices, no setup")
+    p.add_argument("--data", help="where the demo keeps its data (default: per-user data dir)")
+    p.add_argument("--port", type=int, default=0, help="bench central port (default: any free one)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("screenshot", help="render a screen to PNG without a display")
+    p.add_argument("--config")
+    p.add_argument("--screen", required=True, help="home, dispenser, lookup, pad, ...")
+    p.add_argument("--out", required=True)
+    p.add_argument("--lang", choices=("zh", "en"))
+    p.set_defaults(func=cmd_screenshot)
+
+    p = sub.add_parser("hash-pin", help="make technician.pin_hash from a PIN")
+    p.add_argument("--pin", help="the PIN (default: asked on the terminal)")
+    p.set_defaults(func=cmd_hash_pin)
+
+    for name in PLUGINS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name and not name.startswith((e.name or "\0") + "."):
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from kiosk.core.logs import setup as setup_logging  # structured, scrubbed lines for the journal
+    setup_logging(verbose=args.verbose)
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        for p in e.problems:
+            print(p.line(e.file), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

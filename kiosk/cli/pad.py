@@ -1,4 +1,4 @@
-"""`kiosk verify-ratings` (the hash chain) and `kiosk pad-preview` (render a pad state)."""
+"""`kiosk pad-verify` (the hash chain) and `kiosk pad-screenshot` (render a pad state)."""
 from __future__ import annotations
 
 import sqlite3
@@ -53,11 +53,11 @@ def cmd_pad_preview(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("verify-ratings", help="check the ratings hash chain (deleted or edited records)")
+    p = sub.add_parser("pad-verify", aliases=["verify-ratings"], help="check the ratings hash chain (deleted or edited records)")
     p.add_argument("--config")
     p.set_defaults(func=cmd_verify_ratings)
 
-    p = sub.add_parser("pad-preview", help="render one state of the rating pad to PNG")
+    p = sub.add_parser("pad-screenshot", aliases=["pad-preview"], help="render one state of the rating pad to PNG")
     p.add_argument("--config")
     p.add_argument("--state", choices=PAD_STATES, default="idle")
     p.add_argument("--out", required=True)

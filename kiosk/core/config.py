@@ -199,8 +199,6 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "clerk_button_pin": Key(int, 0),
         "keypad_pins": Key(list, [], _pin_list(5)),
         "led_pins": Key(list, [], _pin_list(5)),
-    },
-    "rating": {
         "reasons_version": Key(str, "GB/T 39734-2020"),
     },
     "technician": {
@@ -218,7 +216,7 @@ TABLES: dict[str, dict[str, Key]] = {
         "name_en": Key(str, check=length(1, 40)),
         "prefix": Key(str, "", matches(r"[A-Z]?", "A")),
     },
-    "rating.reasons": {
+    "pad.reasons": {
         "code": Key(str, check=matches(r"[A-Za-z0-9_-]{1,16}", "A01")),
         "zh": Key(str, check=length(1, 30)),
         "en": Key(str, check=length(1, 60)),
@@ -336,9 +334,45 @@ def _check_tables(name: str, given, problems: list[Problem]) -> list[dict]:
     return [_check_keys(f"{name}[{i}]", e, TABLES[name], problems) for i, e in enumerate(given)]
 
 
+# Keys that moved, still read for this release: (old section, key) -> (new section, key).
+MOVED: dict[tuple[str, str], tuple[str, str]] = {
+    ("rating", "reasons_version"): ("pad", "reasons_version"),
+    ("rating", "reasons"): ("pad", "reasons"),
+}
+
+
+def _move_old_keys(data: dict, problems: list[Problem]) -> dict:
+    """Carry moved keys to their new place, with a warning that says where they went."""
+    old_sections = {old for old, _ in MOVED}
+    if not any(isinstance(data.get(sec), dict) for sec in old_sections):
+        return data
+    data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for (sec, key), (new_sec, new_key) in MOVED.items():
+        old = data.get(sec)
+        if not isinstance(old, dict) or key not in old:
+            continue
+        value = old.pop(key)
+        target = data.setdefault(new_sec, {})
+        old_name = f"[[{sec}.{key}]]" if isinstance(value, list) else f"{sec}.{key}"
+        new_name = f"[[{new_sec}.{new_key}]]" if isinstance(value, list) else f"{new_sec}.{new_key}"
+        if isinstance(target, dict) and new_key in target:
+            problems.append(Problem(f"{sec}.{key}", f"given twice: as {old_name} and as {new_name}",
+                                    f"keep only {new_name}"))
+            continue
+        if isinstance(target, dict):
+            target[new_key] = value
+        problems.append(Problem(f"{sec}.{key}", f"has moved to {new_name} (still read in this release)",
+                                f"rename {old_name} to {new_name}", warning=True))
+    for sec in old_sections:
+        if isinstance(data.get(sec), dict) and not data[sec]:
+            del data[sec]
+    return data
+
+
 def validate(data: dict, file: str) -> Config:
     problems: list[Problem] = []
     sections: dict[str, dict] = {}
+    data = _move_old_keys(data, problems)
     for name in data:
         if name not in SCHEMA:
             problems.append(Problem(name, "unknown section",
@@ -446,10 +480,9 @@ def _cross_checks(data: dict, s: dict[str, dict], problems: list[Problem]) -> No
         if pin and gpio_pin(pin):
             problems.append(Problem(path, *gpio_pin(pin)))
 
-    rs = s["rating"]
-    rcodes = [r.get("code") for r in rs.get("reasons", [])]
+    rcodes = [r.get("code") for r in s["pad"].get("reasons", [])]
     if len(set(rcodes)) != len(rcodes):
-        problems.append(Problem("rating.reasons", "a reason code is used twice", "give each reason its own code"))
+        problems.append(Problem("pad.reasons", "a reason code is used twice", "give each reason its own code"))
 
     # A pin wired to two things makes both misbehave; catch it before the device does.
     used: dict[int, str] = {}

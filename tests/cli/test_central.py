@@ -5,7 +5,7 @@ import json
 import os
 import stat
 
-from kiosk.cli.main import main
+from kiosk.cli import main
 from kiosk.core.ledger import Ledger
 from kiosk.central.server import BenchCentral
 from tests.helpers import write_config

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from devices.preview import interpret
-from kiosk.cli.main import main
+from kiosk.cli import main
 from tests.helpers import write_config
 
 

@@ -117,7 +117,7 @@ def test_repeated_crashed_starts_show_out_of_service_with_data_intact(tmp_path, 
 
 
 def test_boot_guard_command_shows_and_resets(tmp_path, crashing_config, capsys):
-    from kiosk.cli.main import main
+    from kiosk.cli import main
     cfg = load_config(crashing_config)
     for _ in range(2):
         BootGuard(cfg.storage.dir).begin()

@@ -133,3 +133,28 @@ def test_summary_hides_the_pin_hash(tmp_path):
     assert cfg.summary()["technician"]["pin_hash"] == "(set)"
     with pytest.raises(ConfigError):
         load_config(write_config(tmp_path, {"technician": {"pin_hash": "1234"}}))
+
+
+def test_moved_rating_section_is_still_read_and_check_config_says_where_it_went(tmp_path):
+    """[rating] moved into [pad] (one name per role); this release still reads the old keys."""
+    from kiosk.core.config import load_config
+    text = (ROOT / "config" / "pad.toml").read_text(encoding="utf-8")
+    text = text.replace('reasons_version = "GB/T 39734-2020 A.1"\n', "").replace("[[pad.reasons]]", "[[rating.reasons]]")
+    text += '\n[rating]\nreasons_version = "old-v1"\n'
+    path = tmp_path / "old.toml"
+    path.write_text(text, encoding="utf-8")
+    cfg = load_config(path)
+    assert cfg.pad.reasons_version == "old-v1" and [r["code"] for r in cfg.pad.reasons] == ["R01", "R03", "R04"]
+    moved = {w.key: w.what for w in cfg.warnings}
+    assert "pad.reasons_version" in moved["rating.reasons_version"]
+    assert "[[pad.reasons]]" in moved["rating.reasons"]
+
+
+def test_a_moved_key_given_twice_is_an_error(tmp_path):
+    from kiosk.core.config import ConfigError, load_config
+    text = (ROOT / "config" / "pad.toml").read_text(encoding="utf-8") + '\n[rating]\nreasons_version = "x"\n'
+    path = tmp_path / "twice.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert any(p.key == "rating.reasons_version" and "twice" in p.what for p in e.value.problems)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.technician import selftest
-from kiosk.cli.main import main
+from kiosk.cli import main
 from kiosk.core.config import load_config
 from kiosk.wiring import build_runtime
 from tests.helpers import write_config

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from kiosk.technician import selftest
-from kiosk.cli.main import main
+from kiosk.cli import main
 from kiosk.core.config import load_config
 from kiosk.wiring import build_runtime
 from tests.devices.conftest import PtyDevice

@@ -195,7 +195,7 @@ class RatingService:
                           and isinstance(r.get("zh"), str) and isinstance(r.get("en"), str))
             if items:
                 return Reasons(rr["version"], items)
-        return Reasons(self.cfg.rating.reasons_version, tuple(dict(r) for r in self.cfg.rating.reasons))
+        return Reasons(self.cfg.pad.reasons_version, tuple(dict(r) for r in self.cfg.pad.reasons))
 
     def staff_card(self) -> dict | None:
         """The window's staff card as the sync worker (or the watcher) cached it,

@@ -162,7 +162,7 @@ def test_scrub_removes_personal_data_from_free_text():
 # ---- the technician's command ---------------------------------------------------
 
 def test_lookup_parse_command_masks_and_explains(capsys):
-    from kiosk.cli.main import main
+    from kiosk.cli import main
     assert main(["lookup-parse", "--defaults", "https://a.example/q?slbh=ZW2026000101&cxm=482913"]) == 0
     out = capsys.readouterr().out
     assert "ZW20****0101" in out and "ZW2026000101" not in out and "482913" not in out

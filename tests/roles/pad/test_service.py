@@ -236,7 +236,7 @@ def test_concurrent_submits_record_once(svc):
 
 
 def run_verify(config):
-    return subprocess.run([sys.executable, "-m", "kiosk", "verify-ratings", "--config", str(config)],
+    return subprocess.run([sys.executable, "-m", "kiosk", "pad-verify", "--config", str(config)],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
