@@ -76,15 +76,6 @@ def valid_phone(phone: str) -> bool:
     return bool(PHONE_RX.fullmatch(phone or ""))
 
 
-def mask_phone(phone: str | None) -> str:
-    """138****5678: enough for the citizen to recognise it, not for a bystander."""
-    if not phone:
-        return ""
-    if len(phone) <= 7:
-        return "*" * len(phone)
-    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
-
-
 def stars(n, total: int = 5) -> str:
     """★★★☆☆ for 3: the level drawn the way the citizen knows it."""
     try:
