@@ -133,3 +133,10 @@ def test_summary_hides_the_pin_hash(tmp_path):
     assert cfg.summary()["technician"]["pin_hash"] == "(set)"
     with pytest.raises(ConfigError):
         load_config(write_config(tmp_path, {"technician": {"pin_hash": "1234"}}))
+
+
+def test_a_value_with_a_newline_round_trips(tmp_path):
+    # The config writer (tomli-w) must quote what the hand-written one broke: newlines, quotes, backslashes.
+    hall = '一楼\n"综合" 大厅 \\ 东'
+    cfg = load_config(str(write_config(tmp_path, {"device": {"hall": hall}})))
+    assert cfg.device.hall == hall
