@@ -1,8 +1,10 @@
 """Hardware buttons and LEDs through gpiozero.
 
-The pin factory is chosen by config, as gpiozero intends: "native" lets
-gpiozero pick its default (lgpio on Raspberry Pi OS bookworm), "mock" is
-gpiozero's own MockFactory for the demo and the tests.
+The pin factory is chosen by config with gpiozero's own names
+(kiosk/core/ports.py PIN_FACTORIES): "default" lets gpiozero pick (lgpio on
+Raspberry Pi OS bookworm), "lgpio", "rpigpio" and "pigpio" are gpiozero's
+factories of those names, "mock" is gpiozero's own MockFactory for the demo
+and the tests.
 
 Threads: gpiozero calls `on_press` on its own thread (lgpio's callback
 thread on a Pi; on MockFactory, the thread that drives the pin).  The app
@@ -17,23 +19,42 @@ import threading
 import time
 from typing import Callable
 
+from kiosk.core.ports import PIN_FACTORIES, PIN_FACTORY_RENAMED
+
 log = logging.getLogger(__name__)
 
-PIN_FACTORIES = ("native", "mock")
+# gpiozero's own entry points for its factories (gpiozero/devices.py uses the same).
+_GPIOZERO_FACTORIES = {
+    "lgpio": ("gpiozero.pins.lgpio", "LGPIOFactory"),
+    "rpigpio": ("gpiozero.pins.rpigpio", "RPiGPIOFactory"),
+    "pigpio": ("gpiozero.pins.pigpio", "PiGPIOFactory"),
+}
 
 
 class GPIOSetupError(RuntimeError):
     """Buttons or LEDs could not be set up; the message says what to check."""
 
 
-def make_pin_factory(kind: str = "native"):
-    """A gpiozero pin factory for `kind`; None means gpiozero's default."""
-    if kind == "native":
+def make_pin_factory(kind: str = "default"):
+    """A gpiozero pin factory for `kind` (a gpiozero name); None means gpiozero's default."""
+    kind = PIN_FACTORY_RENAMED.get(kind, kind)
+    if kind == "default":
         return None  # gpiozero picks lgpio / RPi.GPIO / ... when the first pin is made
     if kind == "mock":
         from gpiozero.pins.mock import MockFactory
 
         return MockFactory()
+    if kind in _GPIOZERO_FACTORIES:
+        import importlib
+
+        module, name = _GPIOZERO_FACTORIES[kind]
+        try:
+            return getattr(importlib.import_module(module), name)()
+        except Exception as exc:  # ImportError, or the library cannot reach the GPIO chip
+            raise GPIOSetupError(
+                f"pin factory {kind!r} cannot start ({exc.__class__.__name__}: {exc}): install its "
+                f"library (python3-{kind}) or use pin_factory = \"default\" to let gpiozero choose"
+            ) from exc
     raise ValueError(f"unknown pin factory {kind!r}: use one of {', '.join(PIN_FACTORIES)}")
 
 

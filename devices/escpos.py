@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from PIL import Image as PILImage
 
 from devices import textraster
+from kiosk.core.ports import PAPER_DOTS, PRINTER_PROFILES
 
 ESC = b"\x1b"
 GS = b"\x1d"
@@ -169,7 +170,7 @@ class PrinterProfile:
     """What a printer model can do; chosen by name in the device config."""
 
     name: str
-    dots_per_line: int = 576  # 80 mm paper at 203 dpi; 58 mm printers have 384
+    dots_per_line: int = PAPER_DOTS[80]  # 58 mm printers have PAPER_DOTS[58]
     chinese_text: bool = True  # has a GB18030 font; False → Chinese lines as raster
     chinese_mode_commands: bool = False  # needs FS & / FS . around Chinese text
     native_qr: bool = True  # understands GS ( k; False → QR as raster
@@ -190,6 +191,10 @@ PROFILES: dict[str, PrinterProfile] = {
         PrinterProfile("no-qr", native_qr=False),
     )
 }
+# check-config accepts exactly the names in ports; a profile added here and
+# not there (or the other way round) would be refused or crash at start.
+if tuple(PROFILES) != PRINTER_PROFILES:
+    raise RuntimeError("devices/escpos.py PROFILES and kiosk/core/ports.py PRINTER_PROFILES disagree: fix both")
 
 
 def get_profile(name: str, **overrides) -> PrinterProfile:

@@ -18,7 +18,8 @@ from kivy.metrics import sp
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 
 from kiosk.core.i18n import register
-from kiosk.roles.pad.service import BAD_LEVELS, LEVELS, RatingError, mask_phone, stars, valid_phone  # noqa: F401
+from kiosk.core.privacy import mask_phone
+from kiosk.roles.pad.service import BAD_LEVELS, LEVELS, RatingError, stars, valid_phone  # noqa: F401
 
 from screens.widgets import BigButton, KioskScreen, in_background
 

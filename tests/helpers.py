@@ -8,7 +8,7 @@ import time
 import tomllib
 from pathlib import Path
 
-from kiosk.tomlout import dumps as dump_toml
+from tomli_w import dumps as dump_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "config" / "demo.toml"

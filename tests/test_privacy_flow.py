@@ -2,7 +2,7 @@
 import io
 import logging
 
-from kiosk.core import logs
+from kiosk.core import logs, privacy
 from kiosk.technician import selftest
 from kiosk.core.bootguard import BootGuard
 from tests.helpers import AppHarness, write_config
@@ -49,7 +49,7 @@ def test_flow_logs_contain_no_personal_data(tmp_path):
             h.close()
     finally:
         logging.getLogger().removeHandler(handler)
-        logs._forgotten.clear()
+        privacy._forgotten.clear()
     text = buf.getvalue()
     assert "service PIN" in text and "self-check" in text  # the flow did log
     for secret in (NAME, ID_NO, PHONE, CASE, "0042", "246810"):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from kiosk.core import logs
+from kiosk.core import logs, privacy
 from kiosk.central.server import BenchCentral
 from kiosk.core.config import load_config
 from kiosk.roles.lookup.service import Scan
@@ -87,7 +87,7 @@ def test_role_flows_and_a_sync_round_log_no_personal_data(tmp_path, central):
         logging.getLogger().removeHandler(raw)
         logging.getLogger().removeHandler(handler)
         logging.getLogger().setLevel(logging.WARNING)
-        logs._forgotten.clear()
+        privacy._forgotten.clear()
 
     # The personal data really travelled: the central has the rating with its phone and case.
     delivered = central.events()

@@ -13,7 +13,8 @@ from html import escape
 from urllib.parse import parse_qs, quote
 
 from kiosk.central.faults import Fault
-from kiosk.central.store import CASE_STATUSES, COLLECTION_METHODS, StoreError, mask_name
+from kiosk.central.store import CASE_STATUSES, COLLECTION_METHODS, StoreError
+from kiosk.core.privacy import mask_name
 
 CSS = """body{font-family:sans-serif;margin:1em 2em;color:#222}table{border-collapse:collapse;margin-bottom:1em}
 td,th{border:1px solid #bbb;padding:2px 6px;font-size:90%;vertical-align:top}th{background:#eee}

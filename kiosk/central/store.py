@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kiosk.central import seed
+from kiosk.core.privacy import mask_name
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -107,15 +108,6 @@ def canonical(obj: Any) -> str:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def mask_name(name: str) -> str:
-    """张小三 -> 张*三, 李四 -> 李*: enough for the owner to recognise, not for a stranger."""
-    if len(name) <= 1:
-        return "*"
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
 def add_working_days(start: date, days: int) -> date:

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 
 from kiosk.core.config import load_config
-from kiosk.tomlout import dumps
+from tomli_w import dumps  # the standard library reads TOML but does not write it
 
 log = logging.getLogger("kiosk.demo")
 

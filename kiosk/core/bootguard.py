@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kiosk.core.logs import scrub
+from kiosk.core.privacy import scrub
 
 log = logging.getLogger("kiosk.bootguard")
 
@@ -132,7 +132,8 @@ class BootGuard:
     def record_error(self, exc: BaseException) -> None:
         first = (str(exc).splitlines() or [""])[0][:300]
         data = self._read()
-        data["last_error"] = scrub(f"{type(exc).__name__}: {first}" if first else type(exc).__name__)
+        # codes=False as for log lines: a device path or a config key stays readable.
+        data["last_error"] = scrub(f"{type(exc).__name__}: {first}" if first else type(exc).__name__, codes=False)
         self._write(data)
 
     def reset(self) -> None:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from kiosk.core import ports
+
 DEFAULT_PATH = "/etc/kiosk/kiosk.toml"
 ROLES = ("dispenser", "lookup", "pad")
 
@@ -154,20 +156,20 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "font": Key(str, ""),
     },
     "printer": {
-        "backend": Key(str, "sim", one_of("serial", "file", "sim")),
+        "backend": Key(str, "sim", one_of(*ports.PRINTER_BACKENDS)),
         "port": Key(str, ""),
-        "baudrate": Key(int, 9600, one_of(9600, 19200, 38400, 57600, 115200)),
+        "baudrate": Key(int, 9600, one_of(*ports.BAUD_RATES)),
         "path": Key(str, ""),
-        "profile": Key(str, "default", one_of("default", "no-chinese", "no-qr")),
+        "profile": Key(str, "default", one_of(*ports.PRINTER_PROFILES)),
         "status_timeout": Key(float, 0.5, in_range(0.05, 5)),
     },
     "scanner": {
-        "backend": Key(str, "sim", one_of("serial", "wedge", "sim")),
+        "backend": Key(str, "sim", one_of(*ports.SCANNER_BACKENDS)),
         "port": Key(str, ""),
-        "baudrate": Key(int, 9600, one_of(9600, 19200, 38400, 57600, 115200)),
+        "baudrate": Key(int, 9600, one_of(*ports.BAUD_RATES)),
     },
     "gpio": {
-        "pin_factory": Key(str, "native", one_of("native", "mock")),
+        "pin_factory": Key(str, "default", one_of(*ports.PIN_FACTORIES, *ports.PIN_FACTORY_RENAMED)),
         "bounce_ms": Key(int, 50, in_range(5, 1000)),
     },
     "dispenser": {
@@ -440,6 +442,14 @@ def _cross_checks(data: dict, s: dict[str, dict], problems: list[Problem]) -> No
             # token is provisioned. A token others can read is always refused.
             missing = "does not exist" in p.what
             problems.append(Problem(p.key, p.what, p.fix, warning=missing))
+
+    old = s["gpio"].get("pin_factory")
+    if old in ports.PIN_FACTORY_RENAMED:
+        new = ports.PIN_FACTORY_RENAMED[old]
+        # Still read for this release, as before; the next one takes gpiozero's meaning of the name.
+        problems.append(Problem("gpio.pin_factory", f"{old!r} is read as {new!r} for this release",
+                                f"write pin_factory = {new!r}: gpiozero's name for it (gpiozero's own "
+                                f"{old!r} is a different pin factory)", warning=True))
 
     pr = s["printer"]
     if pr.get("backend") == "serial" and not pr.get("port"):

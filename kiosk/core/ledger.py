@@ -18,9 +18,11 @@ import time
 import uuid as uuidlib
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Iterator
+
+from kiosk.core.time import wall_now
 
 
 def boot_id() -> str:
@@ -28,10 +30,6 @@ def boot_id() -> str:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except OSError:
         return "unknown"
-
-
-def wall_now() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds")
 
 
 # Each entry moves the schema one version up. Never edit a released entry:

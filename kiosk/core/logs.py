@@ -8,10 +8,10 @@ are ``key=value`` lines that a technician can read.
 Personal data (names, ID numbers, phone numbers, full case numbers) must not
 be logged in the first place. This module is the second line of defence:
 every formatted line — message, extra fields and traceback — goes through
-``scrub``, which masks
+``kiosk.core.privacy.scrub``, which masks
 
 * 18-digit resident ID numbers (and 15-digit old ones, and any longer digit run),
-* mainland mobile numbers,
+* mainland mobile numbers and landlines, the way ``mask_phone`` shows them,
 * every value passed as personal: ``log.info("...", extra={"personal": [name]})``,
   values wrapped in ``Personal(...)``, and values a service declared with
   ``forget_in_logs(value)`` (for example the case number being looked up).
@@ -23,18 +23,11 @@ import logging
 import os
 import re
 import sys
-import threading
-from collections import OrderedDict
 from datetime import datetime, timezone
 
-MASK = "***"
-
-# An ID number is 17 digits and a digit or X; 15-digit ones are the old form.
-# Any run of 15 or more digits is masked: bank cards and IDs alike, and no
-# value the device logs on purpose (counters, ports, years) is that long.
-_LONG_DIGITS = re.compile(r"(?<![0-9A-Za-z])\d{14,}[\dXx](?![0-9A-Za-z])")
-# Mainland mobile numbers, also written with +86 / 86 and spaces or dashes.
-_MOBILE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?!\d)")
+# Masking lives in kiosk.core.privacy; Personal and forget_in_logs are re-exported
+# because they are part of how code logs: logs.Personal(name).
+from kiosk.core.privacy import MASK, Personal, forget_in_logs, scrub  # noqa: F401
 
 # Standard LogRecord attributes: everything else on a record came from extra=.
 _RECORD_ATTRS = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime", "personal"}
@@ -42,67 +35,9 @@ _RECORD_ATTRS = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | 
 _SYSLOG = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
 
 
-class Personal:
-    """Wrap a value to log that it exists, never what it is: renders as ***."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value):
-        self.value = value
-
-    def __str__(self):
-        return MASK
-
-    __repr__ = __str__
-
-
-class _Forgotten:
-    """Values to mask wherever they appear; bounded, so it cannot grow forever."""
-
-    def __init__(self, size: int = 512):
-        self._values: OrderedDict[str, None] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def add(self, value) -> None:
-        text = str(value).strip()
-        if len(text) < 2:  # masking single characters would shred every line
-            return
-        with self._lock:
-            self._values[text] = None
-            self._values.move_to_end(text)
-            while len(self._values) > self._size:
-                self._values.popitem(last=False)
-
-    def snapshot(self) -> list[str]:
-        with self._lock:
-            # Longest first, so "张三丰" is masked whole before "张三" could split it.
-            return sorted(self._values, key=len, reverse=True)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._values.clear()
-
-
-_forgotten = _Forgotten()
-
-
-def forget_in_logs(*values) -> None:
-    """Mask these values in every later log line of this process."""
-    for v in values:
-        if v is not None:
-            _forgotten.add(v)
-
-
-def scrub(text: str, extra_values=()) -> str:
-    """Mask personal data patterns and the given values in a piece of text."""
-    values = [str(v).strip() for v in extra_values if v is not None and len(str(v).strip()) >= 2]
-    for v in sorted(values, key=len, reverse=True) + _forgotten.snapshot():
-        if v in text:
-            text = text.replace(v, MASK)
-    text = _LONG_DIGITS.sub(MASK, text)
-    text = _MOBILE.sub(MASK, text)
-    return text
+def _scrub_line(text: str, values) -> str:
+    # codes=False: a log line keeps its ids, timestamps and JSON punctuation.
+    return scrub(text, values, codes=False)
 
 
 def _personal_values(record: logging.LogRecord) -> list:
@@ -127,11 +62,11 @@ class ScrubFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a bad format string must not lose the record
             message = f"{record.msg!r} {record.args!r}"
-        record.msg = scrub(message, values)
+        record.msg = _scrub_line(message, values)
         record.args = None
         for key, value in list(vars(record).items()):
             if key not in _RECORD_ATTRS and isinstance(value, str):
-                setattr(record, key, scrub(value, values))
+                setattr(record, key, _scrub_line(value, values))
         record.personal = None
         record._kiosk_personal = values  # for the formatter: tracebacks are formatted later
         return True
@@ -153,7 +88,7 @@ class _Base(logging.Formatter):
         return record.exc_text or None
 
     def _finish(self, record, line: str) -> str:
-        line = scrub(line, getattr(record, "_kiosk_personal", ()))
+        line = _scrub_line(line, getattr(record, "_kiosk_personal", ()))
         if self.journal:
             line = f"<{_SYSLOG.get(record.levelno, 6)}>" + line
         return line

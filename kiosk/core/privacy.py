@@ -1,15 +1,17 @@
-"""Masking personal data for public screens and for logs.
+"""Masking personal data for public screens and for logs: the one place for it.
 
 A lobby screen is read over the citizen's shoulder, and a log file travels
 to technicians and vendors. Both show only enough for the owner to
 recognise their own data: 张*三, ZW20******0101, 110***********1234,
-138****5678. Every function takes anything (None, numbers, odd lengths) and
-always returns a string, because a masking bug must never turn into a crash
+138****5678, ********4321. Every function takes anything (None, numbers,
+odd lengths) and always returns a string, because a masking bug must never turn into a crash
 that shows a traceback with the unmasked value in it.
 """
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 
 STAR = "*"
 
@@ -48,28 +50,122 @@ def mask_id_number(id_no) -> str:
 
 
 def mask_phone(phone) -> str:
-    """13812345678 -> 138****5678; landlines keep the last four digits only."""
-    s = "" if phone is None else re.sub(r"[\s-]", "", str(phone))
-    if len(s) == 11 and s.isdigit():
+    """13812345678 -> 138****5678; a landline (057187654321, 0108765432) keeps its last four digits only.
+
+    Spaces, dashes, brackets and a +86 / 0086 prefix are dropped first, so the
+    same number masks the same way however it was written: on the pad's
+    keypad, in a stored rating, or inside a log line.
+    """
+    s = "" if phone is None else re.sub(r"[\s()-]", "", str(phone))
+    s = re.sub(r"^(?:\+?86|0086)(?=1[3-9]\d{9}$)", "", s)
+    if _MOBILE_FULL.fullmatch(s):
         return s[:3] + STAR * 4 + s[-4:]
     if len(s) <= 4:
         return STAR * len(s)
     return STAR * (len(s) - 4) + s[-4:]
 
 
-# For free text (exception messages, URLs) that might carry personal data on
-# its way to a log: ID numbers, mobile numbers, receipt-like codes, query strings.
-_ID_RX = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
-_PHONE_RX = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+def mask_text(text, keep: int = 6) -> str:
+    """A prefix and the length, for a technician to tell one scan from another: ZW20******** (12 chars)."""
+    text = "" if text is None else str(text)
+    return text[:keep] + STAR * min(12, max(0, len(text) - keep)) + f" ({len(text)} chars)"
+
+
+_MOBILE_FULL = re.compile(r"1[3-9]\d{9}")
+
+# ---- free text: log lines, error texts, dead-letter reasons ------------------
+
+MASK = "***"
+
+# An ID number is 17 digits and a digit or X; 15-digit ones are the old form.
+# Any run of 15 or more digits is masked whole: bank cards and IDs alike, and
+# no value the device logs on purpose (counters, ports, years) is that long.
+_LONG_DIGITS_RX = re.compile(r"(?<![0-9A-Za-z])\d{14,}[\dXx](?![0-9A-Za-z])")
+# Mainland mobile numbers, also written with +86 / 86 and spaces or dashes.
+_PHONE_RX = re.compile(r"(?<!\d)(?:\+?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?!\d)")
+# Landlines with their area code (0 and a non-zero digit: 010, 0571, ...), as
+# the pad accepts them; a dash before it is not allowed so UUID tails survive.
+_LANDLINE_RX = re.compile(r"(?<![\w-])0[1-9]\d{1,2}[ -]?\d{3,4}[ -]?\d{4}(?![\w-])")
 _LONG_CODE_RX = re.compile(r"(?<![0-9A-Za-z])(?=[A-Za-z0-9-]*\d)[A-Za-z0-9-]{8,40}(?![0-9A-Za-z])")
 _QUERY_RX = re.compile(r"\?[^\s]*")
 
 
-def scrub(text) -> str:
-    """Mask anything in free text that looks like personal data; safe on any input."""
+class Personal:
+    """Wrap a value to log that it exists, never what it is: renders as ***."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __str__(self):
+        return MASK
+
+    __repr__ = __str__
+
+
+class _Forgotten:
+    """Values to mask wherever they appear; bounded, so it cannot grow forever."""
+
+    def __init__(self, size: int = 512):
+        self._values: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def add(self, value) -> None:
+        text = str(value).strip()
+        if len(text) < 2:  # masking single characters would shred every line
+            return
+        with self._lock:
+            self._values[text] = None
+            self._values.move_to_end(text)
+            while len(self._values) > self._size:
+                self._values.popitem(last=False)
+
+    def snapshot(self) -> list[str]:
+        with self._lock:
+            # Longest first, so "张三丰" is masked whole before "张三" could split it.
+            return sorted(self._values, key=len, reverse=True)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+
+_forgotten = _Forgotten()
+
+
+def forget_in_logs(*values) -> None:
+    """Mask these values in every later scrubbed text of this process (log lines above all)."""
+    for v in values:
+        if v is not None:
+            _forgotten.add(v)
+
+
+def scrub(text, personal=(), *, codes: bool = True) -> str:
+    """Mask anything in free text that looks like personal data; safe on any input.
+
+    personal: values known to be personal (masked as *** wherever they occur),
+    in addition to those declared with ``forget_in_logs``. Phone numbers are
+    masked exactly as ``mask_phone`` masks them, ID numbers and other long
+    digit runs as ***.
+
+    codes=True also masks query strings and receipt-like codes (8 to 40
+    letters and digits), for texts a technician reads on the service screen.
+    Log lines pass codes=False: they must keep event ids, timestamps and the
+    JSON punctuation after a "?", and the codes a service handles reach the
+    scrubber as declared values instead.
+    """
     s = "" if text is None else str(text)
-    s = _QUERY_RX.sub("?***", s)
-    s = _ID_RX.sub(lambda m: mask_id_number(m.group()), s)
+    values = [str(v).strip() for v in personal if v is not None and len(str(v).strip()) >= 2]
+    for v in sorted(values, key=len, reverse=True) + _forgotten.snapshot():
+        if v in s:
+            s = s.replace(v, MASK)
+    if codes:
+        s = _QUERY_RX.sub("?" + MASK, s)
+    s = _LONG_DIGITS_RX.sub(MASK, s)
     s = _PHONE_RX.sub(lambda m: mask_phone(m.group()), s)
-    s = _LONG_CODE_RX.sub(lambda m: mask_receipt(m.group()), s)
+    s = _LANDLINE_RX.sub(lambda m: mask_phone(m.group()), s)
+    if codes:
+        s = _LONG_CODE_RX.sub(lambda m: mask_receipt(m.group()), s)
     return s

@@ -20,18 +20,21 @@ from __future__ import annotations
 
 import base64
 import logging
-import random
 import shutil
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 from kiosk import __version__
+from kiosk.core.backoff import Backoff
+from kiosk.core.time import wall_now
 from kiosk.sync.client import CentralAuthError, CentralClient, CentralRejected, CentralUnreachable
 
 log = logging.getLogger("kiosk.sync")
+
+# Status and heartbeat times are read by a person, to the second.
+SECONDS = "seconds"
 
 # Cache keys other parts of the device read.
 CONFIG_KEY = "central.config"            # the device config document (dict)
@@ -45,10 +48,6 @@ def staff_card_key(window: str) -> str:
 
 def staff_photo_key(staff_id: str) -> str:
     return f"staff.photo.{staff_id}"     # {"content_type", "data_b64", "etag"}
-
-
-def wall_now() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
 
 
 class SyncWorker:
@@ -65,6 +64,7 @@ class SyncWorker:
         self.batch_size = batch_size
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
+        self._backoff = Backoff(backoff_base, backoff_cap, floor=min_retry_gap / 2)
         self.min_retry_gap = min_retry_gap
         self.window = window
         self.pull_queue = pull_queue
@@ -150,7 +150,7 @@ class SyncWorker:
             with self._lock:
                 self._last_attempt = time.monotonic()
                 self._wake_pending = False
-                self._state["last_attempt"] = wall_now()
+                self._state["last_attempt"] = wall_now(SECONDS)
             summary = {"ok": False, "delivered": 0, "duplicates": 0, "rejected": 0, "pulled": {},
                        "heartbeat": False, "error": None}
             try:
@@ -253,7 +253,7 @@ class SyncWorker:
         f = self.client.staff_card(self.window, have.get("etag"))
         card = have.get("card") if f.not_modified else f.data
         if not f.not_modified:
-            self.cache.set(key, {"card": card, "etag": f.etag, "fetched_at": wall_now()})
+            self.cache.set(key, {"card": card, "etag": f.etag, "fetched_at": wall_now(SECONDS)})
         photo_key = staff_photo_key(card["staff_id"])
         photo = self.cache.get(photo_key) or {}
         p = self.client.staff_photo(card["staff_id"], photo.get("etag"))
@@ -273,7 +273,7 @@ class SyncWorker:
              "outbox": {"pending": stats["pending"], "dead": stats["dead"],
                         "oldest_pending_age_s": stats["oldest_pending_age_s"]},
              "last_sync": self.ledger.get_meta("last_sync"), "disk_free_bytes": free,
-             "printer": "unknown", "paper": "unknown", "sent_at": wall_now()}
+             "printer": "unknown", "paper": "unknown", "sent_at": wall_now(SECONDS)}
         if self.health:
             try:
                 h.update(self.health())
@@ -283,10 +283,11 @@ class SyncWorker:
 
     # -- bookkeeping ------------------------------------------------------
     def _succeeded(self, pulled: bool) -> None:
-        now = wall_now()
+        now = wall_now(SECONDS)
         self.ledger.set_meta("last_sync", now)
         with self._lock:
             self._failures = 0
+            self._backoff.success()
             t = time.monotonic()
             self._next_try = t + self.interval
             if pulled:
@@ -297,14 +298,10 @@ class SyncWorker:
 
     def _failed(self, error: str, retry_after: float | None, status: str = "offline") -> None:
         with self._lock:
-            self._failures += 1
+            delay = self._backoff.failure(retry_after)
+            self._failures = self._backoff.failures
             if status == "auth_error":
                 delay = self.backoff_cap   # retrying will not fix a token; still look now and then
-            else:
-                delay = random.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** (self._failures - 1)))
-                if retry_after is not None:
-                    delay = max(delay, min(retry_after, 600.0))
-            delay = max(delay, self.min_retry_gap / 2)
             if self._wake_pending and status == "offline" and retry_after is None:
                 delay = min(delay, self.min_retry_gap)
             self._next_try = time.monotonic() + delay

@@ -23,7 +23,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from kiosk import __version__
-from kiosk.core.privacy import scrub
+from kiosk.core.privacy import mask_receipt, mask_text, scrub
 from kiosk.core.pin import verify_pin
 
 log = logging.getLogger("kiosk.technician")
@@ -114,11 +114,6 @@ def ip_address(cfg) -> str:
         return "no network"
 
 
-def mask(text: str, keep: int = 6) -> str:
-    text = str(text)
-    return text[:keep] + "*" * min(12, max(0, len(text) - keep)) + f" ({len(text)} chars)"
-
-
 def _fmt_age(iso: str | None) -> str:
     if not iso:
         return "never"
@@ -152,7 +147,6 @@ def _printer_text(rt) -> str:
 
 def describe_scan(scan, cfg) -> str:
     """What a technician needs from a test scan, masked: which input, and would the lookup take it?"""
-    from kiosk.core.privacy import mask_receipt
     from kiosk.roles.lookup.receipt import Rejection, parse_payload
     if scan.problem:
         return f"unreadable ({scan.problem}) from {scan.source}"
@@ -160,7 +154,7 @@ def describe_scan(scan, cfg) -> str:
     if not isinstance(ref, Rejection):
         return f"receipt {mask_receipt(ref.receipt_no)}, query code ****** (from {scan.source}: the lookup accepts it)"
     text = scan.payload.decode("utf-8", "replace") if isinstance(scan.payload, bytes) else str(scan.payload or "")
-    return f"{mask(text, keep=4)} from {scan.source}: not a receipt code ({ref.reason})"
+    return f"{mask_text(text, keep=4)} from {scan.source}: not a receipt code ({ref.reason})"
 
 
 class Bench:

@@ -158,3 +158,10 @@ def test_a_moved_key_given_twice_is_an_error(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_config(path)
     assert any(p.key == "rating.reasons_version" and "twice" in p.what for p in e.value.problems)
+
+
+def test_a_value_with_a_newline_round_trips(tmp_path):
+    # The config writer (tomli-w) must quote what the hand-written one broke: newlines, quotes, backslashes.
+    hall = '一楼\n"综合" 大厅 \\ 东'
+    cfg = load_config(str(write_config(tmp_path, {"device": {"hall": hall}})))
+    assert cfg.device.hall == hall

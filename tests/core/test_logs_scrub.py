@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from kiosk.core import logs
+from kiosk.core import logs, privacy
 from kiosk.core.logs import Personal
 
 NAME = "张三丰"
@@ -21,7 +21,7 @@ def capture():
     handler = logs.setup(fmt="json", stream=buf)
     yield buf
     logging.getLogger().removeHandler(handler)
-    logs._forgotten.clear()
+    privacy._forgotten.clear()
 
 
 def lines(buf):

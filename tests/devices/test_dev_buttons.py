@@ -27,8 +27,8 @@ def press(factory, pin):
 
 def test_pin_factory_kinds():
     assert isinstance(make_pin_factory("mock"), MockFactory)
-    assert make_pin_factory("native") is None  # gpiozero's default
-    with pytest.raises(ValueError, match="native, mock"):
+    assert make_pin_factory("default") is None  # gpiozero's default
+    with pytest.raises(ValueError, match="default, lgpio, rpigpio, pigpio, mock"):
         make_pin_factory("pigpio-remote")
 
 

@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-from kiosk.core.ledger import Ledger, wall_now
+from kiosk.core.ledger import Ledger
+from kiosk.core.time import wall_now
 
 log = logging.getLogger("kiosk.tickets")
 

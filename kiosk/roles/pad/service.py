@@ -34,7 +34,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from kiosk.core.ledger import wall_now
+from kiosk.core.backoff import Backoff
+from kiosk.core.time import wall_now
 from kiosk.roles.pad.chain import GENESIS, HEAD_KEY, record_hash
 
 log = logging.getLogger("kiosk.rating")
@@ -74,15 +75,6 @@ class RatingError(Exception):
 
 def valid_phone(phone: str) -> bool:
     return bool(PHONE_RX.fullmatch(phone or ""))
-
-
-def mask_phone(phone: str | None) -> str:
-    """138****5678: enough for the citizen to recognise it, not for a bystander."""
-    if not phone:
-        return ""
-    if len(phone) <= 7:
-        return "*" * len(phone)
-    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
 
 
 def stars(n, total: int = 5) -> str:
@@ -516,12 +508,14 @@ class WindowWatcher(threading.Thread):
 
     NO_CLIENT_WAIT = 2.0
 
-    def __init__(self, service: RatingService, client_getter, *, poll_wait: int):
+    def __init__(self, service: RatingService, client_getter, *, poll_wait: int, backoff: Backoff | None = None):
         super().__init__(name="pad-watcher", daemon=True)
         self.service = service
         self.client_getter = client_getter
         self.client = None
         self.poll_wait = poll_wait
+        # Jittered: after a central or network outage, the pads of a hall must not reconnect in lockstep.
+        self.backoff = backoff or Backoff(base=1.0, cap=30.0, floor=0.2)
         self._stop_event = threading.Event()
 
     def stop(self) -> None:
@@ -529,7 +523,6 @@ class WindowWatcher(threading.Thread):
 
     def run(self) -> None:
         rev = None
-        backoff = 1.0
         card_due = 0.0
         staff = None
         first = True
@@ -542,7 +535,7 @@ class WindowWatcher(threading.Thread):
             try:
                 s = self.fetch_session(rev)
                 self.service.set_online(True)
-                backoff = 1.0
+                self.backoff.success()
                 if s.get("staff_id") != staff or time.monotonic() >= card_due:
                     self.refresh_card()
                     staff = s.get("staff_id")
@@ -556,8 +549,7 @@ class WindowWatcher(threading.Thread):
             except Exception as e:  # any failure: offline until the next answer
                 log.warning("window session poll failed: %s", type(e).__name__)
                 self.service.set_online(False)
-                self._stop_event.wait(backoff)
-                backoff = min(30.0, backoff * 2)
+                self._stop_event.wait(self.backoff.failure(getattr(e, "retry_after", None)))
 
     # -- the central calls --------------------------------------------------------
     def fetch_session(self, since):

@@ -1,0 +1,29 @@
+"""What devices/ and the config agree on: the allowed values of device settings.
+
+devices/ may import this module and nothing else of kiosk/ (it holds no
+behaviour, only names), so the validator in kiosk/core/config.py and the
+adapters that act on a value read the same list: a value check-config
+accepts is one the adapter implements, and the other way round.
+"""
+from __future__ import annotations
+
+# Printer models by what they can do (devices/escpos.py PROFILES implements each).
+PRINTER_PROFILES = ("default", "chinese-mode", "no-chinese", "no-qr")
+
+PRINTER_BACKENDS = ("serial", "file", "sim")
+SCANNER_BACKENDS = ("serial", "wedge", "sim")
+
+# The rates thermal printers and serial scanners are sold with; 8N1 always.
+BAUD_RATES = (9600, 19200, 38400, 57600, 115200)
+
+# Paper width in mm -> printable dots per line at 203 dpi (font A: 12 dots per column).
+PAPER_DOTS = {58: 384, 80: 576}
+
+# gpiozero's own pin-factory names, and "default": leave the choice to
+# gpiozero (GPIOZERO_PIN_FACTORY, else lgpio on Raspberry Pi OS bookworm).
+# gpiozero's "native" cannot be offered in this release: it meant
+# "default" here before (see PIN_FACTORY_RENAMED).
+PIN_FACTORIES = ("default", "lgpio", "rpigpio", "pigpio", "mock")
+
+# Old values still read for this release, and what they are read as.
+PIN_FACTORY_RENAMED = {"native": "default"}
