@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 from devices.escpos import get_profile  # noqa: E402
 from kiosk.core.config import load_config  # noqa: E402
 from kiosk.core.ledger import Ledger  # noqa: E402
-from kiosk.roles.dispenser.layout import ticket_bytes  # noqa: E402
+from kiosk.roles.dispenser.layout import ticket_for  # noqa: E402
+from kiosk.wiring import encode_document  # noqa: E402
 from kiosk.roles.dispenser.service import TicketService
 from kiosk.wiring import build_printer  # noqa: E402
 from tests.helpers import write_config  # noqa: E402
@@ -113,7 +114,7 @@ def run(mode: str, n: int, tmp: Path) -> dict:
             while len(far.cuts) == before:
                 time.sleep(0.0002)
             lat.append(far.cuts[-1] - t0)
-            sizes.append(len(ticket_bytes(r.ticket, cfg)))
+            sizes.append(len(encode_document(ticket_for(r.ticket, cfg), cfg.printer.profile)))
             sources.add(r.ticket.source)
     finally:
         worker.close()
@@ -146,7 +147,7 @@ def main():
         for profile in ("default", "no-qr", "no-chinese"):
             cfg = load_config(write_config(Path(tmp), {"printer": {"profile": profile}}))
             for offline in (False, True):
-                data = ticket_bytes(sample_ticket(cfg, offline=offline), cfg)
+                data = encode_document(ticket_for(sample_ticket(cfg, offline=offline), cfg), cfg.printer.profile)
                 print(f"  {profile:10} {'offline' if offline else 'online ':7} {len(data):6d} bytes "
                       f"{len(data) / bytes_per_s:6.2f} s on the wire")
     worst = max(r["p99_ms"] for r in results)

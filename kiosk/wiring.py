@@ -86,6 +86,12 @@ def build_printer(cfg: Config) -> Any:
     return PrinterWorker(TicketPrinter(backend, get_profile(p.profile)))
 
 
+def encode_document(doc: Any, profile: str) -> bytes:
+    """The exact bytes a printer of this profile gets for a document (previews, benchmarks)."""
+    from devices.escpos import encode, get_profile
+    return encode(doc, get_profile(profile))
+
+
 def printer_profile(name: str) -> Any:
     """The encoder's profile by its config name (ticket layout and preview need it)."""
     from devices.escpos import get_profile

@@ -21,11 +21,11 @@ def sample_ticket(cfg, *, offline: bool = False, priority: bool = False):
 
 
 def cmd_ticket_preview(args) -> int:
-    from kiosk.roles.dispenser.layout import ticket_bytes
-    from kiosk.wiring import preview_png, printer_profile
+    from kiosk.roles.dispenser.layout import ticket_for
+    from kiosk.wiring import encode_document, preview_png, printer_profile
     cfg = load_config(resolve_path(args.config))
     ticket = sample_ticket(cfg, offline=args.offline, priority=args.priority)
-    data = ticket_bytes(ticket, cfg, reprint=args.reprint)
+    data = encode_document(ticket_for(ticket, cfg, reprint=args.reprint), cfg.printer.profile)
     profile = printer_profile(cfg.printer.profile)
     preview = preview_png(data, args.out, dots=profile.dots_per_line)
     baud = cfg.printer.baudrate

@@ -1,4 +1,4 @@
-"""What goes on a queue ticket, as an ESC/POS document (devices/escpos.py).
+"""What goes on a queue ticket, as a printer document (kiosk/core/ports/document.py).
 
 Chinese first, a short English line where a visitor needs it. Text goes as
 GB18030 text and the QR code as the printer's native command, so a normal
@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import quote
 
-from devices.escpos import Document, encode, get_profile
+from kiosk.core.ports.document import Document
 
 # The number is the one thing a citizen must read from across the hall.
 NUMBER_SIZE = 4
@@ -67,10 +67,9 @@ def ticket_document(ticket, hall: str, queue_url: str = "", *, reprint: bool = F
     return doc
 
 
-def ticket_bytes(ticket, cfg, *, reprint: bool = False) -> bytes:
-    """The exact bytes for the configured printer profile."""
-    doc = ticket_document(ticket, cfg.device.hall, cfg.dispenser.queue_url, reprint=reprint)
-    return encode(doc, get_profile(cfg.printer.profile))
+def ticket_for(ticket, cfg, *, reprint: bool = False) -> Document:
+    """The document of one ticket for this device's hall and queue link."""
+    return ticket_document(ticket, cfg.device.hall, cfg.dispenser.queue_url, reprint=reprint)
 
 
 def test_document(cfg, when: datetime | None = None) -> Document:

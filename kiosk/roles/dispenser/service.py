@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
+from kiosk.core.ports.document import Document
+from kiosk.roles.dispenser.layout import ticket_for
 from kiosk.core.ledger import Ledger
 from kiosk.core.time import wall_now
 
@@ -169,7 +171,7 @@ class TicketService:
         # CentralClient or None (offline); a callable is asked each time, because
         # the runtime may connect the client after the role was attached.
         self._client = client
-        self.printer = printer        # devices.printer.PrinterWorker or None (no printer: refuse)
+        self.printer = printer        # the printer port (submit / check_status), or None: refuse
         self.now = now
         self.wake_sync = wake_sync
         self.paper = PaperReport()
@@ -291,7 +293,7 @@ class TicketService:
                                        "device_id": self.cfg.device.id})
             self._wake()
 
-    def _print(self, data: bytes) -> str | None:
+    def _print(self, data: Document) -> str | None:
         """Print through the worker; None when done, else the error for technicians."""
         if self.printer is None:
             return "no printer configured"
@@ -314,7 +316,7 @@ class TicketService:
                 raise PrinterUnavailable(paper.detail or "printer not available")
             ticket = self._take_number(cat, priority)
             self._wake()
-            error = self._print(self._ticket_bytes(ticket, reprint=False))
+            error = self._print(ticket_for(ticket, self.cfg, reprint=False))
             ticket = self._set_printed(ticket, error)
             return IssueResult(ticket, error is None, paper.state, error)
 
@@ -327,17 +329,13 @@ class TicketService:
                 raise PaperOut(paper.detail or "paper out")
             if paper.state == "offline":
                 raise PrinterUnavailable(paper.detail or "printer not available")
-            error = self._print(self._ticket_bytes(ticket, reprint=True))
+            error = self._print(ticket_for(ticket, self.cfg, reprint=True))
             ticket = self._set_printed(ticket, error)
             with self.ledger.transaction() as tx:
                 self.ledger.add_event(tx, "ticket.reprinted", {"ticket_uuid": ticket.uuid, "display": ticket.display,
                                                                "day": ticket.day, "ok": error is None})
             self._wake()
             return IssueResult(ticket, error is None, paper.state, error)
-
-    def _ticket_bytes(self, ticket: Ticket, reprint: bool) -> bytes:
-        from kiosk.roles.dispenser.layout import ticket_bytes
-        return ticket_bytes(ticket, self.cfg, reprint=reprint)
 
     def _set_printed(self, ticket: Ticket, error: str | None) -> Ticket:
         with self.ledger.transaction() as tx:
