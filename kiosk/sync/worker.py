@@ -18,36 +18,25 @@ listener runs on this worker's thread, so a Kivy app hands it on with
 """
 from __future__ import annotations
 
-import base64
 import logging
-import shutil
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from kiosk import __version__
 from kiosk.core.backoff import Backoff
 from kiosk.core.time import wall_now
 from kiosk.sync.client import CentralAuthError, CentralClient, CentralRejected, CentralUnreachable
+from kiosk.sync.heartbeat import health_report
+from kiosk.sync.outbox import OutboxUploader, UploadResult
+from kiosk.sync.pulls import CONFIG_KEY, QUEUE_KEY, Pulls, staff_card_key, staff_photo_key  # noqa: F401
+from kiosk.sync.status import SyncStatus
 
 log = logging.getLogger("kiosk.sync")
 
 # Status and heartbeat times are read by a person, to the second.
 SECONDS = "seconds"
-
-# Cache keys other parts of the device read.
-CONFIG_KEY = "central.config"            # the device config document (dict)
-CONFIG_ETAG_KEY = "central.config.etag"
-QUEUE_KEY = "queue.status"               # the last queue status (dict)
-
-
-def staff_card_key(window: str) -> str:
-    return f"staff.card.{window}"        # {"card": dict, "etag": str, "fetched_at": iso}
-
-
-def staff_photo_key(staff_id: str) -> str:
-    return f"staff.photo.{staff_id}"     # {"content_type", "data_b64", "etag"}
 
 
 class SyncWorker:
@@ -61,7 +50,9 @@ class SyncWorker:
         self.device_id = device_id
         self.health = health
         self.interval = interval
-        self.batch_size = batch_size
+        self.uploader = OutboxUploader(ledger, client, device_id, batch_size,
+                                       on_progress=lambda: self._update(pending=ledger.outbox_stats()["pending"]))
+        self.pulls = Pulls(cache, client, window=window, queue=pull_queue)
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._backoff = Backoff(backoff_base, backoff_cap, floor=min_retry_gap / 2)
@@ -82,8 +73,7 @@ class SyncWorker:
         self._next_pull = 0.0                   # monotonic
         self._last_attempt = -1e9               # monotonic
         self._wake_pending = False
-        self._state = {"status": "starting", "last_success": ledger.get_meta("last_sync"), "last_attempt": None,
-                       "pending": 0, "dead": 0, "last_error": None, "next_retry_s": None, "failures": 0}
+        self._status = SyncStatus(last_success=ledger.get_meta("last_sync"))
 
     # -- control ----------------------------------------------------------
     def start(self) -> None:
@@ -117,12 +107,33 @@ class SyncWorker:
         """fn(state) is called on the sync thread after every exchange."""
         self._listeners.append(fn)
 
-    def state(self) -> dict:
+    @property
+    def client(self) -> CentralClient:
+        return self._client
+
+    @client.setter
+    def client(self, client: CentralClient) -> None:
+        # A technician's new token means a new client: upload and download both use it.
+        self._client = client
+        if hasattr(self, "uploader"):
+            self.uploader.client = client
+            self.pulls.client = client
+
+    @property
+    def batch_size(self) -> int:
+        return self.uploader.batch_size
+
+    def status(self) -> SyncStatus:
+        """A thread-safe typed snapshot (next_retry_s counts down)."""
         with self._lock:
-            s = dict(self._state)
-            if s["next_retry_s"] is not None and s["status"] != "online":
-                s["next_retry_s"] = max(0.0, self._next_try - time.monotonic())
-            return s
+            st = replace(self._status)
+            if st.next_retry_s is not None and st.status != "online":
+                st.next_retry_s = max(0.0, self._next_try - time.monotonic())
+            return st
+
+    def state(self) -> dict[str, Any]:
+        """status() as a plain dict, for listeners and the technician's JSON."""
+        return self.status().as_dict()
 
     # -- the loop ---------------------------------------------------------
     def _run(self) -> None:
@@ -150,26 +161,32 @@ class SyncWorker:
             with self._lock:
                 self._last_attempt = time.monotonic()
                 self._wake_pending = False
-                self._state["last_attempt"] = wall_now(SECONDS)
+                self._status.last_attempt = wall_now(SECONDS)
             summary = {"ok": False, "delivered": 0, "duplicates": 0, "rejected": 0, "pulled": {},
                        "heartbeat": False, "error": None}
+            stage = "upload"
+            up = UploadResult()
             try:
-                sent = self._drain(summary)
+                try:
+                    self.uploader.upload(up)
+                finally:   # what was delivered before a failure counts
+                    summary.update(delivered=up.delivered, duplicates=up.duplicates, rejected=up.rejected)
+                stage = "download"
                 if pull:
-                    self._pull(summary)
+                    summary["pulled"] = self.pulls.pull()
                     try:
                         summary["heartbeat"] = bool(self.client.heartbeat(self._health()))
                     except CentralRejected as e:   # a health field the central dislikes is not an outage
                         log.warning("central refused the heartbeat: %s", e.message)
                         summary["heartbeat"] = f"refused: {e.message}"
-                elif not sent:
+                elif not up.sent:
                     self.client.whoami()   # a cheap probe, so "online" always means the central answered
             except CentralUnreachable as e:
                 summary["error"] = str(e)
-                self._failed(str(e), e.retry_after)
+                self._failed(str(e), e.retry_after, stage=stage)
             except CentralAuthError as e:
                 summary["error"] = str(e)
-                self._failed(str(e), None, status="auth_error")
+                self._failed(str(e), None, status="auth_error", stage=stage)
             else:
                 summary["ok"] = True
                 self._succeeded(pull)
@@ -178,108 +195,8 @@ class SyncWorker:
             summary["status"] = self._update(pending=stats["pending"], dead=stats["dead"])["status"]
             return summary
 
-    def _drain(self, summary: dict) -> bool:
-        """Send the outbox in batches; True if anything was sent."""
-        sent = False
-        while True:
-            batch = self.ledger.pending_events(limit=self.batch_size)
-            if not batch:
-                return sent
-            sent = True
-            try:
-                results = self.client.upload_events([ev.wire(self.device_id) for ev in batch])
-            except (CentralUnreachable, CentralAuthError) as e:
-                self.ledger.note_attempt([ev.uuid for ev in batch], str(e)[:300])
-                raise
-            except CentralRejected as e:
-                # The whole batch refused (e.g. too large): nothing is lost, try smaller batches.
-                self.ledger.note_attempt([ev.uuid for ev in batch], str(e)[:300])
-                if self.batch_size > 1:
-                    self.batch_size = max(1, self.batch_size // 2)
-                    continue
-                raise CentralUnreachable(str(e), e.retry_after)
-            answers = {r.get("id"): r for r in results if isinstance(r, dict)}
-            delivered, unanswered = [], []
-            for ev in batch:
-                r = answers.get(ev.uuid)
-                status = r.get("status") if r else None
-                if status in ("accepted", "duplicate"):
-                    delivered.append(ev.uuid)
-                    summary["delivered" if status == "accepted" else "duplicates"] += 1
-                elif status == "rejected":
-                    reason = str(r.get("reason") or "rejected without a reason")[:500]
-                    log.warning("central rejected event %s (%s): %s", ev.uuid, ev.kind, reason)
-                    self.ledger.mark_dead(ev.uuid, reason)
-                    summary["rejected"] += 1
-                else:
-                    unanswered.append(ev.uuid)
-            self.ledger.mark_delivered(delivered)
-            if unanswered:
-                # Kept pending: a later retry with the same UUIDs settles them.
-                self.ledger.note_attempt(unanswered, "no answer for this event in the batch reply")
-                raise CentralUnreachable(f"central left {len(unanswered)} events unanswered")
-            self._update(pending=self.ledger.outbox_stats()["pending"])
-            if len(batch) < self.batch_size:
-                return sent
-
-    def _pull(self, summary: dict) -> None:
-        if self.cache is None:
-            return
-        pulled = summary["pulled"]
-        try:
-            f = self.client.get_config(self.cache.get(CONFIG_ETAG_KEY) if self.cache.get(CONFIG_KEY) else None)
-        except CentralRejected as e:
-            pulled["config"] = f"refused: {e.message}"
-        else:
-            if not f.not_modified:
-                self.cache.set(CONFIG_KEY, f.data)
-                self.cache.set(CONFIG_ETAG_KEY, f.etag)
-            pulled["config"] = "not_modified" if f.not_modified else "updated"
-        if self.window:
-            try:
-                pulled["staff"] = self._pull_staff()
-            except CentralRejected as e:   # e.g. no staff on this window yet: not a connectivity problem
-                pulled["staff"] = f"refused: {e.message}"
-        if self.pull_queue:
-            try:
-                self.cache.set(QUEUE_KEY, self.client.queue_status())
-                pulled["queue"] = "updated"
-            except CentralRejected as e:
-                pulled["queue"] = f"refused: {e.message}"
-
-    def _pull_staff(self) -> str:
-        key = staff_card_key(self.window)
-        have = self.cache.get(key) or {}
-        f = self.client.staff_card(self.window, have.get("etag"))
-        card = have.get("card") if f.not_modified else f.data
-        if not f.not_modified:
-            self.cache.set(key, {"card": card, "etag": f.etag, "fetched_at": wall_now(SECONDS)})
-        photo_key = staff_photo_key(card["staff_id"])
-        photo = self.cache.get(photo_key) or {}
-        p = self.client.staff_photo(card["staff_id"], photo.get("etag"))
-        if not p.not_modified:
-            self.cache.set(photo_key, {"content_type": p.content_type, "etag": p.etag,
-                                       "data_b64": base64.b64encode(p.data).decode("ascii")})
-        return "not_modified" if f.not_modified and p.not_modified else "updated"
-
-    def _health(self) -> dict:
-        stats = self.ledger.outbox_stats()
-        try:
-            free = shutil.disk_usage(self.storage_dir).free
-        except OSError:
-            free = None
-        h = {"device_id": self.device_id, "version": __version__,
-             "uptime_s": round(time.monotonic() - self.started, 1), "system_uptime_s": _system_uptime(),
-             "outbox": {"pending": stats["pending"], "dead": stats["dead"],
-                        "oldest_pending_age_s": stats["oldest_pending_age_s"]},
-             "last_sync": self.ledger.get_meta("last_sync"), "disk_free_bytes": free,
-             "printer": "unknown", "paper": "unknown", "sent_at": wall_now(SECONDS)}
-        if self.health:
-            try:
-                h.update(self.health())
-            except Exception as e:  # a broken probe must not stop the heartbeat
-                h["health_error"] = f"{e.__class__.__name__}: {e}"
-        return h
+    def _health(self) -> dict[str, Any]:
+        return health_report(self.ledger, self.device_id, self.started, self.storage_dir, self.health)
 
     # -- bookkeeping ------------------------------------------------------
     def _succeeded(self, pulled: bool) -> None:
@@ -294,9 +211,11 @@ class SyncWorker:
                 self._next_pull = t + self.interval
             if self._wake_pending:   # an event arrived during this cycle: go again at once
                 self._next_try = t
-            self._state.update(status="online", last_success=now, last_error=None, next_retry_s=None, failures=0)
+            self._set(status="online", last_success=now, last_error=None, upload_error=None,
+                      download_error=None, next_retry_s=None, failures=0)
 
-    def _failed(self, error: str, retry_after: float | None, status: str = "offline") -> None:
+    def _failed(self, error: str, retry_after: float | None, status: str = "offline",
+                stage: str = "upload") -> None:
         with self._lock:
             delay = self._backoff.failure(retry_after)
             self._failures = self._backoff.failures
@@ -306,23 +225,21 @@ class SyncWorker:
                 delay = min(delay, self.min_retry_gap)
             self._next_try = time.monotonic() + delay
             self._next_pull = 0.0   # after a failure, pull again with the next success
-            self._state.update(status=status, last_error=error, next_retry_s=delay, failures=self._failures)
+            self._set(status=status, last_error=error, next_retry_s=delay, failures=self._failures,
+                      **{f"{stage}_error": error})
         log.info("central unavailable (%s); next try in %.1f s", error, delay)
 
-    def _update(self, **changes) -> dict:
+    def _set(self, **changes: Any) -> None:
+        for k, v in changes.items():
+            setattr(self._status, k, v)
+
+    def _update(self, **changes: Any) -> dict[str, Any]:
         with self._lock:
-            self._state.update(changes)
-            snap = dict(self._state)
+            self._set(**changes)
+            snap = self._status.as_dict()
         for fn in list(self._listeners):
             try:
                 fn(snap)
             except Exception:
                 log.exception("sync state listener failed")
         return snap
-
-
-def _system_uptime() -> float | None:
-    try:
-        return float(Path("/proc/uptime").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None

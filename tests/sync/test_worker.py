@@ -256,3 +256,20 @@ def test_a_refused_heartbeat_is_not_an_outage(device):
     w.health = lambda: {"printer": {"state": "ok", "paper": "near_end"}}   # objects are fine
     assert w.run_once()["heartbeat"] is True
     assert device.central.store.latest_heartbeats()[0]["health"]["printer"]["paper"] == "near_end"
+
+
+def test_status_says_apart_whether_upload_or_download_failed(device):
+    """A delivered outbox with a failing config pull is a download problem, not an upload one."""
+    device.add_events(2)
+    w = device.worker()
+    device.central.inject("error", status=503, path="/api/v1/config")
+    s = w.run_once()
+    st = w.status()
+    assert s["delivered"] == 2 and not s["ok"]
+    assert st.upload_error is None and st.download_error and st.status == "offline"
+    device.central.inject("error", status=503, path="/api/v1/events")
+    device.add_events(1)
+    w.run_once()
+    st = w.status()
+    assert st.upload_error and device.ledger.outbox_stats()["pending"] == 1
+    assert w.run_once()["ok"] and w.status().upload_error is None and w.status().download_error is None

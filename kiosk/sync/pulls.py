@@ -1,0 +1,80 @@
+"""Download: what the device keeps of the central's state, refreshed into the cache.
+
+The config document (categories, rating reasons ...), the window's staff card
+and photo for a pad, the queue status for a dispenser. Each is fetched with
+its ETag, so an unchanged answer costs a 304. A refusal of one pull (no staff
+on the window yet) is recorded in the summary and is not an outage.
+"""
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from kiosk.core.time import wall_now
+from kiosk.sync.client import CentralClient, CentralRejected
+
+# Cache keys other parts of the device read.
+CONFIG_KEY = "central.config"            # the device config document (dict)
+CONFIG_ETAG_KEY = "central.config.etag"
+QUEUE_KEY = "queue.status"               # the last queue status (dict)
+
+
+def staff_card_key(window: str) -> str:
+    return f"staff.card.{window}"        # {"card": dict, "etag": str, "fetched_at": iso}
+
+
+def staff_photo_key(staff_id: str) -> str:
+    return f"staff.photo.{staff_id}"     # {"content_type", "data_b64", "etag"}
+
+
+class Pulls:
+    def __init__(self, cache: Any, client: CentralClient, *, window: str | None = None, queue: bool = False):
+        self.cache = cache
+        self.client = client
+        self.window = window
+        self.queue = queue
+
+    def pull(self) -> dict[str, str]:
+        """Refresh everything this device reads; returns what happened per item.
+
+        Raises CentralUnreachable / CentralAuthError (an outage), never for one refused item."""
+        pulled: dict[str, str] = {}
+        if self.cache is None:
+            return pulled
+        try:
+            etag = self.cache.get(CONFIG_ETAG_KEY) if self.cache.get(CONFIG_KEY) else None
+            f = self.client.get_config(etag)
+        except CentralRejected as e:
+            pulled["config"] = f"refused: {e.message}"
+        else:
+            if not f.not_modified:
+                self.cache.set(CONFIG_KEY, f.data)
+                self.cache.set(CONFIG_ETAG_KEY, f.etag)
+            pulled["config"] = "not_modified" if f.not_modified else "updated"
+        if self.window:
+            try:
+                pulled["staff"] = self._staff(self.window)
+            except CentralRejected as e:   # e.g. no staff on this window yet: not a connectivity problem
+                pulled["staff"] = f"refused: {e.message}"
+        if self.queue:
+            try:
+                self.cache.set(QUEUE_KEY, self.client.queue_status())
+                pulled["queue"] = "updated"
+            except CentralRejected as e:
+                pulled["queue"] = f"refused: {e.message}"
+        return pulled
+
+    def _staff(self, window: str) -> str:
+        key = staff_card_key(window)
+        have = self.cache.get(key) or {}
+        f = self.client.staff_card(window, have.get("etag"))
+        card = have.get("card") if f.not_modified else f.data
+        if not f.not_modified:
+            self.cache.set(key, {"card": card, "etag": f.etag, "fetched_at": wall_now("seconds")})
+        photo_key = staff_photo_key(card["staff_id"])
+        photo = self.cache.get(photo_key) or {}
+        p = self.client.staff_photo(card["staff_id"], photo.get("etag"))
+        if not p.not_modified:
+            self.cache.set(photo_key, {"content_type": p.content_type, "etag": p.etag,
+                                       "data_b64": base64.b64encode(p.data).decode("ascii")})
+        return "not_modified" if f.not_modified and p.not_modified else "updated"
