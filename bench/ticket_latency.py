@@ -142,7 +142,7 @@ def main():
         print(f"{r['mode']:8} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['max_ms']:8.1f} {r['bytes_mean']:6.0f}  "
               f"{'/'.join(r['sources'])}")
     print(f"\nbytes per ticket and wire time at {baud} baud 8N1 ({bytes_per_s:.0f} bytes/s is the physical limit)")
-    from kiosk.cli.dispenser import sample_ticket
+    from kiosk.roles.dispenser.samples import sample_ticket
     with tempfile.TemporaryDirectory() as tmp:
         for profile in ("default", "no-qr", "no-chinese"):
             cfg = load_config(write_config(Path(tmp), {"printer": {"profile": profile}}))

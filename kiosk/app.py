@@ -371,7 +371,8 @@ def _supervise(app, guard) -> None:
     Clock.schedule_interval(stop_if_asked, 0.25)
 
 
-def screenshot(cfg: Config, screen: str, out: str, lang: str | None = None, setup=None) -> int:
+def screenshot(cfg: Config, screen: str, out: str, lang: str | None = None, *,
+               state: str | None = None, large: bool = False, setup=None) -> int:
     """Render one screen with no display attached and write it as PNG."""
     prepare_kivy(cfg, headless=True)
     try:
@@ -393,6 +394,9 @@ def screenshot(cfg: Config, screen: str, out: str, lang: str | None = None, setu
 
     def ready(*_):
         app.go(screen)
+        if state is not None or large:
+            from screens.states import show  # the CLI's state renders (screens/states.py)
+            show(app, screen, state or "", large)
         if setup:
             setup(app)
         app.arm_capture()

@@ -180,14 +180,14 @@ class DispenserScreen(KioskScreen):
         prio = self.priority_mode if priority is None else priority
         self.is_busy = True
         self.set_state("busy")
-        in_background(self.service.issue, code, prio, done=self._issued, failed=self._refused)
+        in_background(self.service.issue, code, prio, done=self.show_issued, failed=self.show_refused)
 
     def reprint(self):
         if self._ticket is None or self.state != "done":
             return
         self.is_busy = True
         self.set_state("busy")
-        in_background(self.service.reprint, self._ticket.id, done=self._issued, failed=self._refused)
+        in_background(self.service.reprint, self._ticket.id, done=self.show_issued, failed=self.show_refused)
 
     def _hardware_press(self, name: str):
         """From gpiozero's thread: hand over to the UI thread."""
@@ -202,7 +202,7 @@ class DispenserScreen(KioskScreen):
         else:
             self.choose(name)
 
-    def _issued(self, result):
+    def show_issued(self, result):
         self.is_busy = False
         t = result.ticket
         self._ticket = t
@@ -217,7 +217,7 @@ class DispenserScreen(KioskScreen):
         self.app.touch_activity()
         self._start_countdown(self.app.rt.cfg.dispenser.confirm_seconds * (3 if self.print_failed else 1))
 
-    def _refused(self, exc):
+    def show_refused(self, exc):
         self.is_busy = False
         if not isinstance(exc, TicketRefused):
             log.error("ticket not issued: %s", type(exc).__name__)

@@ -234,7 +234,7 @@ class LookupScreen(KioskScreen):
         if self.rt.lookup is not None:
             self.rt.lookup.service.scans.subscribe(self._scan_from_device)
         Window.bind(on_key_down=self._on_key_down, on_textinput=self._on_textinput)
-        app.bind(lang=self._relabel, font_scale=self._relabel, on_stop=self._unbind)
+        app.bind(lang=self.relabel, font_scale=self.relabel, on_stop=self._unbind)
         # Built once, refilled per scan (see the module docstring).
         self._panels = {"scan": ScanPrompt(screen=self), "busy": BusyPanel(),
                         "result": ResultPanel(screen=self), "message": MessagePanel(screen=self)}
@@ -367,7 +367,7 @@ class LookupScreen(KioskScreen):
         body.clear_widgets()
         body.add_widget(widget)
 
-    def _relabel(self, *args):
+    def relabel(self, *args):
         if self.mode == "result" and self._result is not None:
             self.show_result(self._result)
         elif self.mode == "message":

@@ -165,7 +165,7 @@ class PadScreen(KioskScreen):
         svc = self.service
         if svc is not None:
             svc.subscribe(self._from_service)
-            self._apply("init", svc.state())
+            self.apply("init", svc.state())
         if self.app is not None:
             self.app.bind(on_stop=self._stopping)
 
@@ -189,9 +189,9 @@ class PadScreen(KioskScreen):
 
     # -- from the service (any thread) -> UI thread -------------------------------
     def _from_service(self, what, st):
-        Clock.schedule_once(lambda dt: self._apply(what, st) if self.app is not None else None, 0)
+        Clock.schedule_once(lambda dt: self.apply(what, st) if self.app is not None else None, 0)
 
-    def _apply(self, what, st):
+    def apply(self, what, st):
         self.online = st.online
         card = st.card or {}
         self.staff_name = str(card.get("name") or "")
@@ -379,7 +379,7 @@ class PadScreen(KioskScreen):
         svc = self.service
         st = svc.state() if svc else None
         if st is not None and st.session is not None:
-            self._apply("invite", st)   # a new session opened meanwhile
+            self.apply("invite", st)   # a new session opened meanwhile
             return
         self.mode = "paused" if (st and st.paused) else "idle"
 
@@ -422,57 +422,6 @@ class PadScreen(KioskScreen):
         self.ids.inner.current = self.mode
         if self.app:
             self.app.touch_activity()
-
-
-def _demo_photo() -> str:
-    """A neutral head-and-shoulders drawing, for previews only."""
-    import tempfile
-    from PIL import Image, ImageDraw
-    img = Image.new("RGB", (300, 400), (214, 222, 235))
-    d = ImageDraw.Draw(img)
-    d.ellipse((95, 60, 205, 180), fill=(120, 135, 160))
-    d.ellipse((40, 200, 260, 460), fill=(40, 70, 130))
-    path = Path(tempfile.mkdtemp(prefix="pad-screenshot-")) / "staff.png"
-    img.save(path)
-    return str(path)
-
-
-def show_demo_state(app, state: str) -> None:
-    """Put the pad into one state for a screenshot (kiosk pad-screenshot).
-
-    Only the screen is shown a sample card; the device's cache keeps its
-    real one. A session opened here is dropped unrecorded when the preview
-    closes (well before its time runs out)."""
-    screen = app.screen("pad")
-    svc = app.rt.pad.service
-    st = svc.state()
-    if st.card is None:
-        st.card = {"staff_id": "S0000", "name": "王丽华", "employee_no": "10201", "stars": 5,
-                   "photo_path": _demo_photo()}
-    screen._apply("card", st)
-    if state == "paused":
-        svc.on_window_session({"state": "paused"})
-    elif state in ("rate", "reasons", "phone"):
-        import uuid
-        svc.open_session("preview-" + uuid.uuid4().hex, origin="central")
-    elif state == "thanks":
-        screen.show_thanks({"level": 2, "phone": "13812345678", "uuid": "preview"})
-
-    def later(dt):
-        if state in ("reasons", "phone"):
-            screen.pick_level(2)
-            if screen.ids.reasons.children:
-                screen.toggle_reason(screen.ids.reasons.children[-1].code)
-        if state == "phone":
-            screen.open_phone()
-            for d in "1381234":
-                screen.press_key(d)
-    Clock.schedule_once(later, 0.1)
-    # The capture is taken on the first frame drawn after 0.6 s, but
-    # Window.canvas.ask_update() alone does not make Kivy draw one: ask a
-    # widget's canvas (which reaches the window) a few times after that.
-    for t in (0.7, 1.0, 1.5, 2.5):
-        Clock.schedule_once(lambda dt: screen.canvas.ask_update(), t)
 
 
 Builder.load_file(str(Path(__file__).with_name("pad.kv")))

@@ -2,22 +2,9 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 
 from kiosk.core.config import load_config, resolve_path
-
-
-def sample_ticket(cfg, *, offline: bool = False, priority: bool = False):
-    """A ticket as the dispenser would issue it now, for the preview (nothing is stored)."""
-    from kiosk.roles.dispenser.service import Ticket
-    cats = cfg.dispenser.categories
-    cat = cats[0] if cats else {"code": "A", "prefix": "A", "name_zh": "综合受理", "name_en": "General services"}
-    prefix = cfg.dispenser.priority_prefix if priority else (cat.get("prefix") or cat["code"])
-    number = cfg.dispenser.offline_range[0] if offline else 23
-    now = datetime.now().astimezone()
-    return Ticket(0, "preview", "preview", now.date().isoformat(), cat["code"], number, f"{prefix}{number:03d}",
-                  priority, "offline" if offline else "online", None if offline else 5, None if offline else 1500,
-                  now.isoformat(timespec="seconds"), "pending", 0, cat["name_zh"], cat["name_en"])
+from kiosk.roles.dispenser.samples import DISPENSER_STATES, sample_ticket
 
 
 def cmd_ticket_preview(args) -> int:
@@ -60,41 +47,16 @@ def cmd_print_test(args) -> int:
         worker.close()
 
 
-SCREEN_STATES = ("choose", "priority", "done", "offline", "failed", "paper_out", "printer_unavailable", "closed")
-
-
-def show_state(app, state: str, large: bool = False) -> None:
-    """Put the dispenser screen into one of its states with a sample ticket (for screenshots)."""
-    from kiosk.roles.dispenser.service import IssueResult, PaperOut, PrinterUnavailable
-    screen = app.screen("dispenser")
-    if large:
-        app.toggle_large_text()
-    cfg = app.rt.cfg
-    if state == "priority":
-        screen.toggle_priority()
-    elif state in ("done", "offline", "failed"):
-        t = sample_ticket(cfg, offline=state == "offline")
-        screen._issued(IssueResult(t, printed=state != "failed", paper="ok"))
-    elif state == "paper_out":
-        screen._refused(PaperOut("paper out"))
-    elif state == "printer_unavailable":
-        screen._refused(PrinterUnavailable("printer lost"))
-    elif state == "closed":
-        app.rt.dispenser.service.is_open = lambda: False   # as outside the opening hours
-        screen.refresh()
-
-
 def cmd_dispenser_screenshot(args) -> int:
     from kiosk.app import screenshot
     cfg = load_config(resolve_path(args.config))
-    return screenshot(cfg, "dispenser", args.out, args.lang,
-                      setup=lambda app: show_state(app, args.state, args.large))
+    return screenshot(cfg, "dispenser", args.out, args.lang, state=args.state, large=args.large)
 
 
 def register(sub) -> None:
     p = sub.add_parser("dispenser-screenshot", help="render the dispenser screen in one of its states to PNG")
     p.add_argument("--config")
-    p.add_argument("--state", choices=SCREEN_STATES, default="choose")
+    p.add_argument("--state", choices=DISPENSER_STATES, default="choose")
     p.add_argument("--out", required=True)
     p.add_argument("--lang", choices=("zh", "en"))
     p.add_argument("--large", action="store_true", help="large-text mode")

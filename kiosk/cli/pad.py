@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 from kiosk.core.config import load_config, resolve_path
+from kiosk.roles.pad.samples import PAD_STATES
 
-PAD_STATES = ("idle", "paused", "rate", "reasons", "phone", "thanks", "not_rated")
 
 
 def cmd_verify_ratings(args) -> int:
@@ -42,14 +42,7 @@ def cmd_verify_ratings(args) -> int:
 def cmd_pad_preview(args) -> int:
     from kiosk.app import screenshot
     cfg = load_config(resolve_path(args.config))
-    state = args.state
-
-    def setup(app):
-        from screens.pad import show_demo_state
-        if args.large:
-            app.font_scale = 1.3
-        show_demo_state(app, state)
-    return screenshot(cfg, "pad", args.out, args.lang, setup=setup)
+    return screenshot(cfg, "pad", args.out, args.lang, state=args.state, large=args.large)
 
 
 def register(sub) -> None:

@@ -1,0 +1,24 @@
+"""Sample data for previews: a ticket as the dispenser would issue it now, nothing stored.
+
+Used by `kiosk ticket-preview`, `kiosk dispenser-screenshot` and the benchmarks.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from kiosk.roles.dispenser.service import Ticket
+
+# The dispenser screen's states a screenshot can show (screens/states.py renders them).
+DISPENSER_STATES = ("choose", "priority", "done", "offline", "failed", "paper_out", "printer_unavailable", "closed")
+
+
+def sample_ticket(cfg, *, offline: bool = False, priority: bool = False):
+    """A ticket as the dispenser would issue it now, for the preview (nothing is stored)."""
+    cats = cfg.dispenser.categories
+    cat = cats[0] if cats else {"code": "A", "prefix": "A", "name_zh": "综合受理", "name_en": "General services"}
+    prefix = cfg.dispenser.priority_prefix if priority else (cat.get("prefix") or cat["code"])
+    number = cfg.dispenser.offline_range[0] if offline else 23
+    now = datetime.now().astimezone()
+    return Ticket(0, "preview", "preview", now.date().isoformat(), cat["code"], number, f"{prefix}{number:03d}",
+                  priority, "offline" if offline else "online", None if offline else 5, None if offline else 1500,
+                  now.isoformat(timespec="seconds"), "pending", 0, cat["name_zh"], cat["name_en"])

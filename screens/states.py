@@ -1,0 +1,104 @@
+"""State renders for the CLI: put a screen into one of its states with sample data.
+
+`kiosk dispenser-screenshot`, `lookup-screenshot` and `pad-screenshot` name a
+state; kiosk/app.py's screenshot() calls show() once the screen is up. Only
+what is shown is sample data: nothing here writes to the ledger, and a pad
+session opened for a preview is dropped unrecorded when the render ends.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from kivy.clock import Clock
+
+from screens import theme
+
+
+def show(app: Any, screen: str, state: str, large: bool = False) -> None:
+    if large:
+        app.font_scale = theme.LARGE_TEXT_SCALE
+    if state:
+        {"dispenser": _dispenser, "lookup": _lookup, "pad": _pad}[screen](app, state)
+
+
+def _dispenser(app: Any, state: str) -> None:
+    from kiosk.roles.dispenser.samples import sample_ticket
+    from kiosk.roles.dispenser.service import IssueResult, PaperOut, PrinterUnavailable
+    screen = app.screen("dispenser")
+    cfg = app.rt.cfg
+    if state == "priority":
+        screen.toggle_priority()
+    elif state in ("done", "offline", "failed"):
+        t = sample_ticket(cfg, offline=state == "offline")
+        screen.show_issued(IssueResult(t, printed=state != "failed", paper="ok"))
+    elif state == "paper_out":
+        screen.show_refused(PaperOut("paper out"))
+    elif state == "printer_unavailable":
+        screen.show_refused(PrinterUnavailable("printer lost"))
+    elif state == "closed":
+        app.rt.dispenser.service.is_open = lambda: False   # as outside the opening hours
+        screen.refresh()
+
+
+def _lookup(app: Any, state: str) -> None:
+    from kiosk.roles.lookup.samples import sample_result
+    screen = app.screen("lookup")
+    if state == "keypad":
+        screen.open_keypad()
+        panel = screen.ids.body.children[0]
+        panel.receipt, panel.code, panel.field = "ZW2026000", "4829", "code"
+    elif state == "busy":
+        screen.mode = "busy"
+        screen.relabel()
+    elif state != "scan":
+        result = sample_result(state)
+        (screen.show_result if result.case is not None else screen.show_message)(result)
+    app.idle_left = app.rt.cfg.display.idle_timeout
+
+
+def _sample_photo() -> str:
+    """A neutral head-and-shoulders drawing, for previews only."""
+    from PIL import Image, ImageDraw
+    img = Image.new("RGB", (300, 400), (214, 222, 235))
+    d = ImageDraw.Draw(img)
+    d.ellipse((95, 60, 205, 180), fill=(120, 135, 160))
+    d.ellipse((40, 200, 260, 460), fill=(40, 70, 130))
+    path = Path(tempfile.mkdtemp(prefix="pad-screenshot-")) / "staff.png"
+    img.save(path)
+    return str(path)
+
+
+def _pad(app: Any, state: str) -> None:
+    """Only the screen is shown a sample card; the device's cache keeps its real one."""
+    from kiosk.roles.pad.samples import SAMPLE_CARD
+    screen = app.screen("pad")
+    svc = app.rt.pad.service
+    st = svc.state()
+    if st.card is None:
+        st.card = dict(SAMPLE_CARD, photo_path=_sample_photo())
+    screen.apply("card", st)
+    if state == "paused":
+        svc.on_window_session({"state": "paused"})
+    elif state in ("rate", "reasons", "phone"):
+        import uuid
+        svc.open_session("preview-" + uuid.uuid4().hex, origin="central")
+    elif state == "thanks":
+        screen.show_thanks({"level": 2, "phone": "13812345678", "uuid": "preview"})
+
+    def later(dt: float) -> None:
+        if state in ("reasons", "phone"):
+            screen.pick_level(2)
+            if screen.ids.reasons.children:
+                screen.toggle_reason(screen.ids.reasons.children[-1].code)
+        if state == "phone":
+            screen.open_phone()
+            for d in "1381234":
+                screen.press_key(d)
+    Clock.schedule_once(later, 0.1)
+    # The capture is taken on the first frame drawn after 0.6 s, but
+    # Window.canvas.ask_update() alone does not make Kivy draw one: ask a
+    # widget's canvas (which reaches the window) a few times after that.
+    for t in (0.7, 1.0, 1.5, 2.5):
+        Clock.schedule_once(lambda dt: screen.canvas.ask_update(), t)
