@@ -91,6 +91,7 @@ class Runtime:
     pad: PadRole | None = None
     boot_guard: BootGuard | None = None
     out_of_service: Tripped | None = None  # set only on the boot guard's stand-in
+    demo_scans: list[str] = field(default_factory=list)   # `kiosk demo`: sample receipt payloads to scan
     selftest_result: dict[str, Any] | None = None   # set by the start-up self-check; sent with the heartbeat
     health_parts: dict[str, Callable[[], Any]] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)

@@ -230,7 +230,7 @@ class LookupScreen(KioskScreen):
     def on_kv_post(self, base_widget):
         app = self.app
         self.rt = app.rt
-        self.demo = bool(self.rt.demo and hasattr(self.rt.scanner, "inject"))
+        self.demo = bool(self.rt.demo and len(self.rt.demo_scans) >= 2 and hasattr(self.rt.scanner, "inject"))
         if self.rt.lookup is not None:
             self.rt.lookup.service.scans.subscribe(self._scan_from_device)
         Window.bind(on_key_down=self._on_key_down, on_textinput=self._on_textinput)
@@ -314,11 +314,8 @@ class LookupScreen(KioskScreen):
         self.rt.lookup.scanner.inject(payload)
 
     def demo_payloads(self):
-        """The demo bench central's seeded cases, as their receipts' QR codes would read."""
-        from kiosk.central.seed import DEMO_CASES
-        p = self.rt.cfg.lookup
-        return [f"https://zwfw.example.gov.cn/q?{p.receipt_param}={c['receipt_no']}&{p.code_param}={c['query_code']}"
-                for c in DEMO_CASES]
+        """The demo's sample receipts (set by `kiosk demo` from its bench central's seed)."""
+        return list(self.rt.demo_scans)
 
     # -- input: keypad ------------------------------------------------------------
     def open_keypad(self):

@@ -65,7 +65,15 @@ def run_demo(data_dir: str | None = None, port: int = 0) -> int:
             print(f"kiosk demo: bench central at {central.url}/bench/  data in {base}", file=sys.stderr)
         else:
             path = prepare_demo(base, None, "no-central")
-        return run(load_config(path), demo=True)
+        return run(load_config(path), demo=True, runtime_hook=add_demo_scans)
     finally:
         if central is not None:
             central.stop()
+
+
+def add_demo_scans(rt) -> None:
+    """The seeded cases, as their receipts' QR codes would read: the demo's scan buttons."""
+    from kiosk.central.seed import DEMO_CASES
+    p = rt.cfg.lookup
+    rt.demo_scans = [f"https://zwfw.example.gov.cn/q?{p.receipt_param}={c['receipt_no']}&{p.code_param}={c['query_code']}"
+                     for c in DEMO_CASES]

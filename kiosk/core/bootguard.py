@@ -171,6 +171,7 @@ class OutOfServiceRuntime:
     scanner = None
     pad_leds = None
     button_banks: list = []
+    demo_scans: list = []
 
     def __init__(self, cfg, tripped: Tripped, guard: BootGuard | None = None):
         self.cfg = cfg

@@ -219,7 +219,9 @@ def test_demo_scan_buttons_inject_the_seeded_cases(app_for, central):
     assert not s.demo                      # a real device never shows them
     box = h.find("演示扫码 1").parent
     assert box.disabled and box.opacity == 0 and box.height == 0
-    s.demo = True                          # what `kiosk demo` turns on
+    from kiosk.cli.demo import add_demo_scans
+    add_demo_scans(h.rt)                   # what `kiosk demo` does: the seeded cases' receipts
+    s.demo = True                          # and turns the buttons on
     h.pump(2)
     h.tap(h.find("演示扫码 1"))
     wait_mode(h, "result")
