@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from kiosk.core import keys  # noqa: E402
 from devices.escpos import get_profile  # noqa: E402
 from kiosk.core.config import load_config  # noqa: E402
 from kiosk.core.ledger import Ledger  # noqa: E402
@@ -102,7 +103,7 @@ def run(mode: str, n: int, tmp: Path) -> dict:
         central = BenchCentral(d / "central").start()
         client = CentralClient(central.url, central.issue_token(cfg.device.id), 1.0, 3.0)
     worker = build_printer(cfg).start()
-    svc = TicketService(cfg, Ledger(d / "ledger.sqlite3"), client=client, printer=worker)
+    svc = TicketService(cfg, Ledger(d / keys.LEDGER_FILE), client=client, printer=worker)
     lat, sizes, sources = [], [], set()
     cats = [c["code"] for c in cfg.dispenser.categories]
     try:

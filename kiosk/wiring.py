@@ -16,6 +16,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from kiosk.core import keys
 from kiosk.core.cache import Cache
 from kiosk.core.config import Config, ConfigError
 from kiosk.core.ledger import Ledger
@@ -28,9 +29,9 @@ def build_runtime(cfg: Config, *, demo: bool = False) -> Runtime:
     """Core parts, the central client and sync worker when there is a token, then one bundle per role."""
     storage = Path(cfg.storage.dir)
     storage.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(storage / "ledger.sqlite3")
+    ledger = Ledger(storage / keys.LEDGER_FILE)
     try:
-        cache = Cache(storage / "cache.sqlite3")
+        cache = Cache(storage / keys.CACHE_FILE)
     except BaseException:
         ledger.close()
         raise
@@ -231,21 +232,21 @@ def _start_pad_keys(rt: Runtime, role: PadRole) -> None:
     try:
         if pad.led_pins:
             leds = LedBank(dict(zip(key_names(), pad.led_pins)), pin_factory=factory)
-        keys = PadKeys(role.service, LedLights(leds) if leds else None)
+        pad_keys = PadKeys(role.service, LedLights(leds) if leds else None)
         pins = dict(zip(key_names(), pad.keypad_pins))
         if pad.clerk_button_pin:
             pins["clerk"] = pad.clerk_button_pin
         try:
-            bank = ButtonBank(pins, keys.on_press, bounce_time=rt.cfg.gpio.bounce_ms / 1000, pin_factory=factory)
+            bank = ButtonBank(pins, pad_keys.on_press, bounce_time=rt.cfg.gpio.bounce_ms / 1000, pin_factory=factory)
         except BaseException:
-            keys.close()
+            pad_keys.close()
             raise
     except GPIOSetupError as e:
         log.error("pad keys not available, touch only: %s", e)
         if leds is not None:
             leds.close()
         return
-    role.keys, role.buttons, role.leds = keys, bank, leds
+    role.keys, role.buttons, role.leds = pad_keys, bank, leds
 
 
 def _stop_pad_keys(role: PadRole) -> None:

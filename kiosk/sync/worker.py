@@ -28,6 +28,14 @@ from typing import Callable
 
 from kiosk import __version__
 from kiosk.core.backoff import Backoff
+# The cache and meta keys are defined in kiosk.core.keys only; the local names stay
+# because this worker is being split into outbox/pulls/heartbeat modules.
+from kiosk.core.keys import CENTRAL_CONFIG as CONFIG_KEY
+from kiosk.core.keys import CENTRAL_CONFIG_ETAG as CONFIG_ETAG_KEY
+from kiosk.core.keys import LAST_SYNC
+from kiosk.core.keys import QUEUE_STATUS as QUEUE_KEY
+from kiosk.core.keys import staff_card as staff_card_key
+from kiosk.core.keys import staff_photo as staff_photo_key
 from kiosk.core.time import wall_now
 from kiosk.sync.client import CentralAuthError, CentralClient, CentralRejected, CentralUnreachable
 
@@ -35,20 +43,6 @@ log = logging.getLogger("kiosk.sync")
 
 # Status and heartbeat times are read by a person, to the second.
 SECONDS = "seconds"
-
-# Cache keys other parts of the device read.
-CONFIG_KEY = "central.config"            # the device config document (dict)
-CONFIG_ETAG_KEY = "central.config.etag"
-QUEUE_KEY = "queue.status"               # the last queue status (dict)
-
-
-def staff_card_key(window: str) -> str:
-    return f"staff.card.{window}"        # {"card": dict, "etag": str, "fetched_at": iso}
-
-
-def staff_photo_key(staff_id: str) -> str:
-    return f"staff.photo.{staff_id}"     # {"content_type", "data_b64", "etag"}
-
 
 class SyncWorker:
     def __init__(self, ledger, client: CentralClient, cache=None, device_id: str = "",
@@ -82,7 +76,7 @@ class SyncWorker:
         self._next_pull = 0.0                   # monotonic
         self._last_attempt = -1e9               # monotonic
         self._wake_pending = False
-        self._state = {"status": "starting", "last_success": ledger.get_meta("last_sync"), "last_attempt": None,
+        self._state = {"status": "starting", "last_success": ledger.get_meta(LAST_SYNC), "last_attempt": None,
                        "pending": 0, "dead": 0, "last_error": None, "next_retry_s": None, "failures": 0}
 
     # -- control ----------------------------------------------------------
@@ -272,7 +266,7 @@ class SyncWorker:
              "uptime_s": round(time.monotonic() - self.started, 1), "system_uptime_s": _system_uptime(),
              "outbox": {"pending": stats["pending"], "dead": stats["dead"],
                         "oldest_pending_age_s": stats["oldest_pending_age_s"]},
-             "last_sync": self.ledger.get_meta("last_sync"), "disk_free_bytes": free,
+             "last_sync": self.ledger.get_meta(LAST_SYNC), "disk_free_bytes": free,
              "printer": "unknown", "paper": "unknown", "sent_at": wall_now(SECONDS)}
         if self.health:
             try:
@@ -284,7 +278,7 @@ class SyncWorker:
     # -- bookkeeping ------------------------------------------------------
     def _succeeded(self, pulled: bool) -> None:
         now = wall_now(SECONDS)
-        self.ledger.set_meta("last_sync", now)
+        self.ledger.set_meta(LAST_SYNC, now)
         with self._lock:
             self._failures = 0
             self._backoff.success()

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from devices.preview import interpret
+from kiosk.core import keys
 from kiosk.core.config import load_config
 from kiosk.core.ledger import Ledger
 from kiosk.roles.dispenser.service import (NumbersExhausted, PaperOut, PrinterUnavailable, DispenserClosed, TicketService)
@@ -51,7 +52,7 @@ def build(tmp_path, port, clock=None, **dispenser):
     cfg = load_config(write_config(tmp_path, {
         "printer": {"backend": "serial", "port": str(port), "status_timeout": 0.3},
         "dispenser": {"offline_range": [900, 999], **dispenser}}))
-    ledger = Ledger(tmp_path / "data" / "ledger.sqlite3")
+    ledger = Ledger(tmp_path / "data" / keys.LEDGER_FILE)
     worker = build_printer(cfg).start()
     svc = TicketService(cfg, ledger, printer=worker, now=clock or datetime.now)
     return svc, worker, ledger
@@ -178,7 +179,7 @@ def test_closed_outside_opening_hours(tmp_path, devices):
         clock.t = datetime(2026, 3, 9, 11, 59)
         assert svc.is_open() and svc.issue("A").printed
         # the central config's hours win over the file once fetched
-        svc.cache = _DictCache({"central.config": {"opening_hours": {"days": [1], "hours": ["13:00-14:00"]}}})
+        svc.cache = _DictCache({keys.CENTRAL_CONFIG: {"opening_hours": {"days": [1], "hours": ["13:00-14:00"]}}})
         assert not svc.is_open()
     finally:
         worker.close()
@@ -201,8 +202,8 @@ def test_categories_from_central_config_else_file(tmp_path, devices):
     try:
         assert [c.code for c in svc.categories()] == ["A", "B", "C", "D"]
         svc.cache = _DictCache({
-            "central.config": {"categories": [{"code": "K", "prefix": "K", "name_zh": "税务", "name_en": "Tax"}]},
-            "queue.status": {"day": svc.today(), "categories": [{"category": "K", "waiting": 4, "est_wait_s": 600}]}})
+            keys.CENTRAL_CONFIG: {"categories": [{"code": "K", "prefix": "K", "name_zh": "税务", "name_en": "Tax"}]},
+            keys.QUEUE_STATUS: {"day": svc.today(), "categories": [{"category": "K", "waiting": 4, "est_wait_s": 600}]}})
         (k,) = svc.categories()
         assert (k.code, k.name_zh, k.waiting, k.est_wait_s) == ("K", "税务", 4, 600)
         assert svc.issue("K").ticket.display == "K900"
