@@ -72,9 +72,28 @@ def _connect_central(rt: Runtime) -> None:
 
 # ---- devices ------------------------------------------------------------------
 
+def printer_font(cfg: Config) -> str | None:
+    """The CJK font the printer's raster text and the ticket preview draw with.
+
+    The same finder as the screens (kiosk/core/fonts.py): devices/ has none of
+    its own. It is also made devices.textraster's default, because the ticket
+    layout still builds its printer profile itself. None when the device has
+    no CJK font: the self-check's font row says what to install, and only
+    raster Chinese (the "no-chinese" profile) fails, with the same advice."""
+    from devices import textraster
+
+    from kiosk.core.fonts import FontMissing, find_cjk_font
+    try:
+        font: str | None = find_cjk_font(cfg.display.font, any_face=True)
+    except FontMissing as e:
+        log.warning("no font for printer raster text: %s", e)
+        font = None
+    textraster.use_font(font)
+    return font
+
+
 def build_printer(cfg: Config) -> Any:
     """The configured printer behind its worker thread (devices/printer.py); start() runs the thread."""
-    from devices.escpos import get_profile
     from devices.printer import FileBackend, PrinterWorker, SerialBackend, SimBackend, TicketPrinter
     p = cfg.printer
     backend: Any
@@ -84,13 +103,13 @@ def build_printer(cfg: Config) -> Any:
         backend = FileBackend(p.path)
     else:
         backend = SimBackend()
-    return PrinterWorker(TicketPrinter(backend, get_profile(p.profile)))
+    return PrinterWorker(TicketPrinter(backend, printer_profile(cfg)))
 
 
-def printer_profile(name: str) -> Any:
-    """The encoder's profile by its config name (ticket layout and preview need it)."""
+def printer_profile(cfg: Config) -> Any:
+    """The encoder's profile named in the config, drawing raster text with the device's CJK font."""
     from devices.escpos import get_profile
-    return get_profile(name)
+    return get_profile(cfg.printer.profile, font_path=printer_font(cfg))
 
 
 def build_scanner(cfg: Config, publish: Any) -> Any:
@@ -146,10 +165,15 @@ def claim_problems(cfg: Config, pins: dict[int, str]) -> list[str]:
     return bad
 
 
-def preview_png(data: bytes, out: str, dots: int = 576) -> Any:
-    """What the printer would print, as a PNG (devices/preview.py)."""
+def preview_png(cfg: Config, data: bytes, out: str, dots: int = 576) -> Any:
+    """What the printer would print, as a PNG (devices/preview.py), drawn with the screens' CJK font.
+
+    Raises kiosk.core.fonts.FontMissing (with what to install) when there is none:
+    a preview without Chinese would hide exactly what it is there to show."""
     from devices.preview import render_png
-    return render_png(data, out, dots)
+
+    from kiosk.core.fonts import find_cjk_font
+    return render_png(data, out, dots, font_path=find_cjk_font(cfg.display.font, any_face=True))
 
 
 # ---- roles --------------------------------------------------------------------

@@ -23,11 +23,16 @@ def sample_ticket(cfg, *, offline: bool = False, priority: bool = False):
 def cmd_ticket_preview(args) -> int:
     from kiosk.roles.dispenser.layout import ticket_bytes
     from kiosk.wiring import preview_png, printer_profile
+    from kiosk.core.fonts import FontMissing
     cfg = load_config(resolve_path(args.config))
     ticket = sample_ticket(cfg, offline=args.offline, priority=args.priority)
+    profile = printer_profile(cfg)   # first: it hands the device's CJK font to the raster text
     data = ticket_bytes(ticket, cfg, reprint=args.reprint)
-    profile = printer_profile(cfg.printer.profile)
-    preview = preview_png(data, args.out, dots=profile.dots_per_line)
+    try:
+        preview = preview_png(cfg, data, args.out, dots=profile.dots_per_line)
+    except FontMissing as e:
+        print(f"kiosk ticket-preview: {e}", file=sys.stderr)
+        return 1
     baud = cfg.printer.baudrate
     print(f"{args.out}: ticket {ticket.display}, {len(data)} bytes for profile {profile.name!r} "
           f"({len(data) * 10 / baud:.2f} s at {baud} baud, 8N1)")

@@ -18,7 +18,7 @@ from kiosk.core.ledger import Ledger
 from kiosk.roles.dispenser.service import (NumbersExhausted, PaperOut, PrinterUnavailable, DispenserClosed, TicketService)
 from kiosk.wiring import build_printer
 from tests.devices.conftest import PtyDevice
-from tests.helpers import write_config
+from tests.helpers import printer_font, write_config
 
 OK = 0x12            # DLE EOT answer: online, paper ok
 NEAR_END = 0x1E      # bits 2-3: paper near end
@@ -63,7 +63,7 @@ def printed_tickets(data: bytes) -> list[list[str]]:
     tickets, current = [], []
     for chunk in data.split(b"\x1dV"):
         if chunk.strip(b"\x00\x01"):
-            lines = interpret(chunk).lines
+            lines = interpret(chunk, font_path=printer_font()).lines
             if lines:
                 tickets.append(lines)
     return tickets
@@ -86,7 +86,7 @@ def test_ticket_bytes_reach_the_serial_printer_and_ledger_first(tmp_path, device
         assert b"\x1d(k" in data and b"queue?t=A900" in data  # native QR with the ticket's link
         assert b"\x1dv0" not in data                          # no raster image at all
         assert len(data) < 1024
-        lines = interpret(data).lines
+        lines = interpret(data, font_path=printer_font()).lines
         assert "A900" in lines and any("离线票" in l for l in lines)
         assert any(svc.cfg.device.hall in l for l in lines)
         # The ticket and its event were committed before the print: both are there.
@@ -335,7 +335,7 @@ def test_print_failure_keeps_the_ticket_and_reprint_says_reprint(tmp_path, devic
         again = svc.reprint(r.ticket.id)
         assert again.printed and again.ticket.print_state == "printed" and again.ticket.print_count == 1
         assert fresh.wait_until(lambda b: b"\x1dV" in b)
-        lines = interpret(bytes(fresh.received)).lines
+        lines = interpret(bytes(fresh.received), font_path=printer_font()).lines
         assert any("REPRINT" in l and "补打" in l for l in lines) and r.ticket.display in lines
         assert len(svc.tickets()) == len(issued)                  # a reprint is not a new number
     finally:
