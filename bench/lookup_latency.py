@@ -30,6 +30,8 @@ os.environ.setdefault("KIVY_NO_FILELOG", "1")
 os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
 os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
 
+from kiosk.core import keys  # noqa: E402
+
 
 def pct(values, p):
     s = sorted(values)
@@ -48,7 +50,7 @@ def main() -> int:
                     help="gc.freeze() once the app is up (what kiosk/app.py could do after the first frame)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lookup-bench-"))
-    os.environ.setdefault("KIVY_HOME", str(tmp / "kivy"))
+    os.environ.setdefault("KIVY_HOME", str(tmp / keys.KIVY_HOME_DIR))
 
     from kiosk.central.server import BenchCentral
     from tests.helpers import AppHarness, write_config

@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from kiosk.core import keys  # noqa: E402
 from kiosk.sync.client import CentralClient  # noqa: E402
 from kiosk.core.ledger import Ledger  # noqa: E402
 from kiosk.sync.worker import SyncWorker  # noqa: E402
@@ -86,7 +87,7 @@ def main() -> int:
                         break
                     except Exception:
                         time.sleep(0.1)
-                ledger = Ledger(tmp / dev / "ledger.sqlite3")
+                ledger = Ledger(tmp / dev / keys.LEDGER_FILE)
                 fill(ledger, args.events)
                 elapsed, summary = drain(ledger, client, dev, batch)
                 results[dev] = (elapsed, summary)
@@ -98,7 +99,7 @@ def main() -> int:
             server.wait(10)
         # Exactly once, counted in the central's own database.
         import sqlite3
-        db = sqlite3.connect(tmp / "central" / "central.sqlite3")
+        db = sqlite3.connect(tmp / keys.DEMO_CENTRAL_DIR / keys.CENTRAL_DB_FILE)
         counts = dict(db.execute("SELECT device_id, COUNT(*) FROM events GROUP BY device_id").fetchall())
         db.close()
 

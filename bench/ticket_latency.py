@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from kiosk.core import keys  # noqa: E402
 from devices.escpos import get_profile  # noqa: E402
 from kiosk.core.config import load_config  # noqa: E402
 from kiosk.core.ledger import Ledger  # noqa: E402
@@ -103,7 +104,7 @@ def run(mode: str, n: int, tmp: Path) -> dict:
         central = BenchCentral(d / "central").start()
         client = CentralClient(central.url, central.issue_token(cfg.device.id), 1.0, 3.0)
     worker = build_printer(cfg).start()
-    svc = TicketService(cfg, Ledger(d / "ledger.sqlite3"), client=client, printer=worker)
+    svc = TicketService(cfg, Ledger(d / keys.LEDGER_FILE), client=client, printer=worker)
     lat, sizes, sources = [], [], set()
     cats = [c["code"] for c in cfg.dispenser.categories]
     try:
@@ -114,7 +115,7 @@ def run(mode: str, n: int, tmp: Path) -> dict:
             while len(far.cuts) == before:
                 time.sleep(0.0002)
             lat.append(far.cuts[-1] - t0)
-            sizes.append(len(encode_document(ticket_for(r.ticket, cfg), cfg.printer.profile)))
+            sizes.append(len(encode_document(ticket_for(r.ticket, cfg), cfg)))
             sources.add(r.ticket.source)
     finally:
         worker.close()
@@ -147,7 +148,7 @@ def main():
         for profile in ("default", "no-qr", "no-chinese"):
             cfg = load_config(write_config(Path(tmp), {"printer": {"profile": profile}}))
             for offline in (False, True):
-                data = encode_document(ticket_for(sample_ticket(cfg, offline=offline), cfg), cfg.printer.profile)
+                data = encode_document(ticket_for(sample_ticket(cfg, offline=offline), cfg), cfg)
                 print(f"  {profile:10} {'offline' if offline else 'online ':7} {len(data):6d} bytes "
                       f"{len(data) / bytes_per_s:6.2f} s on the wire")
     worst = max(r["p99_ms"] for r in results)

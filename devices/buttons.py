@@ -14,6 +14,7 @@ short.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -72,8 +73,75 @@ def _make(device_class, pin: int, name: str, **kwargs):
         ) from exc
 
 
+def _make_board(board_class, device_class, pins: dict[str, int], pin_factory=None, **kwargs):
+    """A gpiozero ButtonBoard / LEDBoard over `pins`, or GPIOSetupError naming the pin that failed.
+
+    The pins go in positionally, in config order, and our names stay in our
+    own mapping: a board's named pins become attributes, so gpiozero refuses
+    names such as "value" or "close" and any name that is not a Python
+    identifier, and a category code or key name must not have to obey that.
+
+    When the board cannot be made, gpiozero's error names at best a pin number,
+    never which key it is. So the pins are claimed again one by one (each
+    probe kept until all are tried, so a pin listed twice fails on its second
+    use) and the first that fails is reported by name, as the technician
+    configured it."""
+    from gpiozero.exc import GPIOZeroError
+
+    # The commonest mistake, caught before gpiozero: it would fail half-way
+    # through building the board, and name neither key.
+    first_use: dict[int, str] = {}
+    for name, pin in pins.items():
+        if pin in first_use:
+            raise GPIOSetupError(
+                f"cannot use GPIO{pin} for {name!r}: it is already configured for {first_use[pin]!r}; "
+                "check the pin numbers in the config (BCM numbering, each pin once)"
+            )
+        first_use[pin] = name
+    try:
+        return board_class(*pins.values(), pin_factory=pin_factory, **kwargs)
+    except GPIOZeroError as exc:
+        # Only the text is kept: the exception's traceback holds the devices the
+        # board made before the failing pin, and they keep their pins claimed
+        # (so the probe below would blame the wrong key) until it is dropped.
+        failure = f"{exc.__class__.__name__}: {exc}"
+    probes = []
+    try:
+        for name, pin in pins.items():
+            probes.append(_make(device_class, pin, name, pin_factory=pin_factory))
+    finally:
+        for probe in probes:
+            probe.close()
+    # Every pin could be claimed alone: the board failed for another reason.
+    raise GPIOSetupError(
+        f"cannot set up GPIO{', GPIO'.join(str(p) for p in pins.values())} "
+        f"({failure}): check the pin numbers in the config (BCM numbering, each pin once)"
+    )
+
+
+@functools.cache
+def _button_board():
+    from gpiozero import ButtonBoard
+
+    class SafeButtonBoard(ButtonBoard):
+        """gpiozero's ButtonBoard, closable when its constructor failed.
+
+        When a pin cannot be claimed, ButtonBoard.__init__ fails before its
+        hold machinery exists, and gpiozero's close() (run again from __del__)
+        then trips over the missing ``_hold_thread``: an "Exception ignored"
+        traceback in the journal on top of our GPIOSetupError. Such a board
+        holds no pin yet (its buttons were never handed to it), so there is
+        nothing to close."""
+
+        def close(self):
+            if "_hold_thread" in self.__dict__:
+                super().close()
+
+    return SafeButtonBoard
+
+
 class ButtonBank:
-    """Named push buttons; on_press(name) once per press.
+    """Named push buttons on one gpiozero ButtonBoard; on_press(name) once per press.
 
     Debouncing is done here as well as by gpiozero: a press counts only after
     the pin has been quiet for `bounce_time`.  gpiozero's bounce_time depends on
@@ -95,17 +163,17 @@ class ButtonBank:
         self.bounce_time = bounce_time
         self._last_edge: dict[str, float] = {}
         self._lock = threading.Lock()  # callbacks may come from several threads
-        self._buttons = {}
-        try:
-            for name, pin in pins.items():
-                button = _make(
-                    Button, pin, name, pull_up=pull_up, bounce_time=bounce_time or None, pin_factory=pin_factory
-                )
-                self._buttons[name] = button
-                button.when_pressed = self._handler(name)
-        except Exception:
-            self.close()  # release the pins already taken
-            raise
+        self._index = {name: i for i, name in enumerate(pins)}
+        # gpiozero refuses an empty board; a bank without buttons simply has none.
+        self._board = (
+            _make_board(_button_board(), Button, pins, pin_factory, pull_up=pull_up, bounce_time=bounce_time or None)
+            if pins
+            else None
+        )
+        # The board's own when_pressed says only that *some* button went down;
+        # each button's own event says which one.
+        for name, i in self._index.items():
+            self._board[i].when_pressed = self._handler(name)
 
     def _handler(self, name: str) -> Callable[[], None]:
         def pressed():  # no parameters: gpiozero then calls it without the device
@@ -126,38 +194,32 @@ class ButtonBank:
             log.exception("button handler failed for %r", name)
 
     def is_pressed(self, name: str) -> bool:
-        return self._buttons[name].is_pressed
+        return self._board[self._index[name]].is_pressed
 
     @property
     def names(self) -> list[str]:
-        return list(self._buttons)
+        return list(self._index) if self._board is not None else []
 
     def close(self) -> None:
         """Release the pins (they can be used again, e.g. after a config reload)."""
-        for button in self._buttons.values():
-            button.close()
-        self._buttons.clear()
+        if self._board is not None:
+            self._board.close()
+            self._board = None
 
 
 class LedBank:
-    """Named LEDs (e.g. on the five rating keys of a physical pad)."""
+    """Named LEDs (e.g. on the five rating keys of a physical pad) on one gpiozero LEDBoard."""
 
     def __init__(self, pins: dict[str, int], pin_factory=None):
-        from gpiozero import LED
+        from gpiozero import LED, LEDBoard
 
-        self._leds = {}
-        try:
-            for name, pin in pins.items():
-                self._leds[name] = _make(LED, pin, name, pin_factory=pin_factory)
-        except Exception:
-            self.close()
-            raise
+        self._index = {name: i for i, name in enumerate(pins)}
+        self._board = _make_board(LEDBoard, LED, pins, pin_factory) if pins else None
 
     def _led(self, name: str):
-        try:
-            return self._leds[name]
-        except KeyError:
-            raise KeyError(f"no LED named {name!r}: configured LEDs are {', '.join(self._leds)}") from None
+        if name not in self._index or self._board is None:
+            raise KeyError(f"no LED named {name!r}: configured LEDs are {', '.join(self._index)}")
+        return self._board[self._index[name]]
 
     def on(self, name: str) -> None:
         self._led(name).on()
@@ -166,17 +228,19 @@ class LedBank:
         self._led(name).off()
 
     def blink(self, name: str, on_time: float = 0.5, off_time: float = 0.5, n: int | None = None) -> None:
-        """Blink in gpiozero's background thread; n=None blinks until on/off."""
+        """Blink in gpiozero's background thread; n=None blinks until on/off.
+
+        The LED's own blink, not the board's: LEDBoard.blink blinks every LED."""
         self._led(name).blink(on_time=on_time, off_time=off_time, n=n, background=True)
 
     def all_off(self) -> None:
-        for led in self._leds.values():
-            led.off()
+        if self._board is not None:
+            self._board.off()
 
     def is_lit(self, name: str) -> bool:
         return bool(self._led(name).is_lit)
 
     def close(self) -> None:
-        for led in self._leds.values():
-            led.close()
-        self._leds.clear()
+        if self._board is not None:
+            self._board.close()
+            self._board = None

@@ -64,7 +64,7 @@ class PrinterProfile:
     chinese_text: bool = True  # has a GB18030 font; False → Chinese lines as raster
     chinese_mode_commands: bool = False  # needs FS & / FS . around Chinese text
     native_qr: bool = True  # understands GS ( k; False → QR as raster
-    font_path: str | None = None  # CJK font for raster text; None → search common paths
+    font_path: str | None = None  # CJK font for raster text (wiring hands in kiosk/core/fonts' find)
 
     @property
     def columns(self) -> int:

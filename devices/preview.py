@@ -46,7 +46,7 @@ class _Style:
 
 
 class _Interpreter:
-    def __init__(self, data: bytes, dots: int, font_path: str | None):
+    def __init__(self, data: bytes, dots: int, font_path: str):
         self.data = data
         self.dots = dots
         self.font_path = font_path
@@ -310,13 +310,17 @@ class _Interpreter:
         return self.result
 
 
-def interpret(data: bytes, dots: int = 576, font_path: str | None = None) -> Preview:
-    """Interpret the stream into a `Preview` (image in memory, texts, problems)."""
+def interpret(data: bytes, dots: int = 576, *, font_path: str) -> Preview:
+    """Interpret the stream into a `Preview` (image in memory, texts, problems).
+
+    ``font_path`` is the CJK font to draw text with ("file.ttc#2" for a face):
+    the caller finds it (kiosk/core/fonts.py), so that the preview draws with
+    the same font the screens use."""
     return _Interpreter(bytes(data), dots, font_path).run()
 
 
-def render_png(data: bytes, out_path, dots: int = 576, font_path: str | None = None) -> Preview:
+def render_png(data: bytes, out_path, dots: int = 576, *, font_path: str) -> Preview:
     """Write the preview PNG of what the printer would print; return the details."""
-    preview = interpret(data, dots, font_path)
+    preview = interpret(data, dots, font_path=font_path)
     preview.image.save(out_path, format="PNG")
     return preview

@@ -19,44 +19,33 @@ from PIL import Image, ImageDraw, ImageFont
 HALF_CELL = 12  # dots, font A half-width cell
 CELL_HEIGHT = 24  # dots, font A cell height
 
-# (path, face index).  Noto's .ttc holds Japanese in face 0; Simplified
-# Chinese is face 2, and Japanese glyph forms look wrong to a Chinese reader.
-FONT_CANDIDATES: tuple[tuple[str, int], ...] = (
-    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
-    ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),
-    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),
-    ("/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc", 2),
-    ("/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc", 2),
-    ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf", 0),
-)
-
 
 class FontNotFound(RuntimeError):
-    """No CJK font on this machine: Chinese cannot be drawn as dots."""
+    """No CJK font to draw with: Chinese cannot be drawn as dots."""
 
 
-def find_cjk_font(path: str | None = None) -> tuple[str, int]:
-    """Return (path, face index) of a CJK font.
+# devices/ does not search the system for fonts (kiosk/core/fonts.py does,
+# once, for the screens too): the composition root hands the path in, per
+# call (``font_path``) or with the printer profile (its ``font_path``).
 
-    An explicit path wins (face 0, or "file.ttc#2" for another face)."""
-    if path:
-        face = 0
-        if "#" in path:
-            path, _, face_text = path.rpartition("#")
-            face = int(face_text)
-        if not os.path.exists(path):
-            raise FontNotFound(
-                f"CJK font {path} not found: fix the font path in the printer config "
-                "or install fonts-wqy-microhei"
-            )
-        return path, face
-    for candidate, face in FONT_CANDIDATES:
-        if os.path.exists(candidate):
-            return candidate, face
-    raise FontNotFound(
-        "no CJK font found for Chinese raster text: install fonts-wqy-microhei "
-        "(apt-get install fonts-wqy-microhei) or set the font path in the printer config"
-    )
+
+def font_face(path: str | None) -> tuple[str, int]:
+    """(file, face index) from "file" or "file.ttc#2"."""
+    if not path:
+        raise FontNotFound(
+            "no CJK font given for Chinese raster text: install fonts-wqy-microhei "
+            "(apt-get install fonts-wqy-microhei) or set [display] font in the device config"
+        )
+    face = 0
+    if "#" in path:
+        path, _, face_text = path.rpartition("#")
+        face = int(face_text)
+    if not os.path.exists(path):
+        raise FontNotFound(
+            f"CJK font {path} not found: fix [display] font in the device config "
+            "or install fonts-wqy-microhei"
+        )
+    return path, face
 
 
 @functools.lru_cache(maxsize=8)
@@ -85,7 +74,7 @@ def render_line(
     The line is drawn at the base 24-dot size cell by cell, then scaled with
     nearest-neighbour like the printer's own dot multiplication, so a 2x4
     number in the preview looks as blocky as on paper."""
-    path, face = find_cjk_font(font_path)
+    path, face = font_face(font_path)
     font = _load_font(path, face, CELL_HEIGHT - 2)
     base_w = max(1, text_cells(text) * HALF_CELL)
     img = Image.new("L", (base_w, CELL_HEIGHT), 255)

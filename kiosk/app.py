@@ -16,6 +16,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from kiosk.core import keys
 from kiosk.core.config import Config
 from kiosk.core.fonts import FontMissing, find_cjk_font
 from kiosk.runtime import Runtime
@@ -33,7 +34,7 @@ def prepare_kivy(cfg: Config, *, headless: bool = False) -> None:
     os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
     if "KIVY_HOME" not in os.environ:
         # Kivy writes config.ini there; /home may be read-only under systemd hardening.
-        os.environ["KIVY_HOME"] = str(Path(cfg.storage.dir) / "kivy")
+        os.environ["KIVY_HOME"] = str(Path(cfg.storage.dir) / keys.KIVY_HOME_DIR)
     Path(os.environ["KIVY_HOME"]).mkdir(parents=True, exist_ok=True)
     if headless:
         os.environ["SDL_VIDEODRIVER"] = "offscreen"

@@ -16,6 +16,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from kiosk.core import keys
 from kiosk.core.cache import Cache
 from kiosk.core.config import Config, ConfigError
 from kiosk.core.ledger import Ledger
@@ -28,9 +29,9 @@ def build_runtime(cfg: Config, *, demo: bool = False) -> Runtime:
     """Core parts, the central client and sync worker when there is a token, then one bundle per role."""
     storage = Path(cfg.storage.dir)
     storage.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(storage / "ledger.sqlite3")
+    ledger = Ledger(storage / keys.LEDGER_FILE)
     try:
-        cache = Cache(storage / "cache.sqlite3")
+        cache = Cache(storage / keys.CACHE_FILE)
     except BaseException:
         ledger.close()
         raise
@@ -71,9 +72,23 @@ def _connect_central(rt: Runtime) -> None:
 
 # ---- devices ------------------------------------------------------------------
 
+def printer_font(cfg: Config) -> str | None:
+    """The CJK font the printer's raster text and the ticket preview draw with.
+
+    The same finder as the screens (kiosk/core/fonts.py): devices/ has none of
+    its own. None when the device has no CJK font: the self-check's font row says what to install, and only
+    raster Chinese (the "no-chinese" profile) fails, with the same advice."""
+    from kiosk.core.fonts import FontMissing, find_cjk_font
+    try:
+        font: str | None = find_cjk_font(cfg.display.font, any_face=True)
+    except FontMissing as e:
+        log.warning("no font for printer raster text: %s", e)
+        font = None
+    return font
+
+
 def build_printer(cfg: Config) -> Any:
     """The configured printer behind its worker thread (devices/printer.py); start() runs the thread."""
-    from devices.escpos import get_profile
     from devices.printer import FileBackend, PrinterWorker, SerialBackend, SimBackend, TicketPrinter
     p = cfg.printer
     backend: Any
@@ -83,19 +98,19 @@ def build_printer(cfg: Config) -> Any:
         backend = FileBackend(p.path)
     else:
         backend = SimBackend()
-    return PrinterWorker(TicketPrinter(backend, get_profile(p.profile)))
+    return PrinterWorker(TicketPrinter(backend, printer_profile(cfg)))
 
 
-def encode_document(doc: Any, profile: str) -> bytes:
-    """The exact bytes a printer of this profile gets for a document (previews, benchmarks)."""
-    from devices.escpos import encode, get_profile
-    return encode(doc, get_profile(profile))
+def encode_document(doc: Any, cfg: Config) -> bytes:
+    """The exact bytes this device's printer gets for a document (previews, benchmarks)."""
+    from devices.escpos import encode
+    return encode(doc, printer_profile(cfg))
 
 
-def printer_profile(name: str) -> Any:
-    """The encoder's profile by its config name (ticket layout and preview need it)."""
+def printer_profile(cfg: Config) -> Any:
+    """The encoder's profile named in the config, drawing raster text with the device's CJK font."""
     from devices.escpos import get_profile
-    return get_profile(name)
+    return get_profile(cfg.printer.profile, font_path=printer_font(cfg))
 
 
 def build_scanner(cfg: Config, publish: Any) -> Any:
@@ -151,10 +166,15 @@ def claim_problems(cfg: Config, pins: dict[int, str]) -> list[str]:
     return bad
 
 
-def preview_png(data: bytes, out: str, dots: int = 576) -> Any:
-    """What the printer would print, as a PNG (devices/preview.py)."""
+def preview_png(cfg: Config, data: bytes, out: str, dots: int = 576) -> Any:
+    """What the printer would print, as a PNG (devices/preview.py), drawn with the screens' CJK font.
+
+    Raises kiosk.core.fonts.FontMissing (with what to install) when there is none:
+    a preview without Chinese would hide exactly what it is there to show."""
     from devices.preview import render_png
-    return render_png(data, out, dots)
+
+    from kiosk.core.fonts import find_cjk_font
+    return render_png(data, out, dots, font_path=find_cjk_font(cfg.display.font, any_face=True))
 
 
 # ---- roles --------------------------------------------------------------------
@@ -237,21 +257,21 @@ def _start_pad_keys(rt: Runtime, role: PadRole) -> None:
     try:
         if pad.led_pins:
             leds = LedBank(dict(zip(key_names(), pad.led_pins)), pin_factory=factory)
-        keys = PadKeys(role.service, LedLights(leds) if leds else None)
+        pad_keys = PadKeys(role.service, LedLights(leds) if leds else None)
         pins = dict(zip(key_names(), pad.keypad_pins))
         if pad.clerk_button_pin:
             pins["clerk"] = pad.clerk_button_pin
         try:
-            bank = ButtonBank(pins, keys.on_press, bounce_time=rt.cfg.gpio.bounce_ms / 1000, pin_factory=factory)
+            bank = ButtonBank(pins, pad_keys.on_press, bounce_time=rt.cfg.gpio.bounce_ms / 1000, pin_factory=factory)
         except BaseException:
-            keys.close()
+            pad_keys.close()
             raise
     except GPIOSetupError as e:
         log.error("pad keys not available, touch only: %s", e)
         if leds is not None:
             leds.close()
         return
-    role.keys, role.buttons, role.leds = keys, bank, leds
+    role.keys, role.buttons, role.leds = pad_keys, bank, leds
 
 
 def _stop_pad_keys(role: PadRole) -> None:

@@ -15,6 +15,13 @@ DEMO = ROOT / "config" / "demo.toml"
 DEMO_PIN = "246810"  # the demo config's technician PIN
 
 
+def printer_font() -> str:
+    """The CJK font the device would hand to devices/ for raster text and previews
+    (devices/ does not search for fonts itself)."""
+    from kiosk.core.fonts import find_cjk_font
+    return find_cjk_font(any_face=True)
+
+
 def demo_data() -> dict:
     return tomllib.loads(DEMO.read_text(encoding="utf-8"))
 

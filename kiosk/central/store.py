@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kiosk.central import seed
+from kiosk.core import keys
 from kiosk.core.privacy import mask_name
 
 SCHEMA = """
@@ -130,7 +131,7 @@ class CentralStore:
         self.today: Callable[[], str] = lambda: date.today().isoformat()
         self._lock = threading.RLock()
         self.window_changed = threading.Condition(self._lock)
-        self._db = sqlite3.connect(str(self.dir / "central.sqlite3"), isolation_level=None,
+        self._db = sqlite3.connect(str(self.dir / keys.CENTRAL_DB_FILE), isolation_level=None,
                                    check_same_thread=False, timeout=30)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")

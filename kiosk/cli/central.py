@@ -17,10 +17,7 @@ import ssl
 import sys
 from pathlib import Path
 
-# The same files kiosk.runtime.Runtime opens under [storage] dir.
-LEDGER_FILE = "ledger.sqlite3"
-CACHE_FILE = "cache.sqlite3"
-
+from kiosk.core import keys
 
 def register(sub) -> None:
     p = sub.add_parser("central", help="the bench central (a stand-in central system for bench and tests)")
@@ -127,7 +124,7 @@ def cmd_status(args) -> int:
         ledger = rt.ledger
         stats = ledger.outbox_stats()
         report = {"device_id": cfg.device.id, "central_url": cfg.central.url,
-                  "outbox": stats, "last_sync": ledger.get_meta("last_sync"),
+                  "outbox": stats, "last_sync": ledger.get_meta(keys.LAST_SYNC),
                   "dead_letters": [{k: d[k] for k in ("uuid", "kind", "reason", "dead_at")}
                                    for d in ledger.dead_letters(limit=10)],
                   "central": {"reachable": False, "authorised": False, "error": None}}

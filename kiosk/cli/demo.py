@@ -12,6 +12,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+from kiosk.core import keys
 from kiosk.core.config import load_config
 from tomli_w import dumps  # the standard library reads TOML but does not write it
 
@@ -29,7 +30,7 @@ def prepare_demo(data_dir: Path, central_url: str | None, token: str | None) -> 
     """Write the demo device's config (and token) under data_dir; returns the config path."""
     data_dir.mkdir(parents=True, exist_ok=True)
     data = tomllib.loads(DEMO_CONFIG.read_text(encoding="utf-8"))
-    token_file = data_dir / "device-token"
+    token_file = data_dir / keys.DEMO_TOKEN_FILE
     if token is not None:
         fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -38,8 +39,8 @@ def prepare_demo(data_dir: Path, central_url: str | None, token: str | None) -> 
     if central_url:
         data["central"]["url"] = central_url
     data["central"]["token_file"] = str(token_file)
-    data["storage"]["dir"] = str(data_dir / "device")
-    path = data_dir / "kiosk.toml"
+    data["storage"]["dir"] = str(data_dir / keys.DEMO_DEVICE_DIR)
+    path = data_dir / keys.DEMO_CONFIG_FILE
     path.write_text("# written by `kiosk demo` from config/demo.toml\n" + dumps(data), encoding="utf-8")
     return path
 
@@ -49,7 +50,7 @@ def start_bench_central(data_dir: Path, port: int):
         from kiosk.central.server import BenchCentral
     except ModuleNotFoundError:
         return None
-    central = BenchCentral(str(data_dir / "central"), host="127.0.0.1", port=port)
+    central = BenchCentral(str(data_dir / keys.DEMO_CENTRAL_DIR), host="127.0.0.1", port=port)
     central.start()
     return central
 

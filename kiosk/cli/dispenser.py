@@ -8,13 +8,18 @@ from kiosk.roles.dispenser.samples import DISPENSER_STATES, sample_ticket
 
 
 def cmd_ticket_preview(args) -> int:
+    from kiosk.core.fonts import FontMissing
     from kiosk.roles.dispenser.layout import ticket_for
     from kiosk.wiring import encode_document, preview_png, printer_profile
     cfg = load_config(resolve_path(args.config))
     ticket = sample_ticket(cfg, offline=args.offline, priority=args.priority)
-    data = encode_document(ticket_for(ticket, cfg, reprint=args.reprint), cfg.printer.profile)
-    profile = printer_profile(cfg.printer.profile)
-    preview = preview_png(data, args.out, dots=profile.dots_per_line)
+    try:
+        profile = printer_profile(cfg)   # it hands the device's CJK font to the raster text
+        data = encode_document(ticket_for(ticket, cfg, reprint=args.reprint), cfg)
+        preview = preview_png(cfg, data, args.out, dots=profile.dots_per_line)
+    except FontMissing as e:
+        print(f"kiosk ticket-preview: {e}", file=sys.stderr)
+        return 1
     baud = cfg.printer.baudrate
     print(f"{args.out}: ticket {ticket.display}, {len(data)} bytes for profile {profile.name!r} "
           f"({len(data) * 10 / baud:.2f} s at {baud} baud, 8N1)")

@@ -5,15 +5,16 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from kiosk.core import keys
 from kiosk.core.config import load_config, resolve_path
 from kiosk.roles.pad.samples import PAD_STATES
 
 
 
 def cmd_verify_ratings(args) -> int:
-    from kiosk.roles.pad.chain import HEAD_KEY, verify
+    from kiosk.roles.pad.chain import verify
     cfg = load_config(resolve_path(args.config))
-    path = Path(cfg.storage.dir) / "ledger.sqlite3"
+    path = Path(cfg.storage.dir) / keys.LEDGER_FILE
     if not path.exists():
         print(f"kiosk: no ledger at {path} (is storage.dir right?)", file=sys.stderr)
         return 2
@@ -22,7 +23,7 @@ def cmd_verify_ratings(args) -> int:
     conn.row_factory = sqlite3.Row
     try:
         rows = conn.execute("SELECT seq, uuid, session_id, body, prev_hash, hash FROM ratings ORDER BY seq").fetchall()
-        head = conn.execute("SELECT value FROM meta WHERE key = ?", (HEAD_KEY,)).fetchone()
+        head = conn.execute("SELECT value FROM meta WHERE key = ?", (keys.RATING_CHAIN_HEAD,)).fetchone()
     except sqlite3.DatabaseError as e:
         print(f"kiosk: cannot read the ratings in {path}: {e}", file=sys.stderr)
         return 2

@@ -30,11 +30,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kiosk.core import keys
 from kiosk.core.privacy import scrub
 
 log = logging.getLogger("kiosk.bootguard")
 
-FILE_NAME = "boot-guard.json"
 MAX_CRASHED = 3        # crashed starts before the device goes out of service
 WINDOW_S = 15 * 60     # ... counted within this long
 HEALTHY_AFTER_S = 120  # a start that stays up this long clears the count
@@ -59,7 +59,7 @@ class Tripped:
 class BootGuard:
     def __init__(self, storage_dir, *, max_crashed: int = MAX_CRASHED, window_s: float = WINDOW_S,
                  healthy_after_s: float = HEALTHY_AFTER_S, clock=time.time):
-        self.path = Path(storage_dir) / FILE_NAME
+        self.path = Path(storage_dir) / keys.BOOT_GUARD_FILE
         self.max_crashed = max_crashed
         self.window_s = window_s
         self.healthy_after_s = healthy_after_s
@@ -183,7 +183,7 @@ class OutOfServiceRuntime:
         self.health_parts: dict = {}
         try:
             from kiosk.core.ledger import Ledger
-            self.ledger = Ledger(Path(cfg.storage.dir) / "ledger.sqlite3")
+            self.ledger = Ledger(Path(cfg.storage.dir) / keys.LEDGER_FILE)
         except Exception as e:
             log.error("ledger not available out of service: %s", type(e).__name__)
 

@@ -13,6 +13,7 @@ on the HTTP details:
 from __future__ import annotations
 
 import email.utils
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -85,14 +86,21 @@ class CentralClient:
         self.base_url = base_url.rstrip("/")
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
-        self.session = requests.Session()
         # Passed with every request, not only set on the session: requests lets
         # $REQUESTS_CA_BUNDLE override a session's verify, which would silently
         # replace the CA the technician configured in central.ca_file.
         self.verify = verify
-        self.session.headers.update({"Authorization": f"Bearer {token}",
-                                     "User-Agent": f"hall-kiosk/{__version__}",
-                                     "Accept": "application/json"})
+        self._headers = {"Authorization": f"Bearer {token}",
+                         "User-Agent": f"hall-kiosk/{__version__}",
+                         "Accept": "application/json"}
+        # One requests.Session per thread: the sync worker, the pad's window
+        # watcher, the lookup worker, the dispenser's refresh, the self-check and
+        # the UI pool all call the central, and requests does not document a
+        # Session (its cookie jar, its adapters' pool bookkeeping) as safe to
+        # share between threads. Every session made is kept so close() ends them all.
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
 
     @classmethod
     def from_config(cls, cfg) -> "CentralClient":
@@ -102,8 +110,31 @@ class CentralClient:
                              "Use https://, or set allow_http = true for a bench central only")
         return cls(c.url, cfg.read_token(), c.connect_timeout, c.read_timeout, c.ca_file or True)
 
+    @property
+    def session(self) -> requests.Session:
+        """This thread's session, made on its first request with the client's settings."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._new_session()
+            self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
+
+    def _new_session(self) -> requests.Session:
+        # Everything a session carries is set here, so every thread's session is
+        # the same; verify and the timeouts travel with each request (_request).
+        session = requests.Session()
+        session.headers.update(self._headers)
+        return session
+
     def close(self) -> None:
-        self.session.close()
+        """Close every thread's session (their pooled connections). A thread that
+        calls again afterwards keeps working on a fresh connection, as requests does."""
+        with self._sessions_lock:
+            sessions = list(self._sessions)
+        for session in sessions:
+            session.close()
 
     def __repr__(self):  # never show the token
         return f"CentralClient({self.base_url!r})"

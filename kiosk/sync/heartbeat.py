@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk import __version__
+from kiosk.core.keys import LAST_SYNC
 from kiosk.core.time import wall_now
 
 
@@ -31,7 +32,7 @@ def health_report(ledger: Any, device_id: str, started: float, storage_dir: Path
         "uptime_s": round(time.monotonic() - started, 1), "system_uptime_s": system_uptime(),
         "outbox": {"pending": stats["pending"], "dead": stats["dead"],
                    "oldest_pending_age_s": stats["oldest_pending_age_s"]},
-        "last_sync": ledger.get_meta("last_sync"), "disk_free_bytes": free,
+        "last_sync": ledger.get_meta(LAST_SYNC), "disk_free_bytes": free,
         "printer": "unknown", "paper": "unknown", "sent_at": wall_now("seconds")}
     if extra is not None:
         try:

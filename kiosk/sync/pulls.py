@@ -10,22 +10,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from kiosk.core.keys import CENTRAL_CONFIG, CENTRAL_CONFIG_ETAG, QUEUE_STATUS, staff_card, staff_photo
 from kiosk.core.time import wall_now
 from kiosk.sync.client import CentralClient, CentralRejected
-
-# Cache keys other parts of the device read.
-CONFIG_KEY = "central.config"            # the device config document (dict)
-CONFIG_ETAG_KEY = "central.config.etag"
-QUEUE_KEY = "queue.status"               # the last queue status (dict)
-
-
-def staff_card_key(window: str) -> str:
-    return f"staff.card.{window}"        # {"card": dict, "etag": str, "fetched_at": iso}
-
-
-def staff_photo_key(staff_id: str) -> str:
-    return f"staff.photo.{staff_id}"     # {"content_type", "data_b64", "etag"}
-
 
 class Pulls:
     def __init__(self, cache: Any, client: CentralClient, *, window: str | None = None, queue: bool = False):
@@ -42,14 +29,14 @@ class Pulls:
         if self.cache is None:
             return pulled
         try:
-            etag = self.cache.get(CONFIG_ETAG_KEY) if self.cache.get(CONFIG_KEY) else None
+            etag = self.cache.get(CENTRAL_CONFIG_ETAG) if self.cache.get(CENTRAL_CONFIG) else None
             f = self.client.get_config(etag)
         except CentralRejected as e:
             pulled["config"] = f"refused: {e.message}"
         else:
             if not f.not_modified:
-                self.cache.set(CONFIG_KEY, f.data)
-                self.cache.set(CONFIG_ETAG_KEY, f.etag)
+                self.cache.set(CENTRAL_CONFIG, f.data)
+                self.cache.set(CENTRAL_CONFIG_ETAG, f.etag)
             pulled["config"] = "not_modified" if f.not_modified else "updated"
         if self.window:
             try:
@@ -58,20 +45,20 @@ class Pulls:
                 pulled["staff"] = f"refused: {e.message}"
         if self.queue:
             try:
-                self.cache.set(QUEUE_KEY, self.client.queue_status())
+                self.cache.set(QUEUE_STATUS, self.client.queue_status())
                 pulled["queue"] = "updated"
             except CentralRejected as e:
                 pulled["queue"] = f"refused: {e.message}"
         return pulled
 
     def _staff(self, window: str) -> str:
-        key = staff_card_key(window)
+        key = staff_card(window)
         have = self.cache.get(key) or {}
         f = self.client.staff_card(window, have.get("etag"))
         card = have.get("card") if f.not_modified else f.data
         if not f.not_modified:
             self.cache.set(key, {"card": card, "etag": f.etag, "fetched_at": wall_now("seconds")})
-        photo_key = staff_photo_key(card["staff_id"])
+        photo_key = staff_photo(card["staff_id"])
         photo = self.cache.get(photo_key) or {}
         p = self.client.staff_photo(card["staff_id"], photo.get("etag"))
         if not p.not_modified:

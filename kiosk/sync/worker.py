@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kiosk.core.backoff import Backoff
+from kiosk.core.keys import LAST_SYNC
 from kiosk.core.time import wall_now
 from kiosk.sync.client import CentralAuthError, CentralClient, CentralRejected, CentralUnreachable
 from kiosk.sync.heartbeat import health_report
 from kiosk.sync.outbox import OutboxUploader, UploadResult
-from kiosk.sync.pulls import CONFIG_KEY, QUEUE_KEY, Pulls, staff_card_key, staff_photo_key  # noqa: F401
+from kiosk.sync.pulls import Pulls
 from kiosk.sync.status import SyncStatus
 
 log = logging.getLogger("kiosk.sync")
@@ -73,7 +74,7 @@ class SyncWorker:
         self._next_pull = 0.0                   # monotonic
         self._last_attempt = -1e9               # monotonic
         self._wake_pending = False
-        self._status = SyncStatus(last_success=ledger.get_meta("last_sync"))
+        self._status = SyncStatus(last_success=ledger.get_meta(LAST_SYNC))
 
     # -- control ----------------------------------------------------------
     def start(self) -> None:
@@ -201,7 +202,7 @@ class SyncWorker:
     # -- bookkeeping ------------------------------------------------------
     def _succeeded(self, pulled: bool) -> None:
         now = wall_now(SECONDS)
-        self.ledger.set_meta("last_sync", now)
+        self.ledger.set_meta(LAST_SYNC, now)
         with self._lock:
             self._failures = 0
             self._backoff.success()

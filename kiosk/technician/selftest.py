@@ -24,6 +24,7 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
+from kiosk.core import keys
 from kiosk.core.fonts import FontMissing, find_cjk_font
 
 log = logging.getLogger("kiosk.selftest")
@@ -98,7 +99,7 @@ def check_ledger(cfg, rt) -> Row:
     if ledger is None:
         return Row("ledger", FAIL, f"not open in {cfg.storage.dir} (see the error above; check the folder's owner)")
     try:
-        ledger.set_meta("selftest.last_write", datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        ledger.set_meta(keys.SELFTEST_LAST_WRITE, datetime.now(timezone.utc).isoformat(timespec="seconds"))
     except Exception as e:
         return Row("ledger", FAIL, f"{ledger.path} is not writable: {e} (check disk space and owner)")
     try:

@@ -23,13 +23,12 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from kiosk import __version__
+from kiosk.core import keys
 from kiosk.core.privacy import mask_receipt, mask_text, scrub
 from kiosk.core.pin import verify_pin
 
 log = logging.getLogger("kiosk.technician")
 
-TRIES_KEY = "technician.failed_tries"
-LOCK_KEY = "technician.locked_until"
 NOT_CONFIGURED = "not configured"
 
 
@@ -40,7 +39,7 @@ class PinGate:
         self.cfg = cfg
         self.ledger = ledger          # None out of service when the ledger will not open
         self.clock = clock
-        self._mem = {TRIES_KEY: "0", LOCK_KEY: "0"}
+        self._mem = {keys.TECHNICIAN_FAILED_TRIES: "0", keys.TECHNICIAN_LOCKED_UNTIL: "0"}
         self._lock = threading.Lock()
 
     def _get(self, key) -> float:
@@ -64,17 +63,17 @@ class PinGate:
 
     def locked_for(self) -> float:
         """Seconds until PIN entry is allowed again (0 = not locked)."""
-        until = self._get(LOCK_KEY)
+        until = self._get(keys.TECHNICIAN_LOCKED_UNTIL)
         now = self.clock()
         left = until - now
         limit = self.cfg.technician.lockout_minutes * 60
         if left > limit:  # the clock was set back: never lock longer than configured
-            self._set(LOCK_KEY, now + limit)
+            self._set(keys.TECHNICIAN_LOCKED_UNTIL, now + limit)
             left = limit
         return max(0.0, left)
 
     def tries_left(self) -> int:
-        return max(0, self.cfg.technician.max_tries - int(self._get(TRIES_KEY)))
+        return max(0, self.cfg.technician.max_tries - int(self._get(keys.TECHNICIAN_FAILED_TRIES)))
 
     def check(self, pin: str) -> tuple[bool, str]:
         """(ok, why). Slow (PBKDF2, ~0.2 s): call it off the UI thread."""
@@ -84,17 +83,17 @@ class PinGate:
             if self.locked_for() > 0:
                 return False, "locked"
             if verify_pin(pin, self.cfg.technician.pin_hash):
-                self._set(TRIES_KEY, 0)
+                self._set(keys.TECHNICIAN_FAILED_TRIES, 0)
                 log.info("service mode opened")
                 return True, "ok"
-            tries = int(self._get(TRIES_KEY)) + 1
+            tries = int(self._get(keys.TECHNICIAN_FAILED_TRIES)) + 1
             if tries >= self.cfg.technician.max_tries:
-                self._set(LOCK_KEY, self.clock() + self.cfg.technician.lockout_minutes * 60)
-                self._set(TRIES_KEY, 0)
+                self._set(keys.TECHNICIAN_LOCKED_UNTIL, self.clock() + self.cfg.technician.lockout_minutes * 60)
+                self._set(keys.TECHNICIAN_FAILED_TRIES, 0)
                 log.warning("service PIN locked for %d min after %d wrong tries",
                             self.cfg.technician.lockout_minutes, tries)
                 return False, "locked"
-            self._set(TRIES_KEY, tries)
+            self._set(keys.TECHNICIAN_FAILED_TRIES, tries)
             log.warning("wrong service PIN (%d of %d)", tries, self.cfg.technician.max_tries)
             return False, "wrong"
 
@@ -311,7 +310,7 @@ def collect(rt, bench: Bench | None = None) -> list[tuple[str, list[tuple[str, s
         row = _safe(bench.central_row, "check failed")
         text = row if isinstance(row, str) else f"{row.verdict.upper()}: {row.detail}"
         central.append(("reachable / authorised", text))
-    last_sync = state.get("last_success") or (_safe(lambda: ledger.get_meta("last_sync"), None) if ledger else None)
+    last_sync = state.get("last_success") or (_safe(lambda: ledger.get_meta(keys.LAST_SYNC), None) if ledger else None)
     central.append(("last sync", _fmt_age(last_sync)))
 
     outbox = []

@@ -5,6 +5,7 @@ import json
 import os
 import stat
 
+from kiosk.core import keys
 from kiosk.cli import main
 from kiosk.core.ledger import Ledger
 from kiosk.central.server import BenchCentral
@@ -21,7 +22,7 @@ def test_issue_token_writes_a_0600_file_the_central_accepts(tmp_path, capsys):
     try:
         assert central.store.device_for_token(token) == "hall01-pad08"
         # only the hash is stored
-        assert token.encode() not in (tmp_path / "c" / "central.sqlite3").read_bytes()
+        assert token.encode() not in (tmp_path / "c" / keys.CENTRAL_DB_FILE).read_bytes()
     finally:
         central.stop()
     assert main(["central", "issue-token", "--data", str(tmp_path / "c"), "--device", "bad id!",
@@ -32,7 +33,7 @@ def test_issue_token_writes_a_0600_file_the_central_accepts(tmp_path, capsys):
 def test_status_and_sync_once(tmp_path, central, capsys):
     token = central.issue_token("demo-kiosk")
     cfg = write_config(tmp_path, {"central": {"url": central.url}}, token=token)
-    ledger = Ledger(tmp_path / "data" / "ledger.sqlite3")
+    ledger = Ledger(tmp_path / "data" / keys.LEDGER_FILE)
     with ledger.transaction() as tx:
         for i in range(3):
             ledger.add_event(tx, "audit.test", {"i": i})

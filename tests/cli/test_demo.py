@@ -8,6 +8,7 @@ import time
 
 import requests
 
+from kiosk.core import keys
 from tests.helpers import ROOT
 
 
@@ -38,8 +39,8 @@ def test_demo_starts_central_and_device_and_stops_on_sigterm(tmp_path):
         assert beat, "the demo device never sent a heartbeat to the bench central"
         # Its config and token are where the demo says, the token private.
         assert (tmp_path / "kiosk.toml").exists()
-        assert os.stat(tmp_path / "device-token").st_mode & 0o077 == 0
-        assert (tmp_path / "device" / "ledger.sqlite3").exists()
+        assert os.stat(tmp_path / keys.DEMO_TOKEN_FILE).st_mode & 0o077 == 0
+        assert (tmp_path / keys.DEMO_DEVICE_DIR / keys.LEDGER_FILE).exists()
         p.send_signal(signal.SIGTERM)
         try:
             rc = p.wait(timeout=20)

@@ -5,10 +5,11 @@ import shutil
 import subprocess
 
 import pytest
+from PIL import Image
 
 from devices.preview import interpret
 from kiosk.cli import main
-from tests.helpers import write_config
+from tests.helpers import printer_font, write_config
 
 
 def test_ticket_preview_renders_the_exact_bytes_with_a_readable_qr(tmp_path, capsys):
@@ -25,11 +26,23 @@ def test_ticket_preview_renders_the_exact_bytes_with_a_readable_qr(tmp_path, cap
         assert decoded.strip() == "https://zwfw.example.gov.cn/queue?t=A900&d=" + decoded.strip()[-10:]
 
 
+
+def test_ticket_preview_of_a_printer_without_chinese_draws_the_raster_with_the_found_font(tmp_path, capsys):
+    # The "no-chinese" profile sends Chinese as dots drawn with the font kiosk/core/fonts.py
+    # found (devices/ has no finder): the ticket is much bigger and still shows its Chinese lines.
+    cfg = write_config(tmp_path, {"printer": {"profile": "no-chinese"}})
+    out = tmp_path / "ticket.png"
+    assert main(["ticket-preview", "--config", str(cfg), "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert int(said.split(" bytes")[0].rsplit(" ", 1)[1]) > 4096 and "'no-chinese'" in said
+    ink = Image.open(out).convert("L").crop((0, 0, 624, 150)).getextrema()[0]
+    assert ink == 0   # the hall name and category, rasterised, are on the paper
+
 def test_print_test_writes_a_test_ticket_to_the_file_printer(tmp_path, capsys):
     path = tmp_path / "printer.bin"
     cfg = write_config(tmp_path, {"printer": {"backend": "file", "path": str(path)}})
     assert main(["print-test", "--config", str(cfg)]) == 0
-    lines = interpret(path.read_bytes()).lines
+    lines = interpret(path.read_bytes(), font_path=printer_font()).lines
     assert any("PRINT TEST" in l for l in lines) and any("此票无效" in l for l in lines)
 
 

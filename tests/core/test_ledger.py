@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+from kiosk.core import keys
 from kiosk.core.cache import Cache
 from kiosk.core.ledger import MIGRATIONS, Ledger
 from tests.helpers import ROOT
@@ -32,7 +33,7 @@ while True:
 
 
 def test_sigkill_never_loses_a_committed_record(tmp_path):
-    db = tmp_path / "ledger.sqlite3"
+    db = tmp_path / keys.LEDGER_FILE
     Ledger(db).close()
     reported: set[int] = set()
     start = 0
@@ -108,7 +109,7 @@ def test_newer_schema_is_refused_with_advice(tmp_path):
 
 
 def test_cache_is_json_and_never_unpickles(tmp_path):
-    path = tmp_path / "cache.sqlite3"
+    path = tmp_path / keys.CACHE_FILE
     c = Cache(path)
     c.set("config", {"categories": ["社保"], "etag": "x1"})
     assert c.get("config") == {"categories": ["社保"], "etag": "x1"}

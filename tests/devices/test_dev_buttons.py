@@ -108,6 +108,36 @@ def test_pin_used_twice_is_a_clear_error_and_frees_what_it_took(factory):
     Button(17, pin_factory=factory).close()  # "a" was released on the failure
 
 
+
+def test_a_pin_held_elsewhere_is_named_by_key_and_the_board_frees_the_rest(factory):
+    # The board fails on its third pin; the error names that key, and the
+    # two pins the board had claimed before it are free again.
+    held = Button(19, pin_factory=factory)
+    try:
+        with pytest.raises(GPIOSetupError, match=r"GPIO19 for 'star2'.*each pin once"):
+            ButtonBank({"star5": 5, "star4": 6, "star2": 19}, lambda name: None, pin_factory=factory)
+        with pytest.raises(GPIOSetupError, match=r"GPIO19 for 'star2'"):
+            LedBank({"star5": 5, "star2": 19}, pin_factory=factory)
+    finally:
+        held.close()
+    for pin in (5, 6):
+        Button(pin, pin_factory=factory).close()
+
+
+def test_any_name_is_a_key_name(factory):
+    # Our names are not gpiozero attributes: a category code like "value" or "1" works.
+    pressed = []
+    bank = ButtonBank({"value": 5, "1": 6}, pressed.append, bounce_time=0, pin_factory=factory)
+    leds = LedBank({"close": 20}, pin_factory=factory)
+    try:
+        press(factory, 6)
+        press(factory, 5)
+        leds.on("close")
+        assert pressed == ["1", "value"] and bank.names == ["value", "1"] and factory.pin(20).state
+    finally:
+        bank.close()
+        leds.close()
+
 def test_leds(factory):
     leds = LedBank({"star5": 20, "star1": 21}, pin_factory=factory)
     leds.on("star5")

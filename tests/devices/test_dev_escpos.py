@@ -6,6 +6,7 @@ from PIL import Image
 
 from devices import escpos
 from devices.escpos import QR, Cut, Document, Feed, Text, encode, get_profile
+from tests.helpers import printer_font
 
 INIT = b"\x1b\x40"
 
@@ -160,7 +161,7 @@ def test_qr_data_is_utf8():
 
 
 def test_no_chinese_profile_rasterises_only_non_ascii_lines():
-    data = encode([Text("中文", align="center"), Text("A023")], get_profile("no-chinese"))
+    data = encode([Text("中文", align="center"), Text("A023")], get_profile("no-chinese", font_path=printer_font()))
     assert "中文".encode("gb18030") not in data
     assert data.startswith(INIT + b"\x1b\x61\x01\x1d\x76\x30\x00")
     # the raster is 2 full-width cells = 48 dots = 6 bytes wide, 24 + 6 rows high
@@ -217,7 +218,7 @@ def test_normal_ticket_is_under_one_kilobyte(ticket):
 
 
 def test_profiles_cost_what_they_cost(ticket):
-    sizes = {name: len(encode(ticket, get_profile(name))) for name in escpos.PROFILES}
+    sizes = {name: len(encode(ticket, get_profile(name, font_path=printer_font()))) for name in escpos.PROFILES}
     assert sizes["chinese-mode"] > sizes["default"]
     assert sizes["no-chinese"] > 2 * sizes["default"]
     assert sizes["no-qr"] > 2 * sizes["default"]

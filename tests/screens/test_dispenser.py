@@ -5,7 +5,7 @@ import pytest
 
 from devices.preview import interpret
 from tests.devices.conftest import PtyDevice
-from tests.helpers import AppHarness, write_config
+from tests.helpers import AppHarness, printer_font, write_config
 
 OK, OUT = 0x12, 0x72
 
@@ -38,7 +38,7 @@ def test_touch_a_category_prints_the_ticket_and_confirms(tmp_path, printer_pty):
         h.find("请取走您的号票")
         h.find("^B900$")
         assert printer_pty.wait_until(lambda b: b"\x1dV" in b)
-        lines = interpret(bytes(printer_pty.received)).lines
+        lines = interpret(bytes(printer_pty.received), font_path=printer_font()).lines
         assert "B900" in lines and "不动产登记" in lines
         # a second tap during the confirmation takes no second number
         assert len(h.rt.dispenser.service.tickets()) == 1

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from kiosk.core import keys
 from tests.helpers import AppHarness, write_config
 
 CODE = "482913"
@@ -240,7 +241,7 @@ def test_lookup_screenshot_command_renders_a_result_state(tmp_path):
     from tests.helpers import ROOT
     cfg = write_config(tmp_path, {"device": {"roles": ["lookup"]}})
     out = tmp_path / "shot.png"
-    env = {**os.environ, "KIVY_HOME": str(tmp_path / "kivy")}
+    env = {**os.environ, "KIVY_HOME": str(tmp_path / keys.KIVY_HOME_DIR)}
     r = subprocess.run([sys.executable, "-m", "kiosk", "lookup-screenshot", "--config", str(cfg),
                         "--state", "needs_materials", "--large", "--out", str(out)],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)

@@ -1,6 +1,7 @@
 """The technician screen through the real app: hidden gesture, PIN with a persisted lockout, facts, restart."""
 import pytest
 
+from kiosk.core import keys
 from kiosk.core.bootguard import RESTART_EXIT_CODE
 from tests.helpers import DEMO_PIN, AppHarness, write_config
 
@@ -93,7 +94,7 @@ def test_wrong_pins_lock_and_the_lock_survives_a_restart(harness, tmp_path):
         type_pin(h2, DEMO_PIN)
         assert not s2.unlocked
         # once the lock has run out, the right PIN opens it
-        h2.rt.ledger.set_meta("technician.locked_until", "0")
+        h2.rt.ledger.set_meta(keys.TECHNICIAN_LOCKED_UNTIL, "0")
         type_pin(h2, DEMO_PIN)
         assert s2.unlocked
     finally:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from kiosk.core import keys
 from kiosk.core.cache import Cache
 from kiosk.sync.client import CentralClient
 from kiosk.core.ledger import Ledger
@@ -16,8 +17,8 @@ class Device:
         self.id = device_id
         self.central = central
         self.token = token or central.issue_token(device_id)
-        self.ledger = Ledger(tmp_path / device_id / "ledger.sqlite3")
-        self.cache = Cache(tmp_path / device_id / "cache.sqlite3")
+        self.ledger = Ledger(tmp_path / device_id / keys.LEDGER_FILE)
+        self.cache = Cache(tmp_path / device_id / keys.CACHE_FILE)
         self.client = CentralClient(central.url, self.token, connect_timeout=0.5, read_timeout=read_timeout)
 
     def worker(self, **kw) -> SyncWorker:

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from kiosk.core import keys
 from kiosk.sync.client import CentralClient, CentralUnreachable
 from kiosk.central.server import BenchCentral
 from kiosk.core.ledger import Ledger
@@ -44,7 +45,7 @@ def test_device_syncs_over_https_with_its_ca_file(tls_central, tmp_path):
     central, cert = tls_central
     cfg = write_config(tmp_path, {"central": {"url": central.url, "allow_http": False, "ca_file": str(cert)}},
                        token=central.issue_token("demo-kiosk"))
-    led = Ledger(tmp_path / "data" / "ledger.sqlite3")
+    led = Ledger(tmp_path / "data" / keys.LEDGER_FILE)
     with led.transaction() as tx:
         uuid = led.add_event(tx, "audit.test", {"what": "tls"})
     led.close()

@@ -5,7 +5,7 @@ import time
 
 from kiosk.sync.client import CentralClient
 from kiosk.central.server import BenchCentral
-from kiosk.sync.worker import CONFIG_KEY, staff_card_key, staff_photo_key
+from kiosk.core import keys
 
 
 def central_ids(central) -> list[str]:
@@ -40,7 +40,7 @@ def test_central_down_events_pile_up_then_each_arrives_exactly_once(tmp_path, de
         s = w.run_once()
         assert s["ok"] and s["delivered"] == 65 and s["duplicates"] == 0
         assert_exactly_once(device, ids)
-        assert w.state()["status"] == "online" and device.ledger.get_meta("last_sync")
+        assert w.state()["status"] == "online" and device.ledger.get_meta(keys.LAST_SYNC)
     finally:
         back.stop()
 
@@ -211,13 +211,13 @@ def test_pulls_config_staff_card_and_photo_with_etags_and_sends_health(device):
     device.add_events(2)
     s = w.run_once()
     assert s["pulled"] == {"config": "updated", "staff": "updated", "queue": "updated"}
-    cfg = device.cache.get(CONFIG_KEY)
+    cfg = device.cache.get(keys.CENTRAL_CONFIG)
     assert [c["code"] for c in cfg["categories"]] == ["A", "B", "C", "D"]
     assert cfg["rating_reasons"]["version"]
-    card = device.cache.get(staff_card_key("03"))["card"]
+    card = device.cache.get(keys.staff_card("03"))["card"]
     assert card["window"] == "03" and card["employee_no"]
     import base64
-    photo = device.cache.get(staff_photo_key(card["staff_id"]))
+    photo = device.cache.get(keys.staff_photo(card["staff_id"]))
     assert base64.b64decode(photo["data_b64"]).startswith(b"\x89PNG")
     s = w.run_once()
     assert s["pulled"]["config"] == "not_modified" and s["pulled"]["staff"] == "not_modified"
@@ -225,8 +225,8 @@ def test_pulls_config_staff_card_and_photo_with_etags_and_sends_health(device):
     device.central.store.set_staff(card["staff_id"], stars=2)
     s = w.run_once()
     assert s["pulled"]["config"] == "updated" and s["pulled"]["staff"] == "updated"
-    assert device.cache.get(CONFIG_KEY)["messages"][0]["en"] == "Closed today"
-    assert device.cache.get(staff_card_key("03"))["card"]["stars"] == 2
+    assert device.cache.get(keys.CENTRAL_CONFIG)["messages"][0]["en"] == "Closed today"
+    assert device.cache.get(keys.staff_card("03"))["card"]["stars"] == 2
     hb = device.central.store.latest_heartbeats()[0]
     assert hb["device_id"] == device.id
     h = hb["health"]

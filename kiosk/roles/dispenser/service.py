@@ -41,14 +41,12 @@ from typing import Any, Callable
 
 from kiosk.core.ports.document import Document
 from kiosk.roles.dispenser.layout import ticket_for
+from kiosk.core import keys
 from kiosk.core.ledger import Ledger
 from kiosk.core.time import wall_now
 
 log = logging.getLogger("kiosk.tickets")
 
-CONFIG_KEY = "central.config"     # set by the sync worker (kiosk/sync.py)
-QUEUE_KEY = "queue.status"        # set by the sync worker and by our own refresh
-DAY_META = "dispenser.service_day"
 PRIORITY_SERIES = "*priority"     # local key for the hall-wide priority series (as the central calls it)
 PAPER_STATES = ("ok", "near_end", "out", "unknown")
 
@@ -194,7 +192,7 @@ class TicketService:
     def _central_config(self) -> dict:
         if self.cache is None:
             return {}
-        data = self.cache.get(CONFIG_KEY)
+        data = self.cache.get(keys.CENTRAL_CONFIG)
         return data if isinstance(data, dict) else {}
 
     def categories(self) -> list[Category]:
@@ -208,7 +206,7 @@ class TicketService:
                 cats.append(Category(code, str(c.get("prefix") or code), str(c["name_zh"]), str(c["name_en"])))
             except (KeyError, TypeError):
                 log.warning("skipping a malformed category in the %s config", "central" if central else "file")
-        queue = self.cache.get(QUEUE_KEY) if self.cache is not None else None
+        queue = self.cache.get(keys.QUEUE_STATUS) if self.cache is not None else None
         if isinstance(queue, dict) and queue.get("day") in (None, self.today()):
             figures = {q.get("category"): q for q in queue.get("categories") or [] if isinstance(q, dict)}
             for cat in cats:
@@ -241,18 +239,18 @@ class TicketService:
     def today(self) -> str:
         """The current service day (read only; see _service_day for the rule)."""
         wall = self.now().date().isoformat()
-        stored = self.ledger.get_meta(DAY_META)
+        stored = self.ledger.get_meta(keys.DISPENSER_SERVICE_DAY)
         return max(wall, stored) if stored else wall
 
     def _service_day(self, tx: sqlite3.Connection, hint: str | None = None) -> str:
         """max(wall date, latest day used, the central's day): the day only moves forward."""
         wall = self.now().date().isoformat()
-        row = tx.execute("SELECT value FROM meta WHERE key = ?", (DAY_META,)).fetchone()
+        row = tx.execute("SELECT value FROM meta WHERE key = ?", (keys.DISPENSER_SERVICE_DAY,)).fetchone()
         stored = row[0] if row else ""
         day = max(wall, stored, hint or "")
         if day != stored:
             tx.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
-                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (DAY_META, day))
+                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (keys.DISPENSER_SERVICE_DAY, day))
         if wall < day:
             if self.clock_behind != day:
                 log.warning("wall clock date %s is behind the service day %s: numbering stays in %s",
@@ -482,7 +480,7 @@ class TicketService:
         try:
             queue = client.queue_status()
             if self.cache is not None and isinstance(queue, dict):
-                self.cache.set(QUEUE_KEY, queue)
+                self.cache.set(keys.QUEUE_STATUS, queue)
         except Exception as e:
             log.debug("queue status not fetched: %s", type(e).__name__)
             return

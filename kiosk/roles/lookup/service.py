@@ -42,15 +42,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Callable
 
+from kiosk.core import keys
 from kiosk.core.privacy import mask_name, mask_receipt
 from kiosk.roles.lookup.receipt import ReceiptRef, Rejection, check_fields, parse_payload
 
 log = logging.getLogger("kiosk.lookup")
 
 AUDIT_KIND = "lookup.performed"
-CACHE_PREFIX = "lookup:"
-LOCK_PREFIX = "lookup.lock."
-SECRET_KEY = "lookup.secret"
 CACHE_MAX_AGE_S = 30 * 24 * 3600   # an "as of" older than a month helps nobody
 
 # Outcome codes: the screen shows a message per code, the audit event carries it.
@@ -232,13 +230,13 @@ class LookupService:
     @property
     def secret(self) -> bytes:
         if self._secret is None:
-            value = self.ledger.get_meta(SECRET_KEY)
+            value = self.ledger.get_meta(keys.LOOKUP_SECRET)
             if not value:
                 # Made once per device; INSERT OR IGNORE so two threads agree on one.
                 with self.ledger.transaction() as tx:
                     tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
-                               (SECRET_KEY, secrets.token_hex(32)))
-                value = self.ledger.get_meta(SECRET_KEY)
+                               (keys.LOOKUP_SECRET, secrets.token_hex(32)))
+                value = self.ledger.get_meta(keys.LOOKUP_SECRET)
             self._secret = bytes.fromhex(value)
         return self._secret
 
@@ -326,18 +324,18 @@ class LookupService:
         display = display_from_case({**case, "receipt_no": ref.receipt_no})
         as_of = datetime.fromtimestamp(self.now()).astimezone().isoformat(timespec="seconds")
         # Only the masked display fields and a keyed hash of the code are kept.
-        self.cache.set(CACHE_PREFIX + h, {"case": display, "as_of": as_of, "saved": self.now(),
+        self.cache.set(keys.LOOKUP_CASE_PREFIX + h, {"case": display, "as_of": as_of, "saved": self.now(),
                                           "code_check": self._code_check(ref)})
         with self._lock, self.ledger.transaction() as tx:
-            tx.execute("DELETE FROM meta WHERE key = ?", (LOCK_PREFIX + h,))
+            tx.execute("DELETE FROM meta WHERE key = ?", (keys.LOOKUP_LOCK_PREFIX + h,))
             self._audit_tx(tx, h, "ok", source, central="ok")
         self._wake()
         return LookupResult("ok", case=display, as_of=as_of, deadline=deadline_info(display, self.today()))
 
     def _offline(self, h: str, ref: ReceiptRef, source: str, central_state: str) -> LookupResult:
-        entry = self.cache.get(CACHE_PREFIX + h)
+        entry = self.cache.get(keys.LOOKUP_CASE_PREFIX + h)
         if isinstance(entry, dict) and self.now() - float(entry.get("saved", 0)) > CACHE_MAX_AGE_S:
-            self.cache.delete(CACHE_PREFIX + h)
+            self.cache.delete(keys.LOOKUP_CASE_PREFIX + h)
             entry = None
         if not isinstance(entry, dict) or not isinstance(entry.get("case"), dict):
             self._audit(h, "offline", source, central=central_state)
@@ -353,7 +351,7 @@ class LookupService:
 
     # -- wrong codes and lockout ------------------------------------------------
     def _read_lock(self, h: str) -> dict:
-        raw = self.ledger.get_meta(LOCK_PREFIX + h)
+        raw = self.ledger.get_meta(keys.LOOKUP_LOCK_PREFIX + h)
         try:
             state = json.loads(raw) if raw else {}
         except ValueError:
@@ -368,7 +366,7 @@ class LookupService:
         now = self.now()
         window = self.cfg.lookup.lockout_minutes * 60
         with self._lock, self.ledger.transaction() as tx:
-            row = tx.execute("SELECT value FROM meta WHERE key = ?", (LOCK_PREFIX + h,)).fetchone()
+            row = tx.execute("SELECT value FROM meta WHERE key = ?", (keys.LOOKUP_LOCK_PREFIX + h,)).fetchone()
             try:
                 state = json.loads(row["value"]) if row else {}
             except ValueError:
@@ -384,7 +382,7 @@ class LookupService:
             if locked:
                 state["locked_until"] = now + window
             tx.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                       (LOCK_PREFIX + h, json.dumps(state)))
+                       (keys.LOOKUP_LOCK_PREFIX + h, json.dumps(state)))
             self._prune_locks(tx, now, window)
             self._audit_tx(tx, h, "locked" if locked else "wrong_code", source, central=central)
         self._wake()
@@ -398,14 +396,14 @@ class LookupService:
         with self._lock, self.ledger.transaction() as tx:
             state = {"failures": self.cfg.lookup.max_attempts, "since": now, "locked_until": now + seconds}
             tx.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                       (LOCK_PREFIX + h, json.dumps(state)))
+                       (keys.LOOKUP_LOCK_PREFIX + h, json.dumps(state)))
             self._audit_tx(tx, h, "locked", source, central=central)
         self._wake()
 
     @staticmethod
     def _prune_locks(tx, now: float, window: float) -> None:
         """Drop counters that can no longer matter, so the table does not grow for ever."""
-        for row in tx.execute("SELECT key, value FROM meta WHERE key LIKE ?", (LOCK_PREFIX + "%",)).fetchall():
+        for row in tx.execute("SELECT key, value FROM meta WHERE key LIKE ?", (keys.LOOKUP_LOCK_PREFIX + "%",)).fetchall():
             try:
                 s = json.loads(row["value"])
                 stale = float(s.get("locked_until", 0)) < now and now - float(s.get("since", 0)) > window
@@ -428,7 +426,7 @@ class LookupService:
         """Forget cached results older than CACHE_MAX_AGE_S; returns how many."""
         n = 0
         for key in self.cache.keys():
-            if key.startswith(CACHE_PREFIX):
+            if key.startswith(keys.LOOKUP_CASE_PREFIX):
                 entry = self.cache.get(key)
                 if not isinstance(entry, dict) or self.now() - float(entry.get("saved", 0)) > CACHE_MAX_AGE_S:
                     self.cache.delete(key)

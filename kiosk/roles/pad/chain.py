@@ -17,7 +17,6 @@ import json
 from dataclasses import dataclass
 
 GENESIS = "0" * 64
-HEAD_KEY = "ratings.chain_head"   # meta: "<count>:<hash of newest record>"
 
 
 def canonical(body: dict) -> str:

@@ -35,8 +35,9 @@ from pathlib import Path
 from typing import Callable
 
 from kiosk.core.backoff import Backoff
+from kiosk.core import keys
 from kiosk.core.time import wall_now
-from kiosk.roles.pad.chain import GENESIS, HEAD_KEY, record_hash
+from kiosk.roles.pad.chain import GENESIS, record_hash
 
 log = logging.getLogger("kiosk.rating")
 
@@ -46,19 +47,6 @@ BAD_LEVELS = (2, 1)
 LEVEL_WORDS = {5: ("非常满意", "Very satisfied"), 4: ("满意", "Satisfied"), 3: ("基本满意", "Acceptable"),
                2: ("不满意", "Dissatisfied"), 1: ("非常不满意", "Very dissatisfied")}
 
-# Cache entries shared with the sync worker (kiosk/sync.py), which refreshes them.
-CONFIG_KEY = "central.config"                 # the central config document
-
-
-def staff_card_key(window: str) -> str:
-    return f"staff.card.{window}"             # {"card": dict, "etag": str, "fetched_at": iso}
-
-
-def staff_photo_key(staff_id: str) -> str:
-    return f"staff.photo.{staff_id}"          # {"content_type", "data_b64", "etag"}
-
-
-PHOTO_DIR = "staff-photos"
 
 # Mainland mobile numbers, or a landline with its area code (digits only:
 # the pad's keypad has no other keys).
@@ -180,7 +168,7 @@ class RatingService:
     # -- reasons and staff card --------------------------------------------
     def reasons(self) -> Reasons:
         """The central system's versioned list when it has sent one, else the config's."""
-        snap = self.cache.get(CONFIG_KEY) or {}
+        snap = self.cache.get(keys.CENTRAL_CONFIG) or {}
         rr = snap.get("rating_reasons") if isinstance(snap, dict) else None
         if isinstance(rr, dict) and isinstance(rr.get("version"), str) and isinstance(rr.get("reasons"), list):
             items = tuple(r for r in rr["reasons"] if isinstance(r, dict) and isinstance(r.get("code"), str)
@@ -192,7 +180,7 @@ class RatingService:
     def staff_card(self) -> dict | None:
         """The window's staff card as the sync worker (or the watcher) cached it,
         with ``photo_path``: the photo written out as a file for the screen."""
-        entry = self.cache.get(staff_card_key(self.window))
+        entry = self.cache.get(keys.staff_card(self.window))
         card = entry.get("card") if isinstance(entry, dict) else None
         if not isinstance(card, dict) or not card.get("staff_id"):
             return None
@@ -204,7 +192,7 @@ class RatingService:
 
     def _photo_file(self, staff_id: str) -> str | None:
         """Write the cached photo (base64 in the cache) to a file once per version."""
-        entry = self.cache.get(staff_photo_key(staff_id))
+        entry = self.cache.get(keys.staff_photo(staff_id))
         if not isinstance(entry, dict) or not isinstance(entry.get("data_b64"), str):
             return None
         ctype = entry.get("content_type") or ""
@@ -213,7 +201,7 @@ class RatingService:
             return None
         safe = re.sub(r"[^A-Za-z0-9_-]", "_", staff_id)
         tag = re.sub(r"[^A-Za-z0-9]", "", str(entry.get("etag") or ""))[:16] or "x"
-        path = self.storage_dir / PHOTO_DIR / f"{safe}-{tag}.{ext}"
+        path = self.storage_dir / keys.STAFF_PHOTO_DIR / f"{safe}-{tag}.{ext}"
         if not path.exists():
             try:
                 data = base64.b64decode(entry["data_b64"], validate=True)
@@ -234,9 +222,9 @@ class RatingService:
     def store_card(self, card: dict, photo: bytes | None, *, etag: str | None = None,
                    photo_type: str | None = None, photo_etag: str | None = None) -> None:
         """Keep a fetched card (and photo) in the same cache entries the sync worker fills."""
-        self.cache.set(staff_card_key(self.window), {"card": card, "etag": etag, "fetched_at": wall_now()})
+        self.cache.set(keys.staff_card(self.window), {"card": card, "etag": etag, "fetched_at": wall_now()})
         if photo is not None:
-            self.cache.set(staff_photo_key(str(card["staff_id"])),
+            self.cache.set(keys.staff_photo(str(card["staff_id"])),
                            {"content_type": photo_type or ("image/png" if photo.startswith(b"\x89PNG")
                                                            else "image/jpeg"),
                             "etag": photo_etag, "data_b64": base64.b64encode(photo).decode("ascii")})
@@ -444,7 +432,7 @@ class RatingService:
                 tx.execute("INSERT INTO ratings (uuid, session_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?)",
                            (body["uuid"], body["session_id"], _canonical(body), body["prev_hash"], h))
                 tx.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
-                           "value = excluded.value", (HEAD_KEY, f"{row['n'] + 1}:{h}"))
+                           "value = excluded.value", (keys.RATING_CHAIN_HEAD, f"{row['n'] + 1}:{h}"))
                 event = {k: v for k, v in body.items()}
                 event["hash"] = h
                 self.ledger.add_event(tx, kind, event)
@@ -562,12 +550,12 @@ class WindowWatcher(threading.Thread):
         """Fetch the card now (the staff on the window changed); ETags keep it cheap."""
         svc = self.service
         try:
-            have = svc.cache.get(staff_card_key(svc.window)) or {}
+            have = svc.cache.get(keys.staff_card(svc.window)) or {}
             f = self.client.staff_card(svc.window, have.get("etag") if have.get("card") else None)
             card = have.get("card") if f.not_modified else f.data
             if not isinstance(card, dict) or not card.get("staff_id"):
                 return
-            photo = svc.cache.get(staff_photo_key(str(card["staff_id"]))) or {}
+            photo = svc.cache.get(keys.staff_photo(str(card["staff_id"]))) or {}
             p = self.client.staff_photo(card["staff_id"], photo.get("etag") if photo.get("data_b64") else None)
         except Exception as e:
             log.warning("staff card fetch failed: %s", type(e).__name__)

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from kiosk.core import keys
 from devices.printer import PrinterWorker, SimBackend, TicketPrinter
 from kiosk.sync.client import CentralClient
 from kiosk.core.config import load_config
@@ -20,7 +21,7 @@ class Device:
         d.mkdir()
         self.cfg = load_config(write_config(d, {"device": {"id": name}, "dispenser": {
             "open_days": [1, 2, 3, 4, 5, 6, 7], "open_hours": ["00:00-23:59"], **dispenser}}))
-        self.ledger = Ledger(d / "ledger.sqlite3")
+        self.ledger = Ledger(d / keys.LEDGER_FILE)
         self.sim = SimBackend()
         self.worker = PrinterWorker(TicketPrinter(self.sim)).start()
         self.client = CentralClient(central.url, central.issue_token(name), connect_timeout=0.5, read_timeout=3)

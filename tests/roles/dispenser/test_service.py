@@ -12,12 +12,13 @@ from datetime import datetime, timedelta
 import pytest
 
 from devices.preview import interpret
+from kiosk.core import keys
 from kiosk.core.config import load_config
 from kiosk.core.ledger import Ledger
 from kiosk.roles.dispenser.service import (NumbersExhausted, PaperOut, PrinterUnavailable, DispenserClosed, TicketService)
 from kiosk.wiring import build_printer
 from tests.devices.conftest import PtyDevice
-from tests.helpers import write_config
+from tests.helpers import printer_font, write_config
 
 OK = 0x12            # DLE EOT answer: online, paper ok
 NEAR_END = 0x1E      # bits 2-3: paper near end
@@ -51,7 +52,7 @@ def build(tmp_path, port, clock=None, **dispenser):
     cfg = load_config(write_config(tmp_path, {
         "printer": {"backend": "serial", "port": str(port), "status_timeout": 0.3},
         "dispenser": {"offline_range": [900, 999], **dispenser}}))
-    ledger = Ledger(tmp_path / "data" / "ledger.sqlite3")
+    ledger = Ledger(tmp_path / "data" / keys.LEDGER_FILE)
     worker = build_printer(cfg).start()
     svc = TicketService(cfg, ledger, printer=worker, now=clock or datetime.now)
     return svc, worker, ledger
@@ -62,7 +63,7 @@ def printed_tickets(data: bytes) -> list[list[str]]:
     tickets, current = [], []
     for chunk in data.split(b"\x1dV"):
         if chunk.strip(b"\x00\x01"):
-            lines = interpret(chunk).lines
+            lines = interpret(chunk, font_path=printer_font()).lines
             if lines:
                 tickets.append(lines)
     return tickets
@@ -85,7 +86,7 @@ def test_ticket_bytes_reach_the_serial_printer_and_ledger_first(tmp_path, device
         assert b"\x1d(k" in data and b"queue?t=A900" in data  # native QR with the ticket's link
         assert b"\x1dv0" not in data                          # no raster image at all
         assert len(data) < 1024
-        lines = interpret(data).lines
+        lines = interpret(data, font_path=printer_font()).lines
         assert "A900" in lines and any("离线票" in l for l in lines)
         assert any(svc.cfg.device.hall in l for l in lines)
         # The ticket and its event were committed before the print: both are there.
@@ -178,7 +179,7 @@ def test_closed_outside_opening_hours(tmp_path, devices):
         clock.t = datetime(2026, 3, 9, 11, 59)
         assert svc.is_open() and svc.issue("A").printed
         # the central config's hours win over the file once fetched
-        svc.cache = _DictCache({"central.config": {"opening_hours": {"days": [1], "hours": ["13:00-14:00"]}}})
+        svc.cache = _DictCache({keys.CENTRAL_CONFIG: {"opening_hours": {"days": [1], "hours": ["13:00-14:00"]}}})
         assert not svc.is_open()
     finally:
         worker.close()
@@ -201,8 +202,8 @@ def test_categories_from_central_config_else_file(tmp_path, devices):
     try:
         assert [c.code for c in svc.categories()] == ["A", "B", "C", "D"]
         svc.cache = _DictCache({
-            "central.config": {"categories": [{"code": "K", "prefix": "K", "name_zh": "税务", "name_en": "Tax"}]},
-            "queue.status": {"day": svc.today(), "categories": [{"category": "K", "waiting": 4, "est_wait_s": 600}]}})
+            keys.CENTRAL_CONFIG: {"categories": [{"code": "K", "prefix": "K", "name_zh": "税务", "name_en": "Tax"}]},
+            keys.QUEUE_STATUS: {"day": svc.today(), "categories": [{"category": "K", "waiting": 4, "est_wait_s": 600}]}})
         (k,) = svc.categories()
         assert (k.code, k.name_zh, k.waiting, k.est_wait_s) == ("K", "税务", 4, 600)
         assert svc.issue("K").ticket.display == "K900"
@@ -334,7 +335,7 @@ def test_print_failure_keeps_the_ticket_and_reprint_says_reprint(tmp_path, devic
         again = svc.reprint(r.ticket.id)
         assert again.printed and again.ticket.print_state == "printed" and again.ticket.print_count == 1
         assert fresh.wait_until(lambda b: b"\x1dV" in b)
-        lines = interpret(bytes(fresh.received)).lines
+        lines = interpret(bytes(fresh.received), font_path=printer_font()).lines
         assert any("REPRINT" in l and "补打" in l for l in lines) and r.ticket.display in lines
         assert len(svc.tickets()) == len(issued)                  # a reprint is not a new number
     finally:

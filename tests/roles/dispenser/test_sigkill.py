@@ -10,17 +10,19 @@ import sys
 import time
 from pathlib import Path
 
+from kiosk.core import keys
 from tests.helpers import ROOT, write_config
 
 ISSUER = r"""
 import sys
+from kiosk.core import keys
 from kiosk.core.config import load_config
 from kiosk.core.ledger import Ledger
 from kiosk.roles.dispenser.service import TicketService
 from kiosk.wiring import build_printer
 cfg = load_config(sys.argv[1])
 worker = build_printer(cfg).start()
-svc = TicketService(cfg, Ledger(cfg.storage_dir / "ledger.sqlite3"), printer=worker)
+svc = TicketService(cfg, Ledger(cfg.storage_dir / keys.LEDGER_FILE), printer=worker)
 print("ready", flush=True)
 cats = ["A", "B", "C"]
 i = 0
@@ -58,7 +60,7 @@ def test_sigkill_while_issuing_never_duplicates_or_loses_a_ticket(tmp_path):
     pairs = [(day, display) for day, display, _ in reported]
     assert len(pairs) == len(set(pairs)), "a number was reported twice"
 
-    db = sqlite3.connect(tmp_path / "data" / "ledger.sqlite3")
+    db = sqlite3.connect(tmp_path / "data" / keys.LEDGER_FILE)
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     stored = {uuid: (day, display) for uuid, day, display in db.execute("SELECT uuid, day, display FROM tickets")}
     for day, display, uuid in reported:

@@ -7,8 +7,9 @@ import pytest
 
 from kiosk.sync.client import CentralClient
 from kiosk.central.server import BenchCentral
+from kiosk.core import keys
 from kiosk.core.config import load_config
-from kiosk.roles.lookup.service import (AUDIT_KIND, CACHE_PREFIX, LookupService, Scan, deadline_info,
+from kiosk.roles.lookup.service import (AUDIT_KIND, LookupService, Scan, deadline_info,
                           display_from_case, working_days_between)
 from kiosk.wiring import build_runtime
 from tests.helpers import write_config
@@ -154,7 +155,7 @@ def test_cache_entries_expire_after_a_month(rt, central):
     import time
     rt.lookup.service.now = lambda: time.time() + 31 * 24 * 3600
     assert rt.lookup.service.lookup_fields(case["receipt_no"], CODE).outcome == "offline"
-    assert not [k for k in rt.cache.keys() if k.startswith(CACHE_PREFIX)]
+    assert not [k for k in rt.cache.keys() if k.startswith(keys.LOOKUP_CASE_PREFIX)]
 
 
 def test_bad_payloads_are_audited_without_content(rt):

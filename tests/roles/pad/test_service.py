@@ -8,12 +8,13 @@ import threading
 
 import pytest
 
+from kiosk.core import keys
 from kiosk.core.cache import Cache
 from kiosk.core.config import load_config
 from kiosk.core.ledger import Ledger
 from kiosk.core.privacy import mask_phone
-from kiosk.roles.pad.service import CONFIG_KEY, RatingError, RatingService, valid_phone
-from kiosk.roles.pad.chain import GENESIS, HEAD_KEY
+from kiosk.roles.pad.service import RatingError, RatingService, valid_phone
+from kiosk.roles.pad.chain import GENESIS
 from tests.helpers import ROOT, write_config
 
 
@@ -34,8 +35,8 @@ def cfg(tmp_path):
 
 @pytest.fixture
 def svc(cfg):
-    ledger = Ledger(cfg.storage_dir / "ledger.sqlite3")
-    cache = Cache(cfg.storage_dir / "cache.sqlite3")
+    ledger = Ledger(cfg.storage_dir / keys.LEDGER_FILE)
+    cache = Cache(cfg.storage_dir / keys.CACHE_FILE)
     s = RatingService(cfg, ledger, cache, clock=FakeClock())
     yield s
     s.close()
@@ -75,7 +76,7 @@ def test_good_rating_is_one_chained_record_with_its_outbox_event(svc):
     [(kind, ev)] = events(svc)
     assert kind == "rating.submitted" and ev["uuid"] == body["uuid"] and ev["hash"] == row["hash"]
     assert svc.current() is None
-    assert svc.ledger.get_meta(HEAD_KEY) == f"1:{row['hash']}"
+    assert svc.ledger.get_meta(keys.RATING_CHAIN_HEAD) == f"1:{row['hash']}"
 
 
 def test_second_record_chains_to_the_first(svc):
@@ -102,7 +103,7 @@ def test_bad_rating_needs_a_known_reason_and_records_its_version(svc):
 
 
 def test_reasons_come_from_the_central_list_when_cached(svc):
-    svc.cache.set(CONFIG_KEY, {"rating_reasons": {"version": "central-7", "reasons": [
+    svc.cache.set(keys.CENTRAL_CONFIG, {"rating_reasons": {"version": "central-7", "reasons": [
         {"code": "A06", "zh": "排队等候时间长", "en": "Long waiting time"}]}})
     assert svc.reasons().version == "central-7"
     svc.open_session("S-1", origin="central")
@@ -246,8 +247,8 @@ def chain(tmp_path):
     """A config and a ledger holding five chained records."""
     config = write_config(tmp_path, {"device": {"roles": ["pad"]}})
     cfg = load_config(config)
-    ledger = Ledger(cfg.storage_dir / "ledger.sqlite3")
-    cache = Cache(cfg.storage_dir / "cache.sqlite3")
+    ledger = Ledger(cfg.storage_dir / keys.LEDGER_FILE)
+    cache = Cache(cfg.storage_dir / keys.CACHE_FILE)
     s = RatingService(cfg, ledger, cache, clock=FakeClock())
     for i, lv in enumerate((5, 4, 2, 3, 1)):
         s.open_session(f"S-{i}", origin="central")
@@ -255,7 +256,7 @@ def chain(tmp_path):
     s.close()
     cache.close()
     ledger.close()
-    return config, cfg.storage_dir / "ledger.sqlite3"
+    return config, cfg.storage_dir / keys.LEDGER_FILE
 
 
 def test_verify_ratings_passes_an_intact_chain(chain):
