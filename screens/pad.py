@@ -161,10 +161,12 @@ class PadScreen(KioskScreen):
         self._outcome_uuid = None
         self.build_levels()
         self.build_keypad()
+        self._paused_seen = False
         svc = self.service
         if svc is not None:
             svc.subscribe(self._from_service)
-            self._apply("init", svc.state())
+            # state() reads the cache and may write the staff photo out: off the UI thread.
+            in_background(svc.state, done=lambda st: self._apply("init", st))
         if self.app is not None:
             self.app.bind(on_stop=self._stopping)
 
@@ -191,6 +193,7 @@ class PadScreen(KioskScreen):
 
     def _apply(self, what, st):
         self.online = st.online
+        self._paused_seen = st.paused
         card = st.card or {}
         self.staff_name = str(card.get("name") or "")
         self.staff_no = str(card.get("employee_no") or "")
@@ -267,15 +270,16 @@ class PadScreen(KioskScreen):
             return
         self.message = ""
         if level in BAD_LEVELS:
-            try:
-                svc.choose_level(level, self._session_id)
-            except RatingError as e:
-                self._refused(e)
-                return
-            self.level = level
-            self.mode = "reasons"
+            # The service tells its listeners, which reads the staff card and may
+            # write its photo: off the UI thread, like the submit.
+            in_background(svc.choose_level, level, self._session_id,
+                          done=lambda sess: self._level_chosen(level), failed=self._refused)
             return
         self._submit(level, [], None)
+
+    def _level_chosen(self, level: int):
+        self.level = level
+        self.mode = "reasons"
 
     def toggle_reason(self, code: str):
         self.message = ""
@@ -375,11 +379,12 @@ class PadScreen(KioskScreen):
         self.outcome_phone = ""
         self.is_busy = False
         svc = self.service
-        st = svc.state() if svc else None
-        if st is not None and st.session is not None:
-            self._apply("invite", st)   # a new session opened meanwhile
+        if svc is not None and svc.current() is not None:
+            # A new session opened meanwhile: show it with the service's whole
+            # state, read (and the staff photo written) off the UI thread.
+            in_background(svc.state, done=lambda st: self._apply("invite", st))
             return
-        self.mode = "paused" if (st and st.paused) else "idle"
+        self.mode = "paused" if self._paused_seen else "idle"
 
     def _clear_choice(self):
         self.level = 0
@@ -443,29 +448,46 @@ def show_demo_state(app, state: str) -> None:
     closes (well before its time runs out)."""
     screen = app.screen("pad")
     svc = app.rt.rating
-    st = svc.state()
-    if st.card is None:
-        st.card = {"staff_id": "S0000", "name": "王丽华", "employee_no": "10201", "stars": 5,
-                   "photo_path": _demo_photo()}
-    screen._apply("card", st)
-    if state == "paused":
-        svc.on_window_session({"state": "paused"})
-    elif state in ("rate", "reasons", "phone"):
-        import uuid
-        svc.open_session("preview-" + uuid.uuid4().hex, origin="central")
-    elif state == "thanks":
-        screen.show_thanks({"level": 2, "phone": "13812345678", "uuid": "preview"})
+
+    def sample_state():                       # background: cache reads, photo files
+        st = svc.state()
+        if st.card is None:
+            st.card = {"staff_id": "S0000", "name": "王丽华", "employee_no": "10201", "stars": 5,
+                       "photo_path": _demo_photo()}
+        return st
+
+    def session_for_state():                  # background: the service reads the ledger
+        if state == "paused":
+            svc.on_window_session({"state": "paused"})
+        elif state in ("rate", "reasons", "phone"):
+            import uuid
+            svc.open_session("preview-" + uuid.uuid4().hex, origin="central")
+
+    def card_shown(st):
+        screen._apply("card", st)
+        in_background(session_for_state)
+        if state == "thanks":
+            screen.show_thanks({"level": 2, "phone": "13812345678", "uuid": "preview"})
+    in_background(sample_state, done=card_shown)
+
+    # The citizen's taps for the reasons and phone states, each once the screen
+    # shows what it answers (the session and the level reach it from the background).
+    step = {"picked": False, "until": Clock.get_time() + 3.0}
 
     def later(dt):
-        if state in ("reasons", "phone"):
+        if state not in ("reasons", "phone") or Clock.get_time() > step["until"]:
+            return False
+        if screen.mode == "rate" and not step["picked"]:
+            step["picked"] = True
             screen.pick_level(2)
-            if screen.ids.reasons.children:
-                screen.toggle_reason(screen.ids.reasons.children[-1].code)
-        if state == "phone":
-            screen.open_phone()
-            for d in "1381234":
-                screen.press_key(d)
-    Clock.schedule_once(later, 0.1)
+        elif screen.mode == "reasons" and screen.ids.reasons.children:
+            screen.toggle_reason(screen.ids.reasons.children[-1].code)
+            if state == "phone":
+                screen.open_phone()
+                for d in "1381234":
+                    screen.press_key(d)
+            return False
+    Clock.schedule_interval(later, 0.05)
     # The capture is taken on the first frame drawn after 0.6 s, but
     # Window.canvas.ask_update() alone does not make Kivy draw one: ask a
     # widget's canvas (which reaches the window) a few times after that.

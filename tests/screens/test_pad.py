@@ -17,10 +17,12 @@ def harness(tmp_path_factory):
     h = AppHarness(write_config(tmp, {
         "device": {"roles": ["pad"]}, "display": {"width": 800, "height": 480, "large_text": True},
         "central": {"url": refused_url(), "allow_http": True}}), lang="en")
+    size = h.Window.size
     h.Window.size = (800, 480)
     h.pump(3)
     yield h
     h.close()
+    h.Window.size = size          # the window is shared: later tests lay out at the usual size
 
 
 def visible(h):
