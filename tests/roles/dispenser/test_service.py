@@ -17,7 +17,7 @@ from kiosk.core.ledger import Ledger
 from kiosk.roles.dispenser.service import (NumbersExhausted, PaperOut, PrinterUnavailable, DispenserClosed, TicketService,
                            make_printer)
 from tests.devices.conftest import PtyDevice
-from tests.helpers import write_config
+from tests.helpers import service_time, write_config
 
 OK = 0x12            # DLE EOT answer: online, paper ok
 NEAR_END = 0x1E      # bits 2-3: paper near end
@@ -53,7 +53,7 @@ def build(tmp_path, port, clock=None, **dispenser):
         "dispenser": {"offline_range": [900, 999], **dispenser}}))
     ledger = Ledger(tmp_path / "data" / "ledger.sqlite3")
     worker = make_printer(cfg)
-    svc = TicketService(cfg, ledger, printer=worker, now=clock or datetime.now)
+    svc = TicketService(cfg, ledger, printer=worker, now=clock or service_time)
     return svc, worker, ledger
 
 
