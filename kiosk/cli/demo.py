@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import tomllib
+from importlib import resources
 from pathlib import Path
 
 from kiosk.core.config import load_config
@@ -17,7 +18,9 @@ from kiosk.tomlout import dumps
 
 log = logging.getLogger("kiosk.demo")
 
-DEMO_CONFIG = Path(__file__).resolve().parents[2] / "config" / "demo.toml"
+# Inside the package, so that `kiosk demo` works from an installed wheel;
+# config/demo.toml in the checkout is a link to this file.
+DEMO_CONFIG = resources.files("kiosk") / "data" / "demo.toml"
 
 
 def default_data_dir() -> Path:
@@ -40,7 +43,7 @@ def prepare_demo(data_dir: Path, central_url: str | None, token: str | None) -> 
     data["central"]["token_file"] = str(token_file)
     data["storage"]["dir"] = str(data_dir / "device")
     path = data_dir / "kiosk.toml"
-    path.write_text("# written by `kiosk demo` from config/demo.toml\n" + dumps(data), encoding="utf-8")
+    path.write_text("# written by `kiosk demo` from kiosk/data/demo.toml\n" + dumps(data), encoding="utf-8")
     return path
 
 
