@@ -18,8 +18,9 @@ from kiosk.tomlout import dumps
 
 log = logging.getLogger("kiosk.demo")
 
-# Inside the package, so that `kiosk demo` works from an installed wheel;
-# config/demo.toml in the checkout is a link to this file.
+# Inside the package, so that `kiosk demo` works from an installed wheel. In the
+# checkout it is a link to config/demo.toml (one file, and relative paths in it
+# stay relative to config/); the wheel holds a copy of the content.
 DEMO_CONFIG = resources.files("kiosk") / "data" / "demo.toml"
 
 
@@ -43,7 +44,7 @@ def prepare_demo(data_dir: Path, central_url: str | None, token: str | None) -> 
     data["central"]["token_file"] = str(token_file)
     data["storage"]["dir"] = str(data_dir / "device")
     path = data_dir / "kiosk.toml"
-    path.write_text("# written by `kiosk demo` from kiosk/data/demo.toml\n" + dumps(data), encoding="utf-8")
+    path.write_text("# written by `kiosk demo` from config/demo.toml\n" + dumps(data), encoding="utf-8")
     return path
 
 
