@@ -348,7 +348,7 @@ def test_failure_midway_through_a_ticket_on_the_sim_printer(tmp_path):
     sim = SimBackend()
     worker = PrinterWorker(TicketPrinter(sim))
     try:
-        svc = TicketService(cfg, ledger, printer=worker)
+        svc = TicketService(cfg, ledger, printer=worker, now=service_time)
         sim.fail_after(120)
         r = svc.issue("A")
         assert not r.printed and len(sim.received) == 120 and r.ticket.print_state == "failed"
