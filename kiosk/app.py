@@ -84,7 +84,7 @@ def _build_app_class():
     from screens import theme
     from screens.home import HomeScreen
     from screens.registry import screen_class
-    from screens.widgets import Header
+    from screens.widgets import BackgroundPool, Header
 
     from kiosk.core import i18n
 
@@ -112,6 +112,7 @@ def _build_app_class():
             self.last_activity = time.monotonic()
             self.first_frame_callbacks = []
             self._first_frame_seen = False
+            self.pool = BackgroundPool()   # screens' blocking work and writes; shut down in on_stop
 
         # -- strings and modes ------------------------------------------------
         def tr(self, key: str, lang: str | None = None, **values) -> str:
@@ -282,6 +283,7 @@ def _build_app_class():
             self._tick_event.cancel()
             Window.unbind(on_request_close=self._refuse_close, on_keyboard=self._on_keyboard,
                           on_touch_down=self._on_input, on_key_down=self._on_input, on_flip=self._on_flip)
+            self.pool.shutdown()   # before the ledger closes: a commit in flight finishes
             self.rt.stop()
 
     return KioskApp

@@ -162,10 +162,12 @@ class PadScreen(KioskScreen):
         self._outcome_uuid = None
         self.build_levels()
         self.build_keypad()
+        self._paused_seen = False
         svc = self.service
         if svc is not None:
             svc.subscribe(self._from_service)
-            self.apply("init", svc.state())
+            # state() reads the cache and may write the staff photo out: off the UI thread.
+            in_background(svc.state, done=lambda st: self.apply("init", st))
         if self.app is not None:
             self.app.bind(on_stop=self._stopping)
 
@@ -193,6 +195,7 @@ class PadScreen(KioskScreen):
 
     def apply(self, what, st):
         self.online = st.online
+        self._paused_seen = st.paused
         card = st.card or {}
         self.staff_name = str(card.get("name") or "")
         self.staff_no = str(card.get("employee_no") or "")
@@ -269,15 +272,16 @@ class PadScreen(KioskScreen):
             return
         self.message = ""
         if level in BAD_LEVELS:
-            try:
-                svc.choose_level(level, self._session_id)
-            except RatingError as e:
-                self._refused(e)
-                return
-            self.level = level
-            self.mode = "reasons"
+            # The service tells its listeners, which reads the staff card and may
+            # write its photo: off the UI thread, like the submit.
+            in_background(svc.choose_level, level, self._session_id,
+                          done=lambda sess: self._level_chosen(level), failed=self._refused)
             return
         self._submit(level, [], None)
+
+    def _level_chosen(self, level: int):
+        self.level = level
+        self.mode = "reasons"
 
     def toggle_reason(self, code: str):
         self.message = ""
@@ -377,11 +381,12 @@ class PadScreen(KioskScreen):
         self.outcome_phone = ""
         self.is_busy = False
         svc = self.service
-        st = svc.state() if svc else None
-        if st is not None and st.session is not None:
-            self.apply("invite", st)   # a new session opened meanwhile
+        if svc is not None and svc.current() is not None:
+            # A new session opened meanwhile: show it with the service's whole
+            # state, read (and the staff photo written) off the UI thread.
+            in_background(svc.state, done=lambda st: self.apply("invite", st))
             return
-        self.mode = "paused" if (st and st.paused) else "idle"
+        self.mode = "paused" if self._paused_seen else "idle"
 
     def _clear_choice(self):
         self.level = 0

@@ -71,32 +71,53 @@ def _sample_photo() -> str:
 
 
 def _pad(app: Any, state: str) -> None:
-    """Only the screen is shown a sample card; the device's cache keeps its real one."""
+    """Only the screen is shown a sample card; the device's cache keeps its real one.
+
+    The service's reads (cache, ledger, the photo file) run in the background, as
+    the pad screen's own do; each sample tap waits until the screen shows what it answers."""
+    from screens.widgets import in_background
+
     from kiosk.roles.pad.samples import SAMPLE_CARD
     screen = app.screen("pad")
     svc = app.rt.pad.service
-    st = svc.state()
-    if st.card is None:
-        st.card = dict(SAMPLE_CARD, photo_path=_sample_photo())
-    screen.apply("card", st)
-    if state == "paused":
-        svc.on_window_session({"state": "paused"})
-    elif state in ("rate", "reasons", "phone"):
-        import uuid
-        svc.open_session("preview-" + uuid.uuid4().hex, origin="central")
-    elif state == "thanks":
-        screen.show_thanks({"level": 2, "phone": "13812345678", "uuid": "preview"})
 
-    def later(dt: float) -> None:
-        if state in ("reasons", "phone"):
+    def sample_state() -> Any:                 # background: cache reads, photo files
+        st = svc.state()
+        if st.card is None:
+            st.card = dict(SAMPLE_CARD, photo_path=_sample_photo())
+        return st
+
+    def session_for_state() -> None:           # background: the service reads the ledger
+        if state == "paused":
+            svc.on_window_session({"state": "paused"})
+        elif state in ("rate", "reasons", "phone"):
+            import uuid
+            svc.open_session("preview-" + uuid.uuid4().hex, origin="central")
+
+    def card_shown(st: Any) -> None:
+        screen.apply("card", st)
+        in_background(session_for_state)
+        if state == "thanks":
+            screen.show_thanks({"level": 2, "phone": "13812345678", "uuid": "preview"})
+    in_background(sample_state, done=card_shown)
+
+    step = {"picked": False, "until": Clock.get_time() + 3.0}
+
+    def later(dt: float) -> bool | None:
+        if state not in ("reasons", "phone") or Clock.get_time() > step["until"]:
+            return False
+        if screen.mode == "rate" and not step["picked"]:
+            step["picked"] = True
             screen.pick_level(2)
-            if screen.ids.reasons.children:
-                screen.toggle_reason(screen.ids.reasons.children[-1].code)
-        if state == "phone":
-            screen.open_phone()
-            for d in "1381234":
-                screen.press_key(d)
-    Clock.schedule_once(later, 0.1)
+        elif screen.mode == "reasons" and screen.ids.reasons.children:
+            screen.toggle_reason(screen.ids.reasons.children[-1].code)
+            if state == "phone":
+                screen.open_phone()
+                for d in "1381234":
+                    screen.press_key(d)
+            return False
+        return None
+    Clock.schedule_interval(later, 0.05)
     # The capture is taken on the first frame drawn after 0.6 s, but
     # Window.canvas.ask_update() alone does not make Kivy draw one: ask a
     # widget's canvas (which reaches the window) a few times after that.

@@ -6,7 +6,7 @@ English translation twice as long must still fit its button.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from kivy.app import App
@@ -22,26 +22,60 @@ from screens import theme
 
 log = logging.getLogger("screens")
 
-# Network and printer calls never run on the UI thread: a slow central system
-# or a dead printer must not freeze a frame. A few threads are plenty for one
-# citizen at a time.
-_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ui-bg")
+class BackgroundPool:
+    """The app's threads for screen work that may block or write.
+
+    Network and printer calls, ledger and cache writes and file writes never
+    run on the UI thread: a slow central system, a dead printer or an fsync
+    must not freeze a frame. Results come back to the UI thread through the
+    Kivy clock. The app owns one (KioskApp.pool) and shuts it down in on_stop,
+    before the runtime closes the ledger: a rating or ticket being committed
+    finishes, and no result is delivered to a stopped app.
+    """
+
+    def __init__(self, workers: int = 4):
+        # A few threads are plenty for one citizen at a time.
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ui-bg")
+        self._stopped = False
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def submit(self, fn, *args, done=None, failed=None) -> Future:
+        """Run fn(*args) off the UI thread; done(result) / failed(exc) run on the UI thread."""
+        def deliver(callback, value):
+            if not self._stopped:
+                callback(value)
+
+        def finish(fut):
+            if fut.cancelled():
+                return
+            exc = fut.exception()
+            if exc is not None:
+                log.error("background task failed: %s", type(exc).__name__)
+                if failed:
+                    Clock.schedule_once(lambda dt: deliver(failed, exc), 0)
+            elif done:
+                result = fut.result()
+                Clock.schedule_once(lambda dt: deliver(done, result), 0)
+        future = self._executor.submit(fn, *args)
+        future.add_done_callback(finish)
+        return future
+
+    def shutdown(self) -> None:
+        """Drop what has not started, wait for what runs (each call has its own timeout)."""
+        self._stopped = True
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
 
-def in_background(fn, *args, done=None, failed=None):
-    """Run fn(*args) off the UI thread; done(result) / failed(exc) run on the UI thread."""
-    def finish(fut):
-        exc = fut.exception()
-        if exc is not None:
-            log.error("background task failed: %s", type(exc).__name__)
-            if failed:
-                Clock.schedule_once(lambda dt: failed(exc), 0)
-        elif done:
-            result = fut.result()
-            Clock.schedule_once(lambda dt: done(result), 0)
-    future = _pool.submit(fn, *args)
-    future.add_done_callback(finish)
-    return future
+def in_background(fn, *args, done=None, failed=None) -> Future:
+    """Run fn(*args) on the running app's background pool (see BackgroundPool.submit)."""
+    app = App.get_running_app()
+    pool = getattr(app, "pool", None)
+    if pool is None:
+        raise RuntimeError("no running kiosk app with a background pool: screens run inside KioskApp")
+    return pool.submit(fn, *args, done=done, failed=failed)
 
 
 class KLabel(Label):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import time
 import tomllib
+from datetime import datetime
 from pathlib import Path
 
 from tomli_w import dumps as dump_toml
@@ -22,6 +24,52 @@ def printer_font() -> str:
     return find_cjk_font(any_face=True)
 
 
+# The moment tests put the dispenser's wall clock at: a Wednesday morning, inside
+# every opening-hours rule the tests use, so that no test depends on the hour
+# (or the day) it happens to run at. Tests about days and hours set their own.
+SERVICE_TIME = datetime(2026, 3, 4, 10, 30)
+
+
+def service_time() -> datetime:
+    return SERVICE_TIME
+
+
+def at_service_time(rt) -> None:
+    """AppHarness runtime hook: the dispenser's clock stands at SERVICE_TIME."""
+    if rt.dispenser is not None:
+        rt.dispenser.service.now = service_time
+
+
+def wait_until(cond, timeout: float = 5.0, interval: float = 0.01) -> bool:
+    """Wait for cond() to become true (checked every `interval`), at most `timeout` s.
+
+    Returns whether it did, so that a test asserts on the condition it waited for
+    rather than on a sleep having been long enough."""
+    end = time.monotonic() + timeout
+    while True:
+        if cond():
+            return True
+        if time.monotonic() >= end:
+            return False
+        time.sleep(interval)
+
+
+_refusing: socket.socket | None = None
+
+
+def refused_url() -> str:
+    """A loopback URL on which every connection is refused at once.
+
+    The port is one this test run picked and keeps bound without listening,
+    so no other process can take it for as long as the tests run (unlike the
+    demo's 127.0.0.1:8765, where a technician's bench central may be up)."""
+    global _refusing
+    if _refusing is None:
+        _refusing = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        _refusing.bind(("127.0.0.1", 0))
+    return f"http://127.0.0.1:{_refusing.getsockname()[1]}"
+
+
 def demo_data() -> dict:
     return tomllib.loads(DEMO.read_text(encoding="utf-8"))
 
@@ -30,9 +78,11 @@ def write_config(tmp_path: Path, changes: dict | None = None, *, name="kiosk.tom
                  token: str | None = "test-token") -> Path:
     """The demo config, storage under tmp_path, with `changes` merged in per section.
 
-    A section given as None in changes is removed.
+    A section given as None in changes is removed. The central URL is one that
+    refuses connections (see refused_url) unless `changes` give another.
     """
     data = demo_data()
+    data["central"]["url"] = refused_url()
     data["storage"]["dir"] = str(tmp_path / "data")
     data["central"]["token_file"] = str(tmp_path / "token")
     for section, values in (changes or {}).items():
@@ -67,6 +117,7 @@ class AppHarness:
         EventLoop.ensure_window()
         self.Window, self.EventLoop, self.App = Window, EventLoop, App
         self.rt = build_runtime(self.cfg)
+        at_service_time(self.rt)      # a test about hours or days sets its own clock in its hook
         if runtime_hook:
             runtime_hook(self.rt)
         self.rt.start(without=["sync"])   # the roles' workers; a test starts sync itself when it wants it
@@ -89,6 +140,7 @@ class AppHarness:
             self.EventLoop.idle()
 
     def wait_until(self, cond, timeout: float = 5.0) -> bool:
+        """Like wait_until, pumping frames (the UI thread's work) while waiting."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             self.EventLoop.idle()

@@ -13,7 +13,7 @@ from kiosk.central.server import BenchCentral
 from kiosk.core.config import load_config
 from kiosk.roles.lookup.service import Scan
 from kiosk.wiring import build_runtime
-from tests.helpers import write_config
+from tests.helpers import at_service_time, write_config
 
 NAME = "欧阳娜娜"
 RECEIPT = "ZW2026731904"
@@ -55,6 +55,7 @@ def test_role_flows_and_a_sync_round_log_no_personal_data(tmp_path, central):
         "pad": {"window": "01", "poll_wait": 1},
     }, token=central.issue_token("demo-kiosk")))
     rt = build_runtime(cfg)
+    at_service_time(rt)
     rt.start(without=["sync"])
     try:
         # Lookup: the receipt's QR through the scanner path, then a wrong code typed in.

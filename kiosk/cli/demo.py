@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import tomllib
+from importlib import resources
 from pathlib import Path
 
 from kiosk.core import keys
@@ -18,7 +19,10 @@ from tomli_w import dumps  # the standard library reads TOML but does not write 
 
 log = logging.getLogger("kiosk.demo")
 
-DEMO_CONFIG = Path(__file__).resolve().parents[2] / "config" / "demo.toml"
+# Inside the package, so that `kiosk demo` works from an installed wheel. In the
+# checkout it is a link to config/demo.toml (one file, and relative paths in it
+# stay relative to config/); the wheel holds a copy of the content.
+DEMO_CONFIG = resources.files("kiosk") / "data" / "demo.toml"
 
 
 def default_data_dir() -> Path:

@@ -11,6 +11,7 @@ import requests
 from kiosk.sync.client import (CaseCodeWrong, CaseLocked, CentralAuthError, CentralClient, CentralRejected,
                                   CentralUnreachable)
 from kiosk.central.server import BenchCentral
+from tests.helpers import refused_url
 
 
 def client_for(central, device_id, **kw) -> CentralClient:
@@ -201,7 +202,7 @@ def test_client_errors_are_typed(central):
     with pytest.raises(CentralRejected) as e:
         c.issue_ticket("Q", "r1")
     assert e.value.code == "unknown_category" and "category" in e.value.message
-    dead = CentralClient("http://127.0.0.1:9", "t" * 20, 0.3, 0.3)     # nothing listens on port 9
+    dead = CentralClient(refused_url(), "t" * 20, 0.3, 0.3)            # a port held closed by this run
     with pytest.raises(CentralUnreachable, match="cannot reach"):
         dead.whoami()
     cfg = SimpleNamespace(central=SimpleNamespace(url="http://x.example", allow_http=False, connect_timeout=1,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.core.config import ConfigError, load_config
-from tests.helpers import ROOT, write_config
+from tests.helpers import ROOT, refused_url, write_config
 
 
 def check_config(path):
@@ -87,7 +87,7 @@ def test_missing_token_is_a_warning_only(tmp_path):
 def test_plain_http_refused_unless_allowed(tmp_path):
     lines = problems_of(tmp_path, {"central": {"url": "http://central.example", "allow_http": False}})
     assert any("central.url: plain http:// is refused" in l for l in lines)
-    ok = check_config(write_config(tmp_path, {"central": {"url": "http://127.0.0.1:9", "allow_http": True}}))
+    ok = check_config(write_config(tmp_path, {"central": {"url": refused_url(), "allow_http": True}}))
     assert ok.returncode == 0
 
 

@@ -188,13 +188,12 @@ def test_worker_prints_in_order_and_reports_from_its_thread():
 
     futures = [worker.submit(f"job{i}\n".encode(), on_done) for i in range(5)]
     sim_fault = worker.submit(b"x", on_done)
-    for f in futures:
-        f.result(5)
+    for f in futures + [sim_fault]:
+        f.result(5)          # every job before the unplug is through before the cable goes
     sim.connected = False
     fail = worker.submit(b"lost", on_done)
     with pytest.raises(PrinterError):
         fail.result(5)
-    sim_fault.result(5)
     assert sim.jobs[:5] == [f"job{i}\n".encode() for i in range(5)]
     assert done[:6] == [(True, None)] * 6
     assert done[6][0] is False and "unplugged" in done[6][1]

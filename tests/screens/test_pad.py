@@ -8,7 +8,7 @@ from kivy.uix.label import Label
 from kivy.uix.scrollview import ScrollView
 
 from screens.pad import FitText
-from tests.helpers import AppHarness, write_config
+from tests.helpers import AppHarness, refused_url, write_config
 
 
 @pytest.fixture(scope="module")
@@ -16,11 +16,13 @@ def harness(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("layout")
     h = AppHarness(write_config(tmp, {
         "device": {"roles": ["pad"]}, "display": {"width": 800, "height": 480, "large_text": True},
-        "central": {"url": "http://127.0.0.1:9", "allow_http": True}}), lang="en")
+        "central": {"url": refused_url(), "allow_http": True}}), lang="en")
+    size = h.Window.size
     h.Window.size = (800, 480)
     h.pump(3)
     yield h
     h.close()
+    h.Window.size = size          # the window is shared: later tests lay out at the usual size
 
 
 def visible(h):

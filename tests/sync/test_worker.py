@@ -6,6 +6,7 @@ import time
 from kiosk.sync.client import CentralClient
 from kiosk.central.server import BenchCentral
 from kiosk.core import keys
+from tests.helpers import wait_until
 
 
 def central_ids(central) -> list[str]:
@@ -92,7 +93,8 @@ def test_slow_answer_times_out_then_no_duplicate(tmp_path, central):
         w = d.worker()
         s = w.run_once(pull=False)
         assert not s["ok"] and "in time" in s["error"]
-        time.sleep(1.0)                                   # the server finishes and commits meanwhile
+        # The server finishes and commits meanwhile: wait until it has, not a guessed time.
+        assert wait_until(lambda: len(central.events()) == 8, 10)
         s = w.run_once(pull=False)
         assert s["ok"] and s["duplicates"] == 8
         assert_exactly_once(d, ids)
@@ -164,19 +166,15 @@ def test_worker_thread_resumes_within_seconds_when_central_returns(device):
     try:
         ids = device.add_events(20)
         w.wake()
-        deadline = time.monotonic() + 5
-        while w.state()["status"] != "offline" and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert w.state()["status"] == "offline"
+        assert wait_until(lambda: w.state()["status"] == "offline", 5)
         back = BenchCentral(central.data_dir, port=port).start()
         device.central = back
         try:
             ids += device.add_events(1)
             t0 = time.monotonic()
             w.wake()                                       # a new event: try now, not after the backoff
-            while (w.state()["status"] != "online" or device.ledger.outbox_stats()["pending"]) \
-                    and time.monotonic() - t0 < 5:
-                time.sleep(0.05)
+            assert wait_until(lambda: w.state()["status"] == "online"
+                              and not device.ledger.outbox_stats()["pending"], 5)
             assert time.monotonic() - t0 < 3
             assert_exactly_once(device, ids)
             assert "offline" in seen and seen[-1] == "online"
@@ -191,14 +189,11 @@ def test_wake_sends_a_new_event_at_once_while_online(device):
     w = device.worker(interval=60)
     w.start()
     try:
-        deadline = time.monotonic() + 5
-        while w.state()["status"] != "online" and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert wait_until(lambda: w.state()["status"] == "online", 5)
         ids = device.add_events(1)
         t0 = time.monotonic()
         w.wake()
-        while not device.central.events() and time.monotonic() - t0 < 5:
-            time.sleep(0.02)
+        assert wait_until(lambda: device.central.events(), 5)
         assert time.monotonic() - t0 < 1.5                 # not after the 60 s interval
         assert central_ids(device.central) == ids
     finally:

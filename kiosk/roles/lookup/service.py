@@ -43,6 +43,7 @@ from datetime import date, datetime, timedelta
 from typing import Callable
 
 from kiosk.core import keys
+from kiosk.core.logs import forget_in_logs
 from kiosk.core.privacy import mask_name, mask_receipt
 from kiosk.roles.lookup.receipt import ReceiptRef, Rejection, check_fields, parse_payload
 
@@ -271,6 +272,10 @@ class LookupService:
         return LookupResult("bad_payload", reason=rejection.reason)
 
     def lookup(self, ref: ReceiptRef, source: str) -> LookupResult:
+        # The receipt number asked about is masked in every later log line of
+        # this process, whoever logs it (a library, an exception text, a
+        # central answer quoted in an error), not only in our own messages.
+        forget_in_logs(ref.receipt_no)
         started = time.monotonic()
         result = self._lookup(ref, source)
         result.elapsed_ms = (time.monotonic() - started) * 1000

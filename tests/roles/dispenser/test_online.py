@@ -12,7 +12,7 @@ from kiosk.sync.client import CentralClient
 from kiosk.core.config import load_config
 from kiosk.core.ledger import Ledger
 from kiosk.roles.dispenser.service import TicketService
-from tests.helpers import write_config
+from tests.helpers import service_time, write_config
 
 
 class Device:
@@ -25,7 +25,7 @@ class Device:
         self.sim = SimBackend()
         self.worker = PrinterWorker(TicketPrinter(self.sim)).start()
         self.client = CentralClient(central.url, central.issue_token(name), connect_timeout=0.5, read_timeout=3)
-        self.svc = TicketService(self.cfg, self.ledger, client=self.client, printer=self.worker)
+        self.svc = TicketService(self.cfg, self.ledger, client=self.client, printer=self.worker, now=service_time)
 
     def close(self):
         self.worker.close()
@@ -99,7 +99,7 @@ def test_a_request_interrupted_before_commit_is_reported_abandoned(central, devi
     with one.ledger.transaction() as tx:
         tx.execute("INSERT INTO ticket_requests (request_id, category, priority, created_at, boot_id) "
                    "VALUES ('r-crashed', 'A', 0, '2026-01-01T09:00:00+08:00', 'b')")
-    again = TicketService(one.cfg, one.ledger, client=one.client, printer=one.worker)
+    again = TicketService(one.cfg, one.ledger, client=one.client, printer=one.worker, now=service_time)
     assert one.ledger.query("SELECT state FROM ticket_requests WHERE request_id = 'r-crashed'")[0]["state"] == "abandoned"
     bodies = [json.loads(r["body"]) for r in one.ledger.query("SELECT body FROM outbox WHERE kind = 'ticket.abandoned'")]
     assert bodies == [{"request_id": "r-crashed", "category": "A", "priority": False}]

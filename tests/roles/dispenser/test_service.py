@@ -18,7 +18,7 @@ from kiosk.core.ledger import Ledger
 from kiosk.roles.dispenser.service import (NumbersExhausted, PaperOut, PrinterUnavailable, DispenserClosed, TicketService)
 from kiosk.wiring import build_printer
 from tests.devices.conftest import PtyDevice
-from tests.helpers import printer_font, write_config
+from tests.helpers import printer_font, service_time, write_config
 
 OK = 0x12            # DLE EOT answer: online, paper ok
 NEAR_END = 0x1E      # bits 2-3: paper near end
@@ -54,7 +54,7 @@ def build(tmp_path, port, clock=None, **dispenser):
         "dispenser": {"offline_range": [900, 999], **dispenser}}))
     ledger = Ledger(tmp_path / "data" / keys.LEDGER_FILE)
     worker = build_printer(cfg).start()
-    svc = TicketService(cfg, ledger, printer=worker, now=clock or datetime.now)
+    svc = TicketService(cfg, ledger, printer=worker, now=clock or service_time)
     return svc, worker, ledger
 
 
@@ -349,7 +349,7 @@ def test_failure_midway_through_a_ticket_on_the_sim_printer(tmp_path):
     sim = SimBackend()
     worker = PrinterWorker(TicketPrinter(sim)).start()
     try:
-        svc = TicketService(cfg, ledger, printer=worker)
+        svc = TicketService(cfg, ledger, printer=worker, now=service_time)
         sim.fail_after(120)
         r = svc.issue("A")
         assert not r.printed and len(sim.received) == 120 and r.ticket.print_state == "failed"

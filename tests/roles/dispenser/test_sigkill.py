@@ -11,10 +11,11 @@ import time
 from pathlib import Path
 
 from kiosk.core import keys
-from tests.helpers import ROOT, write_config
+from tests.helpers import ROOT, SERVICE_TIME, write_config
 
 ISSUER = r"""
 import sys
+from datetime import datetime
 from kiosk.core import keys
 from kiosk.core.config import load_config
 from kiosk.core.ledger import Ledger
@@ -22,7 +23,9 @@ from kiosk.roles.dispenser.service import TicketService
 from kiosk.wiring import build_printer
 cfg = load_config(sys.argv[1])
 worker = build_printer(cfg).start()
-svc = TicketService(cfg, Ledger(cfg.storage_dir / keys.LEDGER_FILE), printer=worker)
+# One service day for every run, whatever the hour the test runs at.
+svc = TicketService(cfg, Ledger(cfg.storage_dir / keys.LEDGER_FILE), printer=worker,
+                    now=lambda: datetime.fromisoformat(sys.argv[2]))
 print("ready", flush=True)
 cats = ["A", "B", "C"]
 i = 0
@@ -45,7 +48,8 @@ def test_sigkill_while_issuing_never_duplicates_or_loses_a_ticket(tmp_path):
     reported: list[tuple[str, str, str]] = []
     runs = 18
     for _ in range(runs):
-        proc = subprocess.Popen([sys.executable, str(script), str(cfg)], stdout=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, str(script), str(cfg), SERVICE_TIME.isoformat()],
+                                stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=env, cwd=str(ROOT), text=True)
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
         time.sleep(rng.uniform(0.0, 0.25))

@@ -1,14 +1,13 @@
 """The pad end to end: bench central on 127.0.0.1, the real app offscreen, real
 touches, gpiozero's MockFactory keys, the real ledger and sync worker."""
 import json
-import socket
 import time
 
 import pytest
 
 from kiosk.central.server import BenchCentral
 from screens.pad import LevelButton, ReasonToggle
-from tests.helpers import AppHarness, write_config
+from tests.helpers import AppHarness, refused_url, write_config
 
 KEYPAD = [5, 6, 13, 19, 26]     # ★5 … ★1
 LEDS = [12, 16, 20, 21, 25]
@@ -189,15 +188,9 @@ def test_rate_screen_offers_only_the_five_levels(pad, central):
     assert sorted(b.level for b in buttons) == [1, 2, 3, 4, 5]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_offline_clerk_button_starts_a_local_session(tmp_path):
-    # A central that is not there: nothing listens on this port.
-    h = AppHarness(pad_config(tmp_path, f"http://127.0.0.1:{free_port()}", "tok"))
+    # A central that is not there: a port this run holds closed.
+    h = AppHarness(pad_config(tmp_path, refused_url(), "tok"))
     try:
         h.rt.start()
         screen = h.app.screen("pad")
