@@ -10,6 +10,7 @@ in batches, the other by the same worker with one event per request (the
 baseline). Both counts are checked at the central afterwards: every event
 exactly once.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,14 +26,26 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kiosk.core import keys  # noqa: E402
-from kiosk.sync.client import CentralClient  # noqa: E402
 from kiosk.core.ledger import Ledger  # noqa: E402
+from kiosk.sync.client import CentralClient  # noqa: E402
 from kiosk.sync.worker import SyncWorker  # noqa: E402
 
-RATING = {"session_id": "", "ticket": "A023", "case_no": "BJ2026-000123", "item_code": "330100-SB-001",
-          "item_version": "3", "window": "01", "staff_id": "S1001", "channel": "PJQ", "level": 5,
-          "reasons": [], "reasons_version": "GB/T 39734-2020-A.1", "started_at": "2026-05-12T09:30:00+08:00",
-          "rated_at": "2026-05-12T09:30:12+08:00", "prev_hash": "0" * 64}
+RATING = {
+    "session_id": "",
+    "ticket": "A023",
+    "case_no": "BJ2026-000123",
+    "item_code": "330100-SB-001",
+    "item_version": "3",
+    "window": "01",
+    "staff_id": "S1001",
+    "channel": "PJQ",
+    "level": 5,
+    "reasons": [],
+    "reasons_version": "GB/T 39734-2020-A.1",
+    "started_at": "2026-05-12T09:30:00+08:00",
+    "rated_at": "2026-05-12T09:30:12+08:00",
+    "prev_hash": "0" * 64,
+}
 
 
 def free_port() -> int:
@@ -71,11 +84,30 @@ def main() -> int:
         tokens = {}
         for dev in ("bench-batched", "bench-single"):
             out = tmp / f"{dev}.token"
-            subprocess.run([sys.executable, "-m", "kiosk", "central", "issue-token", "--data", str(tmp / "central"),
-                            "--device", dev, "--out", str(out)], check=True, env=env, capture_output=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "kiosk",
+                    "central",
+                    "issue-token",
+                    "--data",
+                    str(tmp / "central"),
+                    "--device",
+                    dev,
+                    "--out",
+                    str(out),
+                ],
+                check=True,
+                env=env,
+                capture_output=True,
+            )
             tokens[dev] = out.read_text().strip()
-        server = subprocess.Popen([sys.executable, "-m", "kiosk", "central", "--data", str(tmp / "central"),
-                                   "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "kiosk", "central", "--data", str(tmp / "central"), "--port", str(port)],
+            env=env,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             url = f"http://127.0.0.1:{port}"
             results = {}
@@ -99,19 +131,22 @@ def main() -> int:
             server.wait(10)
         # Exactly once, counted in the central's own database.
         import sqlite3
+
         db = sqlite3.connect(tmp / keys.DEMO_CENTRAL_DIR / keys.CENTRAL_DB_FILE)
         counts = dict(db.execute("SELECT device_id, COUNT(*) FROM events GROUP BY device_id").fetchall())
         db.close()
 
-    b_t, b_s = results["bench-batched"]
-    s_t, s_s = results["bench-single"]
+    b_t, _b_s = results["bench-batched"]
+    s_t, _s_s = results["bench-single"]
     b_rate, s_rate = args.events / b_t, args.events / s_t
     print(f"events per device:            {args.events}")
     print(f"batched ({args.batch}/request):        {b_t:8.2f} s  {b_rate:9.0f} events/s")
     print(f"baseline (1 event/request):   {s_t:8.2f} s  {s_rate:9.0f} events/s")
     print(f"ratio batched/baseline:       {b_rate / s_rate:8.1f} x")
-    print(f"at the central: batched {counts.get('bench-batched')}, baseline {counts.get('bench-single')} "
-          f"(expected {args.events} each: exactly once)")
+    print(
+        f"at the central: batched {counts.get('bench-batched')}, baseline {counts.get('bench-single')} "
+        f"(expected {args.events} each: exactly once)"
+    )
     ok = counts.get("bench-batched") == args.events == counts.get("bench-single")
     return 0 if ok else 1
 

@@ -8,6 +8,7 @@ not pace bytes like a 9600-baud line, so the wire time at 9600 baud is
 computed from the byte count and printed beside it: on a real printer the
 line adds that much. Offline = no central; online = bench central on loopback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,13 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kiosk.core import keys  # noqa: E402
-from devices.escpos import get_profile  # noqa: E402
 from kiosk.core.config import load_config  # noqa: E402
 from kiosk.core.ledger import Ledger  # noqa: E402
 from kiosk.roles.dispenser.layout import ticket_for  # noqa: E402
-from kiosk.wiring import encode_document  # noqa: E402
-from kiosk.roles.dispenser.service import TicketService
-from kiosk.wiring import build_printer  # noqa: E402
+from kiosk.roles.dispenser.service import TicketService  # noqa: E402
+from kiosk.wiring import build_printer, encode_document  # noqa: E402
 from tests.helpers import write_config  # noqa: E402
 
 CUT = b"\x1dV"
@@ -60,13 +59,13 @@ class FarEnd:
             buf = self._tail + data
             i = 0
             while i < len(buf):
-                if buf[i:i + 2] == b"\x10\x04":
+                if buf[i : i + 2] == b"\x10\x04":
                     if i + 2 >= len(buf):
                         break
-                    os.write(self.master, b"\x12")   # online, paper ok
+                    os.write(self.master, b"\x12")  # online, paper ok
                     i += 3
                     continue
-                if buf[i:i + 2] == CUT:
+                if buf[i : i + 2] == CUT:
                     if i + 2 >= len(buf):
                         break
                     self.cuts.append(now)
@@ -86,7 +85,7 @@ class FarEnd:
 
 def pct(xs, p):
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 def run(mode: str, n: int, tmp: Path) -> dict:
@@ -94,13 +93,15 @@ def run(mode: str, n: int, tmp: Path) -> dict:
     d = tmp / mode
     d.mkdir()
     central = client = None
-    changes = {"printer": {"backend": "serial", "port": far.path, "status_timeout": 0.5},
-               "dispenser": {"offline_range": [1, 9999], "open_days": [1, 2, 3, 4, 5, 6, 7],
-                             "open_hours": ["00:00-23:59"]}}
+    changes = {
+        "printer": {"backend": "serial", "port": far.path, "status_timeout": 0.5},
+        "dispenser": {"offline_range": [1, 9999], "open_days": [1, 2, 3, 4, 5, 6, 7], "open_hours": ["00:00-23:59"]},
+    }
     cfg = load_config(write_config(d, changes))
     if mode == "online":
-        from kiosk.sync.client import CentralClient
         from kiosk.central.server import BenchCentral
+        from kiosk.sync.client import CentralClient
+
         central = BenchCentral(d / "central").start()
         client = CentralClient(central.url, central.issue_token(cfg.device.id), 1.0, 3.0)
     worker = build_printer(cfg).start()
@@ -124,9 +125,16 @@ def run(mode: str, n: int, tmp: Path) -> dict:
             client.close()
         if central:
             central.stop()
-    return {"mode": mode, "n": n, "p50_ms": pct(lat, 50) * 1000, "p99_ms": pct(lat, 99) * 1000,
-            "max_ms": max(lat) * 1000, "bytes_mean": statistics.mean(sizes), "bytes_max": max(sizes),
-            "sources": sorted(sources)}
+    return {
+        "mode": mode,
+        "n": n,
+        "p50_ms": pct(lat, 50) * 1000,
+        "p99_ms": pct(lat, 99) * 1000,
+        "max_ms": max(lat) * 1000,
+        "bytes_mean": statistics.mean(sizes),
+        "bytes_max": max(sizes),
+        "sources": sorted(sources),
+    }
 
 
 def main():
@@ -134,26 +142,33 @@ def main():
     ap.add_argument("--tickets", type=int, default=200)
     args = ap.parse_args()
     baud = 9600
-    bytes_per_s = baud / 10       # 8N1: 10 bits on the wire per byte
+    bytes_per_s = baud / 10  # 8N1: 10 bits on the wire per byte
     with tempfile.TemporaryDirectory() as tmp:
         results = [run("offline", args.tickets, Path(tmp)), run("online", args.tickets, Path(tmp))]
     print(f"touch -> last byte at the printer (pty), {args.tickets} tickets each")
     print(f"{'mode':8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'bytes':>6}  numbering")
     for r in results:
-        print(f"{r['mode']:8} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['max_ms']:8.1f} {r['bytes_mean']:6.0f}  "
-              f"{'/'.join(r['sources'])}")
+        print(
+            f"{r['mode']:8} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['max_ms']:8.1f} {r['bytes_mean']:6.0f}  "
+            f"{'/'.join(r['sources'])}"
+        )
     print(f"\nbytes per ticket and wire time at {baud} baud 8N1 ({bytes_per_s:.0f} bytes/s is the physical limit)")
     from kiosk.roles.dispenser.samples import sample_ticket
+
     with tempfile.TemporaryDirectory() as tmp:
         for profile in ("default", "no-qr", "no-chinese"):
             cfg = load_config(write_config(Path(tmp), {"printer": {"profile": profile}}))
             for offline in (False, True):
                 data = encode_document(ticket_for(sample_ticket(cfg, offline=offline), cfg), cfg)
-                print(f"  {profile:10} {'offline' if offline else 'online ':7} {len(data):6d} bytes "
-                      f"{len(data) / bytes_per_s:6.2f} s on the wire")
+                print(
+                    f"  {profile:10} {'offline' if offline else 'online ':7} {len(data):6d} bytes "
+                    f"{len(data) / bytes_per_s:6.2f} s on the wire"
+                )
     worst = max(r["p99_ms"] for r in results)
-    print(f"\nA default ticket needs ~{results[0]['bytes_mean'] / bytes_per_s:.2f} s on a 9600-baud line; "
-          f"software adds p99 {worst:.0f} ms on top.")
+    print(
+        f"\nA default ticket needs ~{results[0]['bytes_mean'] / bytes_per_s:.2f} s on a 9600-baud line; "
+        f"software adds p99 {worst:.0f} ms on top."
+    )
 
 
 if __name__ == "__main__":

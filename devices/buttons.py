@@ -18,7 +18,7 @@ import functools
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from kiosk.core.ports import PIN_FACTORIES, PIN_FACTORY_RENAMED
 
@@ -54,7 +54,7 @@ def make_pin_factory(kind: str = "default"):
         except Exception as exc:  # ImportError, or the library cannot reach the GPIO chip
             raise GPIOSetupError(
                 f"pin factory {kind!r} cannot start ({exc.__class__.__name__}: {exc}): install its "
-                f"library (python3-{kind}) or use pin_factory = \"default\" to let gpiozero choose"
+                f'library (python3-{kind}) or use pin_factory = "default" to let gpiozero choose'
             ) from exc
     raise ValueError(f"unknown pin factory {kind!r}: use one of {', '.join(PIN_FACTORIES)}")
 
@@ -68,7 +68,7 @@ def _make(device_class, pin: int, name: str, **kwargs):
         raise GPIOSetupError(
             f"cannot use GPIO{pin} for {name!r} ({exc.__class__.__name__}: {exc}): check the pin "
             "numbers in the config (BCM numbering, each pin once), that the kiosk user is in the "
-            "gpio group and that lgpio is installed (python3-lgpio); use pin_factory = \"mock\" "
+            'gpio group and that lgpio is installed (python3-lgpio); use pin_factory = "mock" '
             "on a machine without GPIO"
         ) from exc
 

@@ -29,16 +29,28 @@ import dataclasses
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from PIL import Image as PILImage
 
 from devices import textraster
 from kiosk.core.ports import PAPER_DOTS, PRINTER_PROFILES
+
 # The document vocabulary is shared with the roles that build tickets (kiosk/core/ports/document.py);
 # this module turns it into bytes. Re-exported: encoder tests and callers read it from here.
-from kiosk.core.ports.document import (ALIGNS, QR, QR_ERROR_LEVELS, QR_MAX_BYTES, Block, Cut, Document,  # noqa: F401
-                                       Feed, Image, Text, check_align)
+from kiosk.core.ports.document import (  # noqa: F401
+    ALIGNS,
+    QR,
+    QR_ERROR_LEVELS,
+    QR_MAX_BYTES,
+    Block,
+    Cut,
+    Document,
+    Feed,
+    Image,
+    Text,
+    check_align,
+)
 
 ESC = b"\x1b"
 GS = b"\x1d"
@@ -92,9 +104,7 @@ def get_profile(name: str, **overrides) -> PrinterProfile:
     try:
         profile = PROFILES[name]
     except KeyError:
-        raise ValueError(
-            f"unknown printer profile {name!r}: use one of {', '.join(PROFILES)}"
-        ) from None
+        raise ValueError(f"unknown printer profile {name!r}: use one of {', '.join(PROFILES)}") from None
     return dataclasses.replace(profile, **overrides) if overrides else profile
 
 
@@ -253,9 +263,7 @@ class _Encoder:
                     self.text_line(line, block)
                 else:
                     self.image(
-                        textraster.render_line(
-                            line, block.width, block.height, block.bold, self.profile.font_path
-                        ),
+                        textraster.render_line(line, block.width, block.height, block.bold, self.profile.font_path),
                         block.align,
                         line_gap=True,
                     )

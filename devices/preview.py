@@ -163,7 +163,9 @@ class _Interpreter:
                 return len(self.data)
             n = self.data[i + 2]
             if c == 0x61:
-                self.style.align = {0: "left", 1: "center", 2: "right", 48: "left", 49: "center", 50: "right"}.get(n, "left")
+                self.style.align = {0: "left", 1: "center", 2: "right", 48: "left", 49: "center", 50: "right"}.get(
+                    n, "left"
+                )
             elif c == 0x45:
                 self.style.bold = bool(n & 1)
             elif c == 0x64:

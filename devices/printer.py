@@ -18,9 +18,9 @@ import queue
 import termios
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Callable
 
 from devices.escpos import DEFAULT_PROFILE, Document, PrinterProfile, encode
 
@@ -131,7 +131,7 @@ class SerialBackend(Backend):
         if code in (errno.EBUSY, errno.EAGAIN):
             return (
                 f"printer port {self.port} is busy: another program holds it (a second kiosk "
-                "process, or ModemManager: set ENV{ID_MM_DEVICE_IGNORE}=\"1\" in the udev rule)"
+                'process, or ModemManager: set ENV{ID_MM_DEVICE_IGNORE}="1" in the udev rule)'
             )
         return f"cannot open printer port {self.port} ({exc}): check the cable, the power and the port in the config"
 
@@ -332,18 +332,14 @@ class PrinterWorker:
             self._thread.start()
         return self
 
-    def submit(
-        self, data: bytes | Document, on_done: Callable[[bool, str | None], None] | None = None
-    ) -> Future:
+    def submit(self, data: bytes | Document, on_done: Callable[[bool, str | None], None] | None = None) -> Future:
         """Queue a print job (bytes, or a Document encoded with the printer's profile).
 
         on_done(ok, error) is called when it finished; the Future gives the
         same outcome (None, or the PrinterError) to a caller that waits."""
         return self._put("print", data, on_done)
 
-    def check_status(
-        self, timeout: float = 1.0, on_done: Callable[[PrinterStatus], None] | None = None
-    ) -> Future:
+    def check_status(self, timeout: float = 1.0, on_done: Callable[[PrinterStatus], None] | None = None) -> Future:
         """Queue a status check; Future[PrinterStatus]. It waits behind queued jobs."""
         return self._put("status", timeout, on_done)
 

@@ -42,8 +42,7 @@ def font_face(path: str | None) -> tuple[str, int]:
         face = int(face_text)
     if not os.path.exists(path):
         raise FontNotFound(
-            f"CJK font {path} not found: fix [display] font in the device config "
-            "or install fonts-wqy-microhei"
+            f"CJK font {path} not found: fix [display] font in the device config or install fonts-wqy-microhei"
         )
     return path, face
 

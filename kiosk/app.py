@@ -3,6 +3,7 @@
 The only module of the core that imports Kivy. ``prepare_kivy`` must run
 before any other Kivy import: Kivy reads its config when its modules load.
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,7 +30,7 @@ WEEKDAYS_ZH = "一二三四五六日"
 
 def prepare_kivy(cfg: Config, *, headless: bool = False) -> None:
     """Environment and Kivy config for a locked-down kiosk (or a headless render)."""
-    os.environ["KIVY_NO_ARGS"] = "1"          # our own argv must not reach Kivy's parser
+    os.environ["KIVY_NO_ARGS"] = "1"  # our own argv must not reach Kivy's parser
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
     os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
     if "KIVY_HOME" not in os.environ:
@@ -43,6 +44,7 @@ def prepare_kivy(cfg: Config, *, headless: bool = False) -> None:
         os.environ.setdefault("SDL_VIDEODRIVER", "kmsdrm")
 
     from kivy.config import Config as KivyConfig
+
     d = cfg.display
     KivyConfig.set("kivy", "exit_on_escape", "0")
     KivyConfig.set("kivy", "log_level", "info")
@@ -65,6 +67,7 @@ def register_font(cfg: Config) -> str:
     """Make the CJK font Kivy's default, so that no label can miss it."""
     path = find_cjk_font(cfg.display.font)
     from kivy.core.text import DEFAULT_FONT, LabelBase
+
     LabelBase.register(DEFAULT_FONT, path, path, path, path)
     return path
 
@@ -81,12 +84,11 @@ def _build_app_class():
     from kivy.uix.button import Button
     from kivy.uix.screenmanager import NoTransition, ScreenManager
 
+    from kiosk.core import i18n
     from screens import theme
     from screens.home import HomeScreen
     from screens.registry import screen_class
     from screens.widgets import BackgroundPool, Header
-
-    from kiosk.core import i18n
 
     class KioskApp(App):
         lang = StringProperty("zh")
@@ -97,8 +99,9 @@ def _build_app_class():
         net_text = StringProperty("")
         idle_left = NumericProperty(0)
 
-        def __init__(self, rt: Runtime, *, demo: bool = False, start_screen: str | None = None,
-                     capture: str | None = None, **kw):
+        def __init__(
+            self, rt: Runtime, *, demo: bool = False, start_screen: str | None = None, capture: str | None = None, **kw
+        ):
             super().__init__(**kw)
             self.rt = rt
             self.demo = demo
@@ -112,7 +115,7 @@ def _build_app_class():
             self.last_activity = time.monotonic()
             self.first_frame_callbacks = []
             self._first_frame_seen = False
-            self.pool = BackgroundPool()   # screens' blocking work and writes; shut down in on_stop
+            self.pool = BackgroundPool()  # screens' blocking work and writes; shut down in on_stop
 
         # -- strings and modes ------------------------------------------------
         def tr(self, key: str, lang: str | None = None, **values) -> str:
@@ -134,6 +137,7 @@ def _build_app_class():
             self.sm = ScreenManager(transition=NoTransition())
             if self.rt.out_of_service:  # boot guard tripped (kiosk/bootguard.py)
                 from screens.outofservice import OutOfServiceScreen
+
                 self.sm.add_widget(OutOfServiceScreen(name="outofservice"))
                 self.home_name = "outofservice"
             elif len(self.roles) > 1:
@@ -144,14 +148,20 @@ def _build_app_class():
             for role in self.roles:
                 self.sm.add_widget(screen_class(role)(name=role))
             from screens.service import ServiceScreen, install_gesture  # technician screen
+
             self.sm.add_widget(ServiceScreen(name="service"))
             install_gesture(self)
             self.sm.current = self.home_name
             root.add_widget(self.sm)
             if self.demo:
                 self._add_demo_switcher()
-            Window.bind(on_request_close=self._refuse_close, on_keyboard=self._on_keyboard,
-                        on_touch_down=self._on_input, on_key_down=self._on_input, on_flip=self._on_flip)
+            Window.bind(
+                on_request_close=self._refuse_close,
+                on_keyboard=self._on_keyboard,
+                on_touch_down=self._on_input,
+                on_key_down=self._on_input,
+                on_flip=self._on_flip,
+            )
             self._tick_event = Clock.schedule_interval(self._tick, 1.0)
             self._tick(0)
             return root
@@ -160,15 +170,25 @@ def _build_app_class():
             # Only the demo shows this: a real device never lets a citizen leave its roles.
             box = self.header.ids.demo_roles
             for name in ([self.home_name] if self.home_name == "home" else []) + self.roles:
-                btn = Button(size_hint=(None, None), size=(dp(80), dp(64)), pos_hint={"center_y": .5},
-                             font_size=dp(18), background_normal="", background_color=theme.ACCENT)
+                btn = Button(
+                    size_hint=(None, None),
+                    size=(dp(80), dp(64)),
+                    pos_hint={"center_y": 0.5},
+                    font_size=dp(18),
+                    background_normal="",
+                    background_color=theme.ACCENT,
+                )
                 btn.target = name
-                btn.bind(on_release=lambda b: self.go(b.target),
-                         texture_size=lambda b, ts: setattr(b, "width", max(dp(80), ts[0] + dp(24))))
+                btn.bind(
+                    on_release=lambda b: self.go(b.target),
+                    texture_size=lambda b, ts: setattr(b, "width", max(dp(80), ts[0] + dp(24))),
+                )
                 box.add_widget(btn)
+
             def label(*_):
                 for b in box.children:
                     b.text = self.tr("demo." + b.target)
+
             self.bind(lang=label)
             label()
 
@@ -205,8 +225,9 @@ def _build_app_class():
         def _update_clock(self, *_):
             now = datetime.now()
             wd = WEEKDAYS_ZH[now.weekday()]
-            self.clock_text = (now.strftime("%m-%d %H:%M") + f" 周{wd}" if self.lang == "zh"
-                               else now.strftime("%a %d %b %H:%M"))
+            self.clock_text = (
+                now.strftime("%m-%d %H:%M") + f" 周{wd}" if self.lang == "zh" else now.strftime("%a %d %b %H:%M")
+            )
 
         def on_lang(self, *_):
             # Header texts built in Python follow a live language switch at once.
@@ -218,7 +239,7 @@ def _build_app_class():
             self._update_clock()
             timeout = self.rt.cfg.display.idle_timeout
             idle = time.monotonic() - self.last_activity
-            self.idle_left = max(0, int(round(timeout - idle)))
+            self.idle_left = max(0, round(timeout - idle))
             current = self.sm.get_screen(self.sm.current)
             if idle >= timeout and not current.is_busy:
                 if self.sm.current != self.home_name or getattr(current, "has_content", False):
@@ -257,6 +278,7 @@ def _build_app_class():
 
         def arm_capture(self, delay: float = 0.6):
             self._capture_after = time.monotonic() + delay
+
             # Kivy draws only when something changed, and a still screen may
             # never change again: draw and flip once ourselves after the delay.
             def draw(dt):
@@ -266,6 +288,7 @@ def _build_app_class():
                 if not self._captured:
                     Window.dispatch("on_draw")
                     Window.dispatch("on_flip")
+
             Clock.schedule_once(draw, delay + 0.05)
 
         def _write_capture(self):
@@ -281,9 +304,14 @@ def _build_app_class():
 
         def on_stop(self):
             self._tick_event.cancel()
-            Window.unbind(on_request_close=self._refuse_close, on_keyboard=self._on_keyboard,
-                          on_touch_down=self._on_input, on_key_down=self._on_input, on_flip=self._on_flip)
-            self.pool.shutdown()   # before the ledger closes: a commit in flight finishes
+            Window.unbind(
+                on_request_close=self._refuse_close,
+                on_keyboard=self._on_keyboard,
+                on_touch_down=self._on_input,
+                on_key_down=self._on_input,
+                on_flip=self._on_flip,
+            )
+            self.pool.shutdown()  # before the ledger closes: a commit in flight finishes
             self.rt.stop()
 
     return KioskApp
@@ -314,6 +342,7 @@ def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     prepare_kivy(cfg)
     from kiosk.core.bootguard import BootGuard, OutOfServiceRuntime  # no boot loop (kiosk/bootguard.py)
+
     guard = BootGuard(cfg.storage.dir)
     tripped = guard.begin()
     if tripped:
@@ -343,6 +372,7 @@ def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
         raise
     guard.clean_exit()
     from kiosk.core import notify
+
     notify.stopping()
     return getattr(app, "exit_code", 0)
 
@@ -361,21 +391,32 @@ def _supervise(app, guard) -> None:
         if not guard.tripped:
             selftest.start_background(app.rt)
             Clock.schedule_once(lambda dt: guard.mark_healthy(), guard.healthy_after_s)
+
     app.first_frame_callbacks.append(first_frame)
     interval = notify.watchdog_interval()
     if interval:
         Clock.schedule_interval(lambda dt: notify.watchdog(), interval)
+
     # Kivy ignores stop() while its loop is not running yet, so a SIGTERM that
     # lands during start-up is kept (see run) and acted on once the clock ticks.
     def stop_if_asked(dt):
         if _stop_requested.is_set():
             app.stop()
             return False
+
     Clock.schedule_interval(stop_if_asked, 0.25)
 
 
-def screenshot(cfg: Config, screen: str, out: str, lang: str | None = None, *,
-               state: str | None = None, large: bool = False, setup=None) -> int:
+def screenshot(
+    cfg: Config,
+    screen: str,
+    out: str,
+    lang: str | None = None,
+    *,
+    state: str | None = None,
+    large: bool = False,
+    setup=None,
+) -> int:
     """Render one screen with no display attached and write it as PNG."""
     prepare_kivy(cfg, headless=True)
     try:
@@ -384,25 +425,30 @@ def screenshot(cfg: Config, screen: str, out: str, lang: str | None = None, *,
         print(f"kiosk: {e}", file=sys.stderr)
         return 3
     rt = build_runtime(cfg)
-    rt.start(without=["sync"])   # the screens' own workers; a render delivers nothing
+    rt.start(without=["sync"])  # the screens' own workers; a render delivers nothing
     app = build_app(rt, capture=str(Path(out).resolve()))
     if lang:
         app.lang = lang
     names = {"home"} | set(rt.roles)
     if screen not in names and screen not in _extra_screens(rt):
         rt.stop()
-        print(f"kiosk: screen {screen!r} is not on this device (roles: {', '.join(rt.roles)}); "
-              f"choose one of {', '.join(sorted(names | _extra_screens(rt)))}", file=sys.stderr)
+        print(
+            f"kiosk: screen {screen!r} is not on this device (roles: {', '.join(rt.roles)}); "
+            f"choose one of {', '.join(sorted(names | _extra_screens(rt)))}",
+            file=sys.stderr,
+        )
         return 2
 
     def ready(*_):
         app.go(screen)
         if state is not None or large:
             from screens.states import show  # the CLI's state renders (screens/states.py)
+
             show(app, screen, state or "", large)
         if setup:
             setup(app)
         app.arm_capture()
+
     app.first_frame_callbacks.append(ready)
     app.run()
     if not Path(out).exists():

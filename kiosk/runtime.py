@@ -10,6 +10,7 @@ at the device (status, sync, selftest, screenshots) build the same Runtime,
 so what a command checks is what the app runs with. Nothing here imports
 Kivy or a device module.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,6 +45,7 @@ DEVICE_PARTS = ("printer", "scanner", "dispenser buttons", "pad keys")
 @dataclass
 class Part:
     """One thing with a lifetime: how to start it and how to stop it (joining its thread)."""
+
     name: str
     start: Callable[[], object] | None = None
     stop: Callable[[], object] | None = None
@@ -53,23 +55,26 @@ class Part:
 @dataclass
 class DispenserRole:
     """rt.dispenser: the ticket service, its printer worker and, once started, its buttons."""
+
     service: TicketService
-    printer: Any                      # devices.printer.PrinterWorker, through wiring
-    buttons: Any = None               # devices.buttons.ButtonBank while started, if pins are configured
+    printer: Any  # devices.printer.PrinterWorker, through wiring
+    buttons: Any = None  # devices.buttons.ButtonBank while started, if pins are configured
     pin_factory: Any = None
 
 
 @dataclass
 class LookupRole:
     """rt.lookup: the case lookup service and its scanner (the wedge is fed by the screen)."""
+
     service: LookupService
-    scanner: Any = None               # serial / sim scanner or the wedge assembler; None: keypad only
-    wedge: Any = None                 # the same object when the scanner is a keyboard wedge
+    scanner: Any = None  # serial / sim scanner or the wedge assembler; None: keypad only
+    wedge: Any = None  # the same object when the scanner is a keyboard wedge
 
 
 @dataclass
 class PadRole:
     """rt.pad: the rating service and, once started, its GPIO keys and LEDs."""
+
     service: RatingService
     keys: PadKeys | None = None
     buttons: Any = None
@@ -84,15 +89,15 @@ class Runtime:
     cache: Cache
     client: CentralClient | None = None
     sync: SyncWorker | None = None
-    central_problem: str | None = None     # why there is no client, for technicians
+    central_problem: str | None = None  # why there is no client, for technicians
     demo: bool = False
     dispenser: DispenserRole | None = None
     lookup: LookupRole | None = None
     pad: PadRole | None = None
     boot_guard: BootGuard | None = None
     out_of_service: Tripped | None = None  # set only on the boot guard's stand-in
-    demo_scans: list[str] = field(default_factory=list)   # `kiosk demo`: sample receipt payloads to scan
-    selftest_result: dict[str, Any] | None = None   # set by the start-up self-check; sent with the heartbeat
+    demo_scans: list[str] = field(default_factory=list)  # `kiosk demo`: sample receipt payloads to scan
+    selftest_result: dict[str, Any] | None = None  # set by the start-up self-check; sent with the heartbeat
     health_parts: dict[str, Callable[[], Any]] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     _parts: list[Part] = field(default_factory=list, repr=False)
@@ -112,8 +117,12 @@ class Runtime:
 
     def health(self) -> dict[str, Any]:
         """Device health for the heartbeat; each role adds its part (printer, scanner ...)."""
-        out: dict[str, Any] = {"version": __version__, "device_id": self.cfg.device.id, "roles": self.roles,
-                               "uptime_s": round(self.uptime_s(), 1)}
+        out: dict[str, Any] = {
+            "version": __version__,
+            "device_id": self.cfg.device.id,
+            "roles": self.roles,
+            "uptime_s": round(self.uptime_s(), 1),
+        }
         for name, fn in list(self.health_parts.items()):
             try:
                 out[name] = fn()
@@ -139,8 +148,10 @@ class Runtime:
     @property
     def button_banks(self) -> list[tuple[str, Any]]:
         """(label, bank) of every running button bank: the dispenser's buttons, the pad's keys."""
-        banks = [("dispenser button", self.dispenser.buttons if self.dispenser else None),
-                 ("pad key", self.pad.buttons if self.pad else None)]
+        banks = [
+            ("dispenser button", self.dispenser.buttons if self.dispenser else None),
+            ("pad key", self.pad.buttons if self.pad else None),
+        ]
         return [(label, bank) for label, bank in banks if bank is not None]
 
     @property
@@ -148,8 +159,9 @@ class Runtime:
         return self.pad.leds if self.pad else None
 
     # -- lifetime -----------------------------------------------------------------
-    def add_part(self, name: str, start: Callable[[], object] | None = None,
-                 stop: Callable[[], object] | None = None) -> None:
+    def add_part(
+        self, name: str, start: Callable[[], object] | None = None, stop: Callable[[], object] | None = None
+    ) -> None:
         """Register a part; wiring adds them in build order, stop() goes newest first."""
         self._parts.append(Part(name, start, stop))
 

@@ -10,6 +10,7 @@ construction (gpiozero pins) are made in their part's start, so that
 ``kiosk status`` or a screenshot on a running device does not fight the
 kiosk for its pins, and a serial port is opened by its worker only once started.
 """
+
 from __future__ import annotations
 
 import logging
@@ -50,6 +51,7 @@ def _connect_central(rt: Runtime) -> None:
     """Client and sync worker; without a token the device still works offline."""
     from kiosk.sync.client import CentralClient
     from kiosk.sync.worker import SyncWorker
+
     cfg = rt.cfg
     try:
         client = CentralClient.from_config(cfg)
@@ -57,20 +59,28 @@ def _connect_central(rt: Runtime) -> None:
         rt.central_problem = "; ".join(p.what + " (" + p.fix + ")" for p in e.problems)
         log.warning("working offline: %s", rt.central_problem)
         return
-    except ValueError as e:   # plain http without central.allow_http
+    except ValueError as e:  # plain http without central.allow_http
         rt.central_problem = str(e)
         log.warning("working offline: %s", rt.central_problem)
         return
     rt.client = client
-    rt.sync = SyncWorker(rt.ledger, client, rt.cache, cfg.device.id, health=rt.health,
-                         interval=cfg.central.sync_interval,
-                         window=cfg.pad.window if "pad" in rt.roles else None,
-                         pull_queue="dispenser" in rt.roles, storage_dir=cfg.storage.dir)
+    rt.sync = SyncWorker(
+        rt.ledger,
+        client,
+        rt.cache,
+        cfg.device.id,
+        health=rt.health,
+        interval=cfg.central.sync_interval,
+        window=cfg.pad.window if "pad" in rt.roles else None,
+        pull_queue="dispenser" in rt.roles,
+        storage_dir=cfg.storage.dir,
+    )
     rt.add_part("central", None, client.close)
     rt.add_part(SYNC, rt.sync.start, rt.sync.stop)
 
 
 # ---- devices ------------------------------------------------------------------
+
 
 def printer_font(cfg: Config) -> str | None:
     """The CJK font the printer's raster text and the ticket preview draw with.
@@ -79,6 +89,7 @@ def printer_font(cfg: Config) -> str | None:
     its own. None when the device has no CJK font: the self-check's font row says what to install, and only
     raster Chinese (the "no-chinese" profile) fails, with the same advice."""
     from kiosk.core.fonts import FontMissing, find_cjk_font
+
     try:
         font: str | None = find_cjk_font(cfg.display.font, any_face=True)
     except FontMissing as e:
@@ -90,6 +101,7 @@ def printer_font(cfg: Config) -> str | None:
 def build_printer(cfg: Config) -> Any:
     """The configured printer behind its worker thread (devices/printer.py); start() runs the thread."""
     from devices.printer import FileBackend, PrinterWorker, SerialBackend, SimBackend, TicketPrinter
+
     p = cfg.printer
     backend: Any
     if p.backend == "serial":
@@ -104,12 +116,14 @@ def build_printer(cfg: Config) -> Any:
 def encode_document(doc: Any, cfg: Config) -> bytes:
     """The exact bytes this device's printer gets for a document (previews, benchmarks)."""
     from devices.escpos import encode
+
     return encode(doc, printer_profile(cfg))
 
 
 def printer_profile(cfg: Config) -> Any:
     """The encoder's profile named in the config, drawing raster text with the device's CJK font."""
     from devices.escpos import get_profile
+
     return get_profile(cfg.printer.profile, font_path=printer_font(cfg))
 
 
@@ -117,12 +131,12 @@ def build_scanner(cfg: Config, publish: Any) -> Any:
     """The configured scanner delivering Scan objects to ``publish``. The wedge has no
     device of its own: the screen feeds it Kivy key events (rt.lookup.wedge)."""
     from devices.scanner import SerialScanner, SimScanner, WedgeAssembler
-
     from kiosk.roles.lookup.service import Scan
 
     def deliver(source: str) -> Any:
         def on_payload(p: Any) -> None:
             publish(Scan(p.text if p.valid else None, source, None if p.valid else (p.problem or "invalid")))
+
         return on_payload
 
     backend = cfg.scanner.backend
@@ -136,6 +150,7 @@ def build_scanner(cfg: Config, publish: Any) -> Any:
 
 def make_pin_factory(name: str) -> Any:
     from devices.buttons import make_pin_factory as make
+
     return make(name)
 
 
@@ -150,6 +165,7 @@ def claim_problems(cfg: Config, pins: dict[int, str]) -> list[str]:
     from gpiozero.exc import GPIOZeroError
 
     from devices.buttons import GPIOSetupError
+
     bad = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # gpiozero warns for every pin factory it falls back from
@@ -172,20 +188,23 @@ def preview_png(cfg: Config, data: bytes, out: str, dots: int = 576) -> Any:
     Raises kiosk.core.fonts.FontMissing (with what to install) when there is none:
     a preview without Chinese would hide exactly what it is there to show."""
     from devices.preview import render_png
-
     from kiosk.core.fonts import find_cjk_font
+
     return render_png(data, out, dots, font_path=find_cjk_font(cfg.display.font, any_face=True))
 
 
 # ---- roles --------------------------------------------------------------------
 
+
 def build_dispenser(rt: Runtime) -> DispenserRole:
     """The ticket service, its printer worker, and optional hardware category buttons."""
     from kiosk.roles.dispenser.service import TicketService
+
     cfg = rt.cfg
     printer = build_printer(cfg)
-    service = TicketService(cfg, rt.ledger, cache=rt.cache, client=rt.client, printer=printer,
-                            wake_sync=rt.event_written)
+    service = TicketService(
+        cfg, rt.ledger, cache=rt.cache, client=rt.client, printer=printer, wake_sync=rt.event_written
+    )
     role = DispenserRole(service, printer)
     rt.dispenser = role
     rt.add_part("printer", printer.start, printer.close)
@@ -195,22 +214,27 @@ def build_dispenser(rt: Runtime) -> DispenserRole:
     if d.priority_button_pin:
         pins["priority"] = d.priority_button_pin
     if pins:
+
         def start_buttons() -> None:
             from devices.buttons import ButtonBank
+
             role.pin_factory = make_pin_factory(cfg.gpio.pin_factory)
-            role.buttons = ButtonBank(pins, service.press, bounce_time=cfg.gpio.bounce_ms / 1000,
-                                      pin_factory=role.pin_factory)
+            role.buttons = ButtonBank(
+                pins, service.press, bounce_time=cfg.gpio.bounce_ms / 1000, pin_factory=role.pin_factory
+            )
 
         def stop_buttons() -> None:
             if role.buttons is not None:
                 role.buttons.close()
                 role.buttons = None
+
         rt.add_part("dispenser buttons", start_buttons, stop_buttons)
     return role
 
 
 def build_lookup(rt: Runtime) -> LookupRole:
     from kiosk.roles.lookup.service import LookupService
+
     cfg = rt.cfg
     service = LookupService(cfg, rt.ledger, rt.cache, client=lambda: rt.client, wake=rt.event_written)
     try:
@@ -222,20 +246,23 @@ def build_lookup(rt: Runtime) -> LookupRole:
     rt.lookup = role
     start = getattr(scanner, "start", None)
     rt.add_part("scanner", start, getattr(scanner, "close", None))
-    rt.health_parts["scanner"] = lambda: {"backend": cfg.scanner.backend,
-                                          "connected": getattr(scanner, "connected", None)}
+    rt.health_parts["scanner"] = lambda: {
+        "backend": cfg.scanner.backend,
+        "connected": getattr(scanner, "connected", None),
+    }
     return role
 
 
 def build_pad(rt: Runtime) -> PadRole:
     """The rating service, its window watcher, and the clerk's button, keypad and LEDs if configured."""
     from kiosk.roles.pad.service import RatingService
+
     cfg = rt.cfg
     service = RatingService(cfg, rt.ledger, rt.cache, client=rt.client, wake=rt.event_written)
     role = PadRole(service)
     rt.pad = role
     if rt.sync is not None:
-        rt.sync.add_listener(service.card_maybe_changed)   # the worker refreshed the card
+        rt.sync.add_listener(service.card_maybe_changed)  # the worker refreshed the card
     rt.add_part("pad", service.start, service.close)
     if cfg.pad.clerk_button_pin or cfg.pad.keypad_pins:
         rt.add_part("pad keys", lambda: _start_pad_keys(rt, role), lambda: _stop_pad_keys(role))
@@ -248,17 +275,17 @@ def _start_pad_keys(rt: Runtime, role: PadRole) -> None:
     A GPIO problem is logged with what to check and leaves the touchscreen
     working: a broken key must not take the pad out of service."""
     from devices.buttons import ButtonBank, GPIOSetupError, LedBank
-
     from kiosk.roles.pad.keypad import LedLights, PadKeys, key_names
+
     pad = rt.cfg.pad
     factory = make_pin_factory(rt.cfg.gpio.pin_factory)
-    role.pin_factory = factory          # tests drive gpiozero's MockFactory pins through it
+    role.pin_factory = factory  # tests drive gpiozero's MockFactory pins through it
     leds = None
     try:
         if pad.led_pins:
-            leds = LedBank(dict(zip(key_names(), pad.led_pins)), pin_factory=factory)
+            leds = LedBank(dict(zip(key_names(), pad.led_pins, strict=True)), pin_factory=factory)
         pad_keys = PadKeys(role.service, LedLights(leds) if leds else None)
-        pins = dict(zip(key_names(), pad.keypad_pins))
+        pins = dict(zip(key_names(), pad.keypad_pins, strict=False))  # none, or all five
         if pad.clerk_button_pin:
             pins["clerk"] = pad.clerk_button_pin
         try:

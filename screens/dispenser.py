@@ -6,6 +6,7 @@ hours. The service call runs in the background (paper check, central call
 and printing can take seconds); hardware buttons arrive from gpiozero's
 thread and are handed to the UI thread with Clock.schedule_once.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,45 +20,59 @@ from kivy.uix.screenmanager import NoTransition, Screen
 
 from kiosk.core import i18n
 from kiosk.roles.dispenser.service import TicketRefused
-
 from screens import theme
 from screens.widgets import BigButton, KioskScreen, in_background
 
 log = logging.getLogger("screens.dispenser")
 
-i18n.register({
-    "disp.choose": ("请选择您要办理的业务", "Please choose a service"),
-    "disp.choose_priority": ("绿色通道：请选择业务", "Priority lane: choose a service"),
-    "disp.waiting": ("等候 {n} 人", "{n} waiting"),
-    "disp.est": ("约 {m} 分钟", "about {m} min"),
-    "disp.priority": ("绿色通道", "Priority lane"),
-    "disp.priority.sub": ("老年人 · 残疾人 · 孕妇", "Elderly · disabled · pregnant"),
-    "disp.priority.cancel": ("取消绿色通道", "Cancel priority"),
-    "disp.busy": ("正在出票，请稍候…", "Printing your ticket, please wait…"),
-    "disp.your_number": ("您的号码", "Your number"),
-    "disp.take": ("请取走您的号票", "Please take your ticket"),
-    "disp.ahead": ("前面还有 {n} 人等候", "{n} people ahead of you"),
-    "disp.offline": ("离线票：等候人数请看叫号屏", "Offline ticket: see the call display for the queue"),
-    "disp.print_failed": ("号票打印失败，您的号码已保留。请按“补打”，或到服务台告知号码。",
-                          "The ticket did not print; your number is kept. Press Reprint, or tell the counter your number."),
-    "disp.reprint": ("补打号票", "Reprint"),
-    "disp.back_in": ("{s} 秒后返回", "Back in {s} s"),
-    "disp.done_button": ("完成", "Done"),
-    "disp.refused.paper_out": ("打印纸已用完，暂时无法取号。请到服务台人工取号。",
-                               "The printer is out of paper. Please go to the service counter."),
-    "disp.refused.printer_unavailable": ("取号机打印机故障，暂时无法取号。请到服务台人工取号。",
-                                         "The ticket printer is not working. Please go to the service counter."),
-    "disp.refused.numbers_exhausted": ("今日号码已发完。请到服务台咨询。",
-                                       "No more numbers today. Please ask at the service counter."),
-    "disp.refused.closed": ("现在不是办公时间。", "The hall is closed now."),
-    "disp.refused.refused": ("暂时无法取号。请到服务台人工取号。",
-                             "No ticket can be issued now. Please go to the service counter."),
-    "disp.refused.title": ("抱歉", "Sorry"),
-    "disp.closed.title": ("现在不是办公时间", "We are closed"),
-    "disp.closed.hours": ("办公时间", "Opening hours"),
-    "disp.closed.days": ("{days}", "{days}"),
-    "disp.no_categories": ("暂无可取号的业务，请到服务台咨询。", "No services available; please ask at the counter."),
-})
+i18n.register(
+    {
+        "disp.choose": ("请选择您要办理的业务", "Please choose a service"),
+        "disp.choose_priority": ("绿色通道：请选择业务", "Priority lane: choose a service"),
+        "disp.waiting": ("等候 {n} 人", "{n} waiting"),
+        "disp.est": ("约 {m} 分钟", "about {m} min"),
+        "disp.priority": ("绿色通道", "Priority lane"),
+        "disp.priority.sub": ("老年人 · 残疾人 · 孕妇", "Elderly · disabled · pregnant"),
+        "disp.priority.cancel": ("取消绿色通道", "Cancel priority"),
+        "disp.busy": ("正在出票，请稍候…", "Printing your ticket, please wait…"),
+        "disp.your_number": ("您的号码", "Your number"),
+        "disp.take": ("请取走您的号票", "Please take your ticket"),
+        "disp.ahead": ("前面还有 {n} 人等候", "{n} people ahead of you"),
+        "disp.offline": ("离线票：等候人数请看叫号屏", "Offline ticket: see the call display for the queue"),
+        "disp.print_failed": (
+            "号票打印失败，您的号码已保留。请按“补打”，或到服务台告知号码。",
+            "The ticket did not print; your number is kept. Press Reprint, or tell the counter your number.",
+        ),
+        "disp.reprint": ("补打号票", "Reprint"),
+        "disp.back_in": ("{s} 秒后返回", "Back in {s} s"),
+        "disp.done_button": ("完成", "Done"),
+        "disp.refused.paper_out": (
+            "打印纸已用完，暂时无法取号。请到服务台人工取号。",
+            "The printer is out of paper. Please go to the service counter.",
+        ),
+        "disp.refused.printer_unavailable": (
+            "取号机打印机故障，暂时无法取号。请到服务台人工取号。",
+            "The ticket printer is not working. Please go to the service counter.",
+        ),
+        "disp.refused.numbers_exhausted": (
+            "今日号码已发完。请到服务台咨询。",
+            "No more numbers today. Please ask at the service counter.",
+        ),
+        "disp.refused.closed": ("现在不是办公时间。", "The hall is closed now."),
+        "disp.refused.refused": (
+            "暂时无法取号。请到服务台人工取号。",
+            "No ticket can be issued now. Please go to the service counter.",
+        ),
+        "disp.refused.title": ("抱歉", "Sorry"),
+        "disp.closed.title": ("现在不是办公时间", "We are closed"),
+        "disp.closed.hours": ("办公时间", "Opening hours"),
+        "disp.closed.days": ("{days}", "{days}"),
+        "disp.no_categories": (
+            "暂无可取号的业务，请到服务台咨询。",
+            "No services available; please ask at the counter.",
+        ),
+    }
+)
 
 WEEKDAY_NAMES = {"zh": "一二三四五六日", "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")}
 
@@ -68,8 +83,7 @@ def days_text(days: list[int], lang: str) -> str:
     if days and days == list(range(days[0], days[-1] + 1)) and len(days) > 2:
         a, b = names[days[0] - 1], names[days[-1] - 1]
         return f"周{a}至周{b}" if lang == "zh" else f"{a}–{b}"
-    return ("、".join("周" + names[d - 1] for d in days) if lang == "zh"
-            else ", ".join(names[d - 1] for d in days))
+    return "、".join("周" + names[d - 1] for d in days) if lang == "zh" else ", ".join(names[d - 1] for d in days)
 
 
 class StateScreen(Screen):
@@ -77,7 +91,7 @@ class StateScreen(Screen):
 
 
 class DispenserScreen(KioskScreen):
-    state = StringProperty("choose")      # choose | busy | done | refused | closed
+    state = StringProperty("choose")  # choose | busy | done | refused | closed
     priority_mode = BooleanProperty(False)
     countdown = NumericProperty(0)
     refused_reason = StringProperty("")
@@ -166,8 +180,7 @@ class DispenserScreen(KioskScreen):
     def _build_closed(self):
         days, spans = self.service.opening()
         lang = self.app.lang
-        self.ids.closed_hours.text = (f"{self.app.tr('disp.closed.hours')}\n{days_text(days, lang)}  "
-                                      + "  ".join(spans))
+        self.ids.closed_hours.text = f"{self.app.tr('disp.closed.hours')}\n{days_text(days, lang)}  " + "  ".join(spans)
 
     # -- actions ------------------------------------------------------------------
     def toggle_priority(self):
@@ -209,8 +222,9 @@ class DispenserScreen(KioskScreen):
         self.number = t.display
         self.service_name = t.service_en if self.app.lang == "en" else t.service_zh
         self.offline = t.offline
-        self.ahead_text = (self.app.tr("disp.ahead", n=t.people_ahead)
-                           if (t.people_ahead is not None and not t.offline) else "")
+        self.ahead_text = (
+            self.app.tr("disp.ahead", n=t.people_ahead) if (t.people_ahead is not None and not t.offline) else ""
+        )
         self.print_failed = not result.printed
         self.priority_mode = False
         self.set_state("done")

@@ -2,6 +2,7 @@
 
 A device with a single role has no separate home: its role screen is home.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,11 @@ from kivy.metrics import dp
 
 from screens.widgets import BigButton, KioskScreen
 
-ROLE_COLOURS = {"dispenser": (0.075, 0.376, 0.780, 1), "lookup": (0.086, 0.467, 0.420, 1),
-                "pad": (0.784, 0.063, 0.180, 1)}
+ROLE_COLOURS = {
+    "dispenser": (0.075, 0.376, 0.780, 1),
+    "lookup": (0.086, 0.467, 0.420, 1),
+    "pad": (0.784, 0.063, 0.180, 1),
+}
 
 
 class HomeScreen(KioskScreen):
@@ -31,8 +35,10 @@ class HomeScreen(KioskScreen):
 
     def refresh_text(self, *args):
         for btn in self.ids.tiles.children:
-            btn.text = (f"{self.app.tr('role.' + btn.role)}\n"
-                        f"[size={int(dp(22) * self.app.font_scale)}]{self.app.tr('role.' + btn.role + '.sub')}[/size]")
+            btn.text = (
+                f"{self.app.tr('role.' + btn.role)}\n"
+                f"[size={int(dp(22) * self.app.font_scale)}]{self.app.tr('role.' + btn.role + '.sub')}[/size]"
+            )
 
 
 Builder.load_file(str(Path(__file__).with_name("home.kv")))

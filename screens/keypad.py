@@ -5,6 +5,7 @@ switches to capital letters for prefixes like ZW. Keys dispatch ``on_key``
 with the character, or "back" / "clear"; the keypad keeps no text itself, so
 it never holds anything to forget.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,15 +15,16 @@ from kivy.properties import BooleanProperty
 from kivy.uix.gridlayout import GridLayout
 
 from kiosk.core import i18n
-
 from screens.widgets import BigButton
 
-i18n.register({
-    "keypad.letters": ("字母", "ABC"),
-    "keypad.digits": ("数字", "123"),
-    "keypad.back": ("退格", "Delete"),
-    "keypad.clear": ("清空", "Clear"),
-})
+i18n.register(
+    {
+        "keypad.letters": ("字母", "ABC"),
+        "keypad.digits": ("数字", "123"),
+        "keypad.back": ("退格", "Delete"),
+        "keypad.clear": ("清空", "Clear"),
+    }
+)
 
 DIGITS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "letters", "0", "back"]
 LETTERS = [chr(c) for c in range(ord("A"), ord("Z") + 1)] + ["-", "digits", "back"]
@@ -61,6 +63,7 @@ class Keypad(GridLayout):
 
     def _label(self, k: str) -> str:
         from kivy.app import App
+
         app = App.get_running_app()
         return app.tr("keypad." + k) if app else k
 

@@ -13,6 +13,7 @@ rule: `forget()` blanks every label that showed the case and takes the panel
 out of the widget tree, so nothing of the last citizen's case is left after
 the idle timeout or at the first character of a new scan.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,120 +24,178 @@ from pathlib import Path
 from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.lang import Builder
-from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
+from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 
 from kiosk.core import i18n
 from kiosk.roles.lookup.service import Scan
-
 from screens import theme
-from screens.keypad import Keypad  # noqa: F401  (kv rule)
-from screens.widgets import BigButton, Card, KioskScreen, KLabel, in_background
+from screens.keypad import Keypad
+from screens.widgets import KioskScreen, KLabel, in_background
 
 log = logging.getLogger("screens.lookup")
 
-i18n.register({
-    "lookup.title": ("办件进度查询", "Case progress"),
-    "lookup.scan_hint": ("请将受理通知书上的二维码对准扫描窗口", "Hold the QR code on your receipt up to the scanner"),
-    "lookup.scan_sub": ("受理通知书即您办理业务时拿到的回执单", "The receipt is the acceptance notice you were given at the counter"),
-    "lookup.type_instead": ("没有二维码？输入受理编号和查询码", "No QR code? Type the receipt number and query code"),
-    "lookup.help": ("查询遇到问题，请拨打 {phone} 热线或到服务窗口咨询",
-                    "Need help? Call {phone} or ask at a service counter"),
-    "lookup.demo_scan": ("演示扫码 {n}", "Demo scan {n}"),
-    "lookup.demo_bad": ("演示：无效码", "Demo: bad code"),
-    "lookup.busy": ("正在查询，请稍候…", "Looking up your case…"),
-    "lookup.reading": ("正在读取二维码…", "Reading the code…"),
-    "lookup.receipt_no": ("受理编号", "Receipt number"),
-    "lookup.query_code": ("查询码", "Query code"),
-    "lookup.search": ("查询", "Look up"),
-    "lookup.back": ("返回", "Back"),
-    "lookup.type_hint": ("点选输入框，用右侧按键输入", "Tap a box, then use the keys on the right"),
-    "lookup.again": ("查询其他办件", "Another case"),
-    "lookup.done": ("完成", "Done"),
-    "lookup.retry_scan": ("重新扫描", "Scan again"),
-    "lookup.retype": ("手动输入", "Type it in"),
-    "lookup.clear_in": ("为保护您的隐私，本页 {s} 秒后自动清除", "For your privacy this page clears in {s} s"),
-    "lookup.applicant": ("申请人", "Applicant"),
-    "lookup.limit": ("办理时限", "Time limit"),
-    "lookup.handler": ("经办人", "Handled by"),
-    "lookup.collection": ("领取方式", "Collection"),
-    "lookup.progress": ("办理进度", "Progress"),
-    "lookup.details": ("办件信息", "Case details"),
-    "lookup.limit_value": ("{days} 个工作日", "{days} working days"),
-    "lookup.due": ("截止日期", "Due by"),
-    "lookup.days_left": ("还剩 {n} 个工作日", "{n} working days left"),
-    "lookup.due_today": ("今天到期", "Due today"),
-    "lookup.overdue": ("已超期 {n} 个工作日，请到窗口咨询", "Overdue by {n} working days — please ask at a counter"),
-    "lookup.handler_value": ("{name} · {window} 号窗口", "{name} · counter {window}"),
-    "lookup.window_only": ("{window} 号窗口", "Counter {window}"),
-    "lookup.missing": ("请补交以下材料：", "Please bring these documents:"),
-    "lookup.refusal": ("不予受理的原因：", "Reason:"),
-    "lookup.remedy": ("您可以：", "What you can do:"),
-    "lookup.as_of": ("网络暂时不通，显示的是 {time} 的查询结果，可能已有更新",
-                     "Offline: this is the result as of {time}; it may have changed since"),
-    "lookup.now_step": ("（当前）", " (now)"),
-    "collection.window": ("窗口领取", "Collect at the counter"),
-    "collection.post": ("邮寄送达", "By post"),
-    "collection.online": ("网上推送（电子证照）", "Online (electronic certificate)"),
-    "collection.unknown": ("请到窗口咨询", "Please ask at a counter"),
-    # Statuses: the word, then what it means in plain language.
-    "status.accepted": ("已受理", "Accepted"),
-    "status.accepted.means": ("您的申请已经受理，正在等待审查。", "Your application has been accepted and is waiting for review."),
-    "status.reviewing": ("审查中", "Under review"),
-    "status.reviewing.means": ("工作人员正在审查您的申请材料。", "Staff are checking your documents."),
-    "status.needs_materials": ("待补正", "Documents missing"),
-    "status.needs_materials.means": ("还缺少材料，请按下面的清单补交，补齐后继续办理。",
-                                     "Some documents are missing. Bring the ones listed below; work continues once they arrive."),
-    "status.deciding": ("审批中", "Awaiting decision"),
-    "status.deciding.means": ("材料审查已通过，正在等待审批决定。", "The review is done; the decision is being made."),
-    "status.completed": ("已办结", "Completed"),
-    "status.completed.means": ("您的事项已经办理完毕。", "Your case has been completed."),
-    "status.ready_for_pickup": ("待领取", "Ready to collect"),
-    "status.ready_for_pickup.means": ("办理结果已准备好，请携带身份证原件到窗口领取。",
-                                      "The result is ready. Bring your original ID card and collect it at the counter."),
-    "status.delivered": ("已领取/已送达", "Collected / delivered"),
-    "status.delivered.means": ("办理结果已经领取或送达。", "The result has been collected or delivered."),
-    "status.refused": ("不予受理", "Not accepted"),
-    "status.refused.means": ("您的申请未被受理，原因和补救办法见下方。", "Your application was not accepted; the reason and what you can do are below."),
-    "status.withdrawn": ("已撤回", "Withdrawn"),
-    "status.withdrawn.means": ("该申请已撤回，不再办理。", "This application was withdrawn and will not be processed."),
-    "status.unknown": ("状态待确认", "Status unclear"),
-    "status.unknown.means": ("请到服务窗口咨询办理情况。", "Please ask at a service counter."),
-    "step.accepted": ("受理", "Accepted"),
-    "step.reviewing": ("审查", "Review"),
-    "step.needs_materials": ("补正材料", "Missing documents"),
-    "step.deciding": ("审批决定", "Decision"),
-    "step.completed": ("办结", "Completed"),
-    "step.ready_for_pickup": ("待领取", "Ready to collect"),
-    "step.delivered": ("领取/送达", "Collected / delivered"),
-    "step.refused": ("不予受理", "Not accepted"),
-    "step.withdrawn": ("撤回", "Withdrawn"),
-    # Messages for outcomes other than a result.
-    "lookup.msg.offline": ("暂时无法连接办件系统", "The case system cannot be reached right now"),
-    "lookup.msg.offline.body": ("本机没有这件办件的查询记录。您可以：\n· 拨打 {phone} 热线查询\n· 到服务窗口咨询\n· 稍后再来查询",
-                                "This kiosk has no earlier result for this case. You can:\n· call {phone}\n· ask at a service counter\n· try again later"),
-    "lookup.msg.wrong_code": ("受理编号或查询码不正确", "Receipt number or query code is wrong"),
-    "lookup.msg.wrong_code.body": ("请核对受理通知书上的受理编号和查询码。还可以再试 {n} 次。",
-                                   "Please check both numbers on your receipt. {n} tries left."),
-    "lookup.msg.locked": ("查询次数过多，已暂时锁定", "Too many wrong tries: locked for now"),
-    "lookup.msg.locked.body": ("为保护您的信息，这个受理编号的查询已锁定 {m} 分钟。如需帮助，请到服务窗口。",
-                               "To protect your data, lookups of this receipt number are locked for {m} minutes. A service counter can help you."),
-    "lookup.msg.bad_payload": ("无法识别这个二维码", "This code cannot be read"),
-    "lookup.msg.bad_payload.body": ("请扫描受理通知书上的查询二维码，或点“手动输入”输入受理编号和查询码。",
-                                    "Please scan the QR code on your receipt, or tap “Type it in”."),
-    "lookup.msg.bad_typed": ("编号格式不对", "That does not look right"),
-    "lookup.msg.bad_typed.body": ("受理编号为 4–40 位字母或数字，查询码为 4–12 位字母或数字，请核对后重试。",
-                                  "The receipt number has 4–40 letters or digits, the query code 4–12. Please check and try again."),
-    "lookup.msg.rejected": ("暂时无法查询这件办件", "This case cannot be looked up here"),
-    "lookup.msg.rejected.body": ("请到服务窗口咨询，或拨打 {phone} 热线。", "Please ask at a service counter, or call {phone}."),
-    "lookup.msg.error": ("查询出错了", "Something went wrong"),
-    "lookup.msg.error.body": ("请重新扫描；如仍不行，请到服务窗口咨询。", "Please scan again; if it still fails, ask at a service counter."),
-})
+i18n.register(
+    {
+        "lookup.title": ("办件进度查询", "Case progress"),
+        "lookup.scan_hint": (
+            "请将受理通知书上的二维码对准扫描窗口",
+            "Hold the QR code on your receipt up to the scanner",
+        ),
+        "lookup.scan_sub": (
+            "受理通知书即您办理业务时拿到的回执单",
+            "The receipt is the acceptance notice you were given at the counter",
+        ),
+        "lookup.type_instead": (
+            "没有二维码？输入受理编号和查询码",
+            "No QR code? Type the receipt number and query code",
+        ),
+        "lookup.help": (
+            "查询遇到问题，请拨打 {phone} 热线或到服务窗口咨询",
+            "Need help? Call {phone} or ask at a service counter",
+        ),
+        "lookup.demo_scan": ("演示扫码 {n}", "Demo scan {n}"),
+        "lookup.demo_bad": ("演示：无效码", "Demo: bad code"),
+        "lookup.busy": ("正在查询，请稍候…", "Looking up your case…"),
+        "lookup.reading": ("正在读取二维码…", "Reading the code…"),
+        "lookup.receipt_no": ("受理编号", "Receipt number"),
+        "lookup.query_code": ("查询码", "Query code"),
+        "lookup.search": ("查询", "Look up"),
+        "lookup.back": ("返回", "Back"),
+        "lookup.type_hint": ("点选输入框，用右侧按键输入", "Tap a box, then use the keys on the right"),
+        "lookup.again": ("查询其他办件", "Another case"),
+        "lookup.done": ("完成", "Done"),
+        "lookup.retry_scan": ("重新扫描", "Scan again"),
+        "lookup.retype": ("手动输入", "Type it in"),
+        "lookup.clear_in": ("为保护您的隐私，本页 {s} 秒后自动清除", "For your privacy this page clears in {s} s"),
+        "lookup.applicant": ("申请人", "Applicant"),
+        "lookup.limit": ("办理时限", "Time limit"),
+        "lookup.handler": ("经办人", "Handled by"),
+        "lookup.collection": ("领取方式", "Collection"),
+        "lookup.progress": ("办理进度", "Progress"),
+        "lookup.details": ("办件信息", "Case details"),
+        "lookup.limit_value": ("{days} 个工作日", "{days} working days"),
+        "lookup.due": ("截止日期", "Due by"),
+        "lookup.days_left": ("还剩 {n} 个工作日", "{n} working days left"),
+        "lookup.due_today": ("今天到期", "Due today"),
+        "lookup.overdue": (
+            "已超期 {n} 个工作日，请到窗口咨询",
+            "Overdue by {n} working days — please ask at a counter",
+        ),
+        "lookup.handler_value": ("{name} · {window} 号窗口", "{name} · counter {window}"),
+        "lookup.window_only": ("{window} 号窗口", "Counter {window}"),
+        "lookup.missing": ("请补交以下材料：", "Please bring these documents:"),
+        "lookup.refusal": ("不予受理的原因：", "Reason:"),
+        "lookup.remedy": ("您可以：", "What you can do:"),
+        "lookup.as_of": (
+            "网络暂时不通，显示的是 {time} 的查询结果，可能已有更新",
+            "Offline: this is the result as of {time}; it may have changed since",
+        ),
+        "lookup.now_step": ("（当前）", " (now)"),
+        "collection.window": ("窗口领取", "Collect at the counter"),
+        "collection.post": ("邮寄送达", "By post"),
+        "collection.online": ("网上推送（电子证照）", "Online (electronic certificate)"),
+        "collection.unknown": ("请到窗口咨询", "Please ask at a counter"),
+        # Statuses: the word, then what it means in plain language.
+        "status.accepted": ("已受理", "Accepted"),
+        "status.accepted.means": (
+            "您的申请已经受理，正在等待审查。",
+            "Your application has been accepted and is waiting for review.",
+        ),
+        "status.reviewing": ("审查中", "Under review"),
+        "status.reviewing.means": ("工作人员正在审查您的申请材料。", "Staff are checking your documents."),
+        "status.needs_materials": ("待补正", "Documents missing"),
+        "status.needs_materials.means": (
+            "还缺少材料，请按下面的清单补交，补齐后继续办理。",
+            "Some documents are missing. Bring the ones listed below; work continues once they arrive.",
+        ),
+        "status.deciding": ("审批中", "Awaiting decision"),
+        "status.deciding.means": (
+            "材料审查已通过，正在等待审批决定。",
+            "The review is done; the decision is being made.",
+        ),
+        "status.completed": ("已办结", "Completed"),
+        "status.completed.means": ("您的事项已经办理完毕。", "Your case has been completed."),
+        "status.ready_for_pickup": ("待领取", "Ready to collect"),
+        "status.ready_for_pickup.means": (
+            "办理结果已准备好，请携带身份证原件到窗口领取。",
+            "The result is ready. Bring your original ID card and collect it at the counter.",
+        ),
+        "status.delivered": ("已领取/已送达", "Collected / delivered"),
+        "status.delivered.means": ("办理结果已经领取或送达。", "The result has been collected or delivered."),
+        "status.refused": ("不予受理", "Not accepted"),
+        "status.refused.means": (
+            "您的申请未被受理，原因和补救办法见下方。",
+            "Your application was not accepted; the reason and what you can do are below.",
+        ),
+        "status.withdrawn": ("已撤回", "Withdrawn"),
+        "status.withdrawn.means": (
+            "该申请已撤回，不再办理。",
+            "This application was withdrawn and will not be processed.",
+        ),
+        "status.unknown": ("状态待确认", "Status unclear"),
+        "status.unknown.means": ("请到服务窗口咨询办理情况。", "Please ask at a service counter."),
+        "step.accepted": ("受理", "Accepted"),
+        "step.reviewing": ("审查", "Review"),
+        "step.needs_materials": ("补正材料", "Missing documents"),
+        "step.deciding": ("审批决定", "Decision"),
+        "step.completed": ("办结", "Completed"),
+        "step.ready_for_pickup": ("待领取", "Ready to collect"),
+        "step.delivered": ("领取/送达", "Collected / delivered"),
+        "step.refused": ("不予受理", "Not accepted"),
+        "step.withdrawn": ("撤回", "Withdrawn"),
+        # Messages for outcomes other than a result.
+        "lookup.msg.offline": ("暂时无法连接办件系统", "The case system cannot be reached right now"),
+        "lookup.msg.offline.body": (
+            "本机没有这件办件的查询记录。您可以：\n· 拨打 {phone} 热线查询\n· 到服务窗口咨询\n· 稍后再来查询",
+            "This kiosk has no earlier result for this case. You can:\n"
+            "· call {phone}\n· ask at a service counter\n· try again later",
+        ),
+        "lookup.msg.wrong_code": ("受理编号或查询码不正确", "Receipt number or query code is wrong"),
+        "lookup.msg.wrong_code.body": (
+            "请核对受理通知书上的受理编号和查询码。还可以再试 {n} 次。",
+            "Please check both numbers on your receipt. {n} tries left.",
+        ),
+        "lookup.msg.locked": ("查询次数过多，已暂时锁定", "Too many wrong tries: locked for now"),
+        "lookup.msg.locked.body": (
+            "为保护您的信息，这个受理编号的查询已锁定 {m} 分钟。如需帮助，请到服务窗口。",
+            "To protect your data, lookups of this receipt number are locked for {m} minutes. "
+            "A service counter can help you.",
+        ),
+        "lookup.msg.bad_payload": ("无法识别这个二维码", "This code cannot be read"),
+        "lookup.msg.bad_payload.body": (
+            "请扫描受理通知书上的查询二维码，或点“手动输入”输入受理编号和查询码。",
+            "Please scan the QR code on your receipt, or tap “Type it in”.",
+        ),
+        "lookup.msg.bad_typed": ("编号格式不对", "That does not look right"),
+        "lookup.msg.bad_typed.body": (
+            "受理编号为 4–40 位字母或数字，查询码为 4–12 位字母或数字，请核对后重试。",
+            "The receipt number has 4–40 letters or digits, the query code 4–12. Please check and try again.",
+        ),
+        "lookup.msg.rejected": ("暂时无法查询这件办件", "This case cannot be looked up here"),
+        "lookup.msg.rejected.body": (
+            "请到服务窗口咨询，或拨打 {phone} 热线。",
+            "Please ask at a service counter, or call {phone}.",
+        ),
+        "lookup.msg.error": ("查询出错了", "Something went wrong"),
+        "lookup.msg.error.body": (
+            "请重新扫描；如仍不行，请到服务窗口咨询。",
+            "Please scan again; if it still fails, ask at a service counter.",
+        ),
+    }
+)
 
 STATUS_COLOURS = {
-    "accepted": theme.PRIMARY, "reviewing": theme.PRIMARY, "deciding": theme.PRIMARY,
-    "needs_materials": theme.WARN, "completed": theme.OK, "ready_for_pickup": theme.OK,
-    "delivered": theme.OK, "refused": theme.ACCENT, "withdrawn": theme.MUTED, "unknown": theme.MUTED,
+    "accepted": theme.PRIMARY,
+    "reviewing": theme.PRIMARY,
+    "deciding": theme.PRIMARY,
+    "needs_materials": theme.WARN,
+    "completed": theme.OK,
+    "ready_for_pickup": theme.OK,
+    "delivered": theme.OK,
+    "refused": theme.ACCENT,
+    "withdrawn": theme.MUTED,
+    "unknown": theme.MUTED,
 }
 
 
@@ -176,6 +235,7 @@ class StepRow(BoxLayout):
 
 class EntryField(BoxLayout):
     """A display box for typed digits (not a TextInput: no system keyboard, no focus)."""
+
     label = StringProperty("")
     value = StringProperty("")
     secret = BooleanProperty(False)
@@ -214,7 +274,7 @@ class KeypadPanel(BoxLayout):
 
 
 class LookupScreen(KioskScreen):
-    mode = StringProperty("scan")      # scan | keypad | busy | result | message
+    mode = StringProperty("scan")  # scan | keypad | busy | result | message
     demo = BooleanProperty(False)
 
     def __init__(self, **kw):
@@ -236,8 +296,12 @@ class LookupScreen(KioskScreen):
         Window.bind(on_key_down=self._on_key_down, on_textinput=self._on_textinput)
         app.bind(lang=self.relabel, font_scale=self.relabel, on_stop=self._unbind)
         # Built once, refilled per scan (see the module docstring).
-        self._panels = {"scan": ScanPrompt(screen=self), "busy": BusyPanel(),
-                        "result": ResultPanel(screen=self), "message": MessagePanel(screen=self)}
+        self._panels = {
+            "scan": ScanPrompt(screen=self),
+            "busy": BusyPanel(),
+            "result": ResultPanel(screen=self),
+            "message": MessagePanel(screen=self),
+        }
         self.show_scan()
 
     def _unbind(self, *args):
@@ -296,8 +360,13 @@ class LookupScreen(KioskScreen):
         payload = wedge.enter(time.monotonic())
         if payload is None:
             return False
-        self.handle_scan(Scan(payload.text if payload.valid else None, "wedge",
-                              None if payload.valid else (payload.problem or "invalid")))
+        self.handle_scan(
+            Scan(
+                payload.text if payload.valid else None,
+                "wedge",
+                None if payload.valid else (payload.problem or "invalid"),
+            )
+        )
         return True
 
     def handle_scan(self, scan: Scan):
@@ -437,12 +506,12 @@ def _fill(box, pool, specs, make):
     """
     while len(pool) < len(specs):
         pool.append(make())
-    for w, spec in zip(pool, specs):
+    for w, spec in zip(pool, specs, strict=False):  # the pool may be longer
         for k, v in spec.items():
             setattr(w, k, v)
         if w.parent is None:
-            box.add_widget(w)   # the shown ones are always a prefix of the pool: order holds
-    _blank(pool[len(specs):])
+            box.add_widget(w)  # the shown ones are always a prefix of the pool: order holds
+    _blank(pool[len(specs) :])
 
 
 def _blank(widgets):
@@ -471,8 +540,11 @@ class MessagePanel(BoxLayout):
             key = "lookup.msg.bad_typed"
         if not i18n.has(key):
             key = "lookup.msg.error"
-        values = {"phone": phone, "n": r.attempts_left if r and r.attempts_left is not None else 0,
-                  "m": r.locked_minutes if r and r.locked_minutes else self.screen.rt.cfg.lookup.lockout_minutes}
+        values = {
+            "phone": phone,
+            "n": r.attempts_left if r and r.attempts_left is not None else 0,
+            "m": r.locked_minutes if r and r.locked_minutes else self.screen.rt.cfg.lookup.lockout_minutes,
+        }
         self.ids.title.text = app.tr(key)
         self.ids.body.text = app.tr(key + ".body", **values)
         self.ids.icon.color = theme.WARN if outcome in ("offline", "wrong_code") else theme.ACCENT
@@ -501,15 +573,18 @@ class ResultPanel(BoxLayout):
         case, lang = r.case, app.lang
         tr = app.tr
         status = case.get("status", "unknown")
-        self.ids.scroll.scroll_y = 1      # a new result starts at its top
+        self.ids.scroll.scroll_y = 1  # a new result starts at its top
         self.ids.item.text = case.get("item_name") or "—"
         badge = self.ids.badge
         badge.bg = STATUS_COLOURS.get(status, theme.MUTED)
-        badge.text = tr("status." + status) if status != "unknown" or not case.get("status_zh") else \
-            (case.get("status_en") if lang == "en" else case.get("status_zh"))
+        badge.text = (
+            tr("status." + status)
+            if status != "unknown" or not case.get("status_zh")
+            else (case.get("status_en") if lang == "en" else case.get("status_zh"))
+        )
         self.ids.means.text = tr(f"status.{status}.means")
 
-        lines = []      # (text, bold, colour)
+        lines = []  # (text, bold, colour)
         if status == "needs_materials" and case.get("missing_materials"):
             lines.append((tr("lookup.missing"), True, theme.ACCENT))
             lines += [("· " + m, False, theme.TEXT) for m in case["missing_materials"]]
@@ -520,8 +595,12 @@ class ResultPanel(BoxLayout):
             if case.get("remedy"):
                 lines.append((tr("lookup.remedy"), True, theme.TEXT))
                 lines.append((case["remedy"], False, theme.TEXT))
-        _fill(self.ids.extra, self._extra, [{"text": t, "bold": b, "color": c} for t, b, c in lines],
-              lambda: KLabel(base_size=26))
+        _fill(
+            self.ids.extra,
+            self._extra,
+            [{"text": t, "bold": b, "color": c} for t, b, c in lines],
+            lambda: KLabel(base_size=26),
+        )
 
         rows = [(tr("lookup.receipt_no"), case.get("receipt_masked") or "—", theme.TEXT)]
         if case.get("applicant_masked"):
@@ -538,21 +617,33 @@ class ResultPanel(BoxLayout):
             rows.append(("", tr("lookup.overdue", n=dl["days"]), theme.ACCENT))
         handler, window = case.get("handler"), case.get("window")
         if handler or window:
-            value = (tr("lookup.handler_value", name=handler, window=window) if handler and window
-                     else handler or tr("lookup.window_only", window=window))
+            value = (
+                tr("lookup.handler_value", name=handler, window=window)
+                if handler and window
+                else handler or tr("lookup.window_only", window=window)
+            )
             rows.append((tr("lookup.handler"), value, theme.TEXT))
         rows.append((tr("lookup.collection"), tr("collection." + case.get("collection", "unknown")), theme.TEXT))
-        _fill(self.ids.rows, self._rows, [{"label": l, "value": v, "value_color": c} for l, v, c in rows], InfoRow)
+        _fill(self.ids.rows, self._rows, [{"label": ln, "value": v, "value_color": c} for ln, v, c in rows], InfoRow)
 
         steps = []
         done_steps = [s for s in case.get("steps", []) if s.get("done")]
         current = done_steps[-1] if done_steps else None
         for s in case.get("steps", []):
             code = s.get("code")
-            name = tr("step." + code) if i18n.has("step." + str(code)) else \
-                (s.get("name_en") if lang == "en" else s.get("name_zh")) or "—"
-            steps.append({"text": name, "when": fmt_time(s.get("at"), lang), "done": bool(s.get("done")),
-                          "current": s is current})
+            name = (
+                tr("step." + code)
+                if i18n.has("step." + str(code))
+                else (s.get("name_en") if lang == "en" else s.get("name_zh")) or "—"
+            )
+            steps.append(
+                {
+                    "text": name,
+                    "when": fmt_time(s.get("at"), lang),
+                    "done": bool(s.get("done")),
+                    "current": s is current,
+                }
+            )
         _fill(self.ids.steps, self._steps, steps, StepRow)
 
         self.ids.as_of.text = tr("lookup.as_of", time=fmt_time(r.as_of, lang)) if r.outcome == "cached" else ""

@@ -4,6 +4,7 @@ Citizens read that the device is out of service and where to go instead;
 the technician reads why, and what to do. Nothing else runs, so whatever
 crashed the earlier starts does not run again; the data stays as it was.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,19 +12,24 @@ from pathlib import Path
 from kivy.lang import Builder
 
 from kiosk.core import i18n
-
 from screens.widgets import KioskScreen
 
-i18n.register({
-    "oos.title": ("暂停服务", "Out of service"),
-    "oos.body": ("本设备暂时无法使用，请到服务窗口办理，给您带来不便敬请谅解。",
-                 "This device is out of service. Please go to a service counter."),
-    "oos.tech": ("技术员：", "For the technician:"),
-})
+i18n.register(
+    {
+        "oos.title": ("暂停服务", "Out of service"),
+        "oos.body": (
+            "本设备暂时无法使用，请到服务窗口办理，给您带来不便敬请谅解。",
+            "This device is out of service. Please go to a service counter.",
+        ),
+        "oos.tech": ("技术员：", "For the technician:"),
+    }
+)
 
-TECH_HINT = ("Check `journalctl -u kiosk -b` and `kiosk selftest`; fix the cause, then Restart on the service "
-             "screen (five taps on the hall name), or run `kiosk boot-guard --reset` and "
-             "`systemctl restart kiosk`. Data is kept.")
+TECH_HINT = (
+    "Check `journalctl -u kiosk -b` and `kiosk selftest`; fix the cause, then Restart on the service "
+    "screen (five taps on the hall name), or run `kiosk boot-guard --reset` and "
+    "`systemctl restart kiosk`. Data is kept."
+)
 
 
 class OutOfServiceScreen(KioskScreen):

@@ -6,6 +6,7 @@ offers a control that picks, changes or deletes a rating for anyone but
 the citizen in front of it, and the thank-you appears only after the
 service has committed the record.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,53 +21,62 @@ from kivy.properties import BooleanProperty, ListProperty, NumericProperty, Stri
 from kiosk.core.i18n import register
 from kiosk.core.privacy import mask_phone
 from kiosk.roles.pad.service import BAD_LEVELS, LEVELS, RatingError, stars, valid_phone  # noqa: F401
-
 from screens.widgets import BigButton, KioskScreen, in_background
 
-register({
-    "pad.level.5": ("非常满意", "Very satisfied"),
-    "pad.level.4": ("满意", "Satisfied"),
-    "pad.level.3": ("基本满意", "Acceptable"),
-    "pad.level.2": ("不满意", "Dissatisfied"),
-    "pad.level.1": ("非常不满意", "Very dissatisfied"),
-    "pad.idle.invite": ("服务结束后，请对我的服务进行评价", "When we are done, please rate my service"),
-    "pad.idle.no_card": ("本窗口工作人员信息暂未获取", "Staff details not available yet"),
-    "pad.staff_no": ("工号 {no}", "Staff no. {no}"),
-    "pad.window": ("{w} 号窗口", "Window {w}"),
-    "pad.stars": ("星级", "Rating"),
-    "pad.offline": ("离线：评价将在联网后上传", "Offline: ratings upload when back online"),
-    "pad.paused.title": ("暂停服务", "Service paused"),
-    "pad.paused.body": ("工作人员暂时离开，请稍候或前往其他窗口", "Staff are away for a moment; please wait or go to another window"),
-    "pad.rate.title": ("请您对本次服务进行评价", "Please rate the service you received"),
-    "pad.seconds_left": ("剩余 {s} 秒", "{s} s left"),
-    "pad.reasons.title": ("请选择不满意的原因（可多选）", "Why were you not satisfied? (choose any)"),
-    "pad.reasons.phone": ("留下回访电话（选填）", "Callback number (optional)"),
-    "pad.reasons.phone_set": ("回访电话 {p}", "Callback {p}"),
-    "pad.reasons.submit": ("提交评价", "Submit"),
-    "pad.reasons.back": ("重选等级", "Back"),
-    "pad.reasons.need": ("请至少选择一项原因", "Please choose at least one reason"),
-    "pad.phone.title": ("请输入手机或固定电话号码", "Enter a mobile or landline number"),
-    "pad.phone.ok": ("确定", "OK"),
-    "pad.phone.skip": ("不留电话", "No number"),
-    "pad.phone.clear": ("清空", "Clear"),
-    "pad.phone.del": ("删除", "Delete"),
-    "pad.phone.bad": ("号码不正确，请检查", "That number is not valid; please check it"),
-    "pad.phone.note": ("仅用于回访，不会公开显示", "Used only to call you back; never shown"),
-    "pad.thanks.title": ("感谢您的评价！", "Thank you for your rating!"),
-    "pad.thanks.bad": ("我们将认真核实并及时回复", "We will look into it and get back to you"),
-    "pad.thanks.callback": ("回访电话 {p}", "We will call {p}"),
-    "pad.err.expired": ("评价时间已到", "The time to rate has run out"),
-    "pad.err.already_rated": ("本次服务已评价", "This service has already been rated"),
-    "pad.err.no_session": ("暂无可评价的服务", "There is no service to rate now"),
-    "pad.err.failed": ("评价未能保存，请再试一次", "The rating could not be saved; please try again"),
-    "pad.no_service": ("评价器未就绪，请联系工作人员", "The pad is not ready; please tell the staff"),
-})
+register(
+    {
+        "pad.level.5": ("非常满意", "Very satisfied"),
+        "pad.level.4": ("满意", "Satisfied"),
+        "pad.level.3": ("基本满意", "Acceptable"),
+        "pad.level.2": ("不满意", "Dissatisfied"),
+        "pad.level.1": ("非常不满意", "Very dissatisfied"),
+        "pad.idle.invite": ("服务结束后，请对我的服务进行评价", "When we are done, please rate my service"),
+        "pad.idle.no_card": ("本窗口工作人员信息暂未获取", "Staff details not available yet"),
+        "pad.staff_no": ("工号 {no}", "Staff no. {no}"),
+        "pad.window": ("{w} 号窗口", "Window {w}"),
+        "pad.stars": ("星级", "Rating"),
+        "pad.offline": ("离线：评价将在联网后上传", "Offline: ratings upload when back online"),
+        "pad.paused.title": ("暂停服务", "Service paused"),
+        "pad.paused.body": (
+            "工作人员暂时离开，请稍候或前往其他窗口",
+            "Staff are away for a moment; please wait or go to another window",
+        ),
+        "pad.rate.title": ("请您对本次服务进行评价", "Please rate the service you received"),
+        "pad.seconds_left": ("剩余 {s} 秒", "{s} s left"),
+        "pad.reasons.title": ("请选择不满意的原因（可多选）", "Why were you not satisfied? (choose any)"),
+        "pad.reasons.phone": ("留下回访电话（选填）", "Callback number (optional)"),
+        "pad.reasons.phone_set": ("回访电话 {p}", "Callback {p}"),
+        "pad.reasons.submit": ("提交评价", "Submit"),
+        "pad.reasons.back": ("重选等级", "Back"),
+        "pad.reasons.need": ("请至少选择一项原因", "Please choose at least one reason"),
+        "pad.phone.title": ("请输入手机或固定电话号码", "Enter a mobile or landline number"),
+        "pad.phone.ok": ("确定", "OK"),
+        "pad.phone.skip": ("不留电话", "No number"),
+        "pad.phone.clear": ("清空", "Clear"),
+        "pad.phone.del": ("删除", "Delete"),
+        "pad.phone.bad": ("号码不正确，请检查", "That number is not valid; please check it"),
+        "pad.phone.note": ("仅用于回访，不会公开显示", "Used only to call you back; never shown"),
+        "pad.thanks.title": ("感谢您的评价！", "Thank you for your rating!"),
+        "pad.thanks.bad": ("我们将认真核实并及时回复", "We will look into it and get back to you"),
+        "pad.thanks.callback": ("回访电话 {p}", "We will call {p}"),
+        "pad.err.expired": ("评价时间已到", "The time to rate has run out"),
+        "pad.err.already_rated": ("本次服务已评价", "This service has already been rated"),
+        "pad.err.no_session": ("暂无可评价的服务", "There is no service to rate now"),
+        "pad.err.failed": ("评价未能保存，请再试一次", "The rating could not be saved; please try again"),
+        "pad.no_service": ("评价器未就绪，请联系工作人员", "The pad is not ready; please tell the staff"),
+    }
+)
 
 # ★5 deep green … ★1 red: colour and words both carry the level, so it
 # reads for the colour-blind too. White text on each is above 4.5:1.
-LEVEL_COLOURS = {5: (0.047, 0.447, 0.212, 1), 4: (0.180, 0.490, 0.196, 1), 3: (0.200, 0.380, 0.600, 1),
-                 2: (0.749, 0.345, 0.020, 1), 1: (0.718, 0.078, 0.114, 1)}
-THANKS_S = 4.0       # seconds the thank-you stays before the idle card returns
+LEVEL_COLOURS = {
+    5: (0.047, 0.447, 0.212, 1),
+    4: (0.180, 0.490, 0.196, 1),
+    3: (0.200, 0.380, 0.600, 1),
+    2: (0.749, 0.345, 0.020, 1),
+    1: (0.718, 0.078, 0.114, 1),
+}
+THANKS_S = 4.0  # seconds the thank-you stays before the idle card returns
 
 
 class FitText:
@@ -75,6 +85,7 @@ class FitText:
 
     ``want_size`` is the size asked for (kv binds it to the text scale);
     ``font_size`` is what fits, measured with a core label at that width."""
+
     MIN_SP = 12
 
     def __init__(self, **kw):
@@ -95,8 +106,14 @@ class FitText:
         words = [w for w in re.sub(r"\[[^\]]*\]", " ", self.text).split() if re.fullmatch(r"[A-Za-z'().,-]+", w)]
         longest = max(words, key=len, default="")
         while size > sp(self.MIN_SP):
-            m = MarkupLabel(text=self.text, font_size=size, font_name=self.font_name, bold=self.bold,
-                            text_size=(box_w, None), halign=self.halign)
+            m = MarkupLabel(
+                text=self.text,
+                font_size=size,
+                font_name=self.font_name,
+                bold=self.bold,
+                text_size=(box_w, None),
+                halign=self.halign,
+            )
             m.refresh()
             w, h = m.content_size
             word_w = 0
@@ -135,21 +152,22 @@ class KeyButton(FitText, BigButton):
 
 class PadScreen(KioskScreen):
     """One screen with inner states; `mode` names the one shown."""
-    mode = StringProperty("idle")            # idle | paused | rate | reasons | phone | thanks
-    k = NumericProperty(1.0)                 # content scale: 1 on a 7" 800x480 panel, more on bigger ones
+
+    mode = StringProperty("idle")  # idle | paused | rate | reasons | phone | thanks
+    k = NumericProperty(1.0)  # content scale: 1 on a 7" 800x480 panel, more on bigger ones
     seconds_left = NumericProperty(0)
     staff_name = StringProperty("")
     staff_no = StringProperty("")
-    staff_stars = NumericProperty(-1)        # -1: no card
+    staff_stars = NumericProperty(-1)  # -1: no card
     photo = StringProperty("")
     online = BooleanProperty(False)
-    level = NumericProperty(0)               # chosen level waiting for reasons
-    chosen = ListProperty([])                # reason codes
-    phone = StringProperty("")               # accepted callback number (shown masked only)
-    typed = StringProperty("")               # digits being typed on the keypad
-    message = StringProperty("")             # a short error line, as an i18n key
-    outcome_level = NumericProperty(0)       # the committed record shown on the thank-you
-    outcome_phone = StringProperty("")       # masked
+    level = NumericProperty(0)  # chosen level waiting for reasons
+    chosen = ListProperty([])  # reason codes
+    phone = StringProperty("")  # accepted callback number (shown masked only)
+    typed = StringProperty("")  # digits being typed on the keypad
+    message = StringProperty("")  # a short error line, as an i18n key
+    outcome_level = NumericProperty(0)  # the committed record shown on the thank-you
+    outcome_phone = StringProperty("")  # masked
 
     def on_size(self, *args):
         self.k = max(1.0, min(1.4, self.height / 396.0)) if self.height > 10 else 1.0
@@ -274,8 +292,13 @@ class PadScreen(KioskScreen):
         if level in BAD_LEVELS:
             # The service tells its listeners, which reads the staff card and may
             # write its photo: off the UI thread, like the submit.
-            in_background(svc.choose_level, level, self._session_id,
-                          done=lambda sess: self._level_chosen(level), failed=self._refused)
+            in_background(
+                svc.choose_level,
+                level,
+                self._session_id,
+                done=lambda sess: self._level_chosen(level),
+                failed=self._refused,
+            )
             return
         self._submit(level, [], None)
 
@@ -288,7 +311,7 @@ class PadScreen(KioskScreen):
         if code in self.chosen:
             self.chosen = [c for c in self.chosen if c != code]
         else:
-            self.chosen = self.chosen + [code]
+            self.chosen = [*self.chosen, code]
 
     def submit_reasons(self):
         if not self.chosen:
@@ -336,8 +359,11 @@ class PadScreen(KioskScreen):
         # The ledger commit (fsync) runs off the UI thread; the thank-you
         # appears from the service's "rated" notice, after the commit.
         sid = self._session_id
-        in_background(lambda: svc.submit(level, reasons, phone, session_id=sid, via="touch"),
-                      done=self._submitted, failed=self._refused)
+        in_background(
+            lambda: svc.submit(level, reasons, phone, session_id=sid, via="touch"),
+            done=self._submitted,
+            failed=self._refused,
+        )
 
     def _submitted(self, record):
         self._busy_submit = False
@@ -421,9 +447,12 @@ class PadScreen(KioskScreen):
             in_background(svc.expire_due)
 
     def on_mode(self, *args):
-        if self.mode == "reasons" and self.service is not None \
-                and self.service.reasons() != getattr(self, "_reasons_built", None):
-            self.build_reasons()   # the central system may have sent a new list
+        if (
+            self.mode == "reasons"
+            and self.service is not None
+            and self.service.reasons() != getattr(self, "_reasons_built", None)
+        ):
+            self.build_reasons()  # the central system may have sent a new list
         self.ids.inner.current = self.mode
         if self.app:
             self.app.touch_activity()

@@ -2,6 +2,7 @@
 
 Imported on demand, so a device that plays one role loads only that screen's
 module and kv file."""
+
 from __future__ import annotations
 
 import importlib

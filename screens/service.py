@@ -9,6 +9,7 @@ Once open it shows everything a technician needs to tell in a minute whether
 the device is healthy, and the tests and the restart. Leaving it (or the
 idle timeout) locks it again.
 """
+
 from __future__ import annotations
 
 import time
@@ -21,39 +22,40 @@ from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.utils import escape_markup
 
 from kiosk.core import i18n
-from kiosk.technician import service as technician
 from kiosk.core.bootguard import RESTART_EXIT_CODE
-
+from kiosk.technician import service as technician
 from screens.widgets import KioskScreen, KLabel, in_background
 
 TAPS = 5
 TAP_WINDOW_S = 3.0
 LONG_PRESS_S = 3.0
-CORNER_DP = 200   # the top-left part of the header that counts
+CORNER_DP = 200  # the top-left part of the header that counts
 
-i18n.register({
-    "service.title": ("技术员服务模式", "Technician service mode"),
-    "service.pin": ("请输入维护密码", "Enter the service PIN"),
-    "service.wrong": ("密码错误，还可尝试 {n} 次", "Wrong PIN, {n} tries left"),
-    "service.locked": ("错误次数过多，请 {m} 分钟后再试", "Too many wrong tries: wait {m} min"),
-    "service.no_pin": ("未设置维护密码（technician.pin_hash）", "No service PIN set (technician.pin_hash)"),
-    "service.checking": ("正在验证…", "Checking ..."),
-    "service.clear": ("清除", "Clear"),
-    "service.enter": ("确定", "Enter"),
-    "service.selftest": ("自检", "Self-check"),
-    "service.test_print": ("打印测试", "Test print"),
-    "service.test_leds": ("指示灯测试", "Test LEDs"),
-    "service.restart": ("重启", "Restart"),
-    "service.restart_confirm": ("再按一次重启", "Tap again"),
-    "service.close": ("退出", "Close"),
-    "service.running": ("进行中…", "Running ..."),
-    "service.sec.device": ("设备", "Device"),
-    "service.sec.central": ("中心系统", "Central system"),
-    "service.sec.outbox": ("待上传与失败记录", "Outbox and dead letters"),
-    "service.sec.devices": ("外设", "Printer, scanner, buttons"),
-    "service.sec.self-check": ("自检结果", "Self-check"),
-    "service.sec.config": ("配置（已隐藏密钥）", "Configuration (secrets hidden)"),
-})
+i18n.register(
+    {
+        "service.title": ("技术员服务模式", "Technician service mode"),
+        "service.pin": ("请输入维护密码", "Enter the service PIN"),
+        "service.wrong": ("密码错误，还可尝试 {n} 次", "Wrong PIN, {n} tries left"),
+        "service.locked": ("错误次数过多，请 {m} 分钟后再试", "Too many wrong tries: wait {m} min"),
+        "service.no_pin": ("未设置维护密码（technician.pin_hash）", "No service PIN set (technician.pin_hash)"),
+        "service.checking": ("正在验证…", "Checking ..."),
+        "service.clear": ("清除", "Clear"),
+        "service.enter": ("确定", "Enter"),
+        "service.selftest": ("自检", "Self-check"),
+        "service.test_print": ("打印测试", "Test print"),
+        "service.test_leds": ("指示灯测试", "Test LEDs"),
+        "service.restart": ("重启", "Restart"),
+        "service.restart_confirm": ("再按一次重启", "Tap again"),
+        "service.close": ("退出", "Close"),
+        "service.running": ("进行中…", "Running ..."),
+        "service.sec.device": ("设备", "Device"),
+        "service.sec.central": ("中心系统", "Central system"),
+        "service.sec.outbox": ("待上传与失败记录", "Outbox and dead letters"),
+        "service.sec.devices": ("外设", "Printer, scanner, buttons"),
+        "service.sec.self-check": ("自检结果", "Self-check"),
+        "service.sec.config": ("配置（已隐藏密钥）", "Configuration (secrets hidden)"),
+    }
+)
 
 VERDICT_COLOURS = {"OK": "168742", "WARN": "b36b00", "FAIL": "c8102e"}
 
@@ -105,7 +107,7 @@ class ServiceScreen(KioskScreen):
         self._gate = None
         self._digits = ""
         self._refresh_event = None
-        self.bench = None        # technician.Bench while unlocked: scanner/button tests, central probe
+        self.bench = None  # technician.Bench while unlocked: scanner/button tests, central probe
         # ids are weak references: keep the two views alive while one is off the tree.
         self.gate_view, self.panel_view = self.ids.gate.__self__, self.ids.panel.__self__
         self.ids.body.remove_widget(self.panel_view)
@@ -192,7 +194,7 @@ class ServiceScreen(KioskScreen):
             self._refresh_event = None
         if self.bench is not None:
             self._bind_wedge(False)
-            self.bench.close()   # the buttons go back to issuing tickets / ratings
+            self.bench.close()  # the buttons go back to issuing tickets / ratings
             self.bench = None
         body = self.ids.body
         if self.panel_view.parent is not None:
@@ -217,6 +219,7 @@ class ServiceScreen(KioskScreen):
         if rt.lookup is None or rt.lookup.wedge is None:
             return
         from kivy.core.window import Window
+
         (Window.bind if on else Window.unbind)(on_key_down=self._wedge_key_down, on_textinput=self._wedge_text)
 
     def _wedge_text(self, window, text):
@@ -229,8 +232,14 @@ class ServiceScreen(KioskScreen):
         payload = self.app.rt.lookup.wedge.enter(time.monotonic())
         if payload is not None:
             from kiosk.roles.lookup.service import Scan
-            self.bench.seen_scan(Scan(payload.text if payload.valid else None, "wedge",
-                                      None if payload.valid else (payload.problem or "invalid")))
+
+            self.bench.seen_scan(
+                Scan(
+                    payload.text if payload.valid else None,
+                    "wedge",
+                    None if payload.valid else (payload.problem or "invalid"),
+                )
+            )
             self.refresh()
         return True
 
@@ -246,7 +255,7 @@ class ServiceScreen(KioskScreen):
                 value = escape_markup(str(value))
                 for verdict, colour in VERDICT_COLOURS.items():
                     if value.startswith(verdict):
-                        value = f"[color={colour}][b]{verdict}[/b][/color]" + value[len(verdict):]
+                        value = f"[color={colour}][b]{verdict}[/b][/color]" + value[len(verdict) :]
                 lines.append(f"[b]{escape_markup(label)}[/b]   {value}")
             box.add_widget(KLabel(text="\n".join(lines) or "-", base_size=16, markup=True))
 
@@ -262,10 +271,12 @@ class ServiceScreen(KioskScreen):
         def failed(exc):
             self.is_busy = False
             self.action_text = f"{type(exc).__name__}: {exc}"
+
         in_background(fn, *args, done=done, failed=failed)
 
     def run_selftest(self):
         from kiosk.technician import selftest
+
         self._run(lambda rt: selftest.run_into(rt).summary(), self.app.rt)
 
     def test_print(self):

@@ -5,6 +5,7 @@ state; kiosk/app.py's screenshot() calls show() once the screen is up. Only
 what is shown is sample data: nothing here writes to the ledger, and a pad
 session opened for a preview is dropped unrecorded when the render ends.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -26,6 +27,7 @@ def show(app: Any, screen: str, state: str, large: bool = False) -> None:
 def _dispenser(app: Any, state: str) -> None:
     from kiosk.roles.dispenser.samples import sample_ticket
     from kiosk.roles.dispenser.service import IssueResult, PaperOut, PrinterUnavailable
+
     screen = app.screen("dispenser")
     cfg = app.rt.cfg
     if state == "priority":
@@ -38,12 +40,13 @@ def _dispenser(app: Any, state: str) -> None:
     elif state == "printer_unavailable":
         screen.show_refused(PrinterUnavailable("printer lost"))
     elif state == "closed":
-        app.rt.dispenser.service.is_open = lambda: False   # as outside the opening hours
+        app.rt.dispenser.service.is_open = lambda: False  # as outside the opening hours
         screen.refresh()
 
 
 def _lookup(app: Any, state: str) -> None:
     from kiosk.roles.lookup.samples import sample_result
+
     screen = app.screen("lookup")
     if state == "keypad":
         screen.open_keypad()
@@ -61,6 +64,7 @@ def _lookup(app: Any, state: str) -> None:
 def _sample_photo() -> str:
     """A neutral head-and-shoulders drawing, for previews only."""
     from PIL import Image, ImageDraw
+
     img = Image.new("RGB", (300, 400), (214, 222, 235))
     d = ImageDraw.Draw(img)
     d.ellipse((95, 60, 205, 180), fill=(120, 135, 160))
@@ -75,23 +79,24 @@ def _pad(app: Any, state: str) -> None:
 
     The service's reads (cache, ledger, the photo file) run in the background, as
     the pad screen's own do; each sample tap waits until the screen shows what it answers."""
+    from kiosk.roles.pad.samples import SAMPLE_CARD
     from screens.widgets import in_background
 
-    from kiosk.roles.pad.samples import SAMPLE_CARD
     screen = app.screen("pad")
     svc = app.rt.pad.service
 
-    def sample_state() -> Any:                 # background: cache reads, photo files
+    def sample_state() -> Any:  # background: cache reads, photo files
         st = svc.state()
         if st.card is None:
             st.card = dict(SAMPLE_CARD, photo_path=_sample_photo())
         return st
 
-    def session_for_state() -> None:           # background: the service reads the ledger
+    def session_for_state() -> None:  # background: the service reads the ledger
         if state == "paused":
             svc.on_window_session({"state": "paused"})
         elif state in ("rate", "reasons", "phone"):
             import uuid
+
             svc.open_session("preview-" + uuid.uuid4().hex, origin="central")
 
     def card_shown(st: Any) -> None:
@@ -99,6 +104,7 @@ def _pad(app: Any, state: str) -> None:
         in_background(session_for_state)
         if state == "thanks":
             screen.show_thanks({"level": 2, "phone": "13812345678", "uuid": "preview"})
+
     in_background(sample_state, done=card_shown)
 
     step = {"picked": False, "until": Clock.get_time() + 3.0}
@@ -117,6 +123,7 @@ def _pad(app: Any, state: str) -> None:
                     screen.press_key(d)
             return False
         return None
+
     Clock.schedule_interval(later, 0.05)
     # The capture is taken on the first frame drawn after 0.6 s, but
     # Window.canvas.ask_update() alone does not make Kivy draw one: ask a

@@ -3,6 +3,7 @@
 Labels wrap and shrink instead of overflowing: a Chinese service name or an
 English translation twice as long must still fit its button.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,6 +22,7 @@ from kivy.uix.screenmanager import Screen
 from screens import theme
 
 log = logging.getLogger("screens")
+
 
 class BackgroundPool:
     """The app's threads for screen work that may block or write.
@@ -44,6 +46,7 @@ class BackgroundPool:
 
     def submit(self, fn, *args, done=None, failed=None) -> Future:
         """Run fn(*args) off the UI thread; done(result) / failed(exc) run on the UI thread."""
+
         def deliver(callback, value):
             if not self._stopped:
                 callback(value)
@@ -59,6 +62,7 @@ class BackgroundPool:
             elif done:
                 result = fut.result()
                 Clock.schedule_once(lambda dt: deliver(done, result), 0)
+
         future = self._executor.submit(fn, *args)
         future.add_done_callback(finish)
         return future
@@ -80,6 +84,7 @@ def in_background(fn, *args, done=None, failed=None) -> Future:
 
 class KLabel(Label):
     """A wrapping label in the kiosk's colours; font size in sp before large-text scaling."""
+
     base_size = NumericProperty(24)
 
 
@@ -103,6 +108,7 @@ class KioskScreen(Screen):
     ``reset`` runs when the idle timeout sends the device home, so that the
     next citizen never sees the previous one's ticket, case or rating.
     """
+
     is_busy = BooleanProperty(False)
 
     @property

@@ -2,6 +2,7 @@
 
 These variables must be set before anything imports Kivy.
 """
+
 import os
 import tempfile
 
@@ -28,6 +29,7 @@ def central(tmp_path):
     """A bench central on 127.0.0.1 with its own data folder (a test module may
     define its own `central` when it needs other settings, e.g. a short long-poll)."""
     from kiosk.central.server import BenchCentral
+
     c = BenchCentral(tmp_path / "central", max_code_attempts=5, lockout_s=600, long_poll_cap=10).start()
     # The hall's service day is the tests' fixed day, as the devices' clocks are
     # (tests.helpers.SERVICE_TIME): a run across midnight does not start a new series.

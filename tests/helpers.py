@@ -1,5 +1,6 @@
 """Shared test helpers: configs in temporary folders, and a harness that
 drives the real Kivy app (offscreen window, real touches, real frames)."""
+
 from __future__ import annotations
 
 import os
@@ -21,6 +22,7 @@ def printer_font() -> str:
     """The CJK font the device would hand to devices/ for raster text and previews
     (devices/ does not search for fonts itself)."""
     from kiosk.core.fonts import find_cjk_font
+
     return find_cjk_font(any_face=True)
 
 
@@ -74,8 +76,9 @@ def demo_data() -> dict:
     return tomllib.loads(DEMO.read_text(encoding="utf-8"))
 
 
-def write_config(tmp_path: Path, changes: dict | None = None, *, name="kiosk.toml",
-                 token: str | None = "test-token") -> Path:
+def write_config(
+    tmp_path: Path, changes: dict | None = None, *, name="kiosk.toml", token: str | None = "test-token"
+) -> Path:
     """The demo config, storage under tmp_path, with `changes` merged in per section.
 
     A section given as None in changes is removed. The central URL is one that
@@ -109,18 +112,20 @@ class AppHarness:
         from kiosk.app import build_app, prepare_kivy
         from kiosk.core.config import load_config
         from kiosk.wiring import build_runtime
+
         self.cfg = load_config(config_path)
         prepare_kivy(self.cfg, headless=True)
         from kivy.app import App
         from kivy.base import EventLoop
         from kivy.core.window import Window
+
         EventLoop.ensure_window()
         self.Window, self.EventLoop, self.App = Window, EventLoop, App
         self.rt = build_runtime(self.cfg)
-        at_service_time(self.rt)      # a test about hours or days sets its own clock in its hook
+        at_service_time(self.rt)  # a test about hours or days sets its own clock in its hook
         if runtime_hook:
             runtime_hook(self.rt)
-        self.rt.start(without=["sync"])   # the roles' workers; a test starts sync itself when it wants it
+        self.rt.start(without=["sync"])  # the roles' workers; a test starts sync itself when it wants it
         self.app = build_app(self.rt)
         App._running_app = self.app
         self.app.root = self.app.build()
@@ -150,6 +155,7 @@ class AppHarness:
 
     def tap(self, widget) -> None:
         from kivy.tests.common import UnitTestTouch
+
         x, y = widget.to_window(*widget.center)
         touch = UnitTestTouch(x, y)
         touch.touch_down()

@@ -3,6 +3,7 @@
 Each runs the tool from this venv on the whole tree, the way a developer does;
 a failure prints the tool's own report.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -29,3 +30,11 @@ def _run(tool: str, *args: str) -> None:
 def test_layering_contracts_hold():
     """core imports no role, device, screen or Kivy; roles no device; devices only kiosk's ports …"""
     _run("lint-imports")
+
+
+def test_lint_is_clean():
+    _run("ruff", "check", ".")
+
+
+def test_formatting_is_ruffs():
+    _run("ruff", "format", "--check", ".")

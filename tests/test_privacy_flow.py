@@ -1,10 +1,11 @@
 """A flow through the real app with known personal data: none of it may reach the log."""
+
 import io
 import logging
 
 from kiosk.core import logs, privacy
-from kiosk.technician import selftest
 from kiosk.core.bootguard import BootGuard
+from kiosk.technician import selftest
 from tests.helpers import AppHarness, write_config
 
 NAME = "欧阳娜娜"
@@ -30,8 +31,7 @@ def test_flow_logs_contain_no_personal_data(tmp_path, central):
             rt.ledger.mark_dead(eid, f"rejected: case {CASE} of {ID_NO} unknown")
             log = logging.getLogger("kiosk.lookup")
             log.info("lookup for case %s by %s", CASE, logs.Personal(NAME))
-            log.warning("central answered: %s", f"applicant {NAME} id {ID_NO} tel {PHONE}",
-                        extra={"personal": [NAME]})
+            log.warning("central answered: %s", f"applicant {NAME} id {ID_NO} tel {PHONE}", extra={"personal": [NAME]})
             try:
                 raise RuntimeError(f"printer choked on {NAME} {ID_NO}")
             except RuntimeError:

@@ -1,15 +1,15 @@
 """Real flows through the role services with known personal data, logged at DEBUG:
 none of it may appear in the log, neither after the scrubbing handler nor in the
 raw records our code hands to logging (the scrubber is a safety net, not the rule)."""
+
 import io
-import json
 import logging
 import time
 
 import pytest
 
-from kiosk.core import logs, privacy
 from kiosk.central.server import BenchCentral
+from kiosk.core import logs, privacy
 from kiosk.core.config import load_config
 from kiosk.roles.lookup.service import Scan
 from kiosk.wiring import build_runtime
@@ -34,7 +34,9 @@ class Raw(logging.Handler):
         text = record.getMessage()
         if record.exc_info:
             text += logging.Formatter().formatException(record.exc_info)
-        extras = {k: v for k, v in record.__dict__.items() if k not in logging.LogRecord("", 0, "", 0, "", (), None).__dict__}
+        extras = {
+            k: v for k, v in record.__dict__.items() if k not in logging.LogRecord("", 0, "", 0, "", (), None).__dict__
+        }
         self.lines.append(f"{record.name} {text} {extras!r}")
 
 
@@ -47,20 +49,32 @@ def central(tmp_path):
 
 def test_role_flows_and_a_sync_round_log_no_personal_data(tmp_path, central):
     buf = io.StringIO()
-    handler = logs.setup(verbose=True, fmt="json", stream=buf)   # DEBUG, as `kiosk run -v`
+    handler = logs.setup(verbose=True, fmt="json", stream=buf)  # DEBUG, as `kiosk run -v`
     raw = Raw()
     logging.getLogger().addHandler(raw)
-    cfg = load_config(write_config(tmp_path, {
-        "central": {"url": central.url, "connect_timeout": 0.5, "read_timeout": 2.0},
-        "pad": {"window": "01", "poll_wait": 1},
-    }, token=central.issue_token("demo-kiosk")))
+    cfg = load_config(
+        write_config(
+            tmp_path,
+            {
+                "central": {"url": central.url, "connect_timeout": 0.5, "read_timeout": 2.0},
+                "pad": {"window": "01", "poll_wait": 1},
+            },
+            token=central.issue_token("demo-kiosk"),
+        )
+    )
     rt = build_runtime(cfg)
     at_service_time(rt)
     rt.start(without=["sync"])
     try:
         # Lookup: the receipt's QR through the scanner path, then a wrong code typed in.
-        case = central.create_case("个体工商户设立登记", NAME, receipt_no=RECEIPT, query_code=CODE,
-                                   status="needs_materials", missing_materials=[f"{NAME}的身份证复印件"])
+        case = central.create_case(
+            "个体工商户设立登记",
+            NAME,
+            receipt_no=RECEIPT,
+            query_code=CODE,
+            status="needs_materials",
+            missing_materials=[f"{NAME}的身份证复印件"],
+        )
         found = rt.lookup.service.lookup_scan(Scan(case["qr_payload"], "sim"))
         assert found.outcome == "ok", found
         assert rt.lookup.service.lookup_fields(RECEIPT, WRONG_CODE).outcome == "wrong_code"
@@ -98,14 +112,21 @@ def test_role_flows_and_a_sync_round_log_no_personal_data(tmp_path, central):
     assert "ticket.issued" in kinds and "lookup.performed" in kinds, kinds
 
     text = buf.getvalue()
-    assert "DEBUG" in text or '"level": "debug"' in text.lower()    # DEBUG lines were written
+    assert "DEBUG" in text or '"level": "debug"' in text.lower()  # DEBUG lines were written
     assert len(text.splitlines()) > 10 and "rating" in text and "sync" in text
-    secrets = {"name": NAME, "surname+given": NAME[2:], "receipt": RECEIPT, "receipt digits": RECEIPT[2:],
-               "query code": CODE, "wrong code": WRONG_CODE, "phone": PHONE, "case no": CASE_NO,
-               "qr payload": case["qr_payload"]}
+    secrets = {
+        "name": NAME,
+        "surname+given": NAME[2:],
+        "receipt": RECEIPT,
+        "receipt digits": RECEIPT[2:],
+        "query code": CODE,
+        "wrong code": WRONG_CODE,
+        "phone": PHONE,
+        "case no": CASE_NO,
+        "qr payload": case["qr_payload"],
+    }
     for what, value in secrets.items():
-        assert value not in text, f"{what} in the log: " + next(l for l in text.splitlines() if value in l)
+        assert value not in text, f"{what} in the log: " + next(ln for ln in text.splitlines() if value in ln)
     raw_text = "\n".join(raw.lines)
     for what, value in secrets.items():
-        assert value not in raw_text, f"{what} handed to logging: " + next(
-            l for l in raw.lines if value in l)
+        assert value not in raw_text, f"{what} handed to logging: " + next(ln for ln in raw.lines if value in ln)

@@ -1,4 +1,5 @@
 """The typed Runtime: building starts nothing, start() starts every part, stop() joins them."""
+
 from __future__ import annotations
 
 import threading
@@ -12,6 +13,7 @@ from tests.helpers import write_config
 def _threads() -> set[str]:
     # sqlitedict serves the cache from a connection thread of its own: storage, not a worker.
     from sqlitedict import SqliteMultithread
+
     return {t.name for t in threading.enumerate() if t.is_alive() and not isinstance(t, SqliteMultithread)}
 
 
@@ -21,7 +23,7 @@ def test_building_starts_nothing_start_starts_every_part_and_stop_joins_them(tmp
     before = _threads()
     rt = build_runtime(cfg)
     try:
-        assert _threads() == before                      # no worker, no port, no pin
+        assert _threads() == before  # no worker, no port, no pin
         assert isinstance(rt.dispenser, DispenserRole) and isinstance(rt.lookup, LookupRole)
         assert isinstance(rt.pad, PadRole) and rt.sync is not None and rt.client is not None
         assert {"sync", "printer", "dispenser", "scanner", "pad"} <= set(rt.part_names)
@@ -31,7 +33,7 @@ def test_building_starts_nothing_start_starts_every_part_and_stop_joins_them(tmp
     finally:
         rt.stop()
     assert not {"sync", "printer-worker", "tickets-refresh"} & _threads()
-    rt.stop()   # twice is harmless (the app's on_stop and a signal may both stop it)
+    rt.stop()  # twice is harmless (the app's on_stop and a signal may both stop it)
 
 
 def test_start_only_starts_the_named_parts(tmp_path, central):

@@ -1,4 +1,5 @@
 """The systemd unit, the udev rule and the installer, checked with the real tools where they run."""
+
 import os
 import re
 import shutil
@@ -54,7 +55,7 @@ def test_systemd_analyze_verify_passes_on_the_unit(tmp_path):
     proc = _verify(tmp_path, _with_existing_binary(UNIT.read_text()))
     assert proc.returncode == 0, proc.stderr
     # Unknown keys and bad values are only warnings for systemd: none allowed.
-    problems = [l for l in (proc.stdout + proc.stderr).splitlines() if "kiosk.service" in l]
+    problems = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "kiosk.service" in ln]
     assert problems == []
 
 
@@ -88,12 +89,13 @@ def test_unit_has_what_a_kiosk_needs():
     env = dict(v.split("=", 1) for v in e["Service.Environment"])
     assert env["SDL_VIDEODRIVER"] == "kmsdrm" and env["KIVY_WINDOW"] == "sdl2" and env["KIVY_GL_BACKEND"] == "sdl2"
     from kiosk.core.bootguard import RESTART_EXIT_CODE
+
     assert one["Service.RestartForceExitStatus"] == str(RESTART_EXIT_CODE)
     assert one["Install.WantedBy"] == "multi-user.target"
 
 
 def test_udev_rule_names_printer_and_scanner_and_keeps_modemmanager_away():
-    lines = [l for l in RULES.read_text().splitlines() if l.strip() and not l.startswith("#")]
+    lines = [ln for ln in RULES.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     names = set()
     for line in lines:
         assert 'SUBSYSTEM=="tty"' in line
@@ -108,8 +110,22 @@ def test_udev_rule_names_printer_and_scanner_and_keeps_modemmanager_away():
 
 
 def test_install_script_dry_run_does_every_step(tmp_path):
-    proc = subprocess.run(["bash", str(INSTALL), "--role", "dispenser", "--printer-id", "0416:5011",
-                           "--scanner-id", "05E0:1701", "--dry-run"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            "bash",
+            str(INSTALL),
+            "--role",
+            "dispenser",
+            "--printer-id",
+            "0416:5011",
+            "--scanner-id",
+            "05E0:1701",
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     for pkg in ("libgles2", "libegl1", "libgbm1", "libgl1-mesa-dri", "fonts-wqy-microhei", "libmtdev1"):
@@ -129,14 +145,18 @@ def test_install_script_dry_run_does_every_step(tmp_path):
 def test_install_script_refuses_bad_arguments():
     proc = subprocess.run(["bash", str(INSTALL), "--role", "printer", "--dry-run"], capture_output=True, text=True)
     assert proc.returncode != 0 and "dispenser, lookup or pad" in proc.stderr
-    proc = subprocess.run(["bash", str(INSTALL), "--role", "pad", "--printer-id", "1a86-7523", "--dry-run"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["bash", str(INSTALL), "--role", "pad", "--printer-id", "1a86-7523", "--dry-run"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode != 0 and "vendor:product" in proc.stderr
 
 
 @pytest.mark.parametrize("role", ["dispenser", "lookup", "pad"])
 def test_example_configs_match_the_install_layout(role):
     import tomllib
+
     data = tomllib.loads((ROOT / "config" / f"{role}.toml").read_text())
     assert data["central"]["token_file"] == "/etc/kiosk/token"
     assert data["storage"]["dir"] == "/var/lib/kiosk"  # the unit's StateDirectory, the only writable place

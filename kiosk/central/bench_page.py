@@ -5,6 +5,7 @@ tickets, ratings, events, rejections), a form to create a case and show its
 receipt QR, and buttons that drive each window (call next, end service,
 pause) so a counter pad can be exercised. Applicant names are shown masked.
 """
+
 from __future__ import annotations
 
 import io
@@ -23,15 +24,22 @@ h2{margin-top:1.4em;border-bottom:2px solid #468}form.inline{display:inline}code
 
 def _page(title: str, body: str):
     from kiosk.central.server import Response
-    html = (f"<!doctype html><html lang=zh><head><meta charset=utf-8><title>{escape(title)}</title>"
-            f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1>{body}</body></html>")
+
+    html = (
+        f"<!doctype html><html lang=zh><head><meta charset=utf-8><title>{escape(title)}</title>"
+        f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1>{body}</body></html>"
+    )
     return Response(200, html.encode("utf-8"), "text/html")
 
 
 def _table(headers: list[str], rows: list[list]) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c if isinstance(c, Raw) else escape(str(c if c is not None else ''))}</td>"
-                                    for c in r) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{c if isinstance(c, Raw) else escape(str(c if c is not None else ''))}</td>" for c in r)
+        + "</tr>"
+        for r in rows
+    )
     return f"<table><tr>{head}</tr>{body or '<tr><td colspan=99>(none)</td></tr>'}</table>"
 
 
@@ -54,42 +62,109 @@ def index(central) -> str:
     parts.append("<h2>Windows</h2>")
     rows = []
     for w in st.windows():
-        acts = Raw("".join(_form(f"/bench/windows/{w['window']}/{a}", lbl) for a, lbl in
-                           (("call-next", "叫号 call next"), ("end", "结束服务 end service"),
-                            ("pause", "暂停 pause"), ("resume", "恢复 resume"))))
-        rows.append([w["window"], ",".join(w["categories"]), w["staff_id"], w["state"], w["ticket"],
-                     w["session_id"], w["rev"], acts])
+        acts = Raw(
+            "".join(
+                _form(f"/bench/windows/{w['window']}/{a}", lbl)
+                for a, lbl in (
+                    ("call-next", "叫号 call next"),
+                    ("end", "结束服务 end service"),
+                    ("pause", "暂停 pause"),
+                    ("resume", "恢复 resume"),
+                )
+            )
+        )
+        rows.append(
+            [
+                w["window"],
+                ",".join(w["categories"]),
+                w["staff_id"],
+                w["state"],
+                w["ticket"],
+                w["session_id"],
+                w["rev"],
+                acts,
+            ]
+        )
     parts.append(_table(["window", "categories", "staff", "state", "ticket", "session", "rev", ""], rows))
 
     parts.append("<h2>Heartbeats</h2>")
-    parts.append(_table(["device", "received", "health"],
-                        [[h["device_id"], h["received_at"], _short(h["health"], 400)] for h in st.latest_heartbeats()]))
+    parts.append(
+        _table(
+            ["device", "received", "health"],
+            [[h["device_id"], h["received_at"], _short(h["health"], 400)] for h in st.latest_heartbeats()],
+        )
+    )
     parts.append("<h2>Tickets today</h2>")
-    parts.append(_table(["display", "category", "source", "device", "issued", "state", "window"],
-                        [[t["display"], t["category"], t["source"], t["device_id"], t["issued_at"], t["state"],
-                          t["window"]] for t in st.tickets()[-200:]]))
+    parts.append(
+        _table(
+            ["display", "category", "source", "device", "issued", "state", "window"],
+            [
+                [t["display"], t["category"], t["source"], t["device_id"], t["issued_at"], t["state"], t["window"]]
+                for t in st.tickets()[-200:]
+            ],
+        )
+    )
     parts.append("<h2>Leases</h2>")
-    parts.append(_table(["day", "category", "first", "last", "device"],
-                        [[l["day"], l["category"], l["first"], l["last"], l["device_id"]] for l in st.leases()[-50:]]))
+    parts.append(
+        _table(
+            ["day", "category", "first", "last", "device"],
+            [[ln["day"], ln["category"], ln["first"], ln["last"], ln["device_id"]] for ln in st.leases()[-50:]],
+        )
+    )
     ratings = [e for e in st.events(limit=100000) if e["kind"].startswith("rating.")][-100:]
     parts.append("<h2>Ratings</h2>")
-    parts.append(_table(["kind", "device", "created", "level", "reasons", "body"],
-                        [[e["kind"], e["device_id"], e["created_at"], e["body"].get("level"),
-                          ",".join(map(str, e["body"].get("reasons") or [])), _short(e["body"])] for e in ratings]))
+    parts.append(
+        _table(
+            ["kind", "device", "created", "level", "reasons", "body"],
+            [
+                [
+                    e["kind"],
+                    e["device_id"],
+                    e["created_at"],
+                    e["body"].get("level"),
+                    ",".join(map(str, e["body"].get("reasons") or [])),
+                    _short(e["body"]),
+                ]
+                for e in ratings
+            ],
+        )
+    )
     parts.append("<h2>Events (latest 100)</h2>")
     evs = st.events(limit=100000)[-100:]
-    parts.append(_table(["received", "kind", "device", "seq", "id", "body"],
-                        [[e["received_at"], e["kind"], e["device_id"], e["seq"], e["id"], _short(e["body"])]
-                         for e in reversed(evs)]))
+    parts.append(
+        _table(
+            ["received", "kind", "device", "seq", "id", "body"],
+            [
+                [e["received_at"], e["kind"], e["device_id"], e["seq"], e["id"], _short(e["body"])]
+                for e in reversed(evs)
+            ],
+        )
+    )
     parts.append("<h2>Rejected events (dead letters on the device side)</h2>")
-    parts.append(_table(["at", "device", "kind", "event id", "reason"],
-                        [[r["at"], r["device_id"], r["kind"], r["event_id"], r["reason"]] for r in st.rejections()]))
+    parts.append(
+        _table(
+            ["at", "device", "kind", "event id", "reason"],
+            [[r["at"], r["device_id"], r["kind"], r["event_id"], r["reason"]] for r in st.rejections()],
+        )
+    )
 
     parts.append("<h2>Cases</h2>")
-    parts.append(_table(["receipt no", "query code", "item", "applicant", "status", "QR"],
-                        [[c["receipt_no"], c["query_code"], c["item_name"], mask_name(c["applicant_name"]),
-                          c["status"], Raw(f'<a href="/bench/cases/{quote(c["receipt_no"])}/qr.png">QR</a>')]
-                         for c in st.cases()[:50]]))
+    parts.append(
+        _table(
+            ["receipt no", "query code", "item", "applicant", "status", "QR"],
+            [
+                [
+                    c["receipt_no"],
+                    c["query_code"],
+                    c["item_name"],
+                    mask_name(c["applicant_name"]),
+                    c["status"],
+                    Raw(f'<a href="/bench/cases/{quote(c["receipt_no"])}/qr.png">QR</a>'),
+                ]
+                for c in st.cases()[:50]
+            ],
+        )
+    )
     status_opts = "".join(f"<option value={k}>{escape(v[0])} {k}</option>" for k, v in CASE_STATUSES.items())
     coll_opts = "".join(f"<option>{k}</option>" for k in COLLECTION_METHODS)
     parts.append(f"""<form method=post action="/bench/cases">
@@ -104,19 +179,23 @@ def index(central) -> str:
     parts.append("""<form method=post action="/bench/tokens">device id <input name=device_id>
       <button>issue token</button></form>""")
     parts.append("<h2>Fault injection</h2>")
-    parts.append(f"<p>pending: <code>{escape(json.dumps(central.faults.pending()))}</code> — "
-                 "POST JSON to /bench/faults, e.g. <code>{\"kind\": \"error\", \"count\": 3, \"retry_after\": 2}</code>"
-                 "; DELETE /bench/faults clears.</p>")
+    parts.append(
+        f"<p>pending: <code>{escape(json.dumps(central.faults.pending()))}</code> — "
+        'POST JSON to /bench/faults, e.g. <code>{"kind": "error", "count": 3, "retry_after": 2}</code>'
+        "; DELETE /bench/faults clears.</p>"
+    )
     return "".join(parts)
 
 
 def _redirect(to: str = "/bench/"):
     from kiosk.central.server import Response
+
     return Response(303, b"", "text/plain", {"Location": to})
 
 
 def qr_png(payload: str) -> bytes:
     import qrcode
+
     img = qrcode.make(payload, box_size=6, border=2)
     out = io.BytesIO()
     img.save(out, format="PNG")
@@ -125,6 +204,7 @@ def qr_png(payload: str) -> bytes:
 
 def route(central, method: str, path: str, query: dict, body: bytes, headers):
     from kiosk.central.server import Response, error_response, json_response
+
     st = central.store
     form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
     parts = [p for p in path.split("/") if p][1:]
@@ -144,32 +224,41 @@ def route(central, method: str, path: str, query: dict, body: bytes, headers):
         if parts == ["events.json"] and method == "GET":
             return json_response(200, st.events(query.get("kind")))
         if parts == ["cases"] and method == "POST":
-            case = st.create_case(form.get("item_name", "").strip() or "个体工商户设立登记",
-                                  form.get("applicant_name", "").strip() or "张小三",
-                                  status=form.get("status", "accepted"),
-                                  time_limit_days=int(form.get("time_limit_days") or 5),
-                                  collection=form.get("collection", "window"),
-                                  window=form.get("window", "08"))
+            case = st.create_case(
+                form.get("item_name", "").strip() or "个体工商户设立登记",
+                form.get("applicant_name", "").strip() or "张小三",
+                status=form.get("status", "accepted"),
+                time_limit_days=int(form.get("time_limit_days") or 5),
+                collection=form.get("collection", "window"),
+                window=form.get("window", "08"),
+            )
             no = escape(case["receipt_no"])
-            return _page("受理通知书 receipt", f"""<p>受理编号 <b>{no}</b> — 查询码 <b>{escape(case['query_code'])}</b></p>
-                <p><img src="/bench/cases/{quote(case['receipt_no'])}/qr.png" alt="receipt QR"></p>
-                <p><code>{escape(case['qr_payload'])}</code></p><p><a href="/bench/">back</a></p>""")
+            return _page(
+                "受理通知书 receipt",
+                f"""<p>受理编号 <b>{no}</b> — 查询码 <b>{escape(case["query_code"])}</b></p>
+                <p><img src="/bench/cases/{quote(case["receipt_no"])}/qr.png" alt="receipt QR"></p>
+                <p><code>{escape(case["qr_payload"])}</code></p><p><a href="/bench/">back</a></p>""",
+            )
         if len(parts) == 3 and parts[0] == "cases" and parts[2] == "qr.png" and method == "GET":
             for c in st.cases():
                 if c["receipt_no"] == parts[1]:
                     return Response(200, qr_png(st.qr_payload(c["receipt_no"], c["query_code"])), "image/png")
             return error_response(404, "not_found", "no such case")
         if len(parts) == 3 and parts[0] == "windows" and method == "POST":
-            action = {"call-next": st.call_next, "end": st.end_service, "pause": st.pause,
-                      "resume": st.resume}.get(parts[2])
+            action = {"call-next": st.call_next, "end": st.end_service, "pause": st.pause, "resume": st.resume}.get(
+                parts[2]
+            )
             if action:
                 action(parts[1])
                 return _redirect()
         if parts == ["tokens"] and method == "POST":
             token = st.issue_token(form.get("device_id", "").strip())
-            return _page("Device token", f"<p>Token for <b>{escape(form['device_id'])}</b> (shown once; "
-                                         f"put it in the device's token file, mode 0600):</p>"
-                                         f"<pre>{escape(token)}</pre><p><a href='/bench/'>back</a></p>")
+            return _page(
+                "Device token",
+                f"<p>Token for <b>{escape(form['device_id'])}</b> (shown once; "
+                f"put it in the device's token file, mode 0600):</p>"
+                f"<pre>{escape(token)}</pre><p><a href='/bench/'>back</a></p>",
+            )
     except StoreError as e:
         return error_response(e.status, e.code, e.message)
     except (ValueError, TypeError, KeyError) as e:

@@ -10,6 +10,7 @@ starts with `path` (default: every /api/v1 request):
 - ``drop``: do the work and commit, then close the connection without answering;
 - ``partial``: do the work, then answer only the first half of an event batch's results.
 """
+
 from __future__ import annotations
 
 import threading

@@ -3,6 +3,7 @@
 Written once, when the data directory is new; a technician's later changes
 (cases, windows) survive restarts because they live in the database, not here.
 """
+
 from __future__ import annotations
 
 import io
@@ -10,21 +11,47 @@ import zlib
 
 CATEGORIES = [
     # code, prefix, zh, en, number range, average service time (s), windows serving it
-    {"code": "A", "prefix": "A", "name_zh": "社保医保", "name_en": "Social & medical insurance",
-     "number_min": 1, "number_max": 899, "avg_service_s": 300},
-    {"code": "B", "prefix": "B", "name_zh": "不动产登记", "name_en": "Real estate registration",
-     "number_min": 1, "number_max": 899, "avg_service_s": 600},
-    {"code": "C", "prefix": "C", "name_zh": "公积金", "name_en": "Housing provident fund",
-     "number_min": 1, "number_max": 899, "avg_service_s": 360},
-    {"code": "D", "prefix": "D", "name_zh": "综合受理", "name_en": "General services",
-     "number_min": 1, "number_max": 899, "avg_service_s": 420},
+    {
+        "code": "A",
+        "prefix": "A",
+        "name_zh": "社保医保",
+        "name_en": "Social & medical insurance",
+        "number_min": 1,
+        "number_max": 899,
+        "avg_service_s": 300,
+    },
+    {
+        "code": "B",
+        "prefix": "B",
+        "name_zh": "不动产登记",
+        "name_en": "Real estate registration",
+        "number_min": 1,
+        "number_max": 899,
+        "avg_service_s": 600,
+    },
+    {
+        "code": "C",
+        "prefix": "C",
+        "name_zh": "公积金",
+        "name_en": "Housing provident fund",
+        "number_min": 1,
+        "number_max": 899,
+        "avg_service_s": 360,
+    },
+    {
+        "code": "D",
+        "prefix": "D",
+        "name_zh": "综合受理",
+        "name_en": "General services",
+        "number_min": 1,
+        "number_max": 899,
+        "avg_service_s": 420,
+    },
 ]
 
-PRIORITY = {"prefix": "V", "name_zh": "绿色通道", "name_en": "Priority lane",
-            "number_min": 1, "number_max": 899}
+PRIORITY = {"prefix": "V", "name_zh": "绿色通道", "name_en": "Priority lane", "number_min": 1, "number_max": 899}
 
-OPENING_HOURS = {"timezone": "Asia/Shanghai", "days": [1, 2, 3, 4, 5],
-                 "hours": ["08:30-12:00", "13:30-17:30"]}
+OPENING_HOURS = {"timezone": "Asia/Shanghai", "days": [1, 2, 3, 4, 5], "hours": ["08:30-12:00", "13:30-17:30"]}
 
 # Reasons for a bad rating, in the manner of GB/T 39734-2020 Annex A.
 # The version travels with every rating so a later list cannot reinterpret old codes.
@@ -63,13 +90,33 @@ WINDOWS = [
 ]
 
 DEMO_CASES = [
-    dict(receipt_no="ZW2026000101", query_code="482913", item_name="城乡居民基本养老保险参保登记",
-         item_code="330100-SB-001", item_version="3", applicant_name="张小三", status="reviewing",
-         time_limit_days=5, collection="window", window="01", handler="王丽华"),
-    dict(receipt_no="ZW2026000102", query_code="730255", item_name="不动产转移登记",
-         item_code="330100-BDC-014", item_version="2", applicant_name="李四", status="needs_materials",
-         time_limit_days=10, collection="post", window="03", handler="刘晓明",
-         missing_materials=["购房合同原件", "完税证明"]),
+    {
+        "receipt_no": "ZW2026000101",
+        "query_code": "482913",
+        "item_name": "城乡居民基本养老保险参保登记",
+        "item_code": "330100-SB-001",
+        "item_version": "3",
+        "applicant_name": "张小三",
+        "status": "reviewing",
+        "time_limit_days": 5,
+        "collection": "window",
+        "window": "01",
+        "handler": "王丽华",
+    },
+    {
+        "receipt_no": "ZW2026000102",
+        "query_code": "730255",
+        "item_name": "不动产转移登记",
+        "item_code": "330100-BDC-014",
+        "item_version": "2",
+        "applicant_name": "李四",
+        "status": "needs_materials",
+        "time_limit_days": 10,
+        "collection": "post",
+        "window": "03",
+        "handler": "刘晓明",
+        "missing_materials": ["购房合同原件", "完税证明"],
+    },
 ]
 
 

@@ -10,6 +10,7 @@ default and the /bench/ pages have no login.
     ... CentralClient(central.url, token) ...
     central.stop()
 """
+
 from __future__ import annotations
 
 import json
@@ -48,14 +49,17 @@ def _require(obj: dict, key: str, typ, *, optional: bool = False):
         return None
     ok = isinstance(v, typ) and not (typ in (int, (int,)) and isinstance(v, bool))
     if not ok:
-        name = {str: "a string", int: "an integer", bool: "true or false", list: "a list", dict: "an object"}.get(typ, "valid")
+        name = {str: "a string", int: "an integer", bool: "true or false", list: "a list", dict: "an object"}.get(
+            typ, "valid"
+        )
         raise ApiError(400, "invalid", f"{key} must be {name}")
     return v
 
 
 class Response:
-    def __init__(self, status: int, body: bytes = b"", content_type: str = "application/json",
-                 headers: dict | None = None):
+    def __init__(
+        self, status: int, body: bytes = b"", content_type: str = "application/json", headers: dict | None = None
+    ):
         self.status, self.body, self.content_type, self.headers = status, body, content_type, headers or {}
 
 
@@ -71,7 +75,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr, handler, central: "BenchCentral", tls: ssl.SSLContext | None = None):
+    def __init__(self, addr, handler, central: BenchCentral, tls: ssl.SSLContext | None = None):
         self.central = central
         self.tls = tls
         self.open_sockets: set[socket.socket] = set()
@@ -151,7 +155,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             n = int(self.headers.get("Content-Length") or 0)
         except ValueError:
-            raise ApiError(400, "invalid", "Content-Length is not a number")
+            raise ApiError(400, "invalid", "Content-Length is not a number") from None
         if n < 0 or n > MAX_BODY:
             self.close_connection = True
             raise ApiError(413, "too_large", f"request body over {MAX_BODY} bytes")
@@ -162,7 +166,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             obj = json.loads(raw.decode("utf-8")) if raw else None
         except (UnicodeDecodeError, ValueError):
-            raise ApiError(400, "bad_json", "the request body is not JSON")
+            raise ApiError(400, "bad_json", "the request body is not JSON") from None
         if not isinstance(obj, dict):
             raise ApiError(400, "invalid", "the request body must be a JSON object")
         return obj
@@ -184,7 +188,7 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(fault.delay)
         try:
             if path.startswith(API + "/") or path == API:
-                resp = self._api(method, path[len(API):])
+                resp = self._api(method, path[len(API) :])
             elif path == "/bench" or path.startswith("/bench/"):
                 resp = bench_page.route(central, method, path, self.query, self._body, self.headers)
             elif path == "/":
@@ -221,7 +225,11 @@ class Handler(BaseHTTPRequestHandler):
     def _send(self, resp: Response) -> None:
         try:
             self.send_response(resp.status)
-            self.send_header("Content-Type", resp.content_type + ("; charset=utf-8" if resp.content_type.startswith(("text/", "application/json")) else ""))
+            self.send_header(
+                "Content-Type",
+                resp.content_type
+                + ("; charset=utf-8" if resp.content_type.startswith(("text/", "application/json")) else ""),
+            )
             self.send_header("Content-Length", str(len(resp.body)))
             for k, v in resp.headers.items():
                 self.send_header(k, v)
@@ -237,9 +245,12 @@ class Handler(BaseHTTPRequestHandler):
         m = re.fullmatch(r"Bearer ([A-Za-z0-9._~+/=-]{10,200})", auth.strip())
         device = self.server.central.store.device_for_token(m.group(1)) if m else None
         if device is None:
-            raise ApiError(401, "unauthorized",
-                           "missing or unknown device token; issue one with `kiosk central issue-token`",
-                           {"WWW-Authenticate": 'Bearer realm="central"'})
+            raise ApiError(
+                401,
+                "unauthorized",
+                "missing or unknown device token; issue one with `kiosk central issue-token`",
+                {"WWW-Authenticate": 'Bearer realm="central"'},
+            )
         return device
 
     def _api(self, method: str, sub: str) -> Response:
@@ -328,7 +339,9 @@ class Handler(BaseHTTPRequestHandler):
             wait = float(self.query.get("wait", "0"))
             since = int(self.query["since"]) if "since" in self.query else None
         except ValueError:
-            raise ApiError(400, "invalid", "wait is seconds (number), since is the rev (integer) of the last answer")
+            raise ApiError(
+                400, "invalid", "wait is seconds (number), since is the rev (integer) of the last answer"
+            ) from None
         if not 0 <= wait <= MAX_WAIT:
             raise ApiError(400, "invalid", f"wait must be 0..{MAX_WAIT} seconds")
         central = self.server.central
@@ -354,9 +367,16 @@ class Handler(BaseHTTPRequestHandler):
 
 
 # Health fields this firmware sends, with their JSON types; other fields pass as they are.
-_HEALTH_TYPES = {"device_id": (str,), "version": (str,), "uptime_s": (int, float), "system_uptime_s": (int, float, None),
-                 "outbox": (dict,), "last_sync": (str, None),
-                 "disk_free_bytes": (int, None), "sent_at": (str,)}
+_HEALTH_TYPES = {
+    "device_id": (str,),
+    "version": (str,),
+    "uptime_s": (int, float),
+    "system_uptime_s": (int, float, None),
+    "outbox": (dict,),
+    "last_sync": (str, None),
+    "disk_free_bytes": (int, None),
+    "sent_at": (str,),
+}
 _OUTBOX_TYPES = {"pending": (int,), "dead": (int,), "oldest_pending_age_s": (int, float, None)}
 
 
@@ -367,9 +387,11 @@ def _check_health(body: dict) -> None:
                 continue
             v = obj[key]
             ok = (v is None and None in allowed) or (
-                v is not None and not isinstance(v, bool) and isinstance(v, tuple(t for t in allowed if t)))
+                v is not None and not isinstance(v, bool) and isinstance(v, tuple(t for t in allowed if t))
+            )
             if not ok:
                 raise ApiError(400, "invalid", f"health field {where}{key} has the wrong type")
+
     check(body, _HEALTH_TYPES, "")
     if isinstance(body.get("outbox"), dict):
         check(body["outbox"], _OUTBOX_TYPES, "outbox.")
@@ -377,15 +399,24 @@ def _check_health(body: dict) -> None:
 
 def _now() -> str:
     from kiosk.central.store import now_iso
+
     return now_iso()
 
 
 class BenchCentral:
     """The bench central as a Python object: start, drive, inspect, stop."""
 
-    def __init__(self, data_dir: str | Path, host: str = "127.0.0.1", port: int = 0, *,
-                 long_poll_cap: float = MAX_WAIT, tls_cert: str | None = None, tls_key: str | None = None,
-                 **store_options):
+    def __init__(
+        self,
+        data_dir: str | Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        long_poll_cap: float = MAX_WAIT,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        **store_options,
+    ):
         self.data_dir = Path(data_dir)
         # HTTPS like a production central, for checking a device's ca_file and
         # certificate verification at the bench.
@@ -403,13 +434,14 @@ class BenchCentral:
         self._thread: threading.Thread | None = None
         self.stopping = False
 
-    def start(self) -> "BenchCentral":
+    def start(self) -> BenchCentral:
         self.stopping = False
         self.store = CentralStore(self.data_dir, **self.store_options)
         self._httpd = _Server((self.host, self.port), Handler, self, self.tls)
         self.port = self._httpd.server_address[1]  # keep it: a restart comes back on the same port
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="bench-central", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="bench-central", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -469,8 +501,16 @@ class BenchCentral:
     def events(self, kind: str | None = None) -> list[dict]:
         return self.store.events(kind)
 
-    def inject(self, kind: str, count: int = 1, *, status: int = 500, retry_after: float | None = None,
-               delay: float = 0.0, path: str = API + "/") -> None:
+    def inject(
+        self,
+        kind: str,
+        count: int = 1,
+        *,
+        status: int = 500,
+        retry_after: float | None = None,
+        delay: float = 0.0,
+        path: str = API + "/",
+    ) -> None:
         """Make the next `count` API requests under `path` fail in the given way (see faults.py)."""
         self.faults.add(Fault(kind, count, status, retry_after, delay, path))
 

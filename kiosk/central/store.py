@@ -8,6 +8,7 @@ with lockout, window sessions with long-polling, staff cards, heartbeats.
 One connection behind a lock: the bench central serves a handful of devices,
 and serialising writes keeps numbering and dedup trivially correct.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,9 +20,10 @@ import sqlite3
 import threading
 import time
 import uuid as uuidlib
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from kiosk.central import seed
 from kiosk.core import keys
@@ -121,8 +123,14 @@ def add_working_days(start: date, days: int) -> date:
 
 
 class CentralStore:
-    def __init__(self, data_dir: str | Path, *, max_code_attempts: int = 5, lockout_s: float = 900.0,
-                 receipt_url: str = "https://zwfw.example.gov.cn/q?slbh={receipt_no}&cxm={query_code}"):
+    def __init__(
+        self,
+        data_dir: str | Path,
+        *,
+        max_code_attempts: int = 5,
+        lockout_s: float = 900.0,
+        receipt_url: str = "https://zwfw.example.gov.cn/q?slbh={receipt_no}&cxm={query_code}",
+    ):
         self.dir = Path(data_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.max_code_attempts = max_code_attempts
@@ -131,8 +139,9 @@ class CentralStore:
         self.today: Callable[[], str] = lambda: date.today().isoformat()
         self._lock = threading.RLock()
         self.window_changed = threading.Condition(self._lock)
-        self._db = sqlite3.connect(str(self.dir / keys.CENTRAL_DB_FILE), isolation_level=None,
-                                   check_same_thread=False, timeout=30)
+        self._db = sqlite3.connect(
+            str(self.dir / keys.CENTRAL_DB_FILE), isolation_level=None, check_same_thread=False, timeout=30
+        )
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         # FULL, as on the devices: a device marks an event delivered on our
@@ -166,6 +175,7 @@ class CentralStore:
                     store._db.execute("ROLLBACK" if exc_type else "COMMIT")
                 finally:
                     store._lock.release()
+
         return Tx()
 
     def _meta(self, key: str) -> str | None:
@@ -173,23 +183,33 @@ class CentralStore:
         return rows[0]["value"] if rows else None
 
     def _set_meta(self, db, key: str, value: str) -> None:
-        db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                   (key, value))
+        db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
 
     def _seed(self) -> None:
-        cfg = {"hall": "示范政务服务中心", "hall_en": "Demo Government Service Center",
-               "categories": [{k: c[k] for k in ("code", "prefix", "name_zh", "name_en", "number_min",
-                                                 "number_max")} | {"avg_service_s": c["avg_service_s"]}
-                              for c in seed.CATEGORIES],
-               "priority": seed.PRIORITY, "opening_hours": seed.OPENING_HOURS,
-               "rating_reasons": seed.RATING_REASONS, "messages": seed.MESSAGES}
+        cfg = {
+            "hall": "示范政务服务中心",
+            "hall_en": "Demo Government Service Center",
+            "categories": [
+                {k: c[k] for k in ("code", "prefix", "name_zh", "name_en", "number_min", "number_max")}
+                | {"avg_service_s": c["avg_service_s"]}
+                for c in seed.CATEGORIES
+            ],
+            "priority": seed.PRIORITY,
+            "opening_hours": seed.OPENING_HOURS,
+            "rating_reasons": seed.RATING_REASONS,
+            "messages": seed.MESSAGES,
+        }
         with self._tx() as db:
             self._set_meta(db, "device_config", canonical(cfg))
             for window, cats, staff_id, name, emp, stars in seed.WINDOWS:
-                db.execute("INSERT INTO staff VALUES (?, ?, ?, ?, ?, 'image/png', ?)",
-                           (staff_id, name, emp, stars, seed.staff_photo_png(seed.stable_seed(staff_id)), now_iso()))
-                db.execute("INSERT INTO windows (window, categories, staff_id, changed_at) VALUES (?, ?, ?, ?)",
-                           (window, canonical(cats), staff_id, now_iso()))
+                db.execute(
+                    "INSERT INTO staff VALUES (?, ?, ?, ?, ?, 'image/png', ?)",
+                    (staff_id, name, emp, stars, seed.staff_photo_png(seed.stable_seed(staff_id)), now_iso()),
+                )
+                db.execute(
+                    "INSERT INTO windows (window, categories, staff_id, changed_at) VALUES (?, ?, ?, ?)",
+                    (window, canonical(cats), staff_id, now_iso()),
+                )
             self._set_meta(db, "seeded", now_iso())
         for case in seed.DEMO_CASES:
             self.create_case(**case)
@@ -245,15 +265,19 @@ class CentralStore:
         row = db.execute("SELECT next_number FROM series WHERE day = ? AND series = ?", (day, series)).fetchone()
         first = row["next_number"] if row else lo
         if first + size - 1 > hi:
-            raise StoreError(409, "range_exhausted",
-                             f"numbers {lo}..{hi} for today are used up; the device should use its offline range")
-        db.execute("INSERT INTO series VALUES (?, ?, ?) ON CONFLICT(day, series) DO UPDATE SET next_number = ?",
-                   (day, series, first + size, first + size))
+            raise StoreError(
+                409,
+                "range_exhausted",
+                f"numbers {lo}..{hi} for today are used up; the device should use its offline range",
+            )
+        db.execute(
+            "INSERT INTO series VALUES (?, ?, ?) ON CONFLICT(day, series) DO UPDATE SET next_number = ?",
+            (day, series, first + size, first + size),
+        )
         return first
 
     def _windows_for(self, db, category: str) -> int:
-        n = sum(1 for r in db.execute("SELECT categories FROM windows")
-                if category in json.loads(r["categories"]))
+        n = sum(1 for r in db.execute("SELECT categories FROM windows") if category in json.loads(r["categories"]))
         return max(1, n)
 
     # -- tickets ----------------------------------------------------------
@@ -270,25 +294,47 @@ class CentralStore:
             day = self.today()
             # Leases advance the same counter, so a leased number is never handed out here.
             number = self._take_numbers(db, day, series, lo, hi, 1)
-            ahead = db.execute("SELECT COUNT(*) FROM tickets WHERE day = ? AND series = ? AND state = 'waiting'",
-                               (day, series)).fetchone()[0]
+            ahead = db.execute(
+                "SELECT COUNT(*) FROM tickets WHERE day = ? AND series = ? AND state = 'waiting'", (day, series)
+            ).fetchone()[0]
             est = int(ahead * cat["avg_service_s"] / self._windows_for(db, category))
             cur = db.execute(
                 "INSERT INTO tickets (day, series, category, number, display, priority, request_id, device_id, source,"
                 " people_ahead, est_wait_s, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'online', ?, ?, ?)",
-                (day, series, category, number, f"{prefix}{number:03d}", int(priority), request_id, device_id,
-                 ahead, est, now_iso()))
+                (
+                    day,
+                    series,
+                    category,
+                    number,
+                    f"{prefix}{number:03d}",
+                    int(priority),
+                    request_id,
+                    device_id,
+                    ahead,
+                    est,
+                    now_iso(),
+                ),
+            )
             row = db.execute("SELECT * FROM tickets WHERE id = ?", (cur.lastrowid,)).fetchone()
             return self._ticket_json(row), True
 
     @staticmethod
     def _ticket_json(r) -> dict:
-        return {"request_id": r["request_id"], "category": r["category"], "priority": bool(r["priority"]),
-                "number": r["number"], "display": r["display"], "people_ahead": r["people_ahead"],
-                "est_wait_s": r["est_wait_s"], "issued_at": r["issued_at"], "day": r["day"]}
+        return {
+            "request_id": r["request_id"],
+            "category": r["category"],
+            "priority": bool(r["priority"]),
+            "number": r["number"],
+            "display": r["display"],
+            "people_ahead": r["people_ahead"],
+            "est_wait_s": r["est_wait_s"],
+            "issued_at": r["issued_at"],
+            "day": r["day"],
+        }
 
-    def lease(self, device_id: str, category: str, size: int, request_id: str | None = None,
-              priority: bool = False) -> tuple[dict, bool]:
+    def lease(
+        self, device_id: str, category: str, size: int, request_id: str | None = None, priority: bool = False
+    ) -> tuple[dict, bool]:
         if not 1 <= size <= 500:
             raise StoreError(400, "invalid", "size must be 1..500")
         series, prefix, lo, hi = self._series(category, priority)
@@ -300,17 +346,37 @@ class CentralStore:
             day = self.today()
             first = self._take_numbers(db, day, series, lo, hi, size)
             lease_id = uuidlib.uuid4().hex
-            db.execute("INSERT INTO leases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (lease_id, request_id, device_id, day, category, series, int(priority), first,
-                        first + size - 1, now_iso()))
+            db.execute(
+                "INSERT INTO leases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    lease_id,
+                    request_id,
+                    device_id,
+                    day,
+                    category,
+                    series,
+                    int(priority),
+                    first,
+                    first + size - 1,
+                    now_iso(),
+                ),
+            )
             row = db.execute("SELECT * FROM leases WHERE lease_id = ?", (lease_id,)).fetchone()
             return self._lease_json(row, prefix), True
 
     @staticmethod
     def _lease_json(r, prefix: str) -> dict:
-        return {"lease_id": r["lease_id"], "request_id": r["request_id"], "category": r["category"],
-                "priority": bool(r["priority"]), "prefix": prefix, "day": r["day"],
-                "first": r["first"], "last": r["last"], "issued_at": r["issued_at"]}
+        return {
+            "lease_id": r["lease_id"],
+            "request_id": r["request_id"],
+            "category": r["category"],
+            "priority": bool(r["priority"]),
+            "prefix": prefix,
+            "day": r["day"],
+            "first": r["first"],
+            "last": r["last"],
+            "issued_at": r["issued_at"],
+        }
 
     def queue_status(self, category: str | None = None) -> dict:
         cfg, _ = self.device_config()
@@ -321,15 +387,25 @@ class CentralStore:
         out = []
         with self._tx() as db:
             for c in cats:
-                waiting = db.execute("SELECT COUNT(*) FROM tickets WHERE day = ? AND series = ? AND state = 'waiting'",
-                                     (day, c["code"])).fetchone()[0]
-                last = db.execute("SELECT display FROM tickets WHERE day = ? AND series = ? AND state != 'waiting' "
-                                  "ORDER BY called_at DESC, id DESC LIMIT 1", (day, c["code"])).fetchone()
-                out.append({"category": c["code"], "waiting": waiting,
-                            "est_wait_s": int(waiting * c["avg_service_s"] / self._windows_for(db, c["code"])),
-                            "last_called": last["display"] if last else None})
-            prio = db.execute("SELECT COUNT(*) FROM tickets WHERE day = ? AND series = '*priority' AND state = 'waiting'",
-                              (day,)).fetchone()[0]
+                waiting = db.execute(
+                    "SELECT COUNT(*) FROM tickets WHERE day = ? AND series = ? AND state = 'waiting'", (day, c["code"])
+                ).fetchone()[0]
+                last = db.execute(
+                    "SELECT display FROM tickets WHERE day = ? AND series = ? AND state != 'waiting' "
+                    "ORDER BY called_at DESC, id DESC LIMIT 1",
+                    (day, c["code"]),
+                ).fetchone()
+                out.append(
+                    {
+                        "category": c["code"],
+                        "waiting": waiting,
+                        "est_wait_s": int(waiting * c["avg_service_s"] / self._windows_for(db, c["code"])),
+                        "last_called": last["display"] if last else None,
+                    }
+                )
+            prio = db.execute(
+                "SELECT COUNT(*) FROM tickets WHERE day = ? AND series = '*priority' AND state = 'waiting'", (day,)
+            ).fetchone()[0]
         return {"day": day, "updated_at": now_iso(), "categories": out, "priority_waiting": prio}
 
     # -- events -----------------------------------------------------------
@@ -360,9 +436,10 @@ class CentralStore:
         body = ev.get("body")
         if not isinstance(body, dict):
             return "invalid: body must be a JSON object"
-        if kind == "ticket.issued":
-            if not isinstance(body.get("category"), str) or not isinstance(body.get("number"), int):
-                return "invalid: ticket.issued needs category (string) and number (integer)"
+        if kind == "ticket.issued" and (
+            not isinstance(body.get("category"), str) or not isinstance(body.get("number"), int)
+        ):
+            return "invalid: ticket.issued needs category (string) and number (integer)"
         if kind == "rating.submitted":
             level, reasons = body.get("level"), body.get("reasons", [])
             if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 5:
@@ -388,15 +465,32 @@ class CentralStore:
                             continue
                         why = "conflict: this id was already received with a different body"
                     else:
-                        db.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                   (eid, device_id, ev["kind"], content, ev["created_at"], ev["boot_id"],
-                                    ev["seq"], now_iso()))
+                        db.execute(
+                            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (
+                                eid,
+                                device_id,
+                                ev["kind"],
+                                content,
+                                ev["created_at"],
+                                ev["boot_id"],
+                                ev["seq"],
+                                now_iso(),
+                            ),
+                        )
                         self._apply_event(db, device_id, ev)
                         results.append({"id": eid, "status": "accepted"})
                         continue
-                db.execute("INSERT INTO rejections (event_id, device_id, kind, reason, at) VALUES (?, ?, ?, ?, ?)",
-                           (eid, device_id, ev.get("kind") if isinstance(ev, dict) and isinstance(ev.get("kind"), str)
-                            else None, why, now_iso()))
+                db.execute(
+                    "INSERT INTO rejections (event_id, device_id, kind, reason, at) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        eid,
+                        device_id,
+                        ev.get("kind") if isinstance(ev, dict) and isinstance(ev.get("kind"), str) else None,
+                        why,
+                        now_iso(),
+                    ),
+                )
                 results.append({"id": eid, "status": "rejected", "reason": why})
         return results
 
@@ -408,18 +502,43 @@ class CentralStore:
             prio = bool(body.get("priority"))
             series = "*priority" if prio else body["category"]
             day = body.get("day") if isinstance(body.get("day"), str) else ev["created_at"][:10]
-            display = body.get("display") if isinstance(body.get("display"), str) else f"{body['category']}{body['number']:03d}"
-            db.execute("INSERT INTO tickets (day, series, category, number, display, priority, request_id, device_id,"
-                       " source, issued_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
-                       (day, series, body["category"], body["number"], display, int(prio), device_id,
-                        body["source"], ev["created_at"]))
+            display = (
+                body.get("display")
+                if isinstance(body.get("display"), str)
+                else f"{body['category']}{body['number']:03d}"
+            )
+            db.execute(
+                "INSERT INTO tickets (day, series, category, number, display, priority, request_id, device_id,"
+                " source, issued_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+                (
+                    day,
+                    series,
+                    body["category"],
+                    body["number"],
+                    display,
+                    int(prio),
+                    device_id,
+                    body["source"],
+                    ev["created_at"],
+                ),
+            )
 
     def events(self, kind: str | None = None, limit: int = 100000) -> list[dict]:
         sql = "SELECT * FROM events" + (" WHERE kind = ?" if kind else "") + " ORDER BY received_at, rowid LIMIT ?"
         rows = self._q(sql, ((kind,) if kind else ()) + (limit,))
-        return [{"id": r["id"], "device_id": r["device_id"], "kind": r["kind"], "body": json.loads(r["body"]),
-                 "created_at": r["created_at"], "boot_id": r["boot_id"], "seq": r["seq"],
-                 "received_at": r["received_at"]} for r in rows]
+        return [
+            {
+                "id": r["id"],
+                "device_id": r["device_id"],
+                "kind": r["kind"],
+                "body": json.loads(r["body"]),
+                "created_at": r["created_at"],
+                "boot_id": r["boot_id"],
+                "seq": r["seq"],
+                "received_at": r["received_at"],
+            }
+            for r in rows
+        ]
 
     def event_count(self) -> int:
         return self._q("SELECT COUNT(*) FROM events")[0][0]
@@ -430,23 +549,41 @@ class CentralStore:
     # -- heartbeats -------------------------------------------------------
     def heartbeat(self, device_id: str, health: dict) -> dict:
         with self._tx() as db:
-            db.execute("INSERT INTO heartbeats (device_id, health, received_at) VALUES (?, ?, ?)",
-                       (device_id, canonical(health), now_iso()))
+            db.execute(
+                "INSERT INTO heartbeats (device_id, health, received_at) VALUES (?, ?, ?)",
+                (device_id, canonical(health), now_iso()),
+            )
         return {"received_at": now_iso(), "server_time": now_iso()}
 
     def latest_heartbeats(self) -> list[dict]:
-        rows = self._q("SELECT h.* FROM heartbeats h JOIN (SELECT device_id, MAX(n) AS n FROM heartbeats "
-                       "GROUP BY device_id) m ON h.n = m.n ORDER BY h.device_id")
-        return [{"device_id": r["device_id"], "received_at": r["received_at"], "health": json.loads(r["health"])}
-                for r in rows]
+        rows = self._q(
+            "SELECT h.* FROM heartbeats h JOIN (SELECT device_id, MAX(n) AS n FROM heartbeats "
+            "GROUP BY device_id) m ON h.n = m.n ORDER BY h.device_id"
+        )
+        return [
+            {"device_id": r["device_id"], "received_at": r["received_at"], "health": json.loads(r["health"])}
+            for r in rows
+        ]
 
     # -- cases ------------------------------------------------------------
-    def create_case(self, item_name: str, applicant_name: str, *, status: str = "accepted",
-                    item_code: str = "330100-ZH-001", item_version: str = "1", time_limit_days: int = 5,
-                    collection: str = "window", window: str = "08", handler: str = "郑伟",
-                    receipt_no: str | None = None, query_code: str | None = None,
-                    missing_materials: list[str] | None = None, refusal_reason: str | None = None,
-                    remedy: str | None = None) -> dict:
+    def create_case(
+        self,
+        item_name: str,
+        applicant_name: str,
+        *,
+        status: str = "accepted",
+        item_code: str = "330100-ZH-001",
+        item_version: str = "1",
+        time_limit_days: int = 5,
+        collection: str = "window",
+        window: str = "08",
+        handler: str = "郑伟",
+        receipt_no: str | None = None,
+        query_code: str | None = None,
+        missing_materials: list[str] | None = None,
+        refusal_reason: str | None = None,
+        remedy: str | None = None,
+    ) -> dict:
         if status not in CASE_STATUSES:
             raise ValueError(f"status {status!r}: use one of {', '.join(CASE_STATUSES)}")
         if collection not in COLLECTION_METHODS:
@@ -456,30 +593,67 @@ class CentralStore:
             raise ValueError("receipt_no: 4..40 letters, digits or '-'")
         query_code = query_code or f"{secrets.randbelow(10**6):06d}"
         accepted = datetime.now().astimezone()
-        steps = [{"code": "accepted", "name_zh": "受理", "name_en": "Accepted",
-                  "at": accepted.isoformat(timespec="seconds"), "done": True}]
+        steps = [
+            {
+                "code": "accepted",
+                "name_zh": "受理",
+                "name_en": "Accepted",
+                "at": accepted.isoformat(timespec="seconds"),
+                "done": True,
+            }
+        ]
         order = ["accepted", "reviewing", "deciding", "completed", "ready_for_pickup", "delivered"]
         if status in order:
-            for i, code in enumerate(order[1:order.index(status) + 1], start=1):
+            for i, code in enumerate(order[1 : order.index(status) + 1], start=1):
                 zh, en = CASE_STATUSES[code]
-                steps.append({"code": code, "name_zh": zh, "name_en": en,
-                              "at": (accepted + timedelta(hours=4 * i)).isoformat(timespec="seconds"), "done": True})
+                steps.append(
+                    {
+                        "code": code,
+                        "name_zh": zh,
+                        "name_en": en,
+                        "at": (accepted + timedelta(hours=4 * i)).isoformat(timespec="seconds"),
+                        "done": True,
+                    }
+                )
         else:
             zh, en = CASE_STATUSES[status]
-            steps.append({"code": status, "name_zh": zh, "name_en": en,
-                          "at": (accepted + timedelta(hours=2)).isoformat(timespec="seconds"), "done": True})
-        data = {"item_name": item_name, "item_code": item_code, "item_version": item_version,
-                "applicant_name": applicant_name, "status": status, "steps": steps,
-                "time_limit_days": time_limit_days,
-                "due_date": add_working_days(accepted.date(), time_limit_days).isoformat(),
-                "accepted_at": accepted.isoformat(timespec="seconds"), "collection": collection,
-                "window": window, "handler": handler, "missing_materials": missing_materials or [],
-                "refusal_reason": refusal_reason, "remedy": remedy}
+            steps.append(
+                {
+                    "code": status,
+                    "name_zh": zh,
+                    "name_en": en,
+                    "at": (accepted + timedelta(hours=2)).isoformat(timespec="seconds"),
+                    "done": True,
+                }
+            )
+        data = {
+            "item_name": item_name,
+            "item_code": item_code,
+            "item_version": item_version,
+            "applicant_name": applicant_name,
+            "status": status,
+            "steps": steps,
+            "time_limit_days": time_limit_days,
+            "due_date": add_working_days(accepted.date(), time_limit_days).isoformat(),
+            "accepted_at": accepted.isoformat(timespec="seconds"),
+            "collection": collection,
+            "window": window,
+            "handler": handler,
+            "missing_materials": missing_materials or [],
+            "refusal_reason": refusal_reason,
+            "remedy": remedy,
+        }
         with self._tx() as db:
-            db.execute("INSERT INTO cases VALUES (?, ?, ?, ?) ON CONFLICT(receipt_no) DO UPDATE SET "
-                       "query_code = excluded.query_code, data = excluded.data",
-                       (receipt_no, query_code, canonical(data), now_iso()))
-        return {"receipt_no": receipt_no, "query_code": query_code, "qr_payload": self.qr_payload(receipt_no, query_code)}
+            db.execute(
+                "INSERT INTO cases VALUES (?, ?, ?, ?) ON CONFLICT(receipt_no) DO UPDATE SET "
+                "query_code = excluded.query_code, data = excluded.data",
+                (receipt_no, query_code, canonical(data), now_iso()),
+            )
+        return {
+            "receipt_no": receipt_no,
+            "query_code": query_code,
+            "qr_payload": self.qr_payload(receipt_no, query_code),
+        }
 
     def qr_payload(self, receipt_no: str, query_code: str) -> str:
         return self.receipt_url.format(receipt_no=receipt_no, query_code=query_code)
@@ -498,8 +672,10 @@ class CentralStore:
             db.execute("UPDATE cases SET data = ? WHERE receipt_no = ?", (canonical(data), receipt_no))
 
     def cases(self) -> list[dict]:
-        return [{"receipt_no": r["receipt_no"], "query_code": r["query_code"], **json.loads(r["data"])}
-                for r in self._q("SELECT * FROM cases ORDER BY created_at DESC")]
+        return [
+            {"receipt_no": r["receipt_no"], "query_code": r["query_code"], **json.loads(r["data"])}
+            for r in self._q("SELECT * FROM cases ORDER BY created_at DESC")
+        ]
 
     def lookup_case(self, receipt_no: str, query_code: str) -> dict:
         """The case as a lookup kiosk may show it, or StoreError 403 (wrong) / 423 (locked).
@@ -514,49 +690,80 @@ class CentralStore:
             now = time.time()
             fail = db.execute("SELECT * FROM lookup_failures WHERE receipt_no = ?", (receipt_no,)).fetchone()
             if fail and fail["locked_until"] > now:
-                raise StoreError(423, "locked", "too many wrong query codes; try again later",
-                                 retry_after_s=int(fail["locked_until"] - now) + 1)
+                raise StoreError(
+                    423,
+                    "locked",
+                    "too many wrong query codes; try again later",
+                    retry_after_s=int(fail["locked_until"] - now) + 1,
+                )
             failures = fail["failures"] if fail and fail["locked_until"] == 0 else 0
             row = db.execute("SELECT * FROM cases WHERE receipt_no = ?", (receipt_no,)).fetchone()
             if row is None or not hmac.compare_digest(row["query_code"].encode(), query_code.encode()):
                 failures += 1
                 locked_until = now + self.lockout_s if failures >= self.max_code_attempts else 0
-                db.execute("INSERT INTO lookup_failures VALUES (?, ?, ?) ON CONFLICT(receipt_no) DO UPDATE SET "
-                           "failures = excluded.failures, locked_until = excluded.locked_until",
-                           (receipt_no, failures, locked_until))
+                db.execute(
+                    "INSERT INTO lookup_failures VALUES (?, ?, ?) ON CONFLICT(receipt_no) DO UPDATE SET "
+                    "failures = excluded.failures, locked_until = excluded.locked_until",
+                    (receipt_no, failures, locked_until),
+                )
                 # Raised after COMMIT: the failure must count even though the request fails.
                 if locked_until:
-                    refusal = StoreError(423, "locked", "too many wrong query codes; try again later",
-                                         retry_after_s=int(self.lockout_s))
+                    refusal = StoreError(
+                        423, "locked", "too many wrong query codes; try again later", retry_after_s=int(self.lockout_s)
+                    )
                 else:
-                    refusal = StoreError(403, "wrong_code", "receipt number or query code is wrong",
-                                         attempts_left=self.max_code_attempts - failures)
+                    refusal = StoreError(
+                        403,
+                        "wrong_code",
+                        "receipt number or query code is wrong",
+                        attempts_left=self.max_code_attempts - failures,
+                    )
             else:
                 db.execute("DELETE FROM lookup_failures WHERE receipt_no = ?", (receipt_no,))
                 data = json.loads(row["data"])
         if refusal:
             raise refusal
         zh, en = CASE_STATUSES[data["status"]]
-        return {"receipt_no": receipt_no, "item_name": data["item_name"], "item_code": data["item_code"],
-                "item_version": data["item_version"], "status": data["status"], "status_zh": zh, "status_en": en,
-                "steps": data["steps"], "time_limit_days": data["time_limit_days"], "due_date": data["due_date"],
-                "accepted_at": data["accepted_at"], "handler": data["handler"], "window": data["window"],
-                "collection": data["collection"], "applicant_name": mask_name(data["applicant_name"]),
-                "missing_materials": data["missing_materials"], "refusal_reason": data["refusal_reason"],
-                "remedy": data["remedy"]}
+        return {
+            "receipt_no": receipt_no,
+            "item_name": data["item_name"],
+            "item_code": data["item_code"],
+            "item_version": data["item_version"],
+            "status": data["status"],
+            "status_zh": zh,
+            "status_en": en,
+            "steps": data["steps"],
+            "time_limit_days": data["time_limit_days"],
+            "due_date": data["due_date"],
+            "accepted_at": data["accepted_at"],
+            "handler": data["handler"],
+            "window": data["window"],
+            "collection": data["collection"],
+            "applicant_name": mask_name(data["applicant_name"]),
+            "missing_materials": data["missing_materials"],
+            "refusal_reason": data["refusal_reason"],
+            "remedy": data["remedy"],
+        }
 
     # -- staff ------------------------------------------------------------
     def staff_card(self, window: str) -> tuple[dict, str]:
-        rows = self._q("SELECT s.*, w.window FROM windows w JOIN staff s ON s.staff_id = w.staff_id WHERE w.window = ?",
-                       (window,))
+        rows = self._q(
+            "SELECT s.*, w.window FROM windows w JOIN staff s ON s.staff_id = w.staff_id WHERE w.window = ?", (window,)
+        )
         if not rows:
             raise StoreError(404, "unknown_window", f"no staff member is assigned to window {window!r}")
         r = rows[0]
         photo_etag = hashlib.sha256(r["photo"]).hexdigest()[:16]
-        card = {"staff_id": r["staff_id"], "name": r["name"], "employee_no": r["employee_no"],
-                "window": r["window"], "stars": r["stars"],
-                "photo_url": f"/api/v1/staff/{r['staff_id']}/photo", "photo_etag": photo_etag,
-                "updated_at": r["updated_at"]}
+        card = {
+            "staff_id": r["staff_id"],
+            "name": r["name"],
+            "employee_no": r["employee_no"],
+            "window": r["window"],
+            "stars": r["stars"],
+            "photo_url": f"/api/v1/staff/{r['staff_id']}/photo",
+            "photo_etag": photo_etag,
+            "updated_at": r["updated_at"],
+        }
         etag = '"' + hashlib.sha256(canonical(card).encode()).hexdigest()[:20] + '"'
         return card, etag
 
@@ -567,13 +774,16 @@ class CentralStore:
         photo = bytes(rows[0]["photo"])
         return photo, rows[0]["photo_type"], '"' + hashlib.sha256(photo).hexdigest()[:16] + '"'
 
-    def set_staff(self, staff_id: str, *, name: str | None = None, stars: int | None = None,
-                  window: str | None = None) -> None:
+    def set_staff(
+        self, staff_id: str, *, name: str | None = None, stars: int | None = None, window: str | None = None
+    ) -> None:
         with self._tx() as db:
             if name is not None:
                 db.execute("UPDATE staff SET name = ?, updated_at = ? WHERE staff_id = ?", (name, now_iso(), staff_id))
             if stars is not None:
-                db.execute("UPDATE staff SET stars = ?, updated_at = ? WHERE staff_id = ?", (stars, now_iso(), staff_id))
+                db.execute(
+                    "UPDATE staff SET stars = ?, updated_at = ? WHERE staff_id = ?", (stars, now_iso(), staff_id)
+                )
             if window is not None:
                 db.execute("UPDATE windows SET staff_id = ? WHERE window = ?", (staff_id, window))
 
@@ -586,10 +796,21 @@ class CentralStore:
 
     @staticmethod
     def _session_json(r) -> dict:
-        return {"window": r["window"], "state": r["state"], "rev": r["rev"], "session_id": r["session_id"],
-                "ticket": r["ticket"], "case_no": r["case_no"], "item_code": r["item_code"],
-                "item_version": r["item_version"], "item_name": r["item_name"], "staff_id": r["staff_id"],
-                "started_at": r["started_at"], "ended_at": r["ended_at"], "changed_at": r["changed_at"]}
+        return {
+            "window": r["window"],
+            "state": r["state"],
+            "rev": r["rev"],
+            "session_id": r["session_id"],
+            "ticket": r["ticket"],
+            "case_no": r["case_no"],
+            "item_code": r["item_code"],
+            "item_version": r["item_version"],
+            "item_name": r["item_name"],
+            "staff_id": r["staff_id"],
+            "started_at": r["started_at"],
+            "ended_at": r["ended_at"],
+            "changed_at": r["changed_at"],
+        }
 
     def window_session(self, window: str) -> dict:
         with self._lock:
@@ -617,8 +838,15 @@ class CentralStore:
             self.window_changed.notify_all()
         return self._session_json(row)
 
-    def call_next(self, window: str, *, case_no: str | None = None, item_code: str | None = None,
-                  item_version: str | None = None, item_name: str | None = None) -> dict:
+    def call_next(
+        self,
+        window: str,
+        *,
+        case_no: str | None = None,
+        item_code: str | None = None,
+        item_version: str | None = None,
+        item_name: str | None = None,
+    ) -> dict:
         """Start serving the next waiting ticket (priority first); ends a session still open."""
         with self._lock:
             cur = self.window_session(window)
@@ -628,19 +856,34 @@ class CentralStore:
             with self._tx() as db:
                 cats = json.loads(self._window_row(db, window)["categories"])
                 marks = ",".join("?" * len(cats))
-                t = db.execute(f"SELECT * FROM tickets WHERE day = ? AND state = 'waiting' AND "
-                               f"(series = '*priority' OR series IN ({marks})) ORDER BY priority DESC, id LIMIT 1",
-                               (day, *cats)).fetchone()
+                t = db.execute(
+                    f"SELECT * FROM tickets WHERE day = ? AND state = 'waiting' AND "
+                    f"(series = '*priority' OR series IN ({marks})) ORDER BY priority DESC, id LIMIT 1",
+                    (day, *cats),
+                ).fetchone()
                 if t is not None:
-                    db.execute("UPDATE tickets SET state = 'called', called_at = ?, window = ? WHERE id = ?",
-                               (now_iso(), window, t["id"]))
+                    db.execute(
+                        "UPDATE tickets SET state = 'called', called_at = ?, window = ? WHERE id = ?",
+                        (now_iso(), window, t["id"]),
+                    )
             sid = uuidlib.uuid4().hex
-            s = self._change_window(window, state="serving", session_id=sid, ticket=t["display"] if t else None,
-                                    case_no=case_no, item_code=item_code, item_version=item_version,
-                                    item_name=item_name, started_at=now_iso(), ended_at=None)
+            s = self._change_window(
+                window,
+                state="serving",
+                session_id=sid,
+                ticket=t["display"] if t else None,
+                case_no=case_no,
+                item_code=item_code,
+                item_version=item_version,
+                item_name=item_name,
+                started_at=now_iso(),
+                ended_at=None,
+            )
             with self._tx() as db:
-                db.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                           (sid, window, s["staff_id"], s["ticket"], case_no, s["started_at"]))
+                db.execute(
+                    "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                    (sid, window, s["staff_id"], s["ticket"], case_no, s["started_at"]),
+                )
             return s
 
     def end_service(self, window: str) -> dict:
@@ -660,12 +903,24 @@ class CentralStore:
             return self._change_window(window, state="paused")
 
     def resume(self, window: str) -> dict:
-        return self._change_window(window, state="idle", session_id=None, ticket=None, case_no=None,
-                                   item_code=None, item_version=None, item_name=None, started_at=None, ended_at=None)
+        return self._change_window(
+            window,
+            state="idle",
+            session_id=None,
+            ticket=None,
+            case_no=None,
+            item_code=None,
+            item_version=None,
+            item_name=None,
+            started_at=None,
+            ended_at=None,
+        )
 
     def windows(self) -> list[dict]:
-        return [self._session_json(r) | {"categories": json.loads(r["categories"])}
-                for r in self._q("SELECT * FROM windows ORDER BY window")]
+        return [
+            self._session_json(r) | {"categories": json.loads(r["categories"])}
+            for r in self._q("SELECT * FROM windows ORDER BY window")
+        ]
 
     def tickets(self, day: str | None = None) -> list[dict]:
         rows = self._q("SELECT * FROM tickets WHERE day = ? ORDER BY id", (day or self.today(),))

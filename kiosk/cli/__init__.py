@@ -1,20 +1,19 @@
 """The `kiosk` command: one entry point for the device, the technician and the bench."""
+
 from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 from kiosk.core.config import ConfigError, load_config, resolve_path
 
 # Modules that add their own subcommands with register(subparsers); one that
 # is missing or broken must not take the others (check-config above all) down.
-PLUGINS = ("kiosk.cli.central", "kiosk.cli.dispenser", "kiosk.cli.lookup",
-           "kiosk.cli.pad", "kiosk.cli.technician")
+PLUGINS = ("kiosk.cli.central", "kiosk.cli.dispenser", "kiosk.cli.lookup", "kiosk.cli.pad", "kiosk.cli.technician")
 
 
-def _load(args) -> "Config":  # noqa: F821
+def _load(args) -> Config:  # noqa: F821
     return load_config(resolve_path(getattr(args, "config", None)))
 
 
@@ -39,21 +38,25 @@ def cmd_check_config(args) -> int:
 
 def cmd_run(args) -> int:
     from kiosk.app import run
+
     return run(_load(args))
 
 
 def cmd_demo(args) -> int:
     from kiosk.cli.demo import run_demo
+
     return run_demo(data_dir=args.data, port=args.port)
 
 
 def cmd_screenshot(args) -> int:
     from kiosk.app import screenshot
+
     return screenshot(_load(args), args.screen, args.out, args.lang)
 
 
 def cmd_hash_pin(args) -> int:
     from kiosk.core.pin import hash_pin, read_new_pin
+
     pin = args.pin if args.pin is not None else read_new_pin()
     print(hash_pin(pin))
     return 0
@@ -102,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from kiosk.core.logs import setup as setup_logging  # structured, scrubbed lines for the journal
+
     setup_logging(verbose=args.verbose)
     try:
         return args.func(args)

@@ -8,6 +8,7 @@
 Each handler returns the exit code: 0 fine, 1 the central could not be
 reached or refused the token, 2 bad config or arguments.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,9 +20,12 @@ from pathlib import Path
 
 from kiosk.core import keys
 
+
 def register(sub) -> None:
     p = sub.add_parser("central", help="the bench central (a stand-in central system for bench and tests)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: the bench page has no login)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: the bench page has no login)"
+    )
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--data", help="directory for its database (kept across restarts)")
     p.add_argument("--max-code-attempts", type=int, default=5, help="wrong query codes before a receipt locks")
@@ -56,21 +60,34 @@ def _need_data(args) -> Path | None:
 
 def cmd_central(args) -> int:
     from kiosk.central.server import BenchCentral
+
     data = _need_data(args)
     if data is None:
         return 2
     try:
-        central = BenchCentral(data, host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key,
-                               max_code_attempts=args.max_code_attempts, lockout_s=args.lockout)
+        central = BenchCentral(
+            data,
+            host=args.host,
+            port=args.port,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            max_code_attempts=args.max_code_attempts,
+            lockout_s=args.lockout,
+        )
     except (OSError, ssl.SSLError) as e:
-        print(f"kiosk central: cannot use the TLS certificate/key: {e} (give PEM files with --tls-cert/--tls-key)",
-              file=sys.stderr)
+        print(
+            f"kiosk central: cannot use the TLS certificate/key: {e} (give PEM files with --tls-cert/--tls-key)",
+            file=sys.stderr,
+        )
         return 2
     try:
         central.start()
     except OSError as e:
-        print(f"kiosk central: cannot listen on {args.host}:{args.port}: {e.strerror} "
-              "(is another central running? choose another --port)", file=sys.stderr)
+        print(
+            f"kiosk central: cannot listen on {args.host}:{args.port}: {e.strerror} "
+            "(is another central running? choose another --port)",
+            file=sys.stderr,
+        )
         return 1
     print(f"bench central: API {central.url}/api/v1, bench page {central.url}/bench/, data in {data}", file=sys.stderr)
     try:
@@ -90,6 +107,7 @@ def write_secret(path: str, text: str) -> None:
 
 def cmd_issue_token(args) -> int:
     from kiosk.central.store import CentralStore
+
     data = _need_data(args)
     if data is None:
         return 2
@@ -105,29 +123,39 @@ def cmd_issue_token(args) -> int:
         print(token)
     else:
         write_secret(args.out, token)
-        print(f"token for {args.device} written to {args.out} (mode 0600); "
-              f"set central.token_file = \"{args.out}\" in the device config", file=sys.stderr)
+        print(
+            f"token for {args.device} written to {args.out} (mode 0600); "
+            f'set central.token_file = "{args.out}" in the device config',
+            file=sys.stderr,
+        )
     return 0
 
 
 def _load(args):
     from kiosk.core.config import load_config, resolve_path
+
     return load_config(resolve_path(args.config))
 
 
 def cmd_status(args) -> int:
     from kiosk.sync.client import CentralAuthError, CentralError
     from kiosk.wiring import build_runtime
+
     cfg = _load(args)
-    rt = build_runtime(cfg)      # the app's own runtime, nothing started: it only reads
+    rt = build_runtime(cfg)  # the app's own runtime, nothing started: it only reads
     try:
         ledger = rt.ledger
         stats = ledger.outbox_stats()
-        report = {"device_id": cfg.device.id, "central_url": cfg.central.url,
-                  "outbox": stats, "last_sync": ledger.get_meta(keys.LAST_SYNC),
-                  "dead_letters": [{k: d[k] for k in ("uuid", "kind", "reason", "dead_at")}
-                                   for d in ledger.dead_letters(limit=10)],
-                  "central": {"reachable": False, "authorised": False, "error": None}}
+        report = {
+            "device_id": cfg.device.id,
+            "central_url": cfg.central.url,
+            "outbox": stats,
+            "last_sync": ledger.get_meta(keys.LAST_SYNC),
+            "dead_letters": [
+                {k: d[k] for k in ("uuid", "kind", "reason", "dead_at")} for d in ledger.dead_letters(limit=10)
+            ],
+            "central": {"reachable": False, "authorised": False, "error": None},
+        }
         if rt.client is None:
             report["central"]["error"] = rt.central_problem
         else:
@@ -135,8 +163,10 @@ def cmd_status(args) -> int:
                 who = rt.client.whoami()
                 report["central"].update(reachable=True, authorised=True, server_time=who.get("server_time"))
                 if who.get("device_id") != cfg.device.id:
-                    report["central"]["error"] = (f"the token belongs to device {who.get('device_id')!r}, "
-                                                  f"not {cfg.device.id!r}: issue a token for this device")
+                    report["central"]["error"] = (
+                        f"the token belongs to device {who.get('device_id')!r}, "
+                        f"not {cfg.device.id!r}: issue a token for this device"
+                    )
             except CentralError as e:
                 report["central"]["reachable"] = isinstance(e, CentralAuthError)
                 report["central"]["error"] = str(e)
@@ -152,8 +182,14 @@ def cmd_status(args) -> int:
         print(f"device   {report['device_id']}")
         print(f"outbox   pending {o['pending']}{age}, delivered {o['delivered']}, dead {o['dead']}")
         print(f"last sync {report['last_sync'] or 'never'}")
-        print(f"central  {report['central_url']}: " + ("reachable, token accepted" if ok else
-              ("reachable, " if c["reachable"] else "NOT reachable, ") + (c["error"] or "")))
+        print(
+            f"central  {report['central_url']}: "
+            + (
+                "reachable, token accepted"
+                if ok
+                else ("reachable, " if c["reachable"] else "NOT reachable, ") + (c["error"] or "")
+            )
+        )
         for d in report["dead_letters"]:
             print(f"dead     {d['dead_at']} {d['kind']} {d['uuid']}: {d['reason']}")
     return 0 if ok else 1
@@ -162,6 +198,7 @@ def cmd_status(args) -> int:
 def cmd_sync(args) -> int:
     from kiosk.runtime import SYNC
     from kiosk.wiring import build_runtime
+
     cfg = _load(args)
     rt = build_runtime(cfg)
     try:
@@ -179,8 +216,10 @@ def cmd_sync(args) -> int:
                 pass
             return 0
         summary = worker.run_once()
-        print(f"delivered {summary['delivered']} (already there {summary['duplicates']}), "
-              f"rejected to dead letters {summary['rejected']}, pending {summary['pending']}, dead {summary['dead']}")
+        print(
+            f"delivered {summary['delivered']} (already there {summary['duplicates']}), "
+            f"rejected to dead letters {summary['rejected']}, pending {summary['pending']}, dead {summary['dead']}"
+        )
         if not summary["ok"]:
             print(f"kiosk sync: {summary['error']}", file=sys.stderr)
             return 1

@@ -4,6 +4,7 @@ Starts the bench central on loopback, provisions a device token for the
 demo device, writes a config into a per-user data folder and runs the app
 with every role, simulated printer and scanner and gpiozero mock pins.
 """
+
 from __future__ import annotations
 
 import logging
@@ -13,9 +14,10 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
+from tomli_w import dumps  # the standard library reads TOML but does not write it
+
 from kiosk.core import keys
 from kiosk.core.config import load_config
-from tomli_w import dumps  # the standard library reads TOML but does not write it
 
 log = logging.getLogger("kiosk.demo")
 
@@ -61,6 +63,7 @@ def start_bench_central(data_dir: Path, port: int):
 
 def run_demo(data_dir: str | None = None, port: int = 0) -> int:
     from kiosk.app import run
+
     base = Path(data_dir) if data_dir else default_data_dir()
     central = start_bench_central(base, port)
     try:
@@ -79,6 +82,9 @@ def run_demo(data_dir: str | None = None, port: int = 0) -> int:
 def add_demo_scans(rt) -> None:
     """The seeded cases, as their receipts' QR codes would read: the demo's scan buttons."""
     from kiosk.central.seed import DEMO_CASES
+
     p = rt.cfg.lookup
-    rt.demo_scans = [f"https://zwfw.example.gov.cn/q?{p.receipt_param}={c['receipt_no']}&{p.code_param}={c['query_code']}"
-                     for c in DEMO_CASES]
+    rt.demo_scans = [
+        f"https://zwfw.example.gov.cn/q?{p.receipt_param}={c['receipt_no']}&{p.code_param}={c['query_code']}"
+        for c in DEMO_CASES
+    ]

@@ -1,4 +1,5 @@
 """Technician commands for the ticket dispenser: print-test and ticket-preview."""
+
 from __future__ import annotations
 
 import sys
@@ -11,18 +12,21 @@ def cmd_ticket_preview(args) -> int:
     from kiosk.core.fonts import FontMissing
     from kiosk.roles.dispenser.layout import ticket_for
     from kiosk.wiring import encode_document, preview_png, printer_profile
+
     cfg = load_config(resolve_path(args.config))
     ticket = sample_ticket(cfg, offline=args.offline, priority=args.priority)
     try:
-        profile = printer_profile(cfg)   # it hands the device's CJK font to the raster text
+        profile = printer_profile(cfg)  # it hands the device's CJK font to the raster text
         data = encode_document(ticket_for(ticket, cfg, reprint=args.reprint), cfg)
         preview = preview_png(cfg, data, args.out, dots=profile.dots_per_line)
     except FontMissing as e:
         print(f"kiosk ticket-preview: {e}", file=sys.stderr)
         return 1
     baud = cfg.printer.baudrate
-    print(f"{args.out}: ticket {ticket.display}, {len(data)} bytes for profile {profile.name!r} "
-          f"({len(data) * 10 / baud:.2f} s at {baud} baud, 8N1)")
+    print(
+        f"{args.out}: ticket {ticket.display}, {len(data)} bytes for profile {profile.name!r} "
+        f"({len(data) * 10 / baud:.2f} s at {baud} baud, 8N1)"
+    )
     for p in preview.problems:
         print(f"warning: {p}", file=sys.stderr)
     return 1 if preview.problems else 0
@@ -31,14 +35,14 @@ def cmd_ticket_preview(args) -> int:
 def cmd_print_test(args) -> int:
     from kiosk.roles.dispenser.layout import test_document
     from kiosk.wiring import build_printer
+
     cfg = load_config(resolve_path(args.config))
     worker = build_printer(cfg).start()
     try:
         status = worker.check_status(cfg.printer.status_timeout).result(timeout=30)
         print(f"printer status: online={status.online} paper={status.paper} ({status.detail})")
         if status.paper == "out" or status.online is False:
-            print("not printing: fix the printer first (load paper, close the cover, check the cable)",
-                  file=sys.stderr)
+            print("not printing: fix the printer first (load paper, close the cover, check the cable)", file=sys.stderr)
             return 1
         try:
             worker.submit(test_document(cfg)).result(timeout=120)
@@ -54,6 +58,7 @@ def cmd_print_test(args) -> int:
 
 def cmd_dispenser_screenshot(args) -> int:
     from kiosk.app import screenshot
+
     cfg = load_config(resolve_path(args.config))
     return screenshot(cfg, "dispenser", args.out, args.lang, state=args.state, large=args.large)
 

@@ -5,6 +5,7 @@ lookup-parse tells a technician whether a scanned payload would be accepted
 the lookup screen in a given state with sample data, to check layout and
 wording in both languages and in large-text mode without a scanner.
 """
+
 from __future__ import annotations
 
 import sys
@@ -13,6 +14,7 @@ from kiosk.core.config import load_config, resolve_path
 from kiosk.core.privacy import mask_receipt
 from kiosk.roles.lookup.receipt import ReceiptRef, parse_payload
 from kiosk.roles.lookup.samples import LOOKUP_STATES
+
 
 def cmd_parse(args) -> int:
     cfg = load_config(resolve_path(args.config)) if args.config or not args.defaults else None
@@ -28,6 +30,7 @@ def cmd_parse(args) -> int:
 
 def cmd_screenshot(args) -> int:
     from kiosk.app import screenshot
+
     cfg = load_config(resolve_path(args.config))
     if "lookup" not in cfg.device.roles:
         print(f"kiosk: {cfg.path} has no lookup role", file=sys.stderr)

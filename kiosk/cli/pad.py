@@ -1,4 +1,5 @@
 """`kiosk pad-verify` (the hash chain) and `kiosk pad-screenshot` (render a pad state)."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -10,9 +11,9 @@ from kiosk.core.config import load_config, resolve_path
 from kiosk.roles.pad.samples import PAD_STATES
 
 
-
 def cmd_verify_ratings(args) -> int:
     from kiosk.roles.pad.chain import verify
+
     cfg = load_config(resolve_path(args.config))
     path = Path(cfg.storage.dir) / keys.LEDGER_FILE
     if not path.exists():
@@ -33,8 +34,11 @@ def cmd_verify_ratings(args) -> int:
     if problems:
         for p in problems:
             print(f"{path}: {p.line()}")
-        print(f"ratings chain BROKEN: {len(problems)} problem(s) in {n} record(s); "
-              f"compare with the central system's copy and report it", file=sys.stderr)
+        print(
+            f"ratings chain BROKEN: {len(problems)} problem(s) in {n} record(s); "
+            f"compare with the central system's copy and report it",
+            file=sys.stderr,
+        )
         return 1
     print(f"ratings chain ok: {n} record(s)")
     return 0
@@ -42,12 +46,15 @@ def cmd_verify_ratings(args) -> int:
 
 def cmd_pad_preview(args) -> int:
     from kiosk.app import screenshot
+
     cfg = load_config(resolve_path(args.config))
     return screenshot(cfg, "pad", args.out, args.lang, state=args.state, large=args.large)
 
 
 def register(sub) -> None:
-    p = sub.add_parser("pad-verify", aliases=["verify-ratings"], help="check the ratings hash chain (deleted or edited records)")
+    p = sub.add_parser(
+        "pad-verify", aliases=["verify-ratings"], help="check the ratings hash chain (deleted or edited records)"
+    )
     p.add_argument("--config")
     p.set_defaults(func=cmd_verify_ratings)
 

@@ -1,8 +1,8 @@
 """Technician commands: `kiosk selftest` and `kiosk boot-guard`."""
+
 from __future__ import annotations
 
 import json
-
 
 
 def cmd_selftest(args) -> int:
@@ -22,8 +22,9 @@ def cmd_selftest(args) -> int:
     try:
         from kiosk.runtime import DEVICE_PARTS
         from kiosk.wiring import build_runtime
+
         rt = build_runtime(cfg)
-        rt.start(only=DEVICE_PARTS)   # the devices, to check them; nothing is delivered
+        rt.start(only=DEVICE_PARTS)  # the devices, to check them; nothing is delivered
     except Exception as e:  # e.g. ledger not writable: the checks below say which part
         build_error = Row("runtime", FAIL, f"could not start the device's parts: {type(e).__name__}: {e}")
     try:
@@ -47,6 +48,7 @@ def _print(result, as_json: bool) -> None:
 def cmd_boot_guard(args) -> int:
     from kiosk.core.bootguard import BootGuard
     from kiosk.core.config import load_config, resolve_path
+
     cfg = load_config(resolve_path(args.config))
     guard = BootGuard(cfg.storage.dir)
     if args.reset:
@@ -55,8 +57,10 @@ def cmd_boot_guard(args) -> int:
         print("restart now with: sudo systemctl restart kiosk")
         return 0
     st = guard.state()
-    print(f"crashed starts in the last {st['window_s'] // 60} min: {st['recent_unhealthy_starts']}"
-          f" (out of service at {st['max_crashed']})")
+    print(
+        f"crashed starts in the last {st['window_s'] // 60} min: {st['recent_unhealthy_starts']}"
+        f" (out of service at {st['max_crashed']})"
+    )
     print(f"last error: {st['last_error'] or '-'}")
     return 0
 

@@ -7,11 +7,12 @@ would all retry in lockstep and knock the central over again. The server's
 Retry-After is honoured as a lower bound. Delays are for the monotonic clock:
 a Pi's wall clock jumps when NTP arrives.
 """
+
 from __future__ import annotations
 
 import random
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 class Backoff:
@@ -24,16 +25,23 @@ class Backoff:
     rng: a random.Random; tests pass a seeded one.
     """
 
-    def __init__(self, base: float = 1.0, cap: float = 60.0, *, floor: float = 0.0,
-                 max_retry_after: float = 600.0, rng: random.Random | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        base: float = 1.0,
+        cap: float = 60.0,
+        *,
+        floor: float = 0.0,
+        max_retry_after: float = 600.0,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         if not 0 < base <= cap:
             raise ValueError(f"backoff base {base} and cap {cap}: need 0 < base <= cap")
         self.base, self.cap, self.floor, self.max_retry_after = base, cap, floor, max_retry_after
         self.rng = rng or random.Random()
         self.clock = clock
         self.failures = 0
-        self.next_at = 0.0        # monotonic time the next try is due
+        self.next_at = 0.0  # monotonic time the next try is due
 
     def bound(self) -> float:
         """The largest delay the current failure count can draw."""

@@ -21,6 +21,7 @@ The ledger and the cache are never touched: data stays intact and the device
 picks up where it was once a technician fixes the cause and resets the guard
 (service screen "restart", or ``kiosk boot-guard --reset``).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,8 @@ from kiosk.core.privacy import scrub
 
 log = logging.getLogger("kiosk.bootguard")
 
-MAX_CRASHED = 3        # crashed starts before the device goes out of service
-WINDOW_S = 15 * 60     # ... counted within this long
+MAX_CRASHED = 3  # crashed starts before the device goes out of service
+WINDOW_S = 15 * 60  # ... counted within this long
 HEALTHY_AFTER_S = 120  # a start that stays up this long clears the count
 
 # Exit code for "restart me": systemd's Restart=on-failure restarts on it, and
@@ -47,18 +48,28 @@ RESTART_EXIT_CODE = 75
 @dataclass
 class Tripped:
     """Why the device is out of service."""
+
     crashed_starts: int
     window_s: int
     last_error: str
 
     def text(self) -> str:
-        return (f"{self.crashed_starts} starts in a row ended in a crash within {self.window_s // 60} min. "
-                f"Last error: {self.last_error or 'none recorded (killed, or crashed in native code)'}")
+        return (
+            f"{self.crashed_starts} starts in a row ended in a crash within {self.window_s // 60} min. "
+            f"Last error: {self.last_error or 'none recorded (killed, or crashed in native code)'}"
+        )
 
 
 class BootGuard:
-    def __init__(self, storage_dir, *, max_crashed: int = MAX_CRASHED, window_s: float = WINDOW_S,
-                 healthy_after_s: float = HEALTHY_AFTER_S, clock=time.time):
+    def __init__(
+        self,
+        storage_dir,
+        *,
+        max_crashed: int = MAX_CRASHED,
+        window_s: float = WINDOW_S,
+        healthy_after_s: float = HEALTHY_AFTER_S,
+        clock=time.time,
+    ):
         self.path = Path(storage_dir) / keys.BOOT_GUARD_FILE
         self.max_crashed = max_crashed
         self.window_s = window_s
@@ -103,7 +114,7 @@ class BootGuard:
         # A time in the future means the clock was set back (no RTC): keep it.
         crashed = [t for t in data["starts"] if isinstance(t, (int, float)) and now - t < self.window_s]
         self._start = now
-        data["starts"] = crashed + [now]
+        data["starts"] = [*crashed, now]
         self._write(data)
         if len(crashed) >= self.max_crashed:
             self.tripped = Tripped(len(crashed), int(self.window_s), data.get("last_error", ""))
@@ -145,9 +156,13 @@ class BootGuard:
         data = self._read()
         now = self.clock()
         recent = [t for t in data["starts"] if isinstance(t, (int, float)) and now - t < self.window_s]
-        return {"recent_unhealthy_starts": len(recent), "max_crashed": self.max_crashed,
-                "window_s": int(self.window_s), "last_error": data.get("last_error", ""),
-                "tripped": self.tripped.text() if self.tripped else None}
+        return {
+            "recent_unhealthy_starts": len(recent),
+            "max_crashed": self.max_crashed,
+            "window_s": int(self.window_s),
+            "last_error": data.get("last_error", ""),
+            "tripped": self.tripped.text() if self.tripped else None,
+        }
 
 
 class OutOfServiceRuntime:
@@ -170,8 +185,8 @@ class OutOfServiceRuntime:
     printer = None
     scanner = None
     pad_leds = None
-    button_banks: list = []
-    demo_scans: list = []
+    button_banks: tuple = ()
+    demo_scans: tuple = ()
 
     def __init__(self, cfg, tripped: Tripped, guard: BootGuard | None = None):
         self.cfg = cfg
@@ -183,6 +198,7 @@ class OutOfServiceRuntime:
         self.health_parts: dict = {}
         try:
             from kiosk.core.ledger import Ledger
+
             self.ledger = Ledger(Path(cfg.storage.dir) / keys.LEDGER_FILE)
         except Exception as e:
             log.error("ledger not available out of service: %s", type(e).__name__)

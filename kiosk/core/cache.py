@@ -5,9 +5,11 @@ which would let anyone who can write the cache file run code on the device;
 JSON cannot.
 Losing this file loses nothing: the sync worker fills it again.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,7 @@ def _encode(value: Any) -> str:
 class Cache:
     def __init__(self, path: str | Path):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = SqliteDict(str(path), tablename="cache", autocommit=True,
-                              encode=_encode, decode=json.loads)
+        self._db = SqliteDict(str(path), tablename="cache", autocommit=True, encode=_encode, decode=json.loads)
 
     def get(self, key: str, default: Any = None) -> Any:
         try:
@@ -41,6 +42,10 @@ class Cache:
 
     def keys(self) -> list[str]:
         return list(self._db.keys())
+
+    def __iter__(self) -> Iterator[str]:
+        # A snapshot: callers delete entries while they walk the keys (lookup pruning).
+        return iter(self.keys())
 
     def close(self) -> None:
         self._db.close()

@@ -6,15 +6,17 @@ on anything it does not understand. Every problem is reported as
 reading code. Unknown keys are errors because a typo that is silently
 ignored leaves a device running on a default nobody chose.
 """
+
 from __future__ import annotations
 
 import os
 import re
 import stat
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from kiosk.core import ports
 
@@ -59,11 +61,15 @@ class Key:
 
 # ---- small checks -------------------------------------------------------
 
+
 def one_of(*choices):
     def check(v):
         if v not in choices:
-            return (f"{v!r} is not one of {', '.join(map(repr, choices))}",
-                    f"use one of {', '.join(map(str, choices))}")
+            return (
+                f"{v!r} is not one of {', '.join(map(repr, choices))}",
+                f"use one of {', '.join(map(str, choices))}",
+            )
+
     return check
 
 
@@ -71,6 +77,7 @@ def in_range(lo, hi):
     def check(v):
         if not lo <= v <= hi:
             return (f"{v} is out of range", f"use a value from {lo} to {hi}")
+
     return check
 
 
@@ -80,6 +87,7 @@ def matches(pattern, example):
     def check(v):
         if not rx.fullmatch(v):
             return (f"{v!r} has the wrong form", f"write it like {example!r}")
+
     return check
 
 
@@ -87,6 +95,7 @@ def length(lo, hi):
     def check(v):
         if not lo <= len(v) <= hi:
             return (f"length {len(v)} is out of range", f"use {lo} to {hi} characters")
+
     return check
 
 
@@ -103,6 +112,7 @@ def _pin_list(n):
             bad = gpio_pin(p) if isinstance(p, int) and not isinstance(p, bool) else ("not a number", "")
             if bad:
                 return (f"pin {p!r}: {bad[0]}", "use BCM GPIO numbers from 2 to 27")
+
     return check
 
 
@@ -181,10 +191,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "priority_prefix": Key(str, "V", matches(r"[A-Z]", "V")),
         "priority_button_pin": Key(int, 0),
         "button_pins": Key(dict, {}),
-        "online_timeout": Key(float, 1.5, in_range(0.3, 10),
-                              doc="seconds to wait for a hall-wide number before numbering offline"),
-        "confirm_seconds": Key(int, 8, in_range(3, 60),
-                               doc="how long the 'take your ticket' confirmation stays up"),
+        "online_timeout": Key(
+            float, 1.5, in_range(0.3, 10), doc="seconds to wait for a hall-wide number before numbering offline"
+        ),
+        "confirm_seconds": Key(int, 8, in_range(3, 60), doc="how long the 'take your ticket' confirmation stays up"),
     },
     "lookup": {
         "receipt_param": Key(str, "slbh", matches(r"[A-Za-z_][A-Za-z0-9_]{0,31}", "slbh")),
@@ -228,8 +238,14 @@ TABLES: dict[str, dict[str, Key]] = {
 # Sections a role needs, beyond [device], [central], [storage].
 ROLE_SECTIONS = {"dispenser": ("printer",), "lookup": ("scanner",), "pad": ("pad",)}
 
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-               list: "a list", dict: "a table"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table",
+}
 
 
 class Section:
@@ -286,8 +302,9 @@ def check_token_file(path: str) -> Problem | None:
     if not stat.S_ISREG(st.st_mode):
         return Problem(key, f"{path} is not a file", "put the device token in a plain file")
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        return Problem(key, f"{path} is readable by group or others (mode {st.st_mode & 0o777:o})",
-                       f"run: chmod 600 {path}")
+        return Problem(
+            key, f"{path} is readable by group or others (mode {st.st_mode & 0o777:o})", f"run: chmod 600 {path}"
+        )
     return None
 
 
@@ -301,7 +318,7 @@ def _typecheck(value, typ) -> bool:
 
 def _check_keys(prefix: str, given: dict, schema: dict[str, Key], problems: list[Problem]) -> dict:
     out = {}
-    for k, v in given.items():
+    for k in given:
         if k not in schema and f"{prefix}.{k}" not in TABLES:
             known = ", ".join(sorted(schema))
             problems.append(Problem(f"{prefix}.{k}", "unknown key", f"known keys here: {known}"))
@@ -315,8 +332,7 @@ def _check_keys(prefix: str, given: dict, schema: dict[str, Key], problems: list
             continue
         v = given[k]
         if not _typecheck(v, spec.type):
-            problems.append(Problem(path, f"{v!r} is not {_TYPE_NAMES[spec.type]}",
-                                    f"write {_TYPE_NAMES[spec.type]}"))
+            problems.append(Problem(path, f"{v!r} is not {_TYPE_NAMES[spec.type]}", f"write {_TYPE_NAMES[spec.type]}"))
             continue
         if spec.type is float:
             v = float(v)
@@ -358,13 +374,20 @@ def _move_old_keys(data: dict, problems: list[Problem]) -> dict:
         old_name = f"[[{sec}.{key}]]" if isinstance(value, list) else f"{sec}.{key}"
         new_name = f"[[{new_sec}.{new_key}]]" if isinstance(value, list) else f"{new_sec}.{new_key}"
         if isinstance(target, dict) and new_key in target:
-            problems.append(Problem(f"{sec}.{key}", f"given twice: as {old_name} and as {new_name}",
-                                    f"keep only {new_name}"))
+            problems.append(
+                Problem(f"{sec}.{key}", f"given twice: as {old_name} and as {new_name}", f"keep only {new_name}")
+            )
             continue
         if isinstance(target, dict):
             target[new_key] = value
-        problems.append(Problem(f"{sec}.{key}", f"has moved to {new_name} (still read in this release)",
-                                f"rename {old_name} to {new_name}", warning=True))
+        problems.append(
+            Problem(
+                f"{sec}.{key}",
+                f"has moved to {new_name} (still read in this release)",
+                f"rename {old_name} to {new_name}",
+                warning=True,
+            )
+        )
     for sec in old_sections:
         if isinstance(data.get(sec), dict) and not data[sec]:
             del data[sec]
@@ -377,8 +400,7 @@ def validate(data: dict, file: str) -> Config:
     data = _move_old_keys(data, problems)
     for name in data:
         if name not in SCHEMA:
-            problems.append(Problem(name, "unknown section",
-                                    f"known sections: {', '.join(SCHEMA)}"))
+            problems.append(Problem(name, "unknown section", f"known sections: {', '.join(SCHEMA)}"))
     for name, schema in SCHEMA.items():
         given = data.get(name, {})
         if not isinstance(given, dict):
@@ -394,14 +416,18 @@ def validate(data: dict, file: str) -> Config:
     if roles is not None:
         bad = [r for r in roles if r not in ROLES]
         if bad or not roles or len(set(roles)) != len(roles):
-            problems.append(Problem("device.roles", f"{roles!r} is not a list of distinct roles",
-                                    f"use one or more of {', '.join(ROLES)}"))
+            problems.append(
+                Problem(
+                    "device.roles",
+                    f"{roles!r} is not a list of distinct roles",
+                    f"use one or more of {', '.join(ROLES)}",
+                )
+            )
         else:
             for role in roles:
                 for sec in ROLE_SECTIONS[role]:
                     if sec not in data:
-                        problems.append(Problem(sec, f"missing, but role {role!r} needs it",
-                                                f"add a [{sec}] section"))
+                        problems.append(Problem(sec, f"missing, but role {role!r} needs it", f"add a [{sec}] section"))
     _resolve_paths(sections, Path(file).resolve().parent)
     _cross_checks(data, sections, problems)
     warnings = [p for p in problems if p.warning]
@@ -413,8 +439,13 @@ def validate(data: dict, file: str) -> Config:
 
 # Relative paths in a config are relative to the config file, not to
 # wherever the command happened to be started.
-PATH_KEYS = (("central", "token_file"), ("central", "ca_file"), ("storage", "dir"),
-             ("printer", "path"), ("display", "font"))
+PATH_KEYS = (
+    ("central", "token_file"),
+    ("central", "ca_file"),
+    ("storage", "dir"),
+    ("printer", "path"),
+    ("display", "font"),
+)
 
 
 def _resolve_paths(sections: dict[str, dict], base: Path) -> None:
@@ -430,11 +461,17 @@ def _cross_checks(data: dict, s: dict[str, dict], problems: list[Problem]) -> No
     if url is not None:
         if url.startswith("http://"):
             if not central.get("allow_http"):
-                problems.append(Problem("central.url", "plain http:// is refused (the token would travel in clear)",
-                                        "use https://, or set allow_http = true for a bench central only"))
+                problems.append(
+                    Problem(
+                        "central.url",
+                        "plain http:// is refused (the token would travel in clear)",
+                        "use https://, or set allow_http = true for a bench central only",
+                    )
+                )
         elif not re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?", url):
-            problems.append(Problem("central.url", f"{url!r} is not an https:// URL",
-                                    "write it like https://zwfw.example.gov.cn"))
+            problems.append(
+                Problem("central.url", f"{url!r} is not an https:// URL", "write it like https://zwfw.example.gov.cn")
+            )
     if "token_file" in central:
         p = check_token_file(central["token_file"])
         if p:
@@ -447,46 +484,77 @@ def _cross_checks(data: dict, s: dict[str, dict], problems: list[Problem]) -> No
     if old in ports.PIN_FACTORY_RENAMED:
         new = ports.PIN_FACTORY_RENAMED[old]
         # Still read for this release, as before; the next one takes gpiozero's meaning of the name.
-        problems.append(Problem("gpio.pin_factory", f"{old!r} is read as {new!r} for this release",
-                                f"write pin_factory = {new!r}: gpiozero's name for it (gpiozero's own "
-                                f"{old!r} is a different pin factory)", warning=True))
+        problems.append(
+            Problem(
+                "gpio.pin_factory",
+                f"{old!r} is read as {new!r} for this release",
+                f"write pin_factory = {new!r}: gpiozero's name for it (gpiozero's own "
+                f"{old!r} is a different pin factory)",
+                warning=True,
+            )
+        )
 
     pr = s["printer"]
     if pr.get("backend") == "serial" and not pr.get("port"):
-        problems.append(Problem("printer.port", "missing for the serial backend",
-                                "set port = \"/dev/kiosk-printer\" (the udev name)"))
+        problems.append(
+            Problem("printer.port", "missing for the serial backend", 'set port = "/dev/kiosk-printer" (the udev name)')
+        )
     if pr.get("backend") == "file" and not pr.get("path"):
-        problems.append(Problem("printer.path", "missing for the file backend",
-                                "set path = \"/var/lib/kiosk/printer.bin\""))
+        problems.append(
+            Problem("printer.path", "missing for the file backend", 'set path = "/var/lib/kiosk/printer.bin"')
+        )
     sc = s["scanner"]
     if sc.get("backend") == "serial" and not sc.get("port"):
-        problems.append(Problem("scanner.port", "missing for the serial backend",
-                                "set port = \"/dev/kiosk-scanner\" (the udev name)"))
+        problems.append(
+            Problem("scanner.port", "missing for the serial backend", 'set port = "/dev/kiosk-scanner" (the udev name)')
+        )
 
     roles = s["device"].get("roles") or []
     if "pad" in roles and "pad" in s and not s["pad"].get("window"):
-        problems.append(Problem("pad.window", "missing, but role 'pad' needs it",
-                                "set window = \"08\" (the counter number)"))
+        problems.append(
+            Problem("pad.window", "missing, but role 'pad' needs it", 'set window = "08" (the counter number)')
+        )
 
     d = s["dispenser"]
     rng = d.get("offline_range")
-    if rng is not None and not (len(rng) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in rng)
-                                and 1 <= rng[0] <= rng[1] <= 9999):
-        problems.append(Problem("dispenser.offline_range", f"{rng!r} is not a number range",
-                                "write [first, last] with 1 <= first <= last <= 9999"))
+    if rng is not None and not (
+        len(rng) == 2
+        and all(isinstance(x, int) and not isinstance(x, bool) for x in rng)
+        and 1 <= rng[0] <= rng[1] <= 9999
+    ):
+        problems.append(
+            Problem(
+                "dispenser.offline_range",
+                f"{rng!r} is not a number range",
+                "write [first, last] with 1 <= first <= last <= 9999",
+            )
+        )
     codes = [c.get("code") for c in d.get("categories", [])]
     if len(set(codes)) != len(codes):
-        problems.append(Problem("dispenser.categories", "a category code is used twice",
-                                "give each category its own code"))
+        problems.append(
+            Problem("dispenser.categories", "a category code is used twice", "give each category its own code")
+        )
     for code, pin in (d.get("button_pins") or {}).items():
         if code not in codes:
-            problems.append(Problem(f"dispenser.button_pins.{code}", "no category has this code",
-                                    f"use one of {', '.join(c for c in codes if c) or '(define categories)'}"))
+            problems.append(
+                Problem(
+                    f"dispenser.button_pins.{code}",
+                    "no category has this code",
+                    f"use one of {', '.join(c for c in codes if c) or '(define categories)'}",
+                )
+            )
         if not isinstance(pin, int) or isinstance(pin, bool) or gpio_pin(pin):
-            problems.append(Problem(f"dispenser.button_pins.{code}", f"{pin!r} is not a usable BCM pin",
-                                    "use a BCM GPIO number from 2 to 27"))
-    for path, pin in (("dispenser.priority_button_pin", d.get("priority_button_pin")),
-                      ("pad.clerk_button_pin", s["pad"].get("clerk_button_pin"))):
+            problems.append(
+                Problem(
+                    f"dispenser.button_pins.{code}",
+                    f"{pin!r} is not a usable BCM pin",
+                    "use a BCM GPIO number from 2 to 27",
+                )
+            )
+    for path, pin in (
+        ("dispenser.priority_button_pin", d.get("priority_button_pin")),
+        ("pad.clerk_button_pin", s["pad"].get("clerk_button_pin")),
+    ):
         if pin and gpio_pin(pin):
             problems.append(Problem(path, *gpio_pin(pin)))
 
@@ -497,16 +565,19 @@ def _cross_checks(data: dict, s: dict[str, dict], problems: list[Problem]) -> No
     # A pin wired to two things makes both misbehave; catch it before the device does.
     used: dict[int, str] = {}
     pins = [(f"dispenser.button_pins.{k}", v) for k, v in (d.get("button_pins") or {}).items()]
-    pins += [("dispenser.priority_button_pin", d.get("priority_button_pin")),
-             ("pad.clerk_button_pin", s["pad"].get("clerk_button_pin"))]
+    pins += [
+        ("dispenser.priority_button_pin", d.get("priority_button_pin")),
+        ("pad.clerk_button_pin", s["pad"].get("clerk_button_pin")),
+    ]
     pins += [(f"pad.keypad_pins[{i}]", p) for i, p in enumerate(s["pad"].get("keypad_pins") or [])]
     pins += [(f"pad.led_pins[{i}]", p) for i, p in enumerate(s["pad"].get("led_pins") or [])]
     for path, pin in pins:
         if not pin or not isinstance(pin, int):
             continue
         if pin in used:
-            problems.append(Problem(path, f"GPIO {pin} is already used by {used[pin]}",
-                                    "wire each button and LED to its own pin"))
+            problems.append(
+                Problem(path, f"GPIO {pin} is already used by {used[pin]}", "wire each button and LED to its own pin")
+            )
         else:
             used[pin] = path
 
@@ -516,15 +587,17 @@ def load_config(path: str | os.PathLike) -> Config:
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
-        raise ConfigError(path, [Problem("(file)", "not found", "give --config FILE or set $KIOSK_CONFIG")])
+        raise ConfigError(path, [Problem("(file)", "not found", "give --config FILE or set $KIOSK_CONFIG")]) from None
     except OSError as e:
-        raise ConfigError(path, [Problem("(file)", f"cannot be read: {e.strerror}", "check its owner and mode")])
+        raise ConfigError(
+            path, [Problem("(file)", f"cannot be read: {e.strerror}", "check its owner and mode")]
+        ) from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ConfigError(path, [Problem("(file)", "is not UTF-8 text", "save it as UTF-8")])
+        raise ConfigError(path, [Problem("(file)", "is not UTF-8 text", "save it as UTF-8")]) from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(path, [Problem("(syntax)", str(e), "fix the TOML syntax at that line")])
+        raise ConfigError(path, [Problem("(syntax)", str(e), "fix the TOML syntax at that line")]) from None
     return validate(data, path)
 
 

@@ -12,6 +12,7 @@ Japanese variant (Japanese glyph forms look wrong to a Chinese reader). So the
 SC-only .otf files come before the Noto .ttc, and the .ttc is offered only to
 Pillow (``any_face=True``), as "file.ttc#2" for its Simplified Chinese face.
 """
+
 from __future__ import annotations
 
 import os

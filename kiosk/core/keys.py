@@ -12,16 +12,17 @@ Renaming a value here changes what an installed device finds on disk: the
 old entry is orphaned (a cache entry is re-fetched, a meta key or file is not),
 so treat the values as part of the storage format.
 """
+
 from __future__ import annotations
 
 # ---- cache keys (kiosk.core.cache: re-fetchable, losing them loses nothing) ----
 
-CENTRAL_CONFIG = "central.config"             # the central's device config document (dict)
-CENTRAL_CONFIG_ETAG = "central.config.etag"   # its ETag, for a conditional GET
-QUEUE_STATUS = "queue.status"                 # the last queue status (dict)
-STAFF_CARD_PREFIX = "staff.card."             # + window: {"card": dict, "etag": str, "fetched_at": iso}
-STAFF_PHOTO_PREFIX = "staff.photo."           # + staff id: {"content_type", "data_b64", "etag"}
-LOOKUP_CASE_PREFIX = "lookup:"                # + receipt hash: a case shown recently, for offline answers
+CENTRAL_CONFIG = "central.config"  # the central's device config document (dict)
+CENTRAL_CONFIG_ETAG = "central.config.etag"  # its ETag, for a conditional GET
+QUEUE_STATUS = "queue.status"  # the last queue status (dict)
+STAFF_CARD_PREFIX = "staff.card."  # + window: {"card": dict, "etag": str, "fetched_at": iso}
+STAFF_PHOTO_PREFIX = "staff.photo."  # + staff id: {"content_type", "data_b64", "etag"}
+LOOKUP_CASE_PREFIX = "lookup:"  # + receipt hash: a case shown recently, for offline answers
 
 
 def staff_card(window: str) -> str:
@@ -34,12 +35,12 @@ def staff_photo(staff_id: str) -> str:
 
 # ---- ledger meta keys (kiosk.core.ledger ``meta`` table: durable) ----
 
-LAST_SYNC = "last_sync"                             # wall time of the last successful sync
-SELFTEST_LAST_WRITE = "selftest.last_write"         # the self-check proves the ledger takes a write
-DISPENSER_SERVICE_DAY = "dispenser.service_day"     # the day the ticket counters belong to
-LOOKUP_SECRET = "lookup.secret"                     # HMAC key for receipt numbers (never leaves the device)
-LOOKUP_LOCK_PREFIX = "lookup.lock."                 # + receipt hash: wrong-code tries and lockout
-RATING_CHAIN_HEAD = "ratings.chain_head"            # "<count>:<hash of newest record>"
+LAST_SYNC = "last_sync"  # wall time of the last successful sync
+SELFTEST_LAST_WRITE = "selftest.last_write"  # the self-check proves the ledger takes a write
+DISPENSER_SERVICE_DAY = "dispenser.service_day"  # the day the ticket counters belong to
+LOOKUP_SECRET = "lookup.secret"  # HMAC key for receipt numbers (never leaves the device)
+LOOKUP_LOCK_PREFIX = "lookup.lock."  # + receipt hash: wrong-code tries and lockout
+RATING_CHAIN_HEAD = "ratings.chain_head"  # "<count>:<hash of newest record>"
 TECHNICIAN_FAILED_TRIES = "technician.failed_tries"
 TECHNICIAN_LOCKED_UNTIL = "technician.locked_until"
 
@@ -47,16 +48,16 @@ TECHNICIAN_LOCKED_UNTIL = "technician.locked_until"
 
 LEDGER_FILE = "ledger.sqlite3"
 CACHE_FILE = "cache.sqlite3"
-BOOT_GUARD_FILE = "boot-guard.json"   # written before anything else at start (kiosk.core.bootguard)
-STAFF_PHOTO_DIR = "staff-photos"      # cached staff photos written out as files for the screen
-KIVY_HOME_DIR = "kivy"                # Kivy's own config and logs, unless KIVY_HOME is set
+BOOT_GUARD_FILE = "boot-guard.json"  # written before anything else at start (kiosk.core.bootguard)
+STAFF_PHOTO_DIR = "staff-photos"  # cached staff photos written out as files for the screen
+KIVY_HOME_DIR = "kivy"  # Kivy's own config and logs, unless KIVY_HOME is set
 
 # ---- files of `kiosk demo` under its data folder ----
 
 DEMO_TOKEN_FILE = "device-token"
 DEMO_CONFIG_FILE = "kiosk.toml"
-DEMO_DEVICE_DIR = "device"            # the demo device's [storage] dir
-DEMO_CENTRAL_DIR = "central"          # the bench central's data folder
+DEMO_DEVICE_DIR = "device"  # the demo device's [storage] dir
+DEMO_CENTRAL_DIR = "central"  # the bench central's data folder
 
 # ---- the bench central's own storage (kiosk.central.store) ----
 

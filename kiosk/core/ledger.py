@@ -9,6 +9,7 @@ system's acknowledgement, or goes to dead letters with the reason.
 Records carry wall time (a Pi has no RTC, so it may be wrong), the boot id
 and a local sequence number (the outbox rowid), which together order them.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,11 +17,11 @@ import sqlite3
 import threading
 import time
 import uuid as uuidlib
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from kiosk.core.time import wall_now
 
@@ -134,9 +135,15 @@ class OutboxEvent:
 
     def wire(self, device_id: str) -> dict:
         """The event as it travels: its UUID is the idempotency key, so it never changes."""
-        return {"id": self.uuid, "kind": self.kind, "device_id": device_id,
-                "created_at": self.created_at, "boot_id": self.boot_id,
-                "seq": self.seq, "body": self.body}
+        return {
+            "id": self.uuid,
+            "kind": self.kind,
+            "device_id": device_id,
+            "created_at": self.created_at,
+            "boot_id": self.boot_id,
+            "seq": self.seq,
+            "body": self.body,
+        }
 
 
 class LedgerError(Exception):
@@ -159,8 +166,7 @@ class Ledger:
         if conn is None:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a
             # transaction means exactly what the code says.
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30,
-                                   check_same_thread=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=True)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
@@ -193,8 +199,10 @@ class Ledger:
         conn = self._conn()
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
-            raise LedgerError(f"ledger {self.path} has schema {version}, newer than this software "
-                              f"({len(MIGRATIONS)}): install the newer version or restore a backup")
+            raise LedgerError(
+                f"ledger {self.path} has schema {version}, newer than this software "
+                f"({len(MIGRATIONS)}): install the newer version or restore a backup"
+            )
         for i in range(version, len(MIGRATIONS)):
             with self.transaction() as tx:
                 for stmt in MIGRATIONS[i].split(";"):
@@ -213,20 +221,36 @@ class Ledger:
     def add_event(self, tx: sqlite3.Connection, kind: str, body: dict) -> str:
         """Queue an event inside the caller's transaction; returns its UUID."""
         eid = str(uuidlib.uuid4())
-        tx.execute("INSERT INTO outbox (uuid, kind, body, created_at, boot_id) VALUES (?, ?, ?, ?, ?)",
-                   (eid, kind, json.dumps(body, ensure_ascii=False, sort_keys=True), wall_now(), self.boot_id))
+        tx.execute(
+            "INSERT INTO outbox (uuid, kind, body, created_at, boot_id) VALUES (?, ?, ?, ?, ?)",
+            (eid, kind, json.dumps(body, ensure_ascii=False, sort_keys=True), wall_now(), self.boot_id),
+        )
         return eid
 
     def pending_events(self, limit: int = 100) -> list[OutboxEvent]:
         rows = self.query("SELECT * FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?", (limit,))
-        return [OutboxEvent(r["uuid"], r["kind"], json.loads(r["body"]), r["created_at"], r["boot_id"],
-                            r["seq"], r["attempts"], r["last_error"]) for r in rows]
+        return [
+            OutboxEvent(
+                r["uuid"],
+                r["kind"],
+                json.loads(r["body"]),
+                r["created_at"],
+                r["boot_id"],
+                r["seq"],
+                r["attempts"],
+                r["last_error"],
+            )
+            for r in rows
+        ]
 
     def mark_delivered(self, uuids: Iterable[str]) -> None:
         now = wall_now()
         with self.transaction() as tx:
-            tx.executemany("UPDATE outbox SET state = 'delivered', delivered_at = ?, last_error = NULL "
-                           "WHERE uuid = ? AND state = 'pending'", [(now, u) for u in uuids])
+            tx.executemany(
+                "UPDATE outbox SET state = 'delivered', delivered_at = ?, last_error = NULL "
+                "WHERE uuid = ? AND state = 'pending'",
+                [(now, u) for u in uuids],
+            )
 
     def mark_dead(self, uuid: str, reason: str) -> None:
         with self.transaction() as tx:
@@ -234,13 +258,16 @@ class Ledger:
             if row is None:
                 return
             tx.execute("UPDATE outbox SET state = 'dead', last_error = ? WHERE uuid = ?", (reason, uuid))
-            tx.execute("INSERT OR REPLACE INTO dead_letters (uuid, kind, body, reason, dead_at) VALUES (?, ?, ?, ?, ?)",
-                       (uuid, row["kind"], row["body"], reason, wall_now()))
+            tx.execute(
+                "INSERT OR REPLACE INTO dead_letters (uuid, kind, body, reason, dead_at) VALUES (?, ?, ?, ?, ?)",
+                (uuid, row["kind"], row["body"], reason, wall_now()),
+            )
 
     def note_attempt(self, uuids: Iterable[str], error: str | None) -> None:
         with self.transaction() as tx:
-            tx.executemany("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE uuid = ?",
-                           [(error, u) for u in uuids])
+            tx.executemany(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE uuid = ?", [(error, u) for u in uuids]
+            )
 
     def outbox_stats(self) -> dict:
         counts = {"pending": 0, "delivered": 0, "dead": 0}
@@ -258,8 +285,16 @@ class Ledger:
 
     def dead_letters(self, limit: int = 100) -> list[dict]:
         rows = self.query("SELECT * FROM dead_letters ORDER BY dead_at DESC LIMIT ?", (limit,))
-        return [{"uuid": r["uuid"], "kind": r["kind"], "body": json.loads(r["body"]),
-                 "reason": r["reason"], "dead_at": r["dead_at"]} for r in rows]
+        return [
+            {
+                "uuid": r["uuid"],
+                "kind": r["kind"],
+                "body": json.loads(r["body"]),
+                "reason": r["reason"],
+                "dead_at": r["dead_at"],
+            }
+            for r in rows
+        ]
 
     # -- small key/value facts (last sync time, ...) -----------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
@@ -268,5 +303,7 @@ class Ledger:
 
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction() as tx:
-            tx.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
-                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )

@@ -16,6 +16,7 @@ every formatted line — message, extra fields and traceback — goes through
   values wrapped in ``Personal(...)``, and values a service declared with
   ``forget_in_logs(value)`` (for example the case number being looked up).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,7 @@ import logging
 import os
 import re
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # Masking lives in kiosk.core.privacy; Personal and forget_in_logs are re-exported
 # because they are part of how code logs: logs.Personal(name).
@@ -73,8 +74,7 @@ class ScrubFilter(logging.Filter):
 
 
 def _extras(record: logging.LogRecord) -> dict:
-    return {k: v for k, v in vars(record).items()
-            if k not in _RECORD_ATTRS and not k.startswith("_")}
+    return {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS and not k.startswith("_")}
 
 
 class _Base(logging.Formatter):
@@ -98,8 +98,12 @@ class JsonFormatter(_Base):
     """One JSON object per record, on one line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out = {"t": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-               "level": record.levelname, "logger": record.name, "msg": record.getMessage()}
+        out = {
+            "t": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
         for k, v in _extras(record).items():
             out[k] = v if isinstance(v, (int, float, bool, type(None))) else str(v)
         exc = self._exc(record)
@@ -147,7 +151,9 @@ def setup(verbose: bool = False, fmt: str | None = None, stream=None) -> logging
     handler.setFormatter(JsonFormatter(journal) if fmt == "json" else KeyValueFormatter(journal))
     root = logging.getLogger()
     for h in list(root.handlers):
-        if h.get_name() == _HANDLER_NAME or isinstance(h, logging.StreamHandler) and h.stream in (sys.stderr, sys.stdout):
+        if h.get_name() == _HANDLER_NAME or (
+            isinstance(h, logging.StreamHandler) and h.stream in (sys.stderr, sys.stdout)
+        ):
             root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)

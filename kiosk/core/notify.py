@@ -6,6 +6,7 @@ doing by sending one datagram per message to the unix socket named in
 Outside systemd the variable is absent and every call is a cheap no-op,
 so the app calls these unconditionally.
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Technician PIN: stored only as a PBKDF2-SHA256 hash in the config."""
+
 from __future__ import annotations
 
 import base64

@@ -7,6 +7,7 @@ recognise their own data: 张*三, ZW20******0101, 110***********1234,
 odd lengths) and always returns a string, because a masking bug must never turn into a crash
 that shows a traceback with the unmasked value in it.
 """
+
 from __future__ import annotations
 
 import re

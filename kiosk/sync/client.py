@@ -10,6 +10,7 @@ on the HTTP details:
 - ``CentralRejected``: the central understood and said no (4xx); carries its
   error code and message. ``CaseCodeWrong`` and ``CaseLocked`` are the lookup's.
 """
+
 from __future__ import annotations
 
 import email.utils
@@ -40,10 +41,17 @@ class CentralAuthError(CentralError):
 
 
 class CentralRejected(CentralError):
-    def __init__(self, status: int, code: str, message: str, body: dict | None = None,
-                 retry_after: float | None = None):
+    def __init__(
+        self, status: int, code: str, message: str, body: dict | None = None, retry_after: float | None = None
+    ):
         super().__init__(f"central refused ({status} {code}): {message}")
-        self.status, self.code, self.message, self.body, self.retry_after = status, code, message, body or {}, retry_after
+        self.status, self.code, self.message, self.body, self.retry_after = (
+            status,
+            code,
+            message,
+            body or {},
+            retry_after,
+        )
 
 
 class CaseCodeWrong(CentralRejected):
@@ -61,6 +69,7 @@ class CaseLocked(CentralRejected):
 @dataclass(frozen=True)
 class Fetched:
     """A conditional GET's result: `not_modified` means keep what you have (data is None)."""
+
     data: Any
     etag: str | None
     not_modified: bool = False
@@ -81,8 +90,14 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 class CentralClient:
-    def __init__(self, base_url: str, token: str, connect_timeout: float = 3.0, read_timeout: float = 5.0,
-                 verify: bool | str = True):
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 5.0,
+        verify: bool | str = True,
+    ):
         self.base_url = base_url.rstrip("/")
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -90,9 +105,11 @@ class CentralClient:
         # $REQUESTS_CA_BUNDLE override a session's verify, which would silently
         # replace the CA the technician configured in central.ca_file.
         self.verify = verify
-        self._headers = {"Authorization": f"Bearer {token}",
-                         "User-Agent": f"hall-kiosk/{__version__}",
-                         "Accept": "application/json"}
+        self._headers = {
+            "Authorization": f"Bearer {token}",
+            "User-Agent": f"hall-kiosk/{__version__}",
+            "Accept": "application/json",
+        }
         # One requests.Session per thread: the sync worker, the pad's window
         # watcher, the lookup worker, the dispenser's refresh, the self-check and
         # the UI pool all call the central, and requests does not document a
@@ -103,11 +120,13 @@ class CentralClient:
         self._sessions_lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, cfg) -> "CentralClient":
+    def from_config(cls, cfg) -> CentralClient:
         c = cfg.central
         if c.url.startswith("http://") and not c.allow_http:
-            raise ValueError(f"central.url {c.url} is plain http: the device token would travel in clear. "
-                             "Use https://, or set allow_http = true for a bench central only")
+            raise ValueError(
+                f"central.url {c.url} is plain http: the device token would travel in clear. "
+                "Use https://, or set allow_http = true for a bench central only"
+            )
         return cls(c.url, cfg.read_token(), c.connect_timeout, c.read_timeout, c.ca_file or True)
 
     @property
@@ -140,18 +159,31 @@ class CentralClient:
         return f"CentralClient({self.base_url!r})"
 
     # -- one request ------------------------------------------------------
-    def _request(self, method: str, path: str, *, json: Any = None, params: dict | None = None,
-                 headers: dict | None = None, read_timeout: float | None = None,
-                 connect_timeout: float | None = None) -> requests.Response:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict | None = None,
+        headers: dict | None = None,
+        read_timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> requests.Response:
         url = self.base_url + API + path
-        timeout = (connect_timeout if connect_timeout is not None else self.connect_timeout,
-                   read_timeout if read_timeout is not None else self.read_timeout)
+        timeout = (
+            connect_timeout if connect_timeout is not None else self.connect_timeout,
+            read_timeout if read_timeout is not None else self.read_timeout,
+        )
         try:
-            r = self.session.request(method, url, json=json, params=params, headers=headers, timeout=timeout,
-                                     verify=self.verify)
+            r = self.session.request(
+                method, url, json=json, params=params, headers=headers, timeout=timeout, verify=self.verify
+            )
         except requests.exceptions.SSLError as e:
-            raise CentralUnreachable(f"TLS check of {self.base_url} failed ({e.__class__.__name__}): "
-                                     "check central.ca_file and the device clock") from None
+            raise CentralUnreachable(
+                f"TLS check of {self.base_url} failed ({e.__class__.__name__}): "
+                "check central.ca_file and the device clock"
+            ) from None
         except requests.Timeout:
             raise CentralUnreachable(f"{self.base_url} did not answer {method} {path} in time") from None
         except requests.ConnectionError as e:
@@ -167,14 +199,17 @@ class CentralClient:
         code = body.get("error", "") if isinstance(body, dict) else ""
         message = body.get("message", r.reason) if isinstance(body, dict) else (r.reason or "")
         if r.status_code == 401 or (r.status_code == 403 and code != "wrong_code"):
-            raise CentralAuthError(f"central refused the device token ({r.status_code}: {message}); "
-                                   "check central.token_file or issue a new token")
+            raise CentralAuthError(
+                f"central refused the device token ({r.status_code}: {message}); "
+                "check central.token_file or issue a new token"
+            )
         if r.status_code == 403:
             raise CaseCodeWrong(403, code, message, body)
         if r.status_code == 423:
             raise CaseLocked(423, code or "locked", message, body, retry_after or body.get("retry_after_s"))
-        raise CentralRejected(r.status_code, code or "rejected", message, body if isinstance(body, dict) else {},
-                              retry_after)
+        raise CentralRejected(
+            r.status_code, code or "rejected", message, body if isinstance(body, dict) else {}, retry_after
+        )
 
     @staticmethod
     def _json_or_none(r: requests.Response):
@@ -187,8 +222,9 @@ class CentralClient:
         try:
             return r.json()
         except ValueError:
-            raise CentralUnreachable(f"{self.base_url} sent an answer that is not JSON "
-                                     f"({len(r.content)} bytes, HTTP {r.status_code})") from None
+            raise CentralUnreachable(
+                f"{self.base_url} sent an answer that is not JSON ({len(r.content)} bytes, HTTP {r.status_code})"
+            ) from None
 
     def _conditional(self, path: str, etag: str | None, binary: bool = False) -> Fetched:
         r = self._request("GET", path, headers={"If-None-Match": etag} if etag else None)
@@ -205,15 +241,27 @@ class CentralClient:
     def get_config(self, etag: str | None = None) -> Fetched:
         return self._conditional("/config", etag)
 
-    def issue_ticket(self, category: str, request_id: str, priority: bool = False,
-                     read_timeout: float | None = None, connect_timeout: float | None = None) -> dict:
+    def issue_ticket(
+        self,
+        category: str,
+        request_id: str,
+        priority: bool = False,
+        read_timeout: float | None = None,
+        connect_timeout: float | None = None,
+    ) -> dict:
         """Same request_id, same ticket: safe to resend after a timeout.
 
         A citizen is waiting at the screen, so the dispenser passes short
         timeouts and falls back to offline numbering when they run out."""
-        return self._json(self._request("POST", "/tickets", json={"request_id": request_id, "category": category,
-                                                                  "priority": priority},
-                                        read_timeout=read_timeout, connect_timeout=connect_timeout))
+        return self._json(
+            self._request(
+                "POST",
+                "/tickets",
+                json={"request_id": request_id, "category": category, "priority": priority},
+                read_timeout=read_timeout,
+                connect_timeout=connect_timeout,
+            )
+        )
 
     def lease_numbers(self, category: str, size: int, request_id: str | None = None, priority: bool = False) -> dict:
         body = {"category": category, "size": size, "priority": priority}
@@ -233,17 +281,23 @@ class CentralClient:
         return results
 
     def lookup_case(self, receipt_no: str, query_code: str, read_timeout: float | None = None) -> dict:
-        return self._json(self._request("POST", "/cases/lookup",
-                                        json={"receipt_no": receipt_no, "query_code": query_code},
-                                        read_timeout=read_timeout))
+        return self._json(
+            self._request(
+                "POST",
+                "/cases/lookup",
+                json={"receipt_no": receipt_no, "query_code": query_code},
+                read_timeout=read_timeout,
+            )
+        )
 
     def window_session(self, window: str, wait: float = 0, since: int | None = None) -> dict:
         """Long-poll: returns when the session's rev differs from `since`, or after `wait` s."""
         params = {"wait": f"{wait:g}"}
         if since is not None:
             params["since"] = str(since)
-        return self._json(self._request("GET", f"/windows/{window}/session", params=params,
-                                        read_timeout=self.read_timeout + wait))
+        return self._json(
+            self._request("GET", f"/windows/{window}/session", params=params, read_timeout=self.read_timeout + wait)
+        )
 
     def staff_card(self, window: str, etag: str | None = None) -> Fetched:
         return self._conditional(f"/windows/{window}/staff", etag)
@@ -257,8 +311,15 @@ class CentralClient:
 
 def _reason(e: Exception) -> str:
     text = str(e)
-    for hint in ("Connection refused", "Name or service not known", "timed out", "Remote end closed",
-                 "Connection reset", "No route to host", "Network is unreachable"):
+    for hint in (
+        "Connection refused",
+        "Name or service not known",
+        "timed out",
+        "Remote end closed",
+        "Connection reset",
+        "No route to host",
+        "Network is unreachable",
+    ):
         if hint in text:
             return hint.lower()
     return e.__class__.__name__

@@ -1,4 +1,5 @@
 """The heartbeat: what the central (and the fleet view) learns of this device's health."""
+
 from __future__ import annotations
 
 import shutil
@@ -19,8 +20,9 @@ def system_uptime() -> float | None:
         return None
 
 
-def health_report(ledger: Any, device_id: str, started: float, storage_dir: Path,
-                  extra: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
+def health_report(
+    ledger: Any, device_id: str, started: float, storage_dir: Path, extra: Callable[[], dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The heartbeat body: outbox, disk, uptime, and each role's part (printer, scanner ...) from ``extra``."""
     stats = ledger.outbox_stats()
     try:
@@ -28,12 +30,21 @@ def health_report(ledger: Any, device_id: str, started: float, storage_dir: Path
     except OSError:
         free = None
     h: dict[str, Any] = {
-        "device_id": device_id, "version": __version__,
-        "uptime_s": round(time.monotonic() - started, 1), "system_uptime_s": system_uptime(),
-        "outbox": {"pending": stats["pending"], "dead": stats["dead"],
-                   "oldest_pending_age_s": stats["oldest_pending_age_s"]},
-        "last_sync": ledger.get_meta(LAST_SYNC), "disk_free_bytes": free,
-        "printer": "unknown", "paper": "unknown", "sent_at": wall_now("seconds")}
+        "device_id": device_id,
+        "version": __version__,
+        "uptime_s": round(time.monotonic() - started, 1),
+        "system_uptime_s": system_uptime(),
+        "outbox": {
+            "pending": stats["pending"],
+            "dead": stats["dead"],
+            "oldest_pending_age_s": stats["oldest_pending_age_s"],
+        },
+        "last_sync": ledger.get_meta(LAST_SYNC),
+        "disk_free_bytes": free,
+        "printer": "unknown",
+        "paper": "unknown",
+        "sent_at": wall_now("seconds"),
+    }
     if extra is not None:
         try:
             h.update(extra())

@@ -6,6 +6,7 @@ an event leaves the outbox only on the central's ``accepted`` or
 reason (a technician sees it); an event the answer does not mention stays
 pending and travels again, with the same UUID, next time.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,7 +20,7 @@ log = logging.getLogger("kiosk.sync")
 
 @dataclass
 class UploadResult:
-    sent: bool = False          # anything was sent (a reply from the central proves it is there)
+    sent: bool = False  # anything was sent (a reply from the central proves it is there)
     delivered: int = 0
     duplicates: int = 0
     rejected: int = 0
@@ -28,13 +29,14 @@ class UploadResult:
 class OutboxUploader:
     """Drains the ledger's outbox; remembers a smaller batch size after a batch was refused as too big."""
 
-    def __init__(self, ledger: Any, client: CentralClient, device_id: str, batch_size: int = 200,
-                 on_progress: Any = None):
+    def __init__(
+        self, ledger: Any, client: CentralClient, device_id: str, batch_size: int = 200, on_progress: Any = None
+    ):
         self.ledger = ledger
         self.client = client
         self.device_id = device_id
         self.batch_size = batch_size
-        self.on_progress = on_progress   # called with nothing after each delivered batch
+        self.on_progress = on_progress  # called with nothing after each delivered batch
 
     def upload(self, result: UploadResult | None = None) -> UploadResult:
         """Send every pending event. Raises CentralUnreachable / CentralAuthError when the central

@@ -5,6 +5,7 @@ and photo for a pad, the queue status for a dispenser. Each is fetched with
 its ETag, so an unchanged answer costs a 304. A refusal of one pull (no staff
 on the window yet) is recorded in the summary and is not an outage.
 """
+
 from __future__ import annotations
 
 import base64
@@ -13,6 +14,7 @@ from typing import Any
 from kiosk.core.keys import CENTRAL_CONFIG, CENTRAL_CONFIG_ETAG, QUEUE_STATUS, staff_card, staff_photo
 from kiosk.core.time import wall_now
 from kiosk.sync.client import CentralClient, CentralRejected
+
 
 class Pulls:
     def __init__(self, cache: Any, client: CentralClient, *, window: str | None = None, queue: bool = False):
@@ -41,7 +43,7 @@ class Pulls:
         if self.window:
             try:
                 pulled["staff"] = self._staff(self.window)
-            except CentralRejected as e:   # e.g. no staff on this window yet: not a connectivity problem
+            except CentralRejected as e:  # e.g. no staff on this window yet: not a connectivity problem
                 pulled["staff"] = f"refused: {e.message}"
         if self.queue:
             try:
@@ -62,6 +64,8 @@ class Pulls:
         photo = self.cache.get(photo_key) or {}
         p = self.client.staff_photo(card["staff_id"], photo.get("etag"))
         if not p.not_modified:
-            self.cache.set(photo_key, {"content_type": p.content_type, "etag": p.etag,
-                                       "data_b64": base64.b64encode(p.data).decode("ascii")})
+            self.cache.set(
+                photo_key,
+                {"content_type": p.content_type, "etag": p.etag, "data_b64": base64.b64encode(p.data).decode("ascii")},
+            )
         return "not_modified" if f.not_modified and p.not_modified else "updated"

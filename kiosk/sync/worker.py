@@ -16,14 +16,16 @@ The UI reads ``state()`` (thread-safe snapshot) or registers a listener; a
 listener runs on this worker's thread, so a Kivy app hands it on with
 ``Clock.schedule_once``. Nothing here imports Kivy.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from kiosk.core.backoff import Backoff
 from kiosk.core.keys import LAST_SYNC
@@ -41,18 +43,35 @@ SECONDS = "seconds"
 
 
 class SyncWorker:
-    def __init__(self, ledger, client: CentralClient, cache=None, device_id: str = "",
-                 health: Callable[[], dict] | None = None, interval: float = 15.0, batch_size: int = 200,
-                 backoff_base: float = 1.0, backoff_cap: float = 60.0, min_retry_gap: float = 1.0,
-                 window: str | None = None, pull_queue: bool = False, storage_dir: str | Path | None = None):
+    def __init__(
+        self,
+        ledger,
+        client: CentralClient,
+        cache=None,
+        device_id: str = "",
+        health: Callable[[], dict] | None = None,
+        interval: float = 15.0,
+        batch_size: int = 200,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 60.0,
+        min_retry_gap: float = 1.0,
+        window: str | None = None,
+        pull_queue: bool = False,
+        storage_dir: str | Path | None = None,
+    ):
         self.ledger = ledger
         self.client = client
         self.cache = cache
         self.device_id = device_id
         self.health = health
         self.interval = interval
-        self.uploader = OutboxUploader(ledger, client, device_id, batch_size,
-                                       on_progress=lambda: self._update(pending=ledger.outbox_stats()["pending"]))
+        self.uploader = OutboxUploader(
+            ledger,
+            client,
+            device_id,
+            batch_size,
+            on_progress=lambda: self._update(pending=ledger.outbox_stats()["pending"]),
+        )
         self.pulls = Pulls(cache, client, window=window, queue=pull_queue)
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
@@ -63,16 +82,16 @@ class SyncWorker:
         self.storage_dir = Path(storage_dir) if storage_dir else Path(ledger.path).parent
         self.started = time.monotonic()
 
-        self._lock = threading.Lock()          # guards _state and the schedule
-        self._cycle_lock = threading.Lock()    # one exchange with the central at a time
+        self._lock = threading.Lock()  # guards _state and the schedule
+        self._cycle_lock = threading.Lock()  # one exchange with the central at a time
         self._wakeup = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._listeners: list[Callable[[dict], None]] = []
         self._failures = 0
-        self._next_try = 0.0                    # monotonic
-        self._next_pull = 0.0                   # monotonic
-        self._last_attempt = -1e9               # monotonic
+        self._next_try = 0.0  # monotonic
+        self._next_pull = 0.0  # monotonic
+        self._last_attempt = -1e9  # monotonic
         self._wake_pending = False
         self._status = SyncStatus(last_success=ledger.get_meta(LAST_SYNC))
 
@@ -100,7 +119,7 @@ class SyncWorker:
     def wake(self) -> None:
         """A new event is in the outbox: send it now (or within a second while offline)."""
         with self._lock:
-            self._wake_pending = True   # survives a cycle that is running right now
+            self._wake_pending = True  # survives a cycle that is running right now
             self._next_try = min(self._next_try, max(time.monotonic(), self._last_attempt + self.min_retry_gap))
         self._wakeup.set()
 
@@ -163,25 +182,32 @@ class SyncWorker:
                 self._last_attempt = time.monotonic()
                 self._wake_pending = False
                 self._status.last_attempt = wall_now(SECONDS)
-            summary = {"ok": False, "delivered": 0, "duplicates": 0, "rejected": 0, "pulled": {},
-                       "heartbeat": False, "error": None}
+            summary = {
+                "ok": False,
+                "delivered": 0,
+                "duplicates": 0,
+                "rejected": 0,
+                "pulled": {},
+                "heartbeat": False,
+                "error": None,
+            }
             stage = "upload"
             up = UploadResult()
             try:
                 try:
                     self.uploader.upload(up)
-                finally:   # what was delivered before a failure counts
+                finally:  # what was delivered before a failure counts
                     summary.update(delivered=up.delivered, duplicates=up.duplicates, rejected=up.rejected)
                 stage = "download"
                 if pull:
                     summary["pulled"] = self.pulls.pull()
                     try:
                         summary["heartbeat"] = bool(self.client.heartbeat(self._health()))
-                    except CentralRejected as e:   # a health field the central dislikes is not an outage
+                    except CentralRejected as e:  # a health field the central dislikes is not an outage
                         log.warning("central refused the heartbeat: %s", e.message)
                         summary["heartbeat"] = f"refused: {e.message}"
                 elif not up.sent:
-                    self.client.whoami()   # a cheap probe, so "online" always means the central answered
+                    self.client.whoami()  # a cheap probe, so "online" always means the central answered
             except CentralUnreachable as e:
                 summary["error"] = str(e)
                 self._failed(str(e), e.retry_after, stage=stage)
@@ -210,24 +236,35 @@ class SyncWorker:
             self._next_try = t + self.interval
             if pulled:
                 self._next_pull = t + self.interval
-            if self._wake_pending:   # an event arrived during this cycle: go again at once
+            if self._wake_pending:  # an event arrived during this cycle: go again at once
                 self._next_try = t
-            self._set(status="online", last_success=now, last_error=None, upload_error=None,
-                      download_error=None, next_retry_s=None, failures=0)
+            self._set(
+                status="online",
+                last_success=now,
+                last_error=None,
+                upload_error=None,
+                download_error=None,
+                next_retry_s=None,
+                failures=0,
+            )
 
-    def _failed(self, error: str, retry_after: float | None, status: str = "offline",
-                stage: str = "upload") -> None:
+    def _failed(self, error: str, retry_after: float | None, status: str = "offline", stage: str = "upload") -> None:
         with self._lock:
             delay = self._backoff.failure(retry_after)
             self._failures = self._backoff.failures
             if status == "auth_error":
-                delay = self.backoff_cap   # retrying will not fix a token; still look now and then
+                delay = self.backoff_cap  # retrying will not fix a token; still look now and then
             if self._wake_pending and status == "offline" and retry_after is None:
                 delay = min(delay, self.min_retry_gap)
             self._next_try = time.monotonic() + delay
-            self._next_pull = 0.0   # after a failure, pull again with the next success
-            self._set(status=status, last_error=error, next_retry_s=delay, failures=self._failures,
-                      **{f"{stage}_error": error})
+            self._next_pull = 0.0  # after a failure, pull again with the next success
+            self._set(
+                status=status,
+                last_error=error,
+                next_retry_s=delay,
+                failures=self._failures,
+                **{f"{stage}_error": error},
+            )
         log.info("central unavailable (%s); next try in %.1f s", error, delay)
 
     def _set(self, **changes: Any) -> None:

@@ -12,6 +12,7 @@ is kept on the runtime (``rt.selftest_result``) for the heartbeat and the
 service screen. Nothing here imports Kivy, and every check catches its own
 errors: a broken part gives a "fail" row, never a crashed self-check.
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,7 +23,7 @@ import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from kiosk.core import keys
 from kiosk.core.fonts import FontMissing, find_cjk_font
@@ -31,10 +32,10 @@ log = logging.getLogger("kiosk.selftest")
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
-MIN_FREE_MB = 50        # below this SQLite may fail to commit: the ledger is at risk
-LOW_FREE_MB = 500       # enough for now, but tell the technician
-MIN_YEAR = 2025         # a Pi without RTC and without NTP boots in the past
-CLOCK_SLACK_S = 300     # NTP may step the clock back a little; more is a wrong clock
+MIN_FREE_MB = 50  # below this SQLite may fail to commit: the ledger is at risk
+LOW_FREE_MB = 500  # enough for now, but tell the technician
+MIN_YEAR = 2025  # a Pi without RTC and without NTP boots in the past
+CLOCK_SLACK_S = 300  # NTP may step the clock back a little; more is a wrong clock
 
 
 @dataclass
@@ -48,7 +49,7 @@ class Row:
 @dataclass
 class Result:
     rows: list[Row]
-    finished_at: str = field(default_factory=lambda: datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"))
+    finished_at: str = field(default_factory=lambda: datetime.now(UTC).astimezone().isoformat(timespec="seconds"))
     duration_s: float = 0.0
 
     @property
@@ -70,8 +71,13 @@ class Result:
 
     def as_dict(self) -> dict:
         """For the heartbeat: small, JSON-safe, no personal data."""
-        return {"ok": self.ok, "finished_at": self.finished_at, "duration_s": round(self.duration_s, 2),
-                "counts": self.counts, "rows": [asdict(r) for r in self.rows]}
+        return {
+            "ok": self.ok,
+            "finished_at": self.finished_at,
+            "duration_s": round(self.duration_s, 2),
+            "counts": self.counts,
+            "rows": [asdict(r) for r in self.rows],
+        }
 
     def table(self) -> str:
         width = max([len(r.name) for r in self.rows] + [5])
@@ -87,6 +93,7 @@ class Result:
 # Each takes (cfg, rt) and returns one Row or a list of rows. rt may be None
 # (the runtime could not be built) or lack a role's parts (role not built).
 
+
 def check_config(cfg, rt) -> Row:
     warnings = getattr(cfg, "warnings", [])
     if warnings:
@@ -95,11 +102,11 @@ def check_config(cfg, rt) -> Row:
 
 
 def check_ledger(cfg, rt) -> Row:
-    ledger = (rt.ledger if rt is not None else None)
+    ledger = rt.ledger if rt is not None else None
     if ledger is None:
         return Row("ledger", FAIL, f"not open in {cfg.storage.dir} (see the error above; check the folder's owner)")
     try:
-        ledger.set_meta(keys.SELFTEST_LAST_WRITE, datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        ledger.set_meta(keys.SELFTEST_LAST_WRITE, datetime.now(UTC).isoformat(timespec="seconds"))
     except Exception as e:
         return Row("ledger", FAIL, f"{ledger.path} is not writable: {e} (check disk space and owner)")
     try:
@@ -145,6 +152,7 @@ def printer_status(cfg, rt):
     own = printer is None
     if own:
         from kiosk.wiring import build_printer
+
         printer = build_printer(cfg).start()
     try:
         timeout = cfg.printer.status_timeout
@@ -163,8 +171,12 @@ def check_printer(cfg, rt) -> Row | None:
     try:
         st = printer_status(cfg, rt)
     except Exception as e:
-        return Row("printer", FAIL, f"{where}: status check failed: {type(e).__name__}: {e} "
-                   "(check cable and power, then `kiosk selftest` again)")
+        return Row(
+            "printer",
+            FAIL,
+            f"{where}: status check failed: {type(e).__name__}: {e} "
+            "(check cable and power, then `kiosk selftest` again)",
+        )
     if st.online is False:
         return Row("printer", FAIL, f"{where}: {st.detail}")
     if st.paper == "out":
@@ -172,8 +184,7 @@ def check_printer(cfg, rt) -> Row | None:
     if st.paper == "near_end":
         return Row("printer", WARN, f"{where}: paper near its end (have a roll ready)")
     if st.online is None or st.paper == "unknown":
-        return Row("printer", WARN, f"{where}: status unknown: {st.detail} "
-                   "(make a test print from the service screen)")
+        return Row("printer", WARN, f"{where}: status unknown: {st.detail} (make a test print from the service screen)")
     return Row("printer", OK, f"{where}: online, paper ok")
 
 
@@ -183,7 +194,9 @@ def _port_row(name: str, port: str, required: bool) -> Row:
     try:
         st = os.stat(port)
     except FileNotFoundError:
-        return Row(name, FAIL, f"{port} does not exist (plugged in? udev rule installed? see /dev/serial/by-id/)", required)
+        return Row(
+            name, FAIL, f"{port} does not exist (plugged in? udev rule installed? see /dev/serial/by-id/)", required
+        )
     except OSError as e:
         return Row(name, FAIL, f"{port}: {e.strerror}", required)
     if not stat.S_ISCHR(st.st_mode):
@@ -261,13 +274,19 @@ def _check_gpio(cfg, rt) -> Row:
     bad = []
     if free:
         from kiosk.wiring import claim_problems
+
         try:
             bad = claim_problems(cfg, free)
         except Exception as e:
             return Row("gpio", FAIL, f"no GPIO access: {type(e).__name__}: {e}")
     if bad:
-        return Row("gpio", FAIL, "cannot claim " + "; ".join(bad) +
-                   " (another program using it, or on a Pi: user in group gpio and python3-lgpio installed?)")
+        return Row(
+            "gpio",
+            FAIL,
+            "cannot claim "
+            + "; ".join(bad)
+            + " (another program using it, or on a Pi: user in group gpio and python3-lgpio installed?)",
+        )
     parts = []
     if held:
         parts.append(f"{len(held)} held by the running buttons/LEDs")
@@ -283,30 +302,36 @@ def check_central(cfg, rt) -> Row:
     offline by design and delivers later. A refused token never heals by
     itself (every event waits in the outbox until a technician fixes it), so
     that one fails the self-check."""
-    from kiosk.sync.client import CentralAuthError, CentralClient, CentralError, CentralUnreachable
     from kiosk.core.config import ConfigError, check_token_file
+    from kiosk.sync.client import CentralAuthError, CentralClient, CentralError, CentralUnreachable
+
     url = cfg.central.url
     problem = check_token_file(cfg.central.token_file)
     if problem:  # checked even with a running client: the file may have changed since the start
         return Row("central", FAIL, f"{problem.what} ({problem.fix})")
-    client = (rt.client if rt is not None else None)
+    client = rt.client if rt is not None else None
     own = client is None
     if own:
         try:
             client = CentralClient.from_config(cfg)
         except ConfigError as e:  # token file missing, unreadable or too open
             return Row("central", FAIL, "; ".join(f"{p.what} ({p.fix})" for p in e.problems))
-        except ValueError as e:   # plain http without allow_http
+        except ValueError as e:  # plain http without allow_http
             return Row("central", FAIL, str(e))
     try:
         me = client.whoami()
     except CentralAuthError:
-        return Row("central", FAIL, f"{url}: reachable but NOT AUTHORISED: the device token was refused "
-                   f"(revoked or wrong). Ask the central's administrators for a new token for {cfg.device.id} "
-                   f"and write it to {cfg.central.token_file}")
+        return Row(
+            "central",
+            FAIL,
+            f"{url}: reachable but NOT AUTHORISED: the device token was refused "
+            f"(revoked or wrong). Ask the central's administrators for a new token for {cfg.device.id} "
+            f"and write it to {cfg.central.token_file}",
+        )
     except CentralUnreachable as e:
-        return Row("central", FAIL, f"{url}: unreachable ({e}); the device works offline and "
-                   "delivers later", required=False)
+        return Row(
+            "central", FAIL, f"{url}: unreachable ({e}); the device works offline and delivers later", required=False
+        )
     except CentralError as e:
         return Row("central", FAIL, f"{url}: {e}", required=False)
     finally:
@@ -314,8 +339,12 @@ def check_central(cfg, rt) -> Row:
             client.close()
     who = me.get("device_id") if isinstance(me, dict) else None
     if who and who != cfg.device.id:
-        return Row("central", FAIL, f"{url}: the token belongs to device {who}, this device is {cfg.device.id} "
-                   "(fix device.id or the token file)")
+        return Row(
+            "central",
+            FAIL,
+            f"{url}: the token belongs to device {who}, this device is {cfg.device.id} "
+            "(fix device.id or the token file)",
+        )
     return Row("central", OK, f"{url}: reachable and authorised as {who or cfg.device.id}", required=False)
 
 
@@ -333,24 +362,41 @@ def newest_record_time(ledger) -> datetime | None:
 
 
 def check_clock(cfg, rt, now: datetime | None = None) -> Row:
-    now = now or datetime.now(timezone.utc).astimezone()
+    now = now or datetime.now(UTC).astimezone()
     if now.year < MIN_YEAR:
-        return Row("clock", FAIL, f"{now:%Y-%m-%d %H:%M} is in the past (no network time yet? "
-                   "check `timedatectl`; tickets would carry wrong dates)")
-    ledger = (rt.ledger if rt is not None else None)
+        return Row(
+            "clock",
+            FAIL,
+            f"{now:%Y-%m-%d %H:%M} is in the past (no network time yet? "
+            "check `timedatectl`; tickets would carry wrong dates)",
+        )
+    ledger = rt.ledger if rt is not None else None
     newest = newest_record_time(ledger) if ledger is not None else None
     if newest is not None:
         behind = (newest - now).total_seconds()
         if behind > CLOCK_SLACK_S:
-            return Row("clock", FAIL, f"{now:%Y-%m-%d %H:%M} is before the newest record ({newest:%Y-%m-%d %H:%M}): "
-                       "the clock went back (check `timedatectl`)")
+            return Row(
+                "clock",
+                FAIL,
+                f"{now:%Y-%m-%d %H:%M} is before the newest record ({newest:%Y-%m-%d %H:%M}): "
+                "the clock went back (check `timedatectl`)",
+            )
         if behind > 0:
             return Row("clock", WARN, f"clock {behind:.0f} s behind the newest record (NTP step?)")
     return Row("clock", OK, f"{now:%Y-%m-%d %H:%M:%S %Z}")
 
 
-CHECKS = (check_config, check_ledger, check_disk, check_font, check_printer, check_scanner,
-          check_gpio, check_central, check_clock)
+CHECKS = (
+    check_config,
+    check_ledger,
+    check_disk,
+    check_font,
+    check_printer,
+    check_scanner,
+    check_gpio,
+    check_central,
+    check_clock,
+)
 
 
 def run_checks(cfg, rt=None, checks=CHECKS) -> Result:
@@ -375,13 +421,18 @@ def run_into(rt) -> Result:
     result = run_checks(rt.cfg, rt)
     rt.selftest_result = result.as_dict()
     level = logging.INFO if result.ok else logging.ERROR
-    log.log(level, "self-check %s", result.summary(),
-            extra={"failed": ",".join(r.name for r in result.rows if r.verdict == FAIL) or "-"})
+    log.log(
+        level,
+        "self-check %s",
+        result.summary(),
+        extra={"failed": ",".join(r.name for r in result.rows if r.verdict == FAIL) or "-"},
+    )
     for r in result.rows:
         if r.verdict != OK:
             log.warning("self-check %s %s: %s", r.name, r.verdict, r.detail)
     try:
         from kiosk.core import notify
+
         notify.status(f"self-check {result.summary()}")
     except Exception:
         pass
@@ -390,13 +441,15 @@ def run_into(rt) -> Result:
 
 def start_background(rt) -> threading.Thread:
     """The start-up self-check, off the UI thread."""
+
     def work():
         try:
             run_into(rt)
         finally:
-            ledger = (rt.ledger if rt is not None else None)
+            ledger = rt.ledger if rt is not None else None
             if ledger is not None:
                 ledger.close()  # this thread's own connection
+
     t = threading.Thread(target=work, name="selftest", daemon=True)
     t.start()
     return t

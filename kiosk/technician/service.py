@@ -13,6 +13,7 @@
 No personal data is shown: dead letters show kind and (scrubbed) reason,
 not the body; the last scan shows a masked receipt number, never the code.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,8 +25,8 @@ from urllib.parse import urlsplit
 
 from kiosk import __version__
 from kiosk.core import keys
-from kiosk.core.privacy import mask_receipt, mask_text, scrub
 from kiosk.core.pin import verify_pin
+from kiosk.core.privacy import mask_receipt, mask_text, scrub
 
 log = logging.getLogger("kiosk.technician")
 
@@ -37,7 +38,7 @@ class PinGate:
 
     def __init__(self, cfg, ledger=None, clock=time.time):
         self.cfg = cfg
-        self.ledger = ledger          # None out of service when the ledger will not open
+        self.ledger = ledger  # None out of service when the ledger will not open
         self.clock = clock
         self._mem = {keys.TECHNICIAN_FAILED_TRIES: "0", keys.TECHNICIAN_LOCKED_UNTIL: "0"}
         self._lock = threading.Lock()
@@ -90,8 +91,9 @@ class PinGate:
             if tries >= self.cfg.technician.max_tries:
                 self._set(keys.TECHNICIAN_LOCKED_UNTIL, self.clock() + self.cfg.technician.lockout_minutes * 60)
                 self._set(keys.TECHNICIAN_FAILED_TRIES, 0)
-                log.warning("service PIN locked for %d min after %d wrong tries",
-                            self.cfg.technician.lockout_minutes, tries)
+                log.warning(
+                    "service PIN locked for %d min after %d wrong tries", self.cfg.technician.lockout_minutes, tries
+                )
                 return False, "locked"
             self._set(keys.TECHNICIAN_FAILED_TRIES, tries)
             log.warning("wrong service PIN (%d of %d)", tries, self.cfg.technician.max_tries)
@@ -99,6 +101,7 @@ class PinGate:
 
 
 # ---- facts -------------------------------------------------------------
+
 
 def ip_address(cfg) -> str:
     """The address this device uses towards the central system (no packet is sent)."""
@@ -139,6 +142,7 @@ def _printer_text(rt) -> str:
     if rt.printer is None:  # no dispenser role on this device
         return NOT_CONFIGURED
     from kiosk.technician.selftest import printer_status
+
     st = printer_status(rt.cfg, rt)
     state = {True: "online", False: "OFFLINE", None: "not answering"}[st.online]
     return f"{state}, paper {st.paper}: {st.detail}"
@@ -147,6 +151,7 @@ def _printer_text(rt) -> str:
 def describe_scan(scan, cfg) -> str:
     """What a technician needs from a test scan, masked: which input, and would the lookup take it?"""
     from kiosk.roles.lookup.receipt import Rejection, parse_payload
+
     if scan.problem:
         return f"unreadable ({scan.problem}) from {scan.source}"
     ref = parse_payload(scan.payload, receipt_param=cfg.lookup.receipt_param, code_param=cfg.lookup.code_param)
@@ -165,7 +170,7 @@ class Bench:
     report to the test instead of issuing tickets or ratings; a pad key lights
     its own LED. close() gives the buttons back to their role."""
 
-    CENTRAL_EVERY_S = 10.0   # whoami at most this often: the screen refreshes every 2 s
+    CENTRAL_EVERY_S = 10.0  # whoami at most this often: the screen refreshes every 2 s
     KEY_LED_S = 0.8
 
     def __init__(self, rt, clock=time.monotonic):
@@ -175,7 +180,7 @@ class Bench:
         self.last_scan_at: str | None = None
         self.last_press: str | None = None
         self.presses = 0
-        self._banks: list[tuple[object, object]] = []   # (bank, its role's on_press)
+        self._banks: list[tuple[object, object]] = []  # (bank, its role's on_press)
         self._central = None
         self._central_at = -1e9
         self._lock = threading.Lock()
@@ -218,6 +223,7 @@ class Bench:
                     leds.blink(name, on_time=self.KEY_LED_S, off_time=0.1, n=1)
                 except Exception as e:  # a dead LED is what the test is for: say so, keep going
                     log.warning("LED %s failed: %s", name, type(e).__name__)
+
         return pressed
 
     def scanner_text(self) -> str:
@@ -241,6 +247,7 @@ class Bench:
     def central_row(self):
         """The self-check's central row, asked again at most every CENTRAL_EVERY_S."""
         from kiosk.technician.selftest import check_central
+
         now = self.clock()
         if self._central is None or now - self._central_at >= self.CENTRAL_EVERY_S:
             self._central, self._central_at = check_central(self.rt.cfg, self.rt), now
@@ -291,10 +298,14 @@ def collect(rt, bench: Bench | None = None) -> list[tuple[str, list[tuple[str, s
     state = state if isinstance(state, dict) else {}
     selftest = rt.selftest_result or {}
 
-    device = [("device id", cfg.device.id), ("hall", cfg.device.hall),
-              ("roles", ", ".join(cfg.device.roles)), ("version", __version__),
-              ("IP address", _safe(lambda: ip_address(cfg))),
-              ("uptime", f"{_safe(rt.uptime_s, 0):.0f} s")]
+    device = [
+        ("device id", cfg.device.id),
+        ("hall", cfg.device.hall),
+        ("roles", ", ".join(cfg.device.roles)),
+        ("version", __version__),
+        ("IP address", _safe(lambda: ip_address(cfg))),
+        ("uptime", f"{_safe(rt.uptime_s, 0):.0f} s"),
+    ]
     oos = rt.out_of_service
     if oos:
         device.append(("OUT OF SERVICE", oos.text()))
@@ -320,30 +331,43 @@ def collect(rt, bench: Bench | None = None) -> list[tuple[str, list[tuple[str, s
         stats = _safe(ledger.outbox_stats, {})
         if isinstance(stats, dict):
             age = stats.get("oldest_pending_age_s")
-            outbox.append(("pending", f"{stats.get('pending', '?')}" + (f" (oldest {age / 60:.0f} min)" if age else "")))
+            outbox.append(
+                ("pending", f"{stats.get('pending', '?')}" + (f" (oldest {age / 60:.0f} min)" if age else ""))
+            )
             outbox.append(("delivered", str(stats.get("delivered", "?"))))
             outbox.append(("dead letters", str(stats.get("dead", "?"))))
         dead = _safe(lambda: ledger.dead_letters(limit=10), [])
         for d in dead if isinstance(dead, list) else []:
             outbox.append((f"  {d['kind']} {d['dead_at'][:16]}", scrub(d["reason"])))
 
-    devices = [("printer", _safe(lambda: _printer_text(rt))),
-               ("scanner", _safe(bench.scanner_text if bench else lambda: _scanner_text(rt))),
-               ("buttons", _safe(bench.buttons_text if bench else lambda: _buttons_text(rt))),
-               ("LEDs", _safe(lambda: _leds_text(rt)))]
+    devices = [
+        ("printer", _safe(lambda: _printer_text(rt))),
+        ("scanner", _safe(bench.scanner_text if bench else lambda: _scanner_text(rt))),
+        ("buttons", _safe(bench.buttons_text if bench else lambda: _buttons_text(rt))),
+        ("LEDs", _safe(lambda: _leds_text(rt))),
+    ]
 
-    checks = [(r["name"], f"{r['verdict'].upper()}{'' if r['required'] else ' (optional)'}: {r['detail']}")
-              for r in selftest.get("rows", [])] or [("self-check", "running ..." if not oos else "not run out of service")]
+    checks = [
+        (r["name"], f"{r['verdict'].upper()}{'' if r['required'] else ' (optional)'}: {r['detail']}")
+        for r in selftest.get("rows", [])
+    ] or [("self-check", "running ..." if not oos else "not run out of service")]
 
     config = []
     for section, values in cfg.summary().items():
         shown = ", ".join(f"{k}={v}" for k, v in values.items() if not isinstance(v, (list, dict)) or len(str(v)) < 60)
         config.append((section, shown))
-    return [("device", device), ("central", central), ("outbox", outbox), ("devices", devices),
-            ("self-check", checks), ("config", config)]
+    return [
+        ("device", device),
+        ("central", central),
+        ("outbox", outbox),
+        ("devices", devices),
+        ("self-check", checks),
+        ("config", config),
+    ]
 
 
 # ---- hardware tests ------------------------------------------------------
+
 
 def test_print(rt) -> str:
     """Print the dispenser's test ticket through the role's printer thread; returns what happened."""
@@ -351,6 +375,7 @@ def test_print(rt) -> str:
     if printer is None:
         return NOT_CONFIGURED
     from kiosk.roles.dispenser.layout import test_document
+
     try:
         printer.submit(test_document(rt.cfg)).result(timeout=60)
     except Exception as e:  # PrinterError says what to check; anything else still must not kill the screen
@@ -367,6 +392,7 @@ def test_leds(rt, step_s: float = 0.4, all_s: float = 1.0) -> str:
     if leds is None:
         return NOT_CONFIGURED
     from kiosk.roles.pad.keypad import key_names
+
     names = key_names()
     failed: dict[str, str] = {}
     try:

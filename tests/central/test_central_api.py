@@ -1,4 +1,5 @@
 """The bench central's contract through the real client over loopback HTTP."""
+
 from __future__ import annotations
 
 import threading
@@ -8,9 +9,15 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from kiosk.sync.client import (CaseCodeWrong, CaseLocked, CentralAuthError, CentralClient, CentralRejected,
-                                  CentralUnreachable)
 from kiosk.central.server import BenchCentral
+from kiosk.sync.client import (
+    CaseCodeWrong,
+    CaseLocked,
+    CentralAuthError,
+    CentralClient,
+    CentralRejected,
+    CentralUnreachable,
+)
 from tests.helpers import refused_url
 
 
@@ -33,13 +40,13 @@ def test_ticket_numbers_are_hall_wide_sequential_and_idempotent(central):
     [t.start() for t in threads]
     [t.join() for t in threads]
     assert not errors
-    assert sorted(t["number"] for t in got) == list(range(1, 31))      # no gap, no repeat, across devices
+    assert sorted(t["number"] for t in got) == list(range(1, 31))  # no gap, no repeat, across devices
     t = next(t for t in got if t["request_id"] == "a-3")
-    again = a.issue_ticket("A", "a-3")                                 # a retry after a timeout
+    again = a.issue_ticket("A", "a-3")  # a retry after a timeout
     assert again == t and again["display"] == f"A{t['number']:03d}"
-    assert b.issue_ticket("B", "b-new")["number"] == 1                 # each category its own series
+    assert b.issue_ticket("B", "b-new")["number"] == 1  # each category its own series
     with pytest.raises(CentralRejected) as e:
-        a.issue_ticket("B", "a-3")                                     # same request id, other category
+        a.issue_ticket("B", "a-3")  # same request id, other category
     assert e.value.status == 409
     first = b.issue_ticket("C", "c-1")
     second = b.issue_ticket("C", "c-2")
@@ -52,9 +59,9 @@ def test_leased_numbers_are_never_issued_online(central):
     c.issue_ticket("B", "r0")
     lease = c.lease_numbers("B", 20, request_id="lease-1")
     assert lease["first"] == 2 and lease["last"] == 21 and lease["prefix"] == "B"
-    assert c.lease_numbers("B", 20, request_id="lease-1") == lease       # idempotent
+    assert c.lease_numbers("B", 20, request_id="lease-1") == lease  # idempotent
     other = client_for(central, "kiosk-b").lease_numbers("B", 5)
-    assert other["first"] == 22                                         # leases never overlap
+    assert other["first"] == 22  # leases never overlap
     online = [c.issue_ticket("B", f"r{i}")["number"] for i in range(1, 40)]
     assert not set(online) & set(range(2, 27))
     assert online[0] == 27 and online == sorted(online)
@@ -65,14 +72,20 @@ def test_leased_numbers_are_never_issued_online(central):
 
 def test_lease_and_offline_tickets_join_the_queue_when_their_events_arrive(central):
     c = client_for(central, "kiosk-a")
-    ev = {"id": "0b8e9a52-36a4-4c1e-8f7b-3d3f2e1a9c01", "kind": "ticket.issued", "device_id": "kiosk-a",
-          "created_at": "2026-05-12T09:00:00+08:00", "boot_id": "b", "seq": 7,
-          "body": {"category": "D", "number": 950, "display": "D950", "source": "offline",
-                   "day": central.store.today()}}
+    ev = {
+        "id": "0b8e9a52-36a4-4c1e-8f7b-3d3f2e1a9c01",
+        "kind": "ticket.issued",
+        "device_id": "kiosk-a",
+        "created_at": "2026-05-12T09:00:00+08:00",
+        "boot_id": "b",
+        "seq": 7,
+        "body": {"category": "D", "number": 950, "display": "D950", "source": "offline", "day": central.store.today()},
+    }
     assert c.upload_events([ev])[0]["status"] == "accepted"
     q = c.queue_status("D")
-    assert q["categories"] == [{"category": "D", "waiting": 1, "est_wait_s": q["categories"][0]["est_wait_s"],
-                                "last_called": None}]
+    assert q["categories"] == [
+        {"category": "D", "waiting": 1, "est_wait_s": q["categories"][0]["est_wait_s"], "last_called": None}
+    ]
     s = central.call_next("07")
     assert s["ticket"] == "D950" and s["state"] == "serving"
     assert c.queue_status("D")["categories"][0]["waiting"] == 0
@@ -82,10 +95,12 @@ def test_case_lookup_masks_the_name_and_locks_after_wrong_codes(tmp_path):
     central = BenchCentral(tmp_path / "c", max_code_attempts=3, lockout_s=1).start()
     try:
         c = client_for(central, "lookup-1")
-        case = central.create_case("不动产抵押登记", "欧阳小明", status="needs_materials",
-                                   missing_materials=["抵押合同"])
-        assert case["qr_payload"] == (f"https://zwfw.example.gov.cn/q?slbh={case['receipt_no']}"
-                                      f"&cxm={case['query_code']}")
+        case = central.create_case(
+            "不动产抵押登记", "欧阳小明", status="needs_materials", missing_materials=["抵押合同"]
+        )
+        assert case["qr_payload"] == (
+            f"https://zwfw.example.gov.cn/q?slbh={case['receipt_no']}&cxm={case['query_code']}"
+        )
         got = c.lookup_case(case["receipt_no"], case["query_code"])
         assert got["applicant_name"] == "欧**明" and got["status"] == "needs_materials"
         assert got["missing_materials"] == ["抵押合同"] and got["steps"][-1]["name_zh"] == "待补正"
@@ -99,9 +114,9 @@ def test_case_lookup_masks_the_name_and_locks_after_wrong_codes(tmp_path):
         with pytest.raises(CaseLocked) as e:
             c.lookup_case(case["receipt_no"], "000000")
         assert e.value.status == 423 and e.value.retry_after >= 1
-        with pytest.raises(CaseLocked):                                 # even the right code now
+        with pytest.raises(CaseLocked):  # even the right code now
             c.lookup_case(case["receipt_no"], case["query_code"])
-        with pytest.raises(CaseCodeWrong):                              # unknown numbers look the same
+        with pytest.raises(CaseCodeWrong):  # unknown numbers look the same
             c.lookup_case("ZW0000000000", "123456")
         time.sleep(1.1)
         assert c.lookup_case(case["receipt_no"], case["query_code"])["receipt_no"] == case["receipt_no"]
@@ -117,7 +132,7 @@ def test_window_session_long_poll_wakes_on_end_of_service(central):
     s0 = c.window_session("05")
     assert s0["state"] == "idle"
     central.call_next("05", case_no="BJ2026-0001", item_code="330100-GJJ-003", item_version="2")
-    s1 = c.window_session("05", wait=5, since=s0["rev"])               # changed already: answers at once
+    s1 = c.window_session("05", wait=5, since=s0["rev"])  # changed already: answers at once
     assert s1["state"] == "serving" and s1["session_id"] and s1["staff_id"] == "S1005"
     assert s1["case_no"] == "BJ2026-0001" and s1["item_version"] == "2"
     result = {}
@@ -130,7 +145,7 @@ def test_window_session_long_poll_wakes_on_end_of_service(central):
     t = threading.Thread(target=poll)
     t.start()
     time.sleep(0.4)
-    assert t.is_alive()                                                # held while nothing changes
+    assert t.is_alive()  # held while nothing changes
     central.end_service("05")
     t.join(5)
     assert result["s"]["state"] == "ended" and result["s"]["session_id"] == s1["session_id"]
@@ -166,8 +181,15 @@ def test_restart_keeps_tokens_tickets_events_and_cases(tmp_path):
     token = central.issue_token("kiosk-a")
     c = CentralClient(central.url, token, 0.5, 3)
     assert c.issue_ticket("A", "x1")["number"] == 1
-    ev = {"id": "3c2b1a00-0000-4000-8000-000000000001", "kind": "audit.boot", "device_id": "kiosk-a",
-          "created_at": "2026-05-12T08:00:00+08:00", "boot_id": "b", "seq": 1, "body": {}}
+    ev = {
+        "id": "3c2b1a00-0000-4000-8000-000000000001",
+        "kind": "audit.boot",
+        "device_id": "kiosk-a",
+        "created_at": "2026-05-12T08:00:00+08:00",
+        "boot_id": "b",
+        "seq": 1,
+        "body": {},
+    }
     c.upload_events([ev])
     case = central.create_case()
     central.call_next("02")
@@ -177,9 +199,9 @@ def test_restart_keeps_tokens_tickets_events_and_cases(tmp_path):
         c.whoami()
     again = BenchCentral(tmp_path / "c", port=port).start()
     try:
-        assert c.whoami()["device_id"] == "kiosk-a"                     # the token survived
-        assert c.issue_ticket("A", "x2")["number"] == 2                 # numbering continues
-        assert c.issue_ticket("A", "x1")["number"] == 1                 # and idempotency
+        assert c.whoami()["device_id"] == "kiosk-a"  # the token survived
+        assert c.issue_ticket("A", "x2")["number"] == 2  # numbering continues
+        assert c.issue_ticket("A", "x1")["number"] == 1  # and idempotency
         assert c.upload_events([ev])[0]["status"] == "duplicate"
         assert c.lookup_case(case["receipt_no"], case["query_code"])
         assert c.window_session("02")["state"] == "serving"
@@ -202,11 +224,15 @@ def test_client_errors_are_typed(central):
     with pytest.raises(CentralRejected) as e:
         c.issue_ticket("Q", "r1")
     assert e.value.code == "unknown_category" and "category" in e.value.message
-    dead = CentralClient(refused_url(), "t" * 20, 0.3, 0.3)            # a port held closed by this run
+    dead = CentralClient(refused_url(), "t" * 20, 0.3, 0.3)  # a port held closed by this run
     with pytest.raises(CentralUnreachable, match="cannot reach"):
         dead.whoami()
-    cfg = SimpleNamespace(central=SimpleNamespace(url="http://x.example", allow_http=False, connect_timeout=1,
-                                                  read_timeout=1, ca_file=""), read_token=lambda: "t")
+    cfg = SimpleNamespace(
+        central=SimpleNamespace(
+            url="http://x.example", allow_http=False, connect_timeout=1, read_timeout=1, ca_file=""
+        ),
+        read_token=lambda: "t",
+    )
     with pytest.raises(ValueError, match="plain http"):
         CentralClient.from_config(cfg)
     assert "t" * 20 not in repr(dead)
@@ -217,9 +243,17 @@ def test_bench_page_and_forms(central):
     page = s.get(central.url + "/bench/")
     assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
     assert "结束服务" in page.text and "ZW2026000101" in page.text and "张*三" in page.text
-    assert "张小三" not in page.text                                    # names masked on the page
-    r = s.post(central.url + "/bench/cases", data={"item_name": "测试事项", "applicant_name": "王五",
-                                                   "status": "completed", "collection": "post", "window": "03"})
+    assert "张小三" not in page.text  # names masked on the page
+    r = s.post(
+        central.url + "/bench/cases",
+        data={
+            "item_name": "测试事项",
+            "applicant_name": "王五",
+            "status": "completed",
+            "collection": "post",
+            "window": "03",
+        },
+    )
     assert r.status_code == 200 and "查询码" in r.text
     qr = s.get(central.url + r.text.split('img src="')[1].split('"')[0])
     assert qr.headers["Content-Type"] == "image/png" and qr.content.startswith(b"\x89PNG")

@@ -5,6 +5,7 @@ bench central in this process on 127.0.0.1. Bounded: a fixed seed and a few
 examples per operation, one worker (hypothesis generating in several threads
 trips a CPython 3.11 ast bug), so it runs in about half a minute.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,24 +40,46 @@ def test_bench_central_conforms_to_the_api_document(tmp_path):
     central = BenchCentral(tmp_path / "central", long_poll_cap=0.2, max_code_attempts=10**6).start()
     try:
         token = central.issue_token("contract-test")
-        cmd = _schemathesis() + [
-            "run", str(SPEC), "--url", f"{central.url}/api/v1",
-            "--header", f"Authorization: Bearer {token}",
-            "--checks", "all", "--max-examples", "8", "--seed", "20260512", "--workers", "1",
-            "--phases", "examples,coverage,fuzzing", "--request-timeout", "10", "--no-shrink",
+        cmd = [
+            *_schemathesis(),
+            "run",
+            str(SPEC),
+            "--url",
+            f"{central.url}/api/v1",
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--checks",
+            "all",
+            "--max-examples",
+            "8",
+            "--seed",
+            "20260512",
+            "--workers",
+            "1",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--request-timeout",
+            "10",
+            "--no-shrink",
         ]
         env = dict(os.environ, NO_COLOR="1", SCHEMATHESIS_HOOKS="")
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=170, env=env, cwd=tmp_path)
         tail = "\n".join(proc.stdout.splitlines()[-60:])
         assert proc.returncode == 0, f"schemathesis found contract violations:\n{tail}\n{proc.stderr[-2000:]}"
-        assert "12/12" in proc.stdout            # every operation in the document was exercised
+        assert "12/12" in proc.stdout  # every operation in the document was exercised
         # After the random inputs the central still does its job: a device's
         # well-formed event is acknowledged and stored exactly once.
         client = CentralClient(central.url, token, 2.0, 5.0)
         before = central.store.event_count()
-        ev = {"id": str(uuid.uuid4()), "kind": "lookup.performed", "device_id": "contract-test",
-              "created_at": "2026-05-12T09:00:00+08:00", "boot_id": "b", "seq": 1,
-              "body": {"outcome": "ok", "source": "scanner"}}
+        ev = {
+            "id": str(uuid.uuid4()),
+            "kind": "lookup.performed",
+            "device_id": "contract-test",
+            "created_at": "2026-05-12T09:00:00+08:00",
+            "boot_id": "b",
+            "seq": 1,
+            "body": {"outcome": "ok", "source": "scanner"},
+        }
         assert [r["status"] for r in client.upload_events([ev])] == ["accepted"]
         assert [r["status"] for r in client.upload_events([ev])] == ["duplicate"]
         client.close()

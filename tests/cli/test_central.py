@@ -1,21 +1,24 @@
 """`kiosk central issue-token`, `kiosk status`, `kiosk sync --once` through the real CLI."""
+
 from __future__ import annotations
 
 import json
 import os
 import stat
 
-from kiosk.core import keys
-from kiosk.cli import main
-from kiosk.core.ledger import Ledger
 from kiosk.central.server import BenchCentral
+from kiosk.cli import main
+from kiosk.core import keys
+from kiosk.core.ledger import Ledger
 from tests.helpers import write_config
 
 
 def test_issue_token_writes_a_0600_file_the_central_accepts(tmp_path, capsys):
     out = tmp_path / "token"
-    assert main(["central", "issue-token", "--data", str(tmp_path / "c"), "--device", "hall01-pad08",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["central", "issue-token", "--data", str(tmp_path / "c"), "--device", "hall01-pad08", "--out", str(out)])
+        == 0
+    )
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
     token = out.read_text().strip()
     central = BenchCentral(tmp_path / "c").start()
@@ -25,8 +28,21 @@ def test_issue_token_writes_a_0600_file_the_central_accepts(tmp_path, capsys):
         assert token.encode() not in (tmp_path / "c" / keys.CENTRAL_DB_FILE).read_bytes()
     finally:
         central.stop()
-    assert main(["central", "issue-token", "--data", str(tmp_path / "c"), "--device", "bad id!",
-                 "--out", str(tmp_path / "t2")]) == 2
+    assert (
+        main(
+            [
+                "central",
+                "issue-token",
+                "--data",
+                str(tmp_path / "c"),
+                "--device",
+                "bad id!",
+                "--out",
+                str(tmp_path / "t2"),
+            ]
+        )
+        == 2
+    )
     assert main(["central"]) == 2 and "--data" in capsys.readouterr().err
 
 

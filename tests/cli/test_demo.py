@@ -1,4 +1,5 @@
 """`kiosk demo` with no config: bench central on loopback, the device syncing to it."""
+
 import os
 import signal
 import socket
@@ -21,8 +22,14 @@ def free_port():
 def test_demo_starts_central_and_device_and_stops_on_sigterm(tmp_path):
     port = free_port()
     env = {**os.environ, "SDL_VIDEODRIVER": "offscreen"}
-    p = subprocess.Popen([sys.executable, "-m", "kiosk", "demo", "--data", str(tmp_path), "--port", str(port)],
-                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "kiosk", "demo", "--data", str(tmp_path), "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         page = None
         deadline = time.monotonic() + 60
@@ -55,17 +62,23 @@ def test_demo_starts_central_and_device_and_stops_on_sigterm(tmp_path):
 
 def test_sigterm_at_any_moment_of_start_up_stops_the_device(tmp_path):
     from tests.helpers import write_config
+
     cfg = write_config(tmp_path, {"device": {"roles": ["dispenser"]}})
     env = {**os.environ, "SDL_VIDEODRIVER": "offscreen"}
     for delay in (0.3, 0.8, 1.5, 3.0):
-        p = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--config", str(cfg)], cwd=ROOT, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(
+            [sys.executable, "-m", "kiosk", "run", "--config", str(cfg)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(delay)
         p.send_signal(signal.SIGTERM)
         try:
             rc = p.wait(timeout=20)
         except subprocess.TimeoutExpired:
             p.kill()
-            raise AssertionError(f"still running 20 s after SIGTERM sent {delay} s into start-up")
+            raise AssertionError(f"still running 20 s after SIGTERM sent {delay} s into start-up") from None
         # 0: our handler stopped the app; -15: the signal came before Python set it up.
         assert rc in (0, -signal.SIGTERM), rc

@@ -1,4 +1,5 @@
 """`kiosk screenshot` renders real frames with a real CJK font, with no display."""
+
 import os
 import subprocess
 import sys
@@ -12,8 +13,9 @@ from tests.helpers import ROOT, write_config
 
 def run_kiosk(*args, timeout=120):
     env = {**os.environ, "SDL_VIDEODRIVER": "offscreen"}
-    return subprocess.run([sys.executable, "-m", "kiosk", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "kiosk", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout, env=env
+    )
 
 
 def test_found_font_has_chinese_glyphs_not_boxes():
@@ -28,8 +30,15 @@ def test_missing_configured_font_names_the_package(tmp_path):
     with pytest.raises(FontMissing) as e:
         find_cjk_font(str(tmp_path / "nope.ttf"))
     assert "fonts-wqy-microhei" in str(e.value)
-    r = run_kiosk("screenshot", "--config", str(write_config(tmp_path, {"display": {"font": "nope.ttf"}})),
-                  "--screen", "home", "--out", str(tmp_path / "x.png"))
+    r = run_kiosk(
+        "screenshot",
+        "--config",
+        str(write_config(tmp_path, {"display": {"font": "nope.ttf"}})),
+        "--screen",
+        "home",
+        "--out",
+        str(tmp_path / "x.png"),
+    )
     assert r.returncode == 3 and "fonts-wqy-microhei" in r.stderr and "Traceback" not in r.stderr
 
 

@@ -1,4 +1,5 @@
 """The one retry rule: exponential bound, full jitter, cap, Retry-After, monotonic clock."""
+
 import random
 import threading
 
@@ -13,8 +14,8 @@ def test_full_jitter_under_a_doubling_bound_up_to_the_cap():
     delays = [b.failure() for _ in range(6)]
     bounds = [1, 2, 4, 8, 8, 8]
     ref = random.Random(7)
-    assert delays == [ref.uniform(0, x) for x in bounds]      # deterministic with a seeded random
-    assert all(0 <= d <= x for d, x in zip(delays, bounds))
+    assert delays == [ref.uniform(0, x) for x in bounds]  # deterministic with a seeded random
+    assert all(0 <= d <= x for d, x in zip(delays, bounds, strict=True))
 
 
 def test_two_devices_with_the_same_failures_do_not_wait_alike():
@@ -80,8 +81,8 @@ def _watch(seed):
 
 def test_the_pad_window_watcher_reconnects_with_jitter():
     first, second = _watch(1), _watch(2)
-    assert first != second                                   # two pads of a hall: not in lockstep
-    assert first != [1.0, 2.0, 4.0, 8.0, 16.0, 30.0]          # not the old fixed doubling
+    assert first != second  # two pads of a hall: not in lockstep
+    assert first != [1.0, 2.0, 4.0, 8.0, 16.0, 30.0]  # not the old fixed doubling
     ref = random.Random(1)
     assert first == [ref.uniform(0, x) for x in (1, 2, 4, 8, 16, 30)]
 

@@ -1,4 +1,5 @@
 """No boot loop: crashed starts are counted; the third one in a row gives the out-of-service screen."""
+
 import subprocess
 import sys
 
@@ -20,9 +21,9 @@ class FakeClock:
 
 def test_counting_crashes_healthy_and_clean_exits(tmp_path):
     clock = FakeClock()
-    g = lambda: BootGuard(tmp_path, max_crashed=3, window_s=900, clock=clock)  # noqa: E731
+    g = lambda: BootGuard(tmp_path, max_crashed=3, window_s=900, clock=clock)
     for _ in range(3):
-        assert g().begin() is None      # each of these "crashes": no clean exit
+        assert g().begin() is None  # each of these "crashes": no clean exit
         clock.t += 10
     tripped = g().begin()
     assert tripped and tripped.crashed_starts == 3
@@ -30,13 +31,13 @@ def test_counting_crashes_healthy_and_clean_exits(tmp_path):
     g().reset()
     a = g()
     assert a.begin() is None
-    a.clean_exit()                      # systemctl stop / technician restart: not a crash
+    a.clean_exit()  # systemctl stop / technician restart: not a crash
     for _ in range(2):
         assert g().begin() is None
         clock.t += 10
     b = g()
-    assert b.begin() is None            # 2 crashed before: still fine
-    b.mark_healthy()                    # ... and this one stayed up: count cleared
+    assert b.begin() is None  # 2 crashed before: still fine
+    b.mark_healthy()  # ... and this one stayed up: count cleared
     for _ in range(3):
         assert g().begin() is None
         clock.t += 10
@@ -44,7 +45,7 @@ def test_counting_crashes_healthy_and_clean_exits(tmp_path):
     g().reset()
     for _ in range(3):
         g().begin()
-        clock.t += 400                  # spread out beyond the window: never trips
+        clock.t += 400  # spread out beyond the window: never trips
     assert g().begin() is None
 
 
@@ -65,8 +66,9 @@ def crashing_config(tmp_path):
 
 def start_device(config):
     """One real start of `kiosk run`, as systemd does it."""
-    return subprocess.run([sys.executable, "-m", "kiosk", "run", "--config", str(config)],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "kiosk", "run", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_repeated_crashed_starts_show_out_of_service_with_data_intact(tmp_path, crashing_config, monkeypatch):
@@ -88,6 +90,7 @@ def test_repeated_crashed_starts_show_out_of_service_with_data_intact(tmp_path, 
     oos = OutOfServiceRuntime(cfg, tripped, guard)
     # The harness builds a Runtime; on this start run() builds the out-of-service one instead.
     import kiosk.wiring
+
     monkeypatch.setattr(kiosk.wiring, "build_runtime", lambda cfg: oos)
     h = AppHarness(crashing_config)
     monkeypatch.undo()
@@ -118,6 +121,7 @@ def test_repeated_crashed_starts_show_out_of_service_with_data_intact(tmp_path, 
 
 def test_boot_guard_command_shows_and_resets(tmp_path, crashing_config, capsys):
     from kiosk.cli import main
+
     cfg = load_config(crashing_config)
     for _ in range(2):
         BootGuard(cfg.storage.dir).begin()

@@ -1,8 +1,8 @@
 """Provisioning config: every problem named by file, key and remedy; no traceback."""
+
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -11,8 +11,9 @@ from tests.helpers import ROOT, refused_url, write_config
 
 
 def check_config(path):
-    return subprocess.run([sys.executable, "-m", "kiosk", "check-config", str(path)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "kiosk", "check-config", str(path)], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
 
 
 @pytest.mark.parametrize("name", ["demo", "dispenser", "lookup", "pad"])
@@ -43,12 +44,12 @@ def problems_of(tmp_path, changes, **kw):
 
 def test_unknown_key_is_an_error_naming_the_key(tmp_path):
     lines = problems_of(tmp_path, {"display": {"idle_timout": 30}})
-    assert any(": display.idle_timout: unknown key" in l for l in lines)
+    assert any(": display.idle_timout: unknown key" in ln for ln in lines)
 
 
 def test_unknown_section(tmp_path):
     lines = problems_of(tmp_path, {"printr": {"port": "/dev/x"}})
-    assert any(": printr: unknown section" in l for l in lines)
+    assert any(": printr: unknown section" in ln for ln in lines)
 
 
 def test_types_ranges_enums_all_reported_at_once(tmp_path):
@@ -61,12 +62,12 @@ def test_types_ranges_enums_all_reported_at_once(tmp_path):
 
 def test_roles_checked(tmp_path):
     lines = problems_of(tmp_path, {"device": {"roles": ["dispenser", "kiosk"]}})
-    assert any("device.roles" in l for l in lines)
+    assert any("device.roles" in ln for ln in lines)
 
 
 def test_gpio_pin_used_twice(tmp_path):
     lines = problems_of(tmp_path, {"pad": {"clerk_button_pin": 5, "keypad_pins": [5, 6, 13, 19, 26]}})
-    assert any("pad.keypad_pins[0]: GPIO 5 is already used by pad.clerk_button_pin" in l for l in lines)
+    assert any("pad.keypad_pins[0]: GPIO 5 is already used by pad.clerk_button_pin" in ln for ln in lines)
 
 
 def test_token_readable_by_others_is_refused(tmp_path):
@@ -86,19 +87,19 @@ def test_missing_token_is_a_warning_only(tmp_path):
 
 def test_plain_http_refused_unless_allowed(tmp_path):
     lines = problems_of(tmp_path, {"central": {"url": "http://central.example", "allow_http": False}})
-    assert any("central.url: plain http:// is refused" in l for l in lines)
+    assert any("central.url: plain http:// is refused" in ln for ln in lines)
     ok = check_config(write_config(tmp_path, {"central": {"url": refused_url(), "allow_http": True}}))
     assert ok.returncode == 0
 
 
 def test_serial_printer_needs_a_port(tmp_path):
     lines = problems_of(tmp_path, {"printer": {"backend": "serial"}})
-    assert any("printer.port: missing for the serial backend" in l for l in lines)
+    assert any("printer.port: missing for the serial backend" in ln for ln in lines)
 
 
 def test_role_section_missing(tmp_path):
     lines = problems_of(tmp_path, {"scanner": None})
-    assert any(": scanner: missing, but role 'lookup' needs it" in l for l in lines)
+    assert any(": scanner: missing, but role 'lookup' needs it" in ln for ln in lines)
 
 
 def test_toml_syntax_error_names_the_line(tmp_path):
@@ -121,6 +122,7 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path):
 
 def test_config_resolution_order(tmp_path, monkeypatch):
     from kiosk.core.config import DEFAULT_PATH, resolve_path
+
     monkeypatch.delenv("KIOSK_CONFIG", raising=False)
     assert resolve_path(None) == DEFAULT_PATH
     monkeypatch.setenv("KIOSK_CONFIG", "/x/env.toml")
@@ -138,8 +140,11 @@ def test_summary_hides_the_pin_hash(tmp_path):
 def test_moved_rating_section_is_still_read_and_check_config_says_where_it_went(tmp_path):
     """[rating] moved into [pad] (one name per role); this release still reads the old keys."""
     from kiosk.core.config import load_config
+
     text = (ROOT / "config" / "pad.toml").read_text(encoding="utf-8")
-    text = text.replace('reasons_version = "GB/T 39734-2020 A.1"\n', "").replace("[[pad.reasons]]", "[[rating.reasons]]")
+    text = text.replace('reasons_version = "GB/T 39734-2020 A.1"\n', "").replace(
+        "[[pad.reasons]]", "[[rating.reasons]]"
+    )
     text += '\n[rating]\nreasons_version = "old-v1"\n'
     path = tmp_path / "old.toml"
     path.write_text(text, encoding="utf-8")
@@ -152,6 +157,7 @@ def test_moved_rating_section_is_still_read_and_check_config_says_where_it_went(
 
 def test_a_moved_key_given_twice_is_an_error(tmp_path):
     from kiosk.core.config import ConfigError, load_config
+
     text = (ROOT / "config" / "pad.toml").read_text(encoding="utf-8") + '\n[rating]\nreasons_version = "x"\n'
     path = tmp_path / "twice.toml"
     path.write_text(text, encoding="utf-8")

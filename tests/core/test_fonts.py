@@ -1,4 +1,5 @@
 """One CJK font finder (kiosk/core/fonts.py) for the screens and for the printer side."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,4 +24,4 @@ def test_a_configured_font_wins_and_may_name_a_face_for_pillow(tmp_path):
     assert fonts.find_cjk_font(str(ttc)) == str(ttc)
     assert fonts.find_cjk_font(f"{ttc}#1", any_face=True) == f"{ttc}#1"
     with pytest.raises(fonts.FontMissing):
-        fonts.find_cjk_font(f"{ttc}#1")   # Kivy cannot open "file#1"
+        fonts.find_cjk_font(f"{ttc}#1")  # Kivy cannot open "file#1"

@@ -4,6 +4,7 @@ A copy of one of them somewhere else is how a rename used to leave a reader
 with nothing, so the source tree is searched for the literal values: a new
 copy fails here, with the place and the name to import instead.
 """
+
 from __future__ import annotations
 
 import ast
@@ -27,8 +28,11 @@ UNCHECKED = {keys.DEMO_DEVICE_DIR, keys.DEMO_CENTRAL_DIR, keys.DEMO_CONFIG_FILE}
 
 
 def _defined() -> dict[str, str]:
-    return {value: name for name, value in vars(keys).items()
-            if name.isupper() and isinstance(value, str) and value not in UNCHECKED}
+    return {
+        value: name
+        for name, value in vars(keys).items()
+        if name.isupper() and isinstance(value, str) and value not in UNCHECKED
+    }
 
 
 def _storage_uses(tree: ast.AST):
@@ -36,8 +40,12 @@ def _storage_uses(tree: ast.AST):
     for node in ast.walk(tree):
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
             yield node.right
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-              and node.func.attr in META_CALLS and node.args):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in META_CALLS
+            and node.args
+        ):
             yield node.args[0]
 
 
@@ -46,9 +54,13 @@ def _literal_copies(path: Path, defined: dict[str, str]) -> list[str]:
     found = []
     # every string constant, f-string parts included ("staff.card." in f"staff.card.{w}")
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if node.value in defined and node.value not in COMMON_WORDS:
-                found.append((node.lineno, node.value))
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and node.value in defined
+            and node.value not in COMMON_WORDS
+        ):
+            found.append((node.lineno, node.value))
     for node in _storage_uses(tree):
         if isinstance(node, ast.Constant) and node.value in COMMON_WORDS:
             found.append((node.lineno, node.value))
@@ -63,8 +75,10 @@ def _literal_copies(path: Path, defined: dict[str, str]) -> list[str]:
                 if isinstance(sub, ast.Constant) and sub.value in defined:
                     found.append((node.lineno + sub.lineno - 1, sub.value))
     rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-    return [f"{rel}:{line}: {value!r} is keys.{defined[value]}: import it from kiosk.core.keys"
-            for line, value in sorted(set(found))]
+    return [
+        f"{rel}:{line}: {value!r} is keys.{defined[value]}: import it from kiosk.core.keys"
+        for line, value in sorted(set(found))
+    ]
 
 
 def test_every_key_and_file_name_is_spelt_only_in_keys_py():
@@ -80,18 +94,29 @@ def test_every_key_and_file_name_is_spelt_only_in_keys_py():
 def test_the_search_finds_a_copy(tmp_path):
     # The guard itself must be able to fail: each way of spelling a key is caught.
     sample = tmp_path / "sample.py"
-    sample.write_text('\n'.join([
-        'A = "central.config"',
-        'def k(w): return f"staff.card.{w}"',
-        'p = base / "kivy"',
-        'ledger.get_meta("last_sync")',
-        'CHILD = """\nx = d / "ledger.sqlite3"\n"""',
-        'heartbeat = {"last_sync": 1}',        # a field name, not storage: not reported
-        'KivyConfig.set("kivy", "log_level", "info")',   # a config section: not reported
-    ]) + "\n", encoding="utf-8")
+    sample.write_text(
+        "\n".join(
+            [
+                'A = "central.config"',
+                'def k(w): return f"staff.card.{w}"',
+                'p = base / "kivy"',
+                'ledger.get_meta("last_sync")',
+                'CHILD = """\nx = d / "ledger.sqlite3"\n"""',
+                'heartbeat = {"last_sync": 1}',  # a field name, not storage: not reported
+                'KivyConfig.set("kivy", "log_level", "info")',  # a config section: not reported
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     found = _literal_copies(sample, _defined())
     assert [f.split(": ", 1)[1].split(" ")[0] for f in found] == [
-        "'central.config'", "'staff.card.'", "'kivy'", "'last_sync'", "'ledger.sqlite3'"]
+        "'central.config'",
+        "'staff.card.'",
+        "'kivy'",
+        "'last_sync'",
+        "'ledger.sqlite3'",
+    ]
 
 
 def test_keys_are_distinct():

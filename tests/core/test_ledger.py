@@ -1,6 +1,6 @@
 """The ledger keeps every committed record across SIGKILL; the cache never unpickles."""
+
 import json
-import os
 import random
 import signal
 import sqlite3
@@ -39,8 +39,9 @@ def test_sigkill_never_loses_a_committed_record(tmp_path):
     start = 0
     rng = random.Random(1234)
     for run in range(25):
-        p = subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(ROOT), str(start)],
-                             stdout=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(db), str(ROOT), str(start)], stdout=subprocess.PIPE, text=True
+        )
         time.sleep(rng.uniform(0.15, 0.6))
         p.send_signal(signal.SIGKILL)
         out, _ = p.communicate()
@@ -120,7 +121,7 @@ def test_cache_is_json_and_never_unpickles(tmp_path):
     assert json.loads(raw)["etag"] == "x1"
     # Plant a pickle payload that would create a file if it were unpickled.
     marker = tmp_path / "pwned"
-    payload = (b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR.")
+    payload = b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR."
     conn.execute("INSERT OR REPLACE INTO cache (key, value) VALUES ('evil', ?)", (payload,))
     conn.commit()
     conn.close()

@@ -1,4 +1,5 @@
 """The systemd notify protocol over a real unix datagram socket (path and abstract)."""
+
 import os
 import socket
 import uuid
@@ -32,7 +33,7 @@ def test_ready_watchdog_and_status_arrive_as_datagrams(listener):
     assert notify.watchdog()
     assert listener.recv(4096) == b"WATCHDOG=1"
     assert notify.status("self-check: 1 warning")
-    assert listener.recv(4096) == "STATUS=self-check: 1 warning".encode()
+    assert listener.recv(4096) == b"STATUS=self-check: 1 warning"
 
 
 def test_without_systemd_it_is_a_no_op(monkeypatch):

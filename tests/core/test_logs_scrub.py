@@ -1,4 +1,5 @@
 """Structured, scrubbed logging: known personal data never reaches the captured log."""
+
 import io
 import json
 import logging

@@ -1,4 +1,5 @@
 """Allowed values are defined once (kiosk/core/ports.py): check-config accepts what the adapters implement."""
+
 import pytest
 
 from devices import buttons, escpos
@@ -37,6 +38,7 @@ def test_the_old_native_value_is_still_read_with_a_warning_naming_the_new_one(tm
 def test_a_gpiozero_factory_without_its_library_tells_what_to_install():
     try:
         import pigpio  # noqa: F401
+
         pytest.skip("pigpio is installed here")
     except ImportError:
         pass
@@ -44,10 +46,15 @@ def test_a_gpiozero_factory_without_its_library_tells_what_to_install():
         buttons.make_pin_factory("pigpio")
 
 
-@pytest.mark.parametrize("key, values", [("printer.baudrate", ports.BAUD_RATES),
-                                          ("scanner.baudrate", ports.BAUD_RATES),
-                                          ("printer.backend", ports.PRINTER_BACKENDS),
-                                          ("scanner.backend", ports.SCANNER_BACKENDS)])
+@pytest.mark.parametrize(
+    "key, values",
+    [
+        ("printer.baudrate", ports.BAUD_RATES),
+        ("scanner.baudrate", ports.BAUD_RATES),
+        ("printer.backend", ports.PRINTER_BACKENDS),
+        ("scanner.backend", ports.SCANNER_BACKENDS),
+    ],
+)
 def test_the_validator_takes_its_lists_from_ports(tmp_path, key, values):
     section, name = key.split(".")
     for v in values:

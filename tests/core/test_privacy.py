@@ -4,6 +4,7 @@ A phone number is shown on the pad, put in a technician's error text and
 written in a log line; the same number must look the same in all three, so
 one table of cases runs through every public path.
 """
+
 import io
 import json
 import logging
@@ -17,13 +18,13 @@ from kiosk.core.privacy import mask_phone, scrub
 
 PHONES = [
     # as written                 shown as
-    ("13812345678",              "138****5678"),
-    ("138 1234 5678",            "138****5678"),
-    ("+86 138-1234-5678",        "138****5678"),
-    ("057187654321",             "********4321"),
-    ("0571-87654321",            "********4321"),
-    ("0108765432",               "******5432"),
-    ("010-87654321",             "*******4321"),
+    ("13812345678", "138****5678"),
+    ("138 1234 5678", "138****5678"),
+    ("+86 138-1234-5678", "138****5678"),
+    ("057187654321", "********4321"),
+    ("0571-87654321", "********4321"),
+    ("0108765432", "******5432"),
+    ("010-87654321", "*******4321"),
 ]
 
 
@@ -58,13 +59,18 @@ def test_the_pad_screen_uses_the_same_mask():
     (path,) = re.findall(r"^#:import mask_phone (\S+)$", kv, re.M)
     assert path == "kiosk.core.privacy.mask_phone"
     import screens.pad
+
     assert screens.pad.mask_phone is privacy.mask_phone
 
 
 def test_no_other_module_defines_a_mask():
     root = Path(__file__).parents[2]
-    defined = [str(p.relative_to(root)) for d in ("kiosk", "screens", "devices") for p in (root / d).rglob("*.py")
-               if re.search(r"^def (mask_\w+|scrub)\(", p.read_text(encoding="utf-8"), re.M)]
+    defined = [
+        str(p.relative_to(root))
+        for d in ("kiosk", "screens", "devices")
+        for p in (root / d).rglob("*.py")
+        if re.search(r"^def (mask_\w+|scrub)\(", p.read_text(encoding="utf-8"), re.M)
+    ]
     assert defined == ["kiosk/core/privacy.py"]
 
 

@@ -103,10 +103,9 @@ def test_close_releases_pins(factory):
 
 
 def test_pin_used_twice_is_a_clear_error_and_frees_what_it_took(factory):
-    with pytest.raises(GPIOSetupError, match="GPIO17 for 'b'.*each pin once"):
+    with pytest.raises(GPIOSetupError, match=r"GPIO17 for 'b'.*each pin once"):
         ButtonBank({"a": 17, "b": 17}, lambda name: None, pin_factory=factory)
     Button(17, pin_factory=factory).close()  # "a" was released on the failure
-
 
 
 def test_a_pin_held_elsewhere_is_named_by_key_and_the_board_frees_the_rest(factory):
@@ -137,6 +136,7 @@ def test_any_name_is_a_key_name(factory):
     finally:
         bank.close()
         leds.close()
+
 
 def test_leds(factory):
     leds = LedBank({"star5": 20, "star1": 21}, pin_factory=factory)

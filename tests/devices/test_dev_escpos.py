@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from devices import escpos
-from devices.escpos import QR, Cut, Document, Feed, Text, encode, get_profile
+from devices.escpos import QR, Cut, Feed, Text, encode, get_profile
 from tests.helpers import printer_font
 
 INIT = b"\x1b\x40"
@@ -27,7 +27,8 @@ def test_bold():
 
 
 @pytest.mark.parametrize(
-    "w, h, expected", [(1, 1, b"\x1d\x21\x00"), (2, 3, b"\x1d\x21\x12"), (4, 4, b"\x1d\x21\x33"), (8, 8, b"\x1d\x21\x77")]
+    "w, h, expected",
+    [(1, 1, b"\x1d\x21\x00"), (2, 3, b"\x1d\x21\x12"), (4, 4, b"\x1d\x21\x33"), (8, 8, b"\x1d\x21\x77")],
 )
 def test_size(w, h, expected):
     assert escpos.size_cmd(w, h) == expected
@@ -100,12 +101,7 @@ def test_style_commands_only_when_changed():
         Text("B", align="center", bold=True, width=2, height=2),
         Text("C"),
     ]
-    expected = (
-        INIT
-        + b"\x1b\x61\x01\x1b\x45\x01\x1d\x21\x11A\n"
-        + b"B\n"
-        + b"\x1b\x61\x00\x1b\x45\x00\x1d\x21\x00C\n"
-    )
+    expected = INIT + b"\x1b\x61\x01\x1b\x45\x01\x1d\x21\x11A\n" + b"B\n" + b"\x1b\x61\x00\x1b\x45\x00\x1d\x21\x00C\n"
     assert encode(doc) == expected
 
 
@@ -154,7 +150,7 @@ def test_qr_block_feeds_a_quiet_zone_around_the_symbol():
 
 def test_qr_data_is_utf8():
     data = encode([QR("查询")])
-    assert "查询".encode("utf-8") in data
+    assert "查询".encode() in data
 
 
 # --- profiles -----------------------------------------------------------------------

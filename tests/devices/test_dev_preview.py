@@ -70,7 +70,9 @@ def test_truncated_and_invalid_streams_do_not_crash():
     assert interpret(b"\x1d\x28\x6b\x10\x00\x31", font_path=printer_font()).problems  # QR data cut short
     assert interpret(b"\x1d\x76\x30\x00\x02\x00\x05\x00\x00", font_path=printer_font()).problems  # raster cut short
     assert interpret(b"\xd6", font_path=printer_font()).problems  # half a Chinese character
-    assert interpret(b"A", font_path=printer_font()).problems == ["byte 1: text at the end without LF stays in the printer's buffer"]
+    assert interpret(b"A", font_path=printer_font()).problems == [
+        "byte 1: text at the end without LF stays in the printer's buffer"
+    ]
 
 
 def test_chinese_bytes_outside_chinese_mode_are_flagged():

@@ -43,9 +43,7 @@ def test_ticket_bytes_arrive_exactly(pty_device, ticket):
     printer.close()
 
 
-@pytest.mark.parametrize(
-    "paper_byte, paper", [(PAPER_OK, "ok"), (PAPER_NEAR_END, "near_end"), (PAPER_OUT, "out")]
-)
+@pytest.mark.parametrize("paper_byte, paper", [(PAPER_OK, "ok"), (PAPER_NEAR_END, "near_end"), (PAPER_OUT, "out")])
 def test_paper_status(pty_device, paper_byte, paper):
     dev = pty_device(answers={1: ONLINE, 4: paper_byte})
     printer = TicketPrinter(SerialBackend(dev.path))
@@ -137,7 +135,7 @@ def test_write_failing_midway_is_a_failure(pty_device):
 def test_printer_that_stops_reading_times_out(pty_device):
     dev = pty_device(stall_after=1000)  # alive but taking no more data (jam, cover open)
     printer = TicketPrinter(SerialBackend(dev.path, write_timeout=0.3))
-    with pytest.raises(PrinterError, match="stopped taking data after .* of 400000 bytes"):
+    with pytest.raises(PrinterError, match=r"stopped taking data after .* of 400000 bytes"):
         printer.print_bytes(b"A" * 400_000)
     dev.stall_after = None  # the technician cleared the jam
     printer.print_bytes(b"next\n")
@@ -188,8 +186,8 @@ def test_worker_prints_in_order_and_reports_from_its_thread():
 
     futures = [worker.submit(f"job{i}\n".encode(), on_done) for i in range(5)]
     sim_fault = worker.submit(b"x", on_done)
-    for f in futures + [sim_fault]:
-        f.result(5)          # every job before the unplug is through before the cable goes
+    for f in [*futures, sim_fault]:
+        f.result(5)  # every job before the unplug is through before the cable goes
     sim.connected = False
     fail = worker.submit(b"lost", on_done)
     with pytest.raises(PrinterError):

@@ -53,13 +53,13 @@ def scanner_on(pty_device):
 
 def test_terminators_and_split_writes(pty_device, scanner_on):
     dev = pty_device()
-    scanner, got = scanner_on(dev.path)
+    _scanner, got = scanner_on(dev.path)
     assert got.states.get(timeout=3)[0] is True
     dev.send(b"CR-ended\r")
     dev.send(b"LF-ended\n")
     dev.send(b"CRLF-ended\r\n")
-    dev.send("44010620240501|".encode())
-    dev.send("8K3Q\r".encode())
+    dev.send(b"44010620240501|")
+    dev.send(b"8K3Q\r")
     dev.send("https://hall.example.gov.cn/lookup?no=受理123".encode()[:30])
     dev.send("https://hall.example.gov.cn/lookup?no=受理123".encode()[30:] + b"\r\n")
     texts = [got.next().text for _ in range(5)]
@@ -75,7 +75,7 @@ def test_terminators_and_split_writes(pty_device, scanner_on):
 
 def test_gb18030_fallback_and_garbage(pty_device, scanner_on):
     dev = pty_device()
-    scanner, got = scanner_on(dev.path)
+    _scanner, got = scanner_on(dev.path)
     dev.send("受理编号".encode("gb18030") + b"\r")
     dev.send(b"\xff\xfe\x80\x00garbage\r")
     first, second = got.next(), got.next()
@@ -87,7 +87,7 @@ def test_gb18030_fallback_and_garbage(pty_device, scanner_on):
 
 def test_over_long_line_reported_once(pty_device, scanner_on):
     dev = pty_device()
-    scanner, got = scanner_on(dev.path, max_len=64)
+    _scanner, got = scanner_on(dev.path, max_len=64)
     dev.send(b"x" * 1000)
     dev.send(b"y" * 1000 + b"\r")
     bad = got.next()
@@ -121,7 +121,7 @@ def test_reconnects_after_unplug(pty_device, scanner_on, tmp_path):
 
 def test_missing_port_keeps_trying(tmp_path, pty_device, scanner_on):
     link = tmp_path / "kiosk-scanner"
-    scanner, got = scanner_on(str(link), wait=False)
+    _scanner, got = scanner_on(str(link), wait=False)
     connected, detail = got.states.get(timeout=3)
     assert connected is False and "cannot be opened" in detail
     dev = pty_device()

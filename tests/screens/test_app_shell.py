@@ -1,4 +1,5 @@
 """The app shell through real Kivy rendering: header, roles, language, idle, lockdown."""
+
 import time
 
 import pytest

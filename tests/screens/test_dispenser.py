@@ -1,4 +1,5 @@
 """The dispenser screen end to end: a real touch, the real app, bytes on a real pty pair."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,12 +19,20 @@ def printer_pty():
 
 
 def open_app(tmp_path, port, **dispenser):
-    cfg = write_config(tmp_path, {
-        "device": {"roles": ["dispenser"]},
-        "printer": {"backend": "serial", "port": port, "status_timeout": 0.3},
-        "dispenser": {"open_days": [1, 2, 3, 4, 5, 6, 7], "open_hours": ["00:00-23:59"],
-                      "confirm_seconds": 3, **dispenser},
-        "gpio": {"pin_factory": "mock"}})
+    cfg = write_config(
+        tmp_path,
+        {
+            "device": {"roles": ["dispenser"]},
+            "printer": {"backend": "serial", "port": port, "status_timeout": 0.3},
+            "dispenser": {
+                "open_days": [1, 2, 3, 4, 5, 6, 7],
+                "open_hours": ["00:00-23:59"],
+                "confirm_seconds": 3,
+                **dispenser,
+            },
+            "gpio": {"pin_factory": "mock"},
+        },
+    )
     return AppHarness(cfg)
 
 
@@ -90,7 +99,7 @@ def test_closed_outside_opening_hours_shows_the_hours(tmp_path, printer_pty):
     try:
         screen = h.app.sm.current_screen
         svc = h.rt.dispenser.service
-        if svc.is_open():       # the one minute a week this config is open
+        if svc.is_open():  # the one minute a week this config is open
             pytest.skip("ran during the opening minute")
         h.pump(2)
         assert screen.state == "closed"
@@ -107,9 +116,11 @@ def test_hardware_buttons_do_what_the_touchscreen_does(tmp_path, printer_pty):
         screen = h.app.sm.current_screen
         factory = h.rt.dispenser.pin_factory
         prio, cat = factory.pin(22), factory.pin(17)
-        prio.drive_low(); prio.drive_high()          # pull-up buttons: pressed = low
+        prio.drive_low()
+        prio.drive_high()  # pull-up buttons: pressed = low
         assert h.wait_until(lambda: screen.priority_mode, 3)
-        cat.drive_low(); cat.drive_high()
+        cat.drive_low()
+        cat.drive_high()
         assert h.wait_until(lambda: screen.state == "done", 10)
         assert screen.number == "V900"
         assert printer_pty.wait_until(lambda b: b"V900" in b)

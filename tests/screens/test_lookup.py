@@ -1,5 +1,6 @@
 """The lookup screen in the real app (offscreen Kivy): serial scanner through a pty,
 keyboard wedge through Kivy key events, keypad taps, the bench central on loopback."""
+
 import os
 import time
 
@@ -21,10 +22,17 @@ def pty_pair():
 
 def start(tmp_path, central, scanner=None, lookup=None, display=None):
     token = central.issue_token("demo-kiosk")
-    path = write_config(tmp_path, {"device": {"roles": ["lookup"]}, "central": {"url": central.url},
-                                   "scanner": scanner or {"backend": "sim"},
-                                   "lookup": {"max_attempts": 3, **(lookup or {})},
-                                   "display": {"idle_timeout": 30, **(display or {})}}, token=token)
+    path = write_config(
+        tmp_path,
+        {
+            "device": {"roles": ["lookup"]},
+            "central": {"url": central.url},
+            "scanner": scanner or {"backend": "sim"},
+            "lookup": {"max_attempts": 3, **(lookup or {})},
+            "display": {"idle_timeout": 30, **(display or {})},
+        },
+        token=token,
+    )
     return AppHarness(path)
 
 
@@ -36,6 +44,7 @@ def app_for(tmp_path, central):
         h = start(tmp_path, central, **kw)
         made.append(h)
         return h
+
     yield make
     for h in made:
         h.close()
@@ -60,8 +69,14 @@ def case_traces(case_no):
 
 def test_serial_scanner_through_a_pty_shows_the_case(app_for, central, pty_pair):
     master, port = pty_pair
-    case = central.create_case("个体工商户设立登记", "张小三", status="needs_materials", query_code=CODE,
-                               receipt_no="ZW2026120001", missing_materials=["营业场所证明"])
+    case = central.create_case(
+        "个体工商户设立登记",
+        "张小三",
+        status="needs_materials",
+        query_code=CODE,
+        receipt_no="ZW2026120001",
+        missing_materials=["营业场所证明"],
+    )
     h = app_for(scanner={"backend": "serial", "port": port, "baudrate": 9600})
     assert h.wait_until(lambda: h.rt.lookup.scanner.connected, 5)
     os.write(master, case["qr_payload"].encode() + b"\r\n")
@@ -94,7 +109,7 @@ def test_wedge_scanner_through_kivy_key_events(app_for, central):
         time.sleep(0.08)
     w.dispatch("on_key_down", 13, 40, None, [])
     h.pump(3)
-    assert screen(h).mode == "scan"   # the burst start cleared the result, nothing else happened
+    assert screen(h).mode == "scan"  # the burst start cleared the result, nothing else happened
 
 
 def test_a_new_scan_clears_the_previous_result_at_once(app_for, central):
@@ -103,7 +118,7 @@ def test_a_new_scan_clears_the_previous_result_at_once(app_for, central):
     screen(h).handle_scan(__import__("kiosk.roles.lookup.service", fromlist=["Scan"]).Scan(case["qr_payload"], "wedge"))
     wait_mode(h, "result")
     assert "个体工商户设立登记" in all_text(h)
-    h.Window.dispatch("on_textinput", "h")    # first character of the next scan
+    h.Window.dispatch("on_textinput", "h")  # first character of the next scan
     h.pump(1)
     text = all_text(h)
     assert not any(t in text for t in case_traces(case["receipt_no"]))
@@ -128,7 +143,7 @@ def test_keypad_entry_with_letters_and_digits(app_for, central):
     for d in CODE:
         h.tap(h.find(f"^{d}$"))
     assert panel.code == CODE
-    assert CODE not in all_text(h)             # the code shows as dots
+    assert CODE not in all_text(h)  # the code shows as dots
     h.tap(h.find("^查询$"))
     wait_mode(h, "result")
     h.find("^审批中$")
@@ -183,7 +198,7 @@ def test_wrong_codes_then_locked_in_plain_words(app_for, central):
     assert h.wait_until(lambda: "还可以再试 1 次" in all_text(h), 5)
     h.rt.lookup.scanner.inject(bad)
     assert h.wait_until(lambda: "已暂时锁定" in all_text(h), 5)
-    h.rt.lookup.scanner.inject(case["qr_payload"])     # even the right code now
+    h.rt.lookup.scanner.inject(case["qr_payload"])  # even the right code now
     assert h.wait_until(lambda: "锁定 15 分钟" in all_text(h) or "锁定 14 分钟" in all_text(h), 5)
 
 
@@ -201,8 +216,14 @@ def test_hostile_codes_get_a_friendly_message_and_markup_stays_text(app_for, cen
 
 
 def test_english_and_large_text_show_the_same_result(app_for, central):
-    case = central.create_case("个体工商户设立登记", "张小三", status="refused", query_code=CODE,
-                               refusal_reason="不属于本机关职权范围", remedy="请向区市场监管局申请")
+    case = central.create_case(
+        "个体工商户设立登记",
+        "张小三",
+        status="refused",
+        query_code=CODE,
+        refusal_reason="不属于本机关职权范围",
+        remedy="请向区市场监管局申请",
+    )
     h = app_for(display={"language": "en", "large_text": True})
     h.rt.lookup.scanner.inject(case["qr_payload"])
     wait_mode(h, "result")
@@ -217,12 +238,13 @@ def test_english_and_large_text_show_the_same_result(app_for, central):
 def test_demo_scan_buttons_inject_the_seeded_cases(app_for, central):
     h = app_for()
     s = screen(h)
-    assert not s.demo                      # a real device never shows them
+    assert not s.demo  # a real device never shows them
     box = h.find("演示扫码 1").parent
     assert box.disabled and box.opacity == 0 and box.height == 0
     from kiosk.cli.demo import add_demo_scans
-    add_demo_scans(h.rt)                   # what `kiosk demo` does: the seeded cases' receipts
-    s.demo = True                          # and turns the buttons on
+
+    add_demo_scans(h.rt)  # what `kiosk demo` does: the seeded cases' receipts
+    s.demo = True  # and turns the buttons on
     h.pump(2)
     h.tap(h.find("演示扫码 1"))
     wait_mode(h, "result")
@@ -237,14 +259,34 @@ def test_demo_scan_buttons_inject_the_seeded_cases(app_for, central):
 def test_lookup_screenshot_command_renders_a_result_state(tmp_path):
     import subprocess
     import sys
+
     from PIL import Image
+
     from tests.helpers import ROOT
+
     cfg = write_config(tmp_path, {"device": {"roles": ["lookup"]}})
     out = tmp_path / "shot.png"
     env = {**os.environ, "KIVY_HOME": str(tmp_path / keys.KIVY_HOME_DIR)}
-    r = subprocess.run([sys.executable, "-m", "kiosk", "lookup-screenshot", "--config", str(cfg),
-                        "--state", "needs_materials", "--large", "--out", str(out)],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kiosk",
+            "lookup-screenshot",
+            "--config",
+            str(cfg),
+            "--state",
+            "needs_materials",
+            "--large",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     img = Image.open(out).convert("RGB")
     assert img.size == (1280, 800)
@@ -253,8 +295,14 @@ def test_lookup_screenshot_command_renders_a_result_state(tmp_path):
 
 
 def test_the_result_panel_is_reused_and_keeps_nothing_of_the_previous_case(app_for, central):
-    first = central.create_case("个体工商户设立登记", "张小三", status="needs_materials", query_code=CODE,
-                                handler="郑伟", missing_materials=["营业场所证明", "章程原件"])
+    first = central.create_case(
+        "个体工商户设立登记",
+        "张小三",
+        status="needs_materials",
+        query_code=CODE,
+        handler="郑伟",
+        missing_materials=["营业场所证明", "章程原件"],
+    )
     second = central.create_case("食品经营许可", "李四", status="reviewing", query_code=CODE, handler="王芳")
     h = app_for()
     h.rt.lookup.scanner.inject(first["qr_payload"])
@@ -264,12 +312,12 @@ def test_the_result_panel_is_reused_and_keeps_nothing_of_the_previous_case(app_f
     screen(h).reset()
     # Out of the tree and blank, even though it is kept for the next scan.
     left = "\n".join(h.texts(panel))
-    assert not any(t in left for t in case_traces(first["receipt_no"]) + ("章程原件",)), left
+    assert not any(t in left for t in (*case_traces(first["receipt_no"]), "章程原件")), left
     h.rt.lookup.scanner.inject(second["qr_payload"])
     wait_mode(h, "result")
-    assert screen(h).ids.body.children[0] is panel          # refilled, not rebuilt
+    assert screen(h).ids.body.children[0] is panel  # refilled, not rebuilt
     h.find("食品经营许可")
     text = all_text(h)
     gone = ("个体工商户设立登记", "张*三", first["receipt_no"], "郑伟", "营业场所证明", "章程原件", "补正材料")
     assert not any(t in text for t in gone), [t for t in gone if t in text]
-    assert panel.ids.extra.children == []                    # no leftover missing-materials lines
+    assert panel.ids.extra.children == []  # no leftover missing-materials lines

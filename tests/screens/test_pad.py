@@ -1,5 +1,6 @@
 """Every pad state fits the 7" 800x480 panel, in English with large text (the
 tightest case): nothing drawn outside the window, no word broken or clipped."""
+
 import re
 
 import pytest
@@ -14,15 +15,23 @@ from tests.helpers import AppHarness, refused_url, write_config
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("layout")
-    h = AppHarness(write_config(tmp, {
-        "device": {"roles": ["pad"]}, "display": {"width": 800, "height": 480, "large_text": True},
-        "central": {"url": refused_url(), "allow_http": True}}), lang="en")
+    h = AppHarness(
+        write_config(
+            tmp,
+            {
+                "device": {"roles": ["pad"]},
+                "display": {"width": 800, "height": 480, "large_text": True},
+                "central": {"url": refused_url(), "allow_http": True},
+            },
+        ),
+        lang="en",
+    )
     size = h.Window.size
     h.Window.size = (800, 480)
     h.pump(3)
     yield h
     h.close()
-    h.Window.size = size          # the window is shared: later tests lay out at the usual size
+    h.Window.size = size  # the window is shared: later tests lay out at the usual size
 
 
 def visible(h):
@@ -49,8 +58,9 @@ def problems(h):
             out.append(f"{w.text!r} drawn outside the window at {(x0, y0, x1, y1)}")
         if isinstance(w, FitText) and w.text_size[0]:
             box_w, box_h = w.text_size
-            m = MarkupLabel(text=w.text, font_size=w.font_size, font_name=w.font_name, bold=w.bold,
-                            text_size=(box_w, None))
+            m = MarkupLabel(
+                text=w.text, font_size=w.font_size, font_name=w.font_name, bold=w.bold, text_size=(box_w, None)
+            )
             m.refresh()
             if m.content_size[1] > box_h + 1:
                 out.append(f"{w.text!r} is taller than its button")

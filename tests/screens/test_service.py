@@ -1,4 +1,5 @@
 """The technician screen through the real app: hidden gesture, PIN with a persisted lockout, facts, restart."""
+
 import pytest
 
 from kiosk.core import keys
@@ -6,9 +7,9 @@ from kiosk.core.bootguard import RESTART_EXIT_CODE
 from tests.helpers import DEMO_PIN, AppHarness, write_config
 
 
-
 def tap_corner(h, n):
     from kivy.tests.common import UnitTestTouch
+
     hall = h.app.header.ids.hall
     for _ in range(n):
         t = UnitTestTouch(hall.x + 20, hall.center_y)
@@ -50,8 +51,10 @@ def test_right_pin_shows_the_facts_and_hides_secrets(harness):
     with rt.ledger.transaction() as tx:
         eid = rt.ledger.add_event(tx, "rating", {"applicant": "李四光", "phone": "13912345678"})
     rt.ledger.mark_dead(eid, "rejected: unknown window 99")
-    rt.selftest_result = {"ok": True, "rows": [
-        {"name": "central", "verdict": "warn", "detail": "unreachable", "required": False}]}
+    rt.selftest_result = {
+        "ok": True,
+        "rows": [{"name": "central", "verdict": "warn", "detail": "unreachable", "required": False}],
+    }
     h.app.go("service")
     h.pump(2)
     type_pin(h, DEMO_PIN)
@@ -59,8 +62,17 @@ def test_right_pin_shows_the_facts_and_hides_secrets(harness):
     assert screen.unlocked
     assert h.wait_until(lambda: len(screen.ids.info.children) > 6, 5)
     text = "\n".join(h.texts(screen))
-    for expected in ("demo-kiosk", "dispenser, lookup, pad", "0.1.0", "IP address", "dead letters",
-                     "rejected: unknown window 99", "not configured", "pin_hash=(set)", "last sync"):
+    for expected in (
+        "demo-kiosk",
+        "dispenser, lookup, pad",
+        "0.1.0",
+        "IP address",
+        "dead letters",
+        "rejected: unknown window 99",
+        "not configured",
+        "pin_hash=(set)",
+        "last sync",
+    ):
         assert expected in text, expected
     assert "pbkdf2" not in text and "test-token" not in text
     assert "李四光" not in text and "13912345678" not in text  # dead letter bodies are not shown
@@ -135,10 +147,27 @@ def test_self_check_button_runs_the_checks(harness):
 def test_screenshot_command_renders_the_service_screen(tmp_path):
     import subprocess
     import sys
+
     out = tmp_path / "service.png"
     # Its own process, as a technician runs it (and Kivy's App.run gets a fresh window).
-    proc = subprocess.run([sys.executable, "-m", "kiosk", "screenshot", "--config", str(write_config(tmp_path)),
-                           "--screen", "service", "--out", str(out), "--lang", "en"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kiosk",
+            "screenshot",
+            "--config",
+            str(write_config(tmp_path)),
+            "--screen",
+            "service",
+            "--out",
+            str(out),
+            "--lang",
+            "en",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert out.stat().st_size > 5000

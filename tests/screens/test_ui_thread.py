@@ -1,6 +1,7 @@
 """The UI thread only draws and handles input: the pad's staff photo is written
 by the app's background pool, and the pool ends with the app (on_stop), after
 the work in flight has finished and before the ledger closes."""
+
 import shutil
 import threading
 from pathlib import Path
@@ -8,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from kiosk.central.seed import staff_photo_png
-from kiosk.core.ledger import Ledger
 from kiosk.core.keys import STAFF_PHOTO_DIR as PHOTO_DIR
+from kiosk.core.ledger import Ledger
 from tests.helpers import AppHarness, wait_until, write_config
 
 CARD = {"staff_id": "S1001", "name": "王丽华", "employee_no": "10201", "stars": 5}
@@ -25,6 +26,7 @@ def photo_writes(monkeypatch):
         if PHOTO_DIR in self.parts:
             writes.append(threading.current_thread())
         return real(self, data)
+
     monkeypatch.setattr(Path, "write_bytes", write_bytes)
     return writes
 
@@ -48,18 +50,18 @@ def test_the_staff_photo_is_written_off_the_ui_thread(tmp_path, photo_writes):
         photos = Path(h.cfg.storage.dir) / PHOTO_DIR
         shutil.rmtree(photos)
         photo_writes.clear()
-        in_thread(svc.clerk_button)                      # a session: the screen asks for a rating
+        in_thread(svc.clerk_button)  # a session: the screen asks for a rating
         assert h.wait_until(lambda: screen.mode == "rate", 5)
         shutil.rmtree(photos, ignore_errors=True)
-        screen.pick_level(2)                             # the citizen taps ★2 on the UI thread
+        screen.pick_level(2)  # the citizen taps ★2 on the UI thread
         assert h.wait_until(lambda: screen.mode == "reasons" and screen.level == 2, 5)
         assert h.wait_until(lambda: any(photos.glob("S1001-*.png")), 5)
         assert photo_writes and ui not in photo_writes, "the tap wrote the photo on the UI thread"
         shutil.rmtree(photos, ignore_errors=True)
-        screen.to_rest()                                 # the session is still open: shown again
+        screen.to_rest()  # the session is still open: shown again
         assert screen._session_id is None
         assert h.wait_until(lambda: screen._session_id == svc.current().session_id, 5)
-        assert screen.mode == "reasons"                  # the session remembers the ★2
+        assert screen.mode == "reasons"  # the session remembers the ★2
         assert h.wait_until(lambda: any(photos.glob("S1001-*.png")), 5)
         assert photo_writes, "the photo was never written again"
         assert ui not in photo_writes, "a staff photo was written on the UI thread"
@@ -75,7 +77,7 @@ def test_on_stop_finishes_the_work_in_flight_then_shuts_the_pool(tmp_path):
 
     def commit_late():
         release.wait(10)
-        h.rt.ledger.set_meta("test.late_commit", "done")   # still open: the app waits for us
+        h.rt.ledger.set_meta("test.late_commit", "done")  # still open: the app waits for us
         return "committed"
 
     future = pool.submit(commit_late)
@@ -87,4 +89,4 @@ def test_on_stop_finishes_the_work_in_flight_then_shuts_the_pool(tmp_path):
     assert future.result(0) == "committed"
     assert Ledger(ledger_path).get_meta("test.late_commit") == "done"
     with pytest.raises(RuntimeError):
-        pool.submit(lambda: None)                          # nothing runs after the app stopped
+        pool.submit(lambda: None)  # nothing runs after the app stopped

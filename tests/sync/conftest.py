@@ -1,12 +1,13 @@
 """The bench central on 127.0.0.1 and a device (ledger, cache, client) talking to it over real HTTP."""
+
 from __future__ import annotations
 
 import pytest
 
 from kiosk.core import keys
 from kiosk.core.cache import Cache
-from kiosk.sync.client import CentralClient
 from kiosk.core.ledger import Ledger
+from kiosk.sync.client import CentralClient
 from kiosk.sync.worker import SyncWorker
 
 

@@ -1,4 +1,5 @@
 """CentralClient gives each thread its own requests.Session (real HTTP to the bench central)."""
+
 from __future__ import annotations
 
 import threading
@@ -29,12 +30,12 @@ def test_each_thread_gets_its_own_session_and_close_closes_them_all(central):
         t.join(10)
     (s1, who1, stable1), (s2, who2, stable2) = seen["sync"], seen["ui"]
     assert s1 is not s2
-    assert stable1 and stable2                      # a thread keeps its session across calls
+    assert stable1 and stable2  # a thread keeps its session across calls
     assert who1["device_id"] == who2["device_id"] == "kiosk-1"
-    for s in (s1, s2):                              # same settings on every thread's session
+    for s in (s1, s2):  # same settings on every thread's session
         assert s.headers["Authorization"].startswith("Bearer ") and "hall-kiosk/" in s.headers["User-Agent"]
-        assert _open_pools(s) == 1                  # its kept-alive connection to the central
-    assert client.session not in (s1, s2)           # this (third) thread gets its own too
+        assert _open_pools(s) == 1  # its kept-alive connection to the central
+    assert client.session not in (s1, s2)  # this (third) thread gets its own too
 
     client.close()
     assert _open_pools(s1) == _open_pools(s2) == _open_pools(client.session) == 0

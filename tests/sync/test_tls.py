@@ -1,4 +1,5 @@
 """HTTPS with verification on: the device trusts its configured CA and nothing else."""
+
 import os
 import shutil
 import subprocess
@@ -6,10 +7,10 @@ import sys
 
 import pytest
 
-from kiosk.core import keys
-from kiosk.sync.client import CentralClient, CentralUnreachable
 from kiosk.central.server import BenchCentral
+from kiosk.core import keys
 from kiosk.core.ledger import Ledger
+from kiosk.sync.client import CentralClient, CentralUnreachable
 from tests.helpers import ROOT, write_config
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
@@ -18,9 +19,28 @@ pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl
 @pytest.fixture
 def tls_central(tmp_path):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     c = BenchCentral(tmp_path / "central", tls_cert=str(cert), tls_key=str(key)).start()
     yield c, cert
     c.stop()
@@ -43,14 +63,22 @@ def test_client_trusts_the_configured_ca_only(tls_central):
 
 def test_device_syncs_over_https_with_its_ca_file(tls_central, tmp_path):
     central, cert = tls_central
-    cfg = write_config(tmp_path, {"central": {"url": central.url, "allow_http": False, "ca_file": str(cert)}},
-                       token=central.issue_token("demo-kiosk"))
+    cfg = write_config(
+        tmp_path,
+        {"central": {"url": central.url, "allow_http": False, "ca_file": str(cert)}},
+        token=central.issue_token("demo-kiosk"),
+    )
     led = Ledger(tmp_path / "data" / keys.LEDGER_FILE)
     with led.transaction() as tx:
         uuid = led.add_event(tx, "audit.test", {"what": "tls"})
     led.close()
-    r = subprocess.run([sys.executable, "-m", "kiosk", "sync", "--config", str(cfg), "--once"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=60,
-                       env={**os.environ, "SDL_VIDEODRIVER": "offscreen"})
+    r = subprocess.run(
+        [sys.executable, "-m", "kiosk", "sync", "--config", str(cfg), "--once"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SDL_VIDEODRIVER": "offscreen"},
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert uuid in [e["id"] for e in central.events("audit.test")]

@@ -1,11 +1,12 @@
 """The sync worker against the bench central over real HTTP: outages, faults, exactly-once."""
+
 from __future__ import annotations
 
 import time
 
-from kiosk.sync.client import CentralClient
 from kiosk.central.server import BenchCentral
 from kiosk.core import keys
+from kiosk.sync.client import CentralClient
 from tests.helpers import wait_until
 
 
@@ -34,7 +35,7 @@ def test_central_down_events_pile_up_then_each_arrives_exactly_once(tmp_path, de
     # Nothing is lost and each attempt is recorded against the events.
     assert all(ev.attempts == 3 for ev in device.ledger.pending_events(limit=100)[:40])
 
-    back = BenchCentral(central.data_dir, port=port).start()   # same data, same port
+    back = BenchCentral(central.data_dir, port=port).start()  # same data, same port
     try:
         device.central = back
         ids += device.add_events(5)
@@ -52,8 +53,8 @@ def test_commit_then_drop_gives_no_duplicate(device):
     central.inject("drop", path="/api/v1/events")
     w = device.worker()
     s = w.run_once()
-    assert not s["ok"] and s["pending"] == 30           # the device never heard the answer
-    assert len(central.events()) == 30                   # but the central committed
+    assert not s["ok"] and s["pending"] == 30  # the device never heard the answer
+    assert len(central.events()) == 30  # but the central committed
     s = w.run_once()
     assert s["ok"] and s["duplicates"] == 30 and s["delivered"] == 0
     assert_exactly_once(device, ids)
@@ -66,7 +67,7 @@ def test_500s_with_retry_after_are_honoured_then_recovered(device):
     w = device.worker()
     s = w.run_once()
     assert not s["ok"] and "503" in s["error"]
-    assert w.state()["next_retry_s"] >= 1.9               # Retry-After beats the 0.5 s cap
+    assert w.state()["next_retry_s"] >= 1.9  # Retry-After beats the 0.5 s cap
     assert not w.run_once()["ok"]
     assert w.run_once()["ok"]
     assert_exactly_once(device, ids)
@@ -80,12 +81,13 @@ def test_backoff_grows_with_full_jitter_up_to_the_cap(device):
         w.run_once(pull=False)
         delays.append(w.state()["next_retry_s"])
     assert all(0 <= d <= 3.0 for d in delays)
-    assert max(delays[6:]) > max(delays[:2])              # it grows
-    assert len({round(d, 3) for d in delays}) > 6         # and it is jittered, not lock-step
+    assert max(delays[6:]) > max(delays[:2])  # it grows
+    assert len({round(d, 3) for d in delays}) > 6  # and it is jittered, not lock-step
 
 
 def test_slow_answer_times_out_then_no_duplicate(tmp_path, central):
     from tests.sync.conftest import Device
+
     d = Device(tmp_path, central, read_timeout=0.3)
     try:
         ids = d.add_events(8)
@@ -123,7 +125,7 @@ def test_wrong_token_is_a_clear_error_and_loses_nothing(device):
     st = w.state()
     assert st["status"] == "auth_error" and "token" in st["last_error"]
     assert device.ledger.outbox_stats()["pending"] == 4 and device.central.events() == []
-    w.client = device.client                              # technician puts the right token in
+    w.client = device.client  # technician puts the right token in
     assert w.run_once()["ok"]
     assert_exactly_once(device, ids)
 
@@ -143,8 +145,15 @@ def test_rejected_event_goes_to_dead_letters_with_reason(device):
 
 
 def test_same_id_different_body_is_a_conflict(device):
-    ev = {"id": "6f1c1d7e-7a0c-4c8e-9d55-2c9d8f0a1b22", "kind": "rating.submitted", "device_id": device.id,
-          "created_at": "2026-05-12T09:30:00+08:00", "boot_id": "b1", "seq": 1, "body": {"level": 5, "reasons": []}}
+    ev = {
+        "id": "6f1c1d7e-7a0c-4c8e-9d55-2c9d8f0a1b22",
+        "kind": "rating.submitted",
+        "device_id": device.id,
+        "created_at": "2026-05-12T09:30:00+08:00",
+        "boot_id": "b1",
+        "seq": 1,
+        "body": {"level": 5, "reasons": []},
+    }
     assert device.client.upload_events([ev])[0]["status"] == "accepted"
     assert device.client.upload_events([ev])[0]["status"] == "duplicate"
     changed = dict(ev, body={"level": 4, "reasons": []})
@@ -172,9 +181,10 @@ def test_worker_thread_resumes_within_seconds_when_central_returns(device):
         try:
             ids += device.add_events(1)
             t0 = time.monotonic()
-            w.wake()                                       # a new event: try now, not after the backoff
-            assert wait_until(lambda: w.state()["status"] == "online"
-                              and not device.ledger.outbox_stats()["pending"], 5)
+            w.wake()  # a new event: try now, not after the backoff
+            assert wait_until(
+                lambda: w.state()["status"] == "online" and not device.ledger.outbox_stats()["pending"], 5
+            )
             assert time.monotonic() - t0 < 3
             assert_exactly_once(device, ids)
             assert "offline" in seen and seen[-1] == "online"
@@ -194,15 +204,14 @@ def test_wake_sends_a_new_event_at_once_while_online(device):
         t0 = time.monotonic()
         w.wake()
         assert wait_until(lambda: device.central.events(), 5)
-        assert time.monotonic() - t0 < 1.5                 # not after the 60 s interval
+        assert time.monotonic() - t0 < 1.5  # not after the 60 s interval
         assert central_ids(device.central) == ids
     finally:
         w.stop()
 
 
 def test_pulls_config_staff_card_and_photo_with_etags_and_sends_health(device):
-    w = device.worker(window="03", pull_queue=True,
-                      health=lambda: {"printer": "ok", "paper": "near_end"})
+    w = device.worker(window="03", pull_queue=True, health=lambda: {"printer": "ok", "paper": "near_end"})
     device.add_events(2)
     s = w.run_once()
     assert s["pulled"] == {"config": "updated", "staff": "updated", "queue": "updated"}
@@ -212,6 +221,7 @@ def test_pulls_config_staff_card_and_photo_with_etags_and_sends_health(device):
     card = device.cache.get(keys.staff_card("03"))["card"]
     assert card["window"] == "03" and card["employee_no"]
     import base64
+
     photo = device.cache.get(keys.staff_photo(card["staff_id"]))
     assert base64.b64decode(photo["data_b64"]).startswith(b"\x89PNG")
     s = w.run_once()
@@ -232,7 +242,7 @@ def test_pulls_config_staff_card_and_photo_with_etags_and_sends_health(device):
 def test_unanswered_events_in_a_batch_stay_pending(device):
     """A central that answers only part of a batch must not get the rest marked delivered."""
     ids = device.add_events(4)
-    device.central.inject("partial", path="/api/v1/events")   # answers only the first half
+    device.central.inject("partial", path="/api/v1/events")  # answers only the first half
     w = device.worker()
     s = w.run_once(pull=False)
     assert not s["ok"] and s["delivered"] == 2 and s["pending"] == 2
@@ -248,7 +258,7 @@ def test_a_refused_heartbeat_is_not_an_outage(device):
     s = w.run_once()
     assert s["ok"] and s["heartbeat"].startswith("refused") and w.state()["status"] == "online"
     assert_exactly_once(device, ids)
-    w.health = lambda: {"printer": {"state": "ok", "paper": "near_end"}}   # objects are fine
+    w.health = lambda: {"printer": {"state": "ok", "paper": "near_end"}}  # objects are fine
     assert w.run_once()["heartbeat"] is True
     assert device.central.store.latest_heartbeats()[0]["health"]["printer"]["paper"] == "near_end"
 

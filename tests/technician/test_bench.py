@@ -1,13 +1,13 @@
 """The unlocked service screen's live tests through the real app: central reachable and
 authorised against the bench central, the last scan (masked) from the lookup's scanner
 path, pad keys and dispenser buttons reporting to the test, the pad LEDs lit on MockFactory."""
+
 import pytest
 
 from kiosk.central.server import BenchCentral
-from tests.helpers import AppHarness, write_config
-from tests.helpers import DEMO_PIN
+from tests.helpers import DEMO_PIN, AppHarness, write_config
 
-KEYPAD = [5, 6, 13, 19, 26]     # ★5 … ★1
+KEYPAD = [5, 6, 13, 19, 26]  # ★5 … ★1
 LEDS = [12, 16, 20, 21, 25]
 DISPENSER_A = 17
 
@@ -21,12 +21,16 @@ def central(tmp_path):
 
 @pytest.fixture
 def service(tmp_path, central):
-    path = write_config(tmp_path, {
-        "central": {"url": central.url, "connect_timeout": 0.5, "read_timeout": 2.0},
-        "gpio": {"pin_factory": "mock"},
-        "dispenser": {"button_pins": {"A": DISPENSER_A}},
-        "pad": {"keypad_pins": KEYPAD, "led_pins": LEDS, "clerk_button_pin": 4, "poll_wait": 1},
-    }, token=central.issue_token("demo-kiosk"))
+    path = write_config(
+        tmp_path,
+        {
+            "central": {"url": central.url, "connect_timeout": 0.5, "read_timeout": 2.0},
+            "gpio": {"pin_factory": "mock"},
+            "dispenser": {"button_pins": {"A": DISPENSER_A}},
+            "pad": {"keypad_pins": KEYPAD, "led_pins": LEDS, "clerk_button_pin": 4, "poll_wait": 1},
+        },
+        token=central.issue_token("demo-kiosk"),
+    )
     h = AppHarness(path)
     h.app.go("service")
     h.pump(2)
@@ -59,7 +63,7 @@ def test_scanner_test_shows_the_last_scan_masked(service, central):
     h = service
     case = central.create_case(applicant_name="司马相如", receipt_no="ZW2026004711", query_code="835201")
     assert h.wait_until(lambda: "nothing scanned yet" in shown(h), 5), shown(h)
-    h.rt.lookup.scanner.inject(case["qr_payload"])       # the simulated scanner, through the lookup's ScanHub
+    h.rt.lookup.scanner.inject(case["qr_payload"])  # the simulated scanner, through the lookup's ScanHub
     h.screen.refresh()
     assert h.wait_until(lambda: "receipt ZW20****4711" in shown(h), 5), shown(h)
     text = shown(h)
@@ -78,9 +82,9 @@ def test_buttons_report_to_the_test_and_go_back_to_their_role(service):
     rt = h.rt
     role_pad, role_dispenser = rt.pad.keys.on_press, rt.dispenser.service.press
     assert rt.pad.buttons.on_press != role_pad and rt.dispenser.buttons.on_press != role_dispenser  # the test has them
-    press(rt.pad.pin_factory, KEYPAD[2])                 # ★3
+    press(rt.pad.pin_factory, KEYPAD[2])  # ★3
     led3 = rt.pad.pin_factory.pin(LEDS[2])
-    assert h.wait_until(lambda: led3.state, 2)           # its own LED lights
+    assert h.wait_until(lambda: led3.state, 2)  # its own LED lights
     h.screen.refresh()
     assert h.wait_until(lambda: "last pad key star3" in shown(h), 5), shown(h)
     press(rt.dispenser.pin_factory, DISPENSER_A)
@@ -104,5 +108,5 @@ def test_led_test_lights_every_pad_led_then_turns_them_off(service):
     assert h.wait_until(lambda: h.screen.action_text.startswith("lit 5 LEDs"), 8), h.screen.action_text
     for p in pins:
         ons = [s for s in p.states if s.state]
-        assert len(ons) == 2, p.states     # once alone, once with all the others
-        assert not p.state                 # and off at the end
+        assert len(ons) == 2, p.states  # once alone, once with all the others
+        assert not p.state  # and off at the end

@@ -1,15 +1,15 @@
 """`kiosk selftest`: a verdict per line, exit 1 when a required check fails; real ptys, real gpiozero."""
+
 import json
 import os
-import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from kiosk.technician import selftest
 from kiosk.cli import main
 from kiosk.core.config import load_config
+from kiosk.technician import selftest
 from kiosk.wiring import build_runtime
 from tests.helpers import write_config
 
@@ -57,8 +57,10 @@ def test_missing_serial_scanner_fails_and_a_real_pty_passes(tmp_path, capsys):
 
 
 def test_serial_printer_port_missing_fails_for_a_dispenser(tmp_path, capsys):
-    path = write_config(tmp_path, {"device": {"roles": ["dispenser"]},
-                                   "printer": {"backend": "serial", "port": str(tmp_path / "kiosk-printer")}})
+    path = write_config(
+        tmp_path,
+        {"device": {"roles": ["dispenser"]}, "printer": {"backend": "serial", "port": str(tmp_path / "kiosk-printer")}},
+    )
     code, out = run_cli(capsys, "--config", str(path), "--json")
     row = rows_by_name(out)["printer"]
     if row["detail"].startswith("serial printer not attached"):
@@ -67,18 +69,23 @@ def test_serial_printer_port_missing_fails_for_a_dispenser(tmp_path, capsys):
 
 
 def test_gpio_pins_claimable_with_the_mock_factory(tmp_path, capsys):
-    path = write_config(tmp_path, {"device": {"roles": ["pad"]},
-                                   "pad": {"keypad_pins": [5, 6, 13, 19, 26], "led_pins": [12, 16, 20, 21, 25],
-                                           "clerk_button_pin": 4}})
-    code, out = run_cli(capsys, "--config", str(path), "--json")
+    path = write_config(
+        tmp_path,
+        {
+            "device": {"roles": ["pad"]},
+            "pad": {"keypad_pins": [5, 6, 13, 19, 26], "led_pins": [12, 16, 20, 21, 25], "clerk_button_pin": 4},
+        },
+    )
+    _code, out = run_cli(capsys, "--config", str(path), "--json")
     row = rows_by_name(out)["gpio"]
     assert row["verdict"] == "ok" and "11 pins" in row["detail"], row
 
 
 @pytest.mark.skipif(Path("/proc/device-tree/model").exists(), reason="a real Pi has GPIO")
 def test_gpio_without_a_gpio_header_fails_with_a_hint(tmp_path, capsys):
-    path = write_config(tmp_path, {"device": {"roles": ["pad"]}, "gpio": {"pin_factory": "native"},
-                                   "pad": {"clerk_button_pin": 4}})
+    path = write_config(
+        tmp_path, {"device": {"roles": ["pad"]}, "gpio": {"pin_factory": "native"}, "pad": {"clerk_button_pin": 4}}
+    )
     code, out = run_cli(capsys, "--config", str(path), "--json")
     row = rows_by_name(out)["gpio"]
     assert code == 1 and row["verdict"] == "fail" and "gpio" in row["detail"]
@@ -93,11 +100,11 @@ def rt(tmp_path):
 
 
 def test_clock_in_the_past_or_before_the_newest_record_fails(rt):
-    old = datetime(2021, 3, 1, tzinfo=timezone.utc)
+    old = datetime(2021, 3, 1, tzinfo=UTC)
     assert selftest.check_clock(rt.cfg, rt, now=old).verdict == "fail"
     with rt.ledger.transaction() as tx:
         rt.ledger.add_event(tx, "test", {"n": 1})
-    now = datetime.now(timezone.utc).astimezone()
+    now = datetime.now(UTC).astimezone()
     assert selftest.check_clock(rt.cfg, rt, now=now).verdict == "ok"
     assert selftest.check_clock(rt.cfg, rt, now=now - timedelta(hours=2)).verdict == "fail"
     assert selftest.check_clock(rt.cfg, rt, now=now - timedelta(seconds=30)).verdict == "warn"
@@ -122,7 +129,7 @@ def test_damaged_ledger_fails(tmp_path, capsys):
     rt.stop()
     raw = bytearray(Path(db).read_bytes())
     for off in range(4096 * 3, len(raw), 4096):  # smash page headers of later b-tree pages
-        raw[off:off + 16] = b"\xff" * 16
+        raw[off : off + 16] = b"\xff" * 16
     Path(db).write_bytes(bytes(raw))
     code, out = run_cli(capsys, "--config", str(path), "--json")
     assert code == 1
@@ -141,6 +148,7 @@ def test_background_check_lands_on_the_runtime(rt):
 def test_a_crashing_check_becomes_a_fail_row(rt):
     def check_broken(cfg, rt):
         raise RuntimeError("boom")
+
     result = selftest.run_checks(rt.cfg, rt, checks=(selftest.check_disk, check_broken))
     assert [r.name for r in result.rows] == ["disk", "broken"]
     assert result.rows[1].verdict == "fail" and not result.ok

@@ -1,18 +1,19 @@
 """Self-check rows against real parts: a printer on a real pty pair answering DLE EOT,
 the bench central over loopback HTTP, gpiozero's MockFactory pins."""
+
 import json
 
 import pytest
 
-from kiosk.technician import selftest
 from kiosk.cli import main
 from kiosk.core.config import load_config
+from kiosk.technician import selftest
 from kiosk.wiring import build_runtime
 from tests.devices.conftest import PtyDevice
 from tests.helpers import write_config
 
-ONLINE = 0x12       # DLE EOT 1: online;      DLE EOT 4: paper ok
-PAPER_OUT = 0x72    # DLE EOT 4: bits 5-6 set, roll end
+ONLINE = 0x12  # DLE EOT 1: online;      DLE EOT 4: paper ok
+PAPER_OUT = 0x72  # DLE EOT 4: bits 5-6 set, roll end
 
 
 def selftest_json(capsys, path):
@@ -23,6 +24,7 @@ def selftest_json(capsys, path):
 
 # ---- printer: the dispenser's own PrinterWorker on a pty ---------------------
 
+
 @pytest.fixture
 def printer_pty():
     made = []
@@ -31,21 +33,27 @@ def printer_pty():
         dev = PtyDevice(answers=answers)
         made.append(dev)
         return dev
+
     yield make
     for dev in made:
         dev.unplug()
 
 
 def dispenser_config(tmp_path, port):
-    return write_config(tmp_path, {"device": {"roles": ["dispenser"]},
-                                   "printer": {"backend": "serial", "port": port, "status_timeout": 0.2}})
+    return write_config(
+        tmp_path,
+        {"device": {"roles": ["dispenser"]}, "printer": {"backend": "serial", "port": port, "status_timeout": 0.2}},
+    )
 
 
-@pytest.mark.parametrize("answers, verdict, words", [
-    ({1: ONLINE, 4: ONLINE}, "ok", "online, paper ok"),
-    ({1: ONLINE, 4: PAPER_OUT}, "fail", "out of paper"),
-    ({}, "warn", "status unknown"),              # some printers never answer DLE EOT
-])
+@pytest.mark.parametrize(
+    "answers, verdict, words",
+    [
+        ({1: ONLINE, 4: ONLINE}, "ok", "online, paper ok"),
+        ({1: ONLINE, 4: PAPER_OUT}, "fail", "out of paper"),
+        ({}, "warn", "status unknown"),  # some printers never answer DLE EOT
+    ],
+)
 def test_printer_row_from_the_running_printer_worker(tmp_path, printer_pty, answers, verdict, words):
     dev = printer_pty(answers)
     rt = build_runtime(load_config(dispenser_config(tmp_path, dev.path)))
@@ -74,10 +82,16 @@ def test_unplugged_printer_port_fails_with_what_to_check(tmp_path, capsys):
 
 # ---- central: whoami against the bench central on 127.0.0.1 -----------------
 
+
 def central_config(tmp_path, central, token, device_id="hall01-lookup01"):
-    return write_config(tmp_path, {"device": {"id": device_id, "roles": ["lookup"]},
-                                   "central": {"url": central.url, "connect_timeout": 0.5, "read_timeout": 2.0}},
-                        token=token)
+    return write_config(
+        tmp_path,
+        {
+            "device": {"id": device_id, "roles": ["lookup"]},
+            "central": {"url": central.url, "connect_timeout": 0.5, "read_timeout": 2.0},
+        },
+        token=token,
+    )
 
 
 def test_good_token_is_reachable_and_authorised(tmp_path, central):
@@ -102,7 +116,7 @@ def test_revoked_token_fails_not_authorised_and_fails_the_run(tmp_path, central,
 
 def test_wrong_token_fails_not_authorised(tmp_path, central):
     cfg = load_config(central_config(tmp_path, central, "not-a-token-the-central-issued"))
-    row = selftest.check_central(cfg, None)      # no runtime: the check makes its own client
+    row = selftest.check_central(cfg, None)  # no runtime: the check makes its own client
     assert row.verdict == "fail" and "NOT AUTHORISED" in row.detail
 
 
@@ -119,7 +133,7 @@ def test_central_down_is_unreachable_but_not_required(tmp_path, central, capsys)
     row = rows["central"]
     assert row["verdict"] == "fail" and not row["required"] and "unreachable" in row["detail"]
     assert "works offline" in row["detail"]
-    assert code == 0   # the device does its job offline
+    assert code == 0  # the device does its job offline
 
 
 # ---- GPIO: gpiozero's MockFactory --------------------------------------------
@@ -129,8 +143,14 @@ LEDS = [12, 16, 20, 21, 25]
 
 
 def pad_config(tmp_path, factory):
-    return write_config(tmp_path, {"device": {"roles": ["pad"]}, "gpio": {"pin_factory": factory},
-                                   "pad": {"keypad_pins": KEYPAD, "led_pins": LEDS, "clerk_button_pin": 4}})
+    return write_config(
+        tmp_path,
+        {
+            "device": {"roles": ["pad"]},
+            "gpio": {"pin_factory": factory},
+            "pad": {"keypad_pins": KEYPAD, "led_pins": LEDS, "clerk_button_pin": 4},
+        },
+    )
 
 
 def test_pins_claimable_without_a_runtime(tmp_path):
@@ -154,6 +174,7 @@ def shared_mock_factory():
     """gpiozero's default factory as a MockFactory: what 'native' uses, shared like a Pi's GPIO chip."""
     from gpiozero import Device
     from gpiozero.pins.mock import MockFactory
+
     old = Device.pin_factory
     Device.pin_factory = MockFactory()
     yield Device.pin_factory
@@ -163,7 +184,8 @@ def shared_mock_factory():
 
 def test_a_pin_claimed_by_something_else_fails_naming_it(tmp_path, shared_mock_factory, capsys):
     from gpiozero import LED
-    other = LED(13, pin_factory=shared_mock_factory)   # another program's LED on the ★3 key pin
+
+    other = LED(13, pin_factory=shared_mock_factory)  # another program's LED on the ★3 key pin
     try:
         code, rows = selftest_json(capsys, pad_config(tmp_path, "native"))
     finally:
@@ -171,4 +193,4 @@ def test_a_pin_claimed_by_something_else_fails_naming_it(tmp_path, shared_mock_f
     row = rows["gpio"]
     assert code == 1 and row["verdict"] == "fail"
     assert "GPIO13 (keypad 3)" in row["detail"] and "GPIOPinInUse" in row["detail"]
-    assert "GPIO5 " not in row["detail"]      # only the pin that is taken is named
+    assert "GPIO5 " not in row["detail"]  # only the pin that is taken is named

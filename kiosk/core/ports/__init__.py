@@ -5,6 +5,7 @@ behaviour, only names), so the validator in kiosk/core/config.py and the
 adapters that act on a value read the same list: a value check-config
 accepts is one the adapter implements, and the other way round.
 """
+
 from __future__ import annotations
 
 # Printer models by what they can do (devices/escpos.py PROFILES implements each).

@@ -6,10 +6,11 @@ knowing any printer; devices/escpos.py turns it into the bytes of a printer
 profile. Both sides import it from here, the one part of kiosk/ that devices/
 may import.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -24,7 +25,6 @@ def check_align(align: str) -> str:
     if align not in ALIGNS:
         raise ValueError(f"align must be left, center or right, got {align!r}")
     return align
-
 
 
 @dataclass(frozen=True)
@@ -100,35 +100,35 @@ class Cut:
     partial: bool = False
 
 
-Block = Union[Text, Feed, QR, Image, Cut]
+Block = Text | Feed | QR | Image | Cut
 
 
 @dataclass
 class Document:
     """An ordered list of blocks with chainable builders:
 
-        Document().text("取号凭条", align="center", bold=True).qr(url).cut()
+    Document().text("取号凭条", align="center", bold=True).qr(url).cut()
     """
 
     blocks: list[Block] = field(default_factory=list)
 
-    def add(self, block: Block) -> "Document":
+    def add(self, block: Block) -> Document:
         self.blocks.append(block)
         return self
 
-    def text(self, text: str, align="left", bold=False, width=1, height=1) -> "Document":
+    def text(self, text: str, align="left", bold=False, width=1, height=1) -> Document:
         return self.add(Text(text, align, bold, width, height))
 
-    def feed(self, lines: int = 1) -> "Document":
+    def feed(self, lines: int = 1) -> Document:
         return self.add(Feed(lines))
 
-    def qr(self, data: str, module_size=6, error_level="M", align="center", margin_lines=1) -> "Document":
+    def qr(self, data: str, module_size=6, error_level="M", align="center", margin_lines=1) -> Document:
         return self.add(QR(data, module_size, error_level, align, margin_lines))
 
-    def image(self, image: PILImage.Image, align="center") -> "Document":
+    def image(self, image: PILImage.Image, align="center") -> Document:
         return self.add(Image(image, align))
 
-    def cut(self, feed: int = 4, partial: bool = False) -> "Document":
+    def cut(self, feed: int = 4, partial: bool = False) -> Document:
         return self.add(Cut(feed, partial))
 
     def __iter__(self):

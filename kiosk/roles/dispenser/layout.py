@@ -5,6 +5,7 @@ GB18030 text and the QR code as the printer's native command, so a normal
 ticket stays under 1 KB: about one second on a 9600-baud line, where the
 same ticket drawn as an image would take over ten.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -55,8 +56,7 @@ def ticket_document(ticket, hall: str, queue_url: str = "", *, reprint: bool = F
     elif ticket.people_ahead is not None:
         doc.text(f"前面还有 {ticket.people_ahead} 人等候  Ahead: {ticket.people_ahead}", align="center")
         if ticket.est_wait_s:
-            doc.text(f"预计等候约 {minutes(ticket.est_wait_s)} 分钟  ~{minutes(ticket.est_wait_s)} min",
-                     align="center")
+            doc.text(f"预计等候约 {minutes(ticket.est_wait_s)} 分钟  ~{minutes(ticket.est_wait_s)} min", align="center")
     doc.text(f"取号时间 {issued_text(ticket.issued_at)}", align="center")
     link = queue_link(queue_url, ticket.display, ticket.day)
     if link:

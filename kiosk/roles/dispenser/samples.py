@@ -2,6 +2,7 @@
 
 Used by `kiosk ticket-preview`, `kiosk dispenser-screenshot` and the benchmarks.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -19,6 +20,21 @@ def sample_ticket(cfg, *, offline: bool = False, priority: bool = False):
     prefix = cfg.dispenser.priority_prefix if priority else (cat.get("prefix") or cat["code"])
     number = cfg.dispenser.offline_range[0] if offline else 23
     now = datetime.now().astimezone()
-    return Ticket(0, "preview", "preview", now.date().isoformat(), cat["code"], number, f"{prefix}{number:03d}",
-                  priority, "offline" if offline else "online", None if offline else 5, None if offline else 1500,
-                  now.isoformat(timespec="seconds"), "pending", 0, cat["name_zh"], cat["name_en"])
+    return Ticket(
+        0,
+        "preview",
+        "preview",
+        now.date().isoformat(),
+        cat["code"],
+        number,
+        f"{prefix}{number:03d}",
+        priority,
+        "offline" if offline else "online",
+        None if offline else 5,
+        None if offline else 1500,
+        now.isoformat(timespec="seconds"),
+        "pending",
+        0,
+        cat["name_zh"],
+        cat["name_en"],
+    )

@@ -27,6 +27,7 @@ Rules this module keeps (see docs/configuration.md, [dispenser]):
 
 Nothing here imports Kivy; the screen calls issue() from a background thread.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,26 +36,29 @@ import sqlite3
 import threading
 import time
 import uuid as uuidlib
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
-from kiosk.core.ports.document import Document
-from kiosk.roles.dispenser.layout import ticket_for
 from kiosk.core import keys
 from kiosk.core.ledger import Ledger
+from kiosk.core.ports.document import Document
 from kiosk.core.time import wall_now
+from kiosk.roles.dispenser.layout import ticket_for
 
 log = logging.getLogger("kiosk.tickets")
 
-PRIORITY_SERIES = "*priority"     # local key for the hall-wide priority series (as the central calls it)
+PRIORITY_SERIES = "*priority"  # local key for the hall-wide priority series (as the central calls it)
 PAPER_STATES = ("ok", "near_end", "out", "unknown")
 
 
 # ---- errors a citizen is told about --------------------------------------
 
+
 class TicketRefused(Exception):
     """No ticket was issued and no number consumed; `reason` picks the message on screen."""
+
     reason = "refused"
 
 
@@ -80,6 +84,7 @@ class UnknownCategory(TicketRefused, ValueError):
 
 # ---- what a ticket is -----------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Ticket:
     id: int
@@ -90,11 +95,11 @@ class Ticket:
     number: int
     display: str
     priority: bool
-    source: str              # online | lease | offline
+    source: str  # online | lease | offline
     people_ahead: int | None
     est_wait_s: int | None
     issued_at: str
-    print_state: str         # pending | printed | failed
+    print_state: str  # pending | printed | failed
     print_count: int
     service_zh: str
     service_en: str
@@ -104,17 +109,32 @@ class Ticket:
         return self.source != "online"
 
     @classmethod
-    def from_row(cls, r: sqlite3.Row) -> "Ticket":
-        return cls(r["id"], r["uuid"], r["request_id"], r["day"], r["category"], r["number"], r["display"],
-                   bool(r["priority"]), r["source"], r["people_ahead"], r["est_wait_s"], r["issued_at"],
-                   r["print_state"], r["print_count"], r["service_zh"], r["service_en"])
+    def from_row(cls, r: sqlite3.Row) -> Ticket:
+        return cls(
+            r["id"],
+            r["uuid"],
+            r["request_id"],
+            r["day"],
+            r["category"],
+            r["number"],
+            r["display"],
+            bool(r["priority"]),
+            r["source"],
+            r["people_ahead"],
+            r["est_wait_s"],
+            r["issued_at"],
+            r["print_state"],
+            r["print_count"],
+            r["service_zh"],
+            r["service_en"],
+        )
 
 
 @dataclass
 class IssueResult:
     ticket: Ticket
     printed: bool
-    paper: str                       # the paper state seen before issuing
+    paper: str  # the paper state seen before issuing
     print_error: str | None = None
 
 
@@ -140,6 +160,7 @@ class PaperReport:
 
 # ---- opening hours ----------------------------------------------------------
 
+
 def parse_spans(spans: list[str]) -> list[tuple[str, str]]:
     out = []
     for s in spans:
@@ -158,22 +179,32 @@ def is_open(now: datetime, days: list[int], spans: list[str]) -> bool:
 
 # ---- the service --------------------------------------------------------------
 
+
 class TicketService:
     """One per dispenser. issue() is thread-safe and serialised: one citizen at a time."""
 
-    def __init__(self, cfg, ledger: Ledger, *, cache=None, client=None, printer=None,
-                 now: Callable[[], datetime] = datetime.now, wake_sync: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        cfg,
+        ledger: Ledger,
+        *,
+        cache=None,
+        client=None,
+        printer=None,
+        now: Callable[[], datetime] = datetime.now,
+        wake_sync: Callable[[], None] | None = None,
+    ):
         self.cfg = cfg
         self.ledger = ledger
         self.cache = cache
         # CentralClient or None (offline); a callable is asked each time, because
         # the runtime may connect the client after the role was attached.
         self._client = client
-        self.printer = printer        # the printer port (submit / check_status), or None: refuse
+        self.printer = printer  # the printer port (submit / check_status), or None: refuse
         self.now = now
         self.wake_sync = wake_sync
         self.paper = PaperReport()
-        self.clock_behind: str | None = None   # the service day, when the wall clock is behind it
+        self.clock_behind: str | None = None  # the service day, when the wall clock is behind it
         self.last_central_error: str | None = None
         # Hardware buttons (gpiozero thread) call press(name); the screen listens.
         self.button_listeners: list[Callable[[str], None]] = []
@@ -249,12 +280,13 @@ class TicketService:
         stored = row[0] if row else ""
         day = max(wall, stored, hint or "")
         if day != stored:
-            tx.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
-                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (keys.DISPENSER_SERVICE_DAY, day))
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (keys.DISPENSER_SERVICE_DAY, day),
+            )
         if wall < day:
             if self.clock_behind != day:
-                log.warning("wall clock date %s is behind the service day %s: numbering stays in %s",
-                            wall, day, day)
+                log.warning("wall clock date %s is behind the service day %s: numbering stays in %s", wall, day, day)
             self.clock_behind = day
         else:
             self.clock_behind = None
@@ -286,9 +318,11 @@ class TicketService:
             if state in ("near_end", "out", "offline"):
                 log.warning("printer paper state %s (%s)", state, detail)
             with self.ledger.transaction() as tx:
-                self.ledger.add_event(tx, "printer.paper_state",
-                                      {"state": state, "previous": previous, "detail": detail[:200],
-                                       "device_id": self.cfg.device.id})
+                self.ledger.add_event(
+                    tx,
+                    "printer.paper_state",
+                    {"state": state, "previous": previous, "detail": detail[:200], "device_id": self.cfg.device.id},
+                )
             self._wake()
 
     def _print(self, data: Document) -> str | None:
@@ -330,16 +364,21 @@ class TicketService:
             error = self._print(ticket_for(ticket, self.cfg, reprint=True))
             ticket = self._set_printed(ticket, error)
             with self.ledger.transaction() as tx:
-                self.ledger.add_event(tx, "ticket.reprinted", {"ticket_uuid": ticket.uuid, "display": ticket.display,
-                                                               "day": ticket.day, "ok": error is None})
+                self.ledger.add_event(
+                    tx,
+                    "ticket.reprinted",
+                    {"ticket_uuid": ticket.uuid, "display": ticket.display, "day": ticket.day, "ok": error is None},
+                )
             self._wake()
             return IssueResult(ticket, error is None, paper.state, error)
 
     def _set_printed(self, ticket: Ticket, error: str | None) -> Ticket:
         with self.ledger.transaction() as tx:
             if error is None:
-                tx.execute("UPDATE tickets SET print_state = 'printed', print_count = print_count + 1 WHERE id = ?",
-                           (ticket.id,))
+                tx.execute(
+                    "UPDATE tickets SET print_state = 'printed', print_count = print_count + 1 WHERE id = ?",
+                    (ticket.id,),
+                )
             else:
                 log.warning("ticket %s kept but not printed: %s", ticket.display, error)
                 tx.execute("UPDATE tickets SET print_state = 'failed' WHERE id = ?", (ticket.id,))
@@ -364,9 +403,11 @@ class TicketService:
             # Written down first: if we die after the central answered, the next
             # start sees the request and tells the central it was abandoned.
             with self.ledger.transaction() as tx:
-                tx.execute("INSERT INTO ticket_requests (request_id, category, priority, created_at, boot_id) "
-                           "VALUES (?, ?, ?, ?, ?)", (request_id, cat.code, int(priority), wall_now(),
-                                                       self.ledger.boot_id))
+                tx.execute(
+                    "INSERT INTO ticket_requests (request_id, category, priority, created_at, boot_id) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (request_id, cat.code, int(priority), wall_now(), self.ledger.boot_id),
+                )
             online = self._ask_central(client, request_id, cat.code, priority)
         try:
             with self.ledger.transaction() as tx:
@@ -376,21 +417,29 @@ class TicketService:
                     except sqlite3.IntegrityError:
                         # The central gave a number this device already used today
                         # (an overlapping offline range?): number offline instead.
-                        log.error("central number %s collides with a local ticket; numbering offline",
-                                  online.get("display"))
-                        self.ledger.add_event(tx, "ticket.number_collision",
-                                              {"request_id": request_id, "display": str(online.get("display"))})
+                        log.error(
+                            "central number %s collides with a local ticket; numbering offline", online.get("display")
+                        )
+                        self.ledger.add_event(
+                            tx,
+                            "ticket.number_collision",
+                            {"request_id": request_id, "display": str(online.get("display"))},
+                        )
                 return self._take_offline(tx, request_id, cat, priority)
         finally:
             if client is not None and online is None:
-                self._kick.set()   # maybe the central is back: let the refresh thread look
+                self._kick.set()  # maybe the central is back: let the refresh thread look
 
     def _ask_central(self, client, request_id: str, category: str, priority: bool) -> dict | None:
         try:
             timeout = self.cfg.dispenser.online_timeout
-            t = client.issue_ticket(category, request_id, priority=priority,
-                                    read_timeout=timeout,
-                                    connect_timeout=min(timeout, self.cfg.central.connect_timeout))
+            t = client.issue_ticket(
+                category,
+                request_id,
+                priority=priority,
+                read_timeout=timeout,
+                connect_timeout=min(timeout, self.cfg.central.connect_timeout),
+            )
         except Exception as e:  # any failure at all means: number offline, never keep a citizen waiting
             self.last_central_error = f"{type(e).__name__}: {e}"[:300]
             log.info("central did not give a number (%s): numbering offline", type(e).__name__)
@@ -401,8 +450,9 @@ class TicketService:
         self.last_central_error = None
         return t
 
-    def _store(self, tx, request_id: str, cat: Category, priority: bool, t: dict, source: str,
-               lease_id: str | None = None) -> Ticket:
+    def _store(
+        self, tx, request_id: str, cat: Category, priority: bool, t: dict, source: str, lease_id: str | None = None
+    ) -> Ticket:
         central_day = t.get("day") if source == "online" and isinstance(t.get("day"), str) else None
         day = self._service_day(tx, central_day)
         ahead = t.get("people_ahead") if isinstance(t.get("people_ahead"), int) else None
@@ -413,14 +463,44 @@ class TicketService:
             "INSERT INTO tickets (uuid, request_id, day, category, number, display, priority, source, people_ahead,"
             " est_wait_s, issued_at, boot_id, service_zh, service_en, lease_id)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (tid, request_id, day, cat.code, t["number"], t["display"], int(priority), source, ahead, est, issued,
-             self.ledger.boot_id, cat.name_zh, cat.name_en, lease_id))
+            (
+                tid,
+                request_id,
+                day,
+                cat.code,
+                t["number"],
+                t["display"],
+                int(priority),
+                source,
+                ahead,
+                est,
+                issued,
+                self.ledger.boot_id,
+                cat.name_zh,
+                cat.name_en,
+                lease_id,
+            ),
+        )
         tx.execute("UPDATE ticket_requests SET state = 'done' WHERE request_id = ?", (request_id,))
-        self.ledger.add_event(tx, "ticket.issued", {
-            "ticket_uuid": tid, "request_id": request_id, "day": day, "category": cat.code,
-            "priority": priority, "number": t["number"], "display": t["display"], "source": source,
-            "lease_id": lease_id, "people_ahead": ahead, "est_wait_s": est, "issued_at": issued,
-            "device_id": self.cfg.device.id})
+        self.ledger.add_event(
+            tx,
+            "ticket.issued",
+            {
+                "ticket_uuid": tid,
+                "request_id": request_id,
+                "day": day,
+                "category": cat.code,
+                "priority": priority,
+                "number": t["number"],
+                "display": t["display"],
+                "source": source,
+                "lease_id": lease_id,
+                "people_ahead": ahead,
+                "est_wait_s": est,
+                "issued_at": issued,
+                "device_id": self.cfg.device.id,
+            },
+        )
         row = tx.execute("SELECT * FROM tickets WHERE id = ?", (cur.lastrowid,)).fetchone()
         return Ticket.from_row(row)
 
@@ -432,28 +512,33 @@ class TicketService:
         series = PRIORITY_SERIES if priority else cat.code
         prefix = self.priority_prefix() if priority else cat.prefix
         # 1. leased blocks for this day, oldest first
-        for lease in tx.execute("SELECT * FROM leases WHERE day = ? AND category = ? AND next_number <= last "
-                                "ORDER BY first", (day, series)).fetchall():
+        for lease in tx.execute(
+            "SELECT * FROM leases WHERE day = ? AND category = ? AND next_number <= last ORDER BY first", (day, series)
+        ).fetchall():
             n = lease["next_number"]
             while n <= lease["last"]:
                 display = f"{prefix}{n:03d}"
                 if not self._display_used(tx, day, display):
                     tx.execute("UPDATE leases SET next_number = ? WHERE lease_id = ?", (n + 1, lease["lease_id"]))
-                    return self._store(tx, request_id, cat, priority, {"number": n, "display": display},
-                                       "lease", lease["lease_id"])
+                    return self._store(
+                        tx, request_id, cat, priority, {"number": n, "display": display}, "lease", lease["lease_id"]
+                    )
                 n += 1
             tx.execute("UPDATE leases SET next_number = ? WHERE lease_id = ?", (n, lease["lease_id"]))
         # 2. this device's own offline range
         first, last = self.cfg.dispenser.offline_range
-        row = tx.execute("SELECT next_number FROM day_counters WHERE day = ? AND category = ?",
-                         (day, series)).fetchone()
+        row = tx.execute(
+            "SELECT next_number FROM day_counters WHERE day = ? AND category = ?", (day, series)
+        ).fetchone()
         n = max(first, row[0]) if row else first
         while n <= last:
             display = f"{prefix}{n:03d}"
             if not self._display_used(tx, day, display):
-                tx.execute("INSERT INTO day_counters (day, category, next_number) VALUES (?, ?, ?) "
-                           "ON CONFLICT(day, category) DO UPDATE SET next_number = excluded.next_number",
-                           (day, series, n + 1))
+                tx.execute(
+                    "INSERT INTO day_counters (day, category, next_number) VALUES (?, ?, ?) "
+                    "ON CONFLICT(day, category) DO UPDATE SET next_number = excluded.next_number",
+                    (day, series, n + 1),
+                )
                 return self._store(tx, request_id, cat, priority, {"number": n, "display": display}, "offline")
             n += 1
         raise NumbersExhausted(f"offline numbers {first}..{last} for {series} on {day} are used up")
@@ -466,9 +551,11 @@ class TicketService:
         with self.ledger.transaction() as tx:
             for r in rows:
                 tx.execute("UPDATE ticket_requests SET state = 'abandoned' WHERE request_id = ?", (r["request_id"],))
-                self.ledger.add_event(tx, "ticket.abandoned", {"request_id": r["request_id"],
-                                                               "category": r["category"],
-                                                               "priority": bool(r["priority"])})
+                self.ledger.add_event(
+                    tx,
+                    "ticket.abandoned",
+                    {"request_id": r["request_id"], "category": r["category"], "priority": bool(r["priority"])},
+                )
         log.warning("%d ticket request(s) were interrupted before commit; reported as abandoned", len(rows))
 
     # -- leases and queue figures (background, while online) ---------------------
@@ -495,8 +582,11 @@ class TicketService:
         wanted = [(c.code, False) for c in cats] + ([(cats[0].code, True)] if cats else [])
         for code, prio in wanted:
             series = PRIORITY_SERIES if prio else code
-            left = self.ledger.query("SELECT COALESCE(SUM(last - next_number + 1), 0) FROM leases "
-                                     "WHERE day = ? AND category = ? AND next_number <= last", (day, series))[0][0]
+            left = self.ledger.query(
+                "SELECT COALESCE(SUM(last - next_number + 1), 0) FROM leases "
+                "WHERE day = ? AND category = ? AND next_number <= last",
+                (day, series),
+            )[0][0]
             if left * 2 > size:
                 continue
             try:
@@ -517,12 +607,18 @@ class TicketService:
             day = self._service_day(tx, lday)
             if lday != day:
                 return  # a block for another day is no use: numbers reset at midnight
-            tx.execute("INSERT OR IGNORE INTO leases (lease_id, day, category, first, last, next_number) "
-                       "VALUES (?, ?, ?, ?, ?, ?)", (lease_id, day, series, first, last, first))
+            tx.execute(
+                "INSERT OR IGNORE INTO leases (lease_id, day, category, first, last, next_number) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (lease_id, day, series, first, last, first),
+            )
 
     def leased_left(self) -> dict[str, int]:
-        rows = self.ledger.query("SELECT category, SUM(last - next_number + 1) AS n FROM leases "
-                                 "WHERE day = ? AND next_number <= last GROUP BY category", (self.today(),))
+        rows = self.ledger.query(
+            "SELECT category, SUM(last - next_number + 1) AS n FROM leases "
+            "WHERE day = ? AND next_number <= last GROUP BY category",
+            (self.today(),),
+        )
         return {r["category"]: r["n"] for r in rows}
 
     def start(self, interval: float | None = None) -> None:
@@ -539,6 +635,7 @@ class TicketService:
                     log.exception("ticket refresh failed")
                 self._kick.wait(every)
                 self._kick.clear()
+
         self._thread = threading.Thread(target=loop, name="tickets-refresh", daemon=True)
         self._thread.start()
 
@@ -566,11 +663,21 @@ class TicketService:
 
     # -- for technicians ---------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        counts = {r["print_state"]: r["n"] for r in self.ledger.query(
-            "SELECT print_state, COUNT(*) AS n FROM tickets WHERE day = ? GROUP BY print_state", (self.today(),))}
-        return {"day": self.today(), "clock_behind": self.clock_behind, "paper": self.paper.state,
-                "paper_detail": self.paper.detail, "tickets_today": counts, "leased_left": self.leased_left(),
-                "last_central_error": self.last_central_error}
+        counts = {
+            r["print_state"]: r["n"]
+            for r in self.ledger.query(
+                "SELECT print_state, COUNT(*) AS n FROM tickets WHERE day = ? GROUP BY print_state", (self.today(),)
+            )
+        }
+        return {
+            "day": self.today(),
+            "clock_behind": self.clock_behind,
+            "paper": self.paper.state,
+            "paper_detail": self.paper.detail,
+            "tickets_today": counts,
+            "leased_left": self.leased_left(),
+            "last_central_error": self.last_central_error,
+        }
 
 
 # ---- wiring -------------------------------------------------------------------

@@ -11,6 +11,7 @@ returns a ``ReceiptRef`` whose fields match strict patterns, or a
 Only letters, digits and '-' get through, so nothing that leaves here can
 carry markup, quotes or control characters into a label, a log or a query.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,15 +21,23 @@ from urllib.parse import unquote_plus, urlsplit
 # A receipt QR is a short URL; anything much longer is not one of ours, and a
 # bound keeps a hostile payload from costing time anywhere downstream.
 MAX_PAYLOAD = 512
-RECEIPT_RX = re.compile(r"[A-Za-z0-9-]{4,40}")   # as the central contract: 4..40 letters, digits, '-'
-CODE_RX = re.compile(r"[A-Za-z0-9]{4,12}")       # 查询码: 4..12 letters or digits
+RECEIPT_RX = re.compile(r"[A-Za-z0-9-]{4,40}")  # as the central contract: 4..40 letters, digits, '-'
+CODE_RX = re.compile(r"[A-Za-z0-9]{4,12}")  # 查询码: 4..12 letters or digits
 # Control characters other than the line ends a scanner appends mean binary data.
 _CONTROL_RX = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_SEPARATORS = ("|", "｜")   # the full-width bar, as a Chinese IME would type it
+_SEPARATORS = ("|", "｜")  # the full-width bar, as a Chinese IME would type it
 
 # Reason codes; the screen has a message for each (lookup.reject.<code>).
-REASONS = ("empty", "too_long", "binary", "unknown_format", "missing_field", "ambiguous",
-           "bad_receipt_no", "bad_query_code")
+REASONS = (
+    "empty",
+    "too_long",
+    "binary",
+    "unknown_format",
+    "missing_field",
+    "ambiguous",
+    "bad_receipt_no",
+    "bad_query_code",
+)
 
 
 @dataclass(frozen=True)
@@ -38,20 +47,22 @@ class ReceiptRef:
 
     def __repr__(self):  # a case reference must not end up whole in a log line
         from kiosk.core.privacy import mask_receipt
+
         return f"ReceiptRef({mask_receipt(self.receipt_no)}, query_code=***)"
 
 
 @dataclass(frozen=True)
 class Rejection:
-    reason: str       # one of REASONS
+    reason: str  # one of REASONS
     detail: str = ""  # for technicians; never contains the payload itself
 
     def __bool__(self):  # `if parse_payload(...)` reads as "if it is a receipt"
         return False
 
 
-def parse_payload(data: bytes | str | None, receipt_param: str = "slbh",
-                  code_param: str = "cxm") -> ReceiptRef | Rejection:
+def parse_payload(
+    data: bytes | str | None, receipt_param: str = "slbh", code_param: str = "cxm"
+) -> ReceiptRef | Rejection:
     try:
         return _parse(data, receipt_param, code_param)
     except Exception as e:  # a parser bug must not reach the citizen as a crash

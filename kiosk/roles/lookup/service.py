@@ -28,6 +28,7 @@ counters and the cache keys, which are rebuilt as people scan again.
 
 Nothing here imports Kivy; nothing here logs a receipt number, a code or a name.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,9 +39,9 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Callable
 
 from kiosk.core import keys
 from kiosk.core.logs import forget_in_logs
@@ -50,7 +51,7 @@ from kiosk.roles.lookup.receipt import ReceiptRef, Rejection, check_fields, pars
 log = logging.getLogger("kiosk.lookup")
 
 AUDIT_KIND = "lookup.performed"
-CACHE_MAX_AGE_S = 30 * 24 * 3600   # an "as of" older than a month helps nobody
+CACHE_MAX_AGE_S = 30 * 24 * 3600  # an "as of" older than a month helps nobody
 
 # Outcome codes: the screen shows a message per code, the audit event carries it.
 OUTCOMES = ("ok", "cached", "offline", "wrong_code", "locked", "rejected", "bad_payload")
@@ -58,7 +59,7 @@ OUTCOMES = ("ok", "cached", "offline", "wrong_code", "locked", "rejected", "bad_
 # The usual path of a case, for the timeline's steps still to come.
 NORMAL_PATH = ("accepted", "reviewing", "deciding", "completed", "ready_for_pickup", "delivered")
 IN_PROGRESS = ("accepted", "reviewing", "needs_materials", "deciding")
-STATUSES = NORMAL_PATH + ("needs_materials", "refused", "withdrawn")
+STATUSES = (*NORMAL_PATH, "needs_materials", "refused", "withdrawn")
 COLLECTIONS = ("window", "post", "online")
 
 _CONTROL_RX = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
@@ -67,9 +68,10 @@ _CONTROL_RX = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\
 @dataclass(frozen=True)
 class Scan:
     """One payload from any input, handed from a device thread to the screen."""
+
     payload: str | bytes | None
-    source: str                    # serial | wedge | sim | keypad
-    problem: str | None = None     # set when the device already found it unusable
+    source: str  # serial | wedge | sim | keypad
+    problem: str | None = None  # set when the device already found it unusable
 
     def __repr__(self):  # the payload may hold a receipt number and its code
         return f"Scan(source={self.source!r}, problem={self.problem!r})"
@@ -77,13 +79,13 @@ class Scan:
 
 @dataclass
 class LookupResult:
-    outcome: str                        # one of OUTCOMES
-    case: dict | None = None            # display fields, masked (see display_from_case)
-    as_of: str | None = None            # when the shown data came from the central (ISO)
-    deadline: dict | None = None        # see deadline_info
-    attempts_left: int | None = None    # after a wrong code
-    locked_minutes: int | None = None   # after a lockout
-    reason: str | None = None           # rejection reason code (bad_payload / rejected)
+    outcome: str  # one of OUTCOMES
+    case: dict | None = None  # display fields, masked (see display_from_case)
+    as_of: str | None = None  # when the shown data came from the central (ISO)
+    deadline: dict | None = None  # see deadline_info
+    attempts_left: int | None = None  # after a wrong code
+    locked_minutes: int | None = None  # after a lockout
+    reason: str | None = None  # rejection reason code (bad_payload / rejected)
     elapsed_ms: float = 0.0
     extra: dict = field(default_factory=dict)
 
@@ -117,12 +119,13 @@ class ScanHub:
 
 # ---- what the screen shows ------------------------------------------------
 
+
 def _clean(value, limit: int = 80) -> str:
     """Text from the central is shown as plain text (never markup), bounded, without control characters."""
     if value is None:
         return ""
     s = _CONTROL_RX.sub("", str(value)).strip()
-    return s if len(s) <= limit else s[:limit - 1] + "…"
+    return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
 def _iso(value) -> str | None:
@@ -142,13 +145,20 @@ def display_from_case(case: dict) -> dict:
         if not isinstance(s, dict):
             continue
         code = s.get("code") if s.get("code") in STATUSES else "other"
-        steps.append({"code": code, "name_zh": _clean(s.get("name_zh"), 20), "name_en": _clean(s.get("name_en"), 40),
-                      "at": _iso(s.get("at")), "done": bool(s.get("done", True))})
+        steps.append(
+            {
+                "code": code,
+                "name_zh": _clean(s.get("name_zh"), 20),
+                "name_en": _clean(s.get("name_en"), 40),
+                "at": _iso(s.get("at")),
+                "done": bool(s.get("done", True)),
+            }
+        )
     # Steps still to come on the usual path, so the citizen sees what is next.
     if status in IN_PROGRESS or status in ("completed", "ready_for_pickup"):
         done = {s["code"] for s in steps}
         last = max((NORMAL_PATH.index(c) for c in done if c in NORMAL_PATH), default=0)
-        for code in NORMAL_PATH[last + 1:]:
+        for code in NORMAL_PATH[last + 1 :]:
             if code == "ready_for_pickup" and collection != "window":
                 continue
             steps.append({"code": code, "name_zh": "", "name_en": "", "at": None, "done": False})
@@ -166,7 +176,9 @@ def display_from_case(case: dict) -> dict:
         "status_zh": _clean(case.get("status_zh"), 20),
         "status_en": _clean(case.get("status_en"), 40),
         "steps": steps,
-        "time_limit_days": limit if isinstance(limit, int) and not isinstance(limit, bool) and 0 <= limit < 1000 else None,
+        "time_limit_days": limit
+        if isinstance(limit, int) and not isinstance(limit, bool) and 0 <= limit < 1000
+        else None,
         "due_date": due,
         "handler": _clean(case.get("handler"), 20),
         "window": _clean(case.get("window"), 8),
@@ -212,10 +224,19 @@ def deadline_info(display: dict, today: date) -> dict:
 
 # ---- the service ----------------------------------------------------------
 
+
 class LookupService:
-    def __init__(self, cfg, ledger, cache, *, client: Callable[[], object] = lambda: None,
-                 wake: Callable[[], None] = lambda: None, now: Callable[[], float] = time.time,
-                 today: Callable[[], date] = date.today):
+    def __init__(
+        self,
+        cfg,
+        ledger,
+        cache,
+        *,
+        client: Callable[[], object] = lambda: None,
+        wake: Callable[[], None] = lambda: None,
+        now: Callable[[], float] = time.time,
+        today: Callable[[], date] = date.today,
+    ):
         self.cfg = cfg
         self.ledger = ledger
         self.cache = cache
@@ -225,7 +246,7 @@ class LookupService:
         self.today = today
         self.scans = ScanHub()
         self._secret: bytes | None = None
-        self._lock = threading.Lock()   # one lock-counter update at a time
+        self._lock = threading.Lock()  # one lock-counter update at a time
 
     # -- hashing ------------------------------------------------------------
     @property
@@ -235,8 +256,10 @@ class LookupService:
             if not value:
                 # Made once per device; INSERT OR IGNORE so two threads agree on one.
                 with self.ledger.transaction() as tx:
-                    tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
-                               (keys.LOOKUP_SECRET, secrets.token_hex(32)))
+                    tx.execute(
+                        "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                        (keys.LOOKUP_SECRET, secrets.token_hex(32)),
+                    )
                 value = self.ledger.get_meta(keys.LOOKUP_SECRET)
             self._secret = bytes.fromhex(value)
         return self._secret
@@ -284,8 +307,8 @@ class LookupService:
 
     # -- the steps ------------------------------------------------------------
     def _lookup(self, ref: ReceiptRef, source: str) -> LookupResult:
-        from kiosk.sync.client import (CaseCodeWrong, CaseLocked, CentralAuthError, CentralRejected,
-                                     CentralUnreachable)
+        from kiosk.sync.client import CaseCodeWrong, CaseLocked, CentralAuthError, CentralRejected, CentralUnreachable
+
         h = self.receipt_hash(ref.receipt_no)
         left = self.locked_for(h)
         if left:
@@ -322,6 +345,7 @@ class LookupService:
         case = client.lookup_case(ref.receipt_no, ref.query_code, read_timeout=self.cfg.lookup.timeout)
         if not isinstance(case, dict):
             from kiosk.sync.client import CentralUnreachable
+
             raise CentralUnreachable("case lookup answer is not a JSON object")
         return case
 
@@ -329,8 +353,10 @@ class LookupService:
         display = display_from_case({**case, "receipt_no": ref.receipt_no})
         as_of = datetime.fromtimestamp(self.now()).astimezone().isoformat(timespec="seconds")
         # Only the masked display fields and a keyed hash of the code are kept.
-        self.cache.set(keys.LOOKUP_CASE_PREFIX + h, {"case": display, "as_of": as_of, "saved": self.now(),
-                                          "code_check": self._code_check(ref)})
+        self.cache.set(
+            keys.LOOKUP_CASE_PREFIX + h,
+            {"case": display, "as_of": as_of, "saved": self.now(), "code_check": self._code_check(ref)},
+        )
         with self._lock, self.ledger.transaction() as tx:
             tx.execute("DELETE FROM meta WHERE key = ?", (keys.LOOKUP_LOCK_PREFIX + h,))
             self._audit_tx(tx, h, "ok", source, central="ok")
@@ -351,8 +377,9 @@ class LookupService:
             return self._wrong_code(h, source, "wrong_code_offline", None)
         display = entry["case"]
         self._audit(h, "cached", source, central=central_state)
-        return LookupResult("cached", case=display, as_of=entry.get("as_of"),
-                            deadline=deadline_info(display, self.today()))
+        return LookupResult(
+            "cached", case=display, as_of=entry.get("as_of"), deadline=deadline_info(display, self.today())
+        )
 
     # -- wrong codes and lockout ------------------------------------------------
     def _read_lock(self, h: str) -> dict:
@@ -386,8 +413,10 @@ class LookupService:
             locked = local_left <= 0 or central_left == 0
             if locked:
                 state["locked_until"] = now + window
-            tx.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                       (keys.LOOKUP_LOCK_PREFIX + h, json.dumps(state)))
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (keys.LOOKUP_LOCK_PREFIX + h, json.dumps(state)),
+            )
             self._prune_locks(tx, now, window)
             self._audit_tx(tx, h, "locked" if locked else "wrong_code", source, central=central)
         self._wake()
@@ -400,15 +429,19 @@ class LookupService:
         now = self.now()
         with self._lock, self.ledger.transaction() as tx:
             state = {"failures": self.cfg.lookup.max_attempts, "since": now, "locked_until": now + seconds}
-            tx.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                       (keys.LOOKUP_LOCK_PREFIX + h, json.dumps(state)))
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (keys.LOOKUP_LOCK_PREFIX + h, json.dumps(state)),
+            )
             self._audit_tx(tx, h, "locked", source, central=central)
         self._wake()
 
     @staticmethod
     def _prune_locks(tx, now: float, window: float) -> None:
         """Drop counters that can no longer matter, so the table does not grow for ever."""
-        for row in tx.execute("SELECT key, value FROM meta WHERE key LIKE ?", (keys.LOOKUP_LOCK_PREFIX + "%",)).fetchall():
+        for row in tx.execute(
+            "SELECT key, value FROM meta WHERE key LIKE ?", (keys.LOOKUP_LOCK_PREFIX + "%",)
+        ).fetchall():
             try:
                 s = json.loads(row["value"])
                 stale = float(s.get("locked_until", 0)) < now and now - float(s.get("since", 0)) > window
@@ -430,7 +463,7 @@ class LookupService:
     def prune_cache(self) -> int:
         """Forget cached results older than CACHE_MAX_AGE_S; returns how many."""
         n = 0
-        for key in self.cache.keys():
+        for key in self.cache:
             if key.startswith(keys.LOOKUP_CASE_PREFIX):
                 entry = self.cache.get(key)
                 if not isinstance(entry, dict) or self.now() - float(entry.get("saved", 0)) > CACHE_MAX_AGE_S:

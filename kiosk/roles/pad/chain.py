@@ -10,6 +10,7 @@ deleting the newest records is caught too. (Whoever can rewrite the whole
 file can rewrite the chain: the central system, which holds every record
 it received, is the final witness.)
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,7 +32,7 @@ def record_hash(body: dict) -> str:
 @dataclass(frozen=True)
 class ChainProblem:
     seq: int | None
-    record: str | None    # the record's uuid, when known
+    record: str | None  # the record's uuid, when known
     what: str
 
     def line(self) -> str:
@@ -61,11 +62,19 @@ def verify(rows, head: str | None) -> tuple[int, list[ChainProblem]]:
         if body.get("prev_hash") != r["prev_hash"]:
             problems.append(ChainProblem(seq, rid, "prev_hash column differs from the one in the body: edited"))
         if r["prev_hash"] != prev:
-            problems.append(ChainProblem(seq, rid, "does not chain to the record before it: "
-                                                   "a record before it was deleted or edited"))
+            problems.append(
+                ChainProblem(
+                    seq, rid, "does not chain to the record before it: a record before it was deleted or edited"
+                )
+            )
         if body.get("chain_index") != n:
-            problems.append(ChainProblem(seq, rid, f"is number {n} in the chain but says "
-                                                   f"{body.get('chain_index')}: a record was deleted or inserted"))
+            problems.append(
+                ChainProblem(
+                    seq,
+                    rid,
+                    f"is number {n} in the chain but says {body.get('chain_index')}: a record was deleted or inserted",
+                )
+            )
         if body.get("uuid") != rid or body.get("session_id") != r["session_id"]:
             problems.append(ChainProblem(seq, rid, "uuid or session_id column differs from the body: edited"))
         prev = r["hash"]
@@ -74,9 +83,15 @@ def verify(rows, head: str | None) -> tuple[int, list[ChainProblem]]:
         want = f"{n}:{prev}"
         if head != want:
             count = head.split(":", 1)[0]
-            problems.append(ChainProblem(None, None, f"the ledger recorded {count} records ending in "
-                                                     f"{head.split(':', 1)[-1][:12]}…, the table holds {n} ending in "
-                                                     f"{prev[:12]}…: the newest records were deleted or edited"))
+            problems.append(
+                ChainProblem(
+                    None,
+                    None,
+                    f"the ledger recorded {count} records ending in "
+                    f"{head.split(':', 1)[-1][:12]}…, the table holds {n} ending in "
+                    f"{prev[:12]}…: the newest records were deleted or edited",
+                )
+            )
     elif n:
         problems.append(ChainProblem(None, None, "the chain head is missing from the ledger meta table"))
     return n, problems

@@ -11,6 +11,7 @@ thread-safe and the screen moves its notifications to the UI thread.
 A bouncing or hammered key cannot rate twice: gpiozero debounces, and the
 ledger's UNIQUE session_id refuses a second outcome for one session.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,11 +25,11 @@ log = logging.getLogger("kiosk.rating")
 class PadKeys:
     """Turns key presses into service calls and the session into LED light."""
 
-    SHOW_CHOICE_S = 3.0   # the chosen level's LED stays lit this long after a rating
+    SHOW_CHOICE_S = 3.0  # the chosen level's LED stays lit this long after a rating
 
     def __init__(self, service: RatingService, leds=None):
         self.service = service
-        self.leds = leds      # object with set(states: list[bool]) for ★5..★1, or None
+        self.leds = leds  # object with set(states: list[bool]) for ★5..★1, or None
         self._off_timer: threading.Timer | None = None
         service.subscribe(self._on_change)
 
@@ -90,7 +91,7 @@ class PadKeys:
 
 
 def key_names() -> list[str]:
-    return [f"star{lv}" for lv in LEVELS]    # star5 … star1, in config order
+    return [f"star{lv}" for lv in LEVELS]  # star5 … star1, in config order
 
 
 class LedLights:
@@ -100,5 +101,5 @@ class LedLights:
         self.bank = bank
 
     def set(self, lit) -> None:
-        for name, on in zip(key_names(), lit):
+        for name, on in zip(key_names(), lit, strict=True):
             (self.bank.on if on else self.bank.off)(name)

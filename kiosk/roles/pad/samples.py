@@ -1,4 +1,5 @@
 """What a pad preview can show (screens/states.py renders each state)."""
+
 from __future__ import annotations
 
 PAD_STATES = ("idle", "paused", "rate", "reasons", "phone", "thanks", "not_rated")

@@ -21,6 +21,7 @@ plus its outbox event, committed before the pad thanks the citizen.
 The phone number is stored in the record (the central system needs it for
 the callback) and is never logged; anything shown has it masked.
 """
+
 from __future__ import annotations
 
 import base64
@@ -30,22 +31,27 @@ import sqlite3
 import threading
 import time
 import uuid as uuidlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
-from kiosk.core.backoff import Backoff
 from kiosk.core import keys
+from kiosk.core.backoff import Backoff
 from kiosk.core.time import wall_now
 from kiosk.roles.pad.chain import GENESIS, record_hash
 
 log = logging.getLogger("kiosk.rating")
 
-CHANNEL = "PJQ"   # 评价器, as the provincial platforms name the channel
+CHANNEL = "PJQ"  # 评价器, as the provincial platforms name the channel
 LEVELS = (5, 4, 3, 2, 1)
 BAD_LEVELS = (2, 1)
-LEVEL_WORDS = {5: ("非常满意", "Very satisfied"), 4: ("满意", "Satisfied"), 3: ("基本满意", "Acceptable"),
-               2: ("不满意", "Dissatisfied"), 1: ("非常不满意", "Very dissatisfied")}
+LEVEL_WORDS = {
+    5: ("非常满意", "Very satisfied"),
+    4: ("满意", "Satisfied"),
+    3: ("基本满意", "Acceptable"),
+    2: ("不满意", "Dissatisfied"),
+    1: ("非常不满意", "Very dissatisfied"),
+}
 
 
 # Mainland mobile numbers, or a landline with its area code (digits only:
@@ -77,19 +83,20 @@ def stars(n, total: int = 5) -> str:
 @dataclass
 class RatingSession:
     """One service at one window that may be rated once."""
+
     session_id: str
     window: str
     staff_id: str | None
-    origin: str                       # "central" (window session) or "clerk" (offline button)
-    started_at: str                   # when the service began (wall time), if known
-    invited_at: str                   # when the pad opened the invitation (wall time)
-    deadline: float                   # monotonic
+    origin: str  # "central" (window session) or "clerk" (offline button)
+    started_at: str  # when the service began (wall time), if known
+    invited_at: str  # when the pad opened the invitation (wall time)
+    deadline: float  # monotonic
     ticket: str | None = None
-    case_no: str | None = None        # 办件编号
-    item_code: str | None = None      # 事项编码
+    case_no: str | None = None  # 办件编号
+    item_code: str | None = None  # 事项编码
     item_version: str | None = None
-    level: int | None = None          # chosen on the keypad, waiting for reasons
-    state: str = "open"               # open | rated | not_rated
+    level: int | None = None  # chosen on the keypad, waiting for reasons
+    state: str = "open"  # open | rated | not_rated
 
     def seconds_left(self, now: float | None = None) -> float:
         return max(0.0, self.deadline - (time.monotonic() if now is None else now))
@@ -98,7 +105,7 @@ class RatingSession:
 @dataclass(frozen=True)
 class Reasons:
     version: str
-    items: tuple[dict, ...]           # {"code", "zh", "en"}
+    items: tuple[dict, ...]  # {"code", "zh", "en"}
 
     def codes(self) -> set[str]:
         return {r["code"] for r in self.items}
@@ -107,9 +114,10 @@ class Reasons:
 @dataclass
 class PadState:
     """What the screen shows; a copy, safe to hand to the UI thread."""
+
     paused: bool = False
     online: bool = False
-    card: dict | None = None          # staff card + "photo_path"
+    card: dict | None = None  # staff card + "photo_path"
     session: RatingSession | None = None
     last_outcome: dict | None = field(default=None)
 
@@ -117,13 +125,22 @@ class PadState:
 class RatingService:
     """Owns the pad's session and writes every outcome to the ledger."""
 
-    def __init__(self, cfg, ledger, cache, *, client=None, wake: Callable[[], None] | None = None,
-                 storage_dir: Path | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        cfg,
+        ledger,
+        cache,
+        *,
+        client=None,
+        wake: Callable[[], None] | None = None,
+        storage_dir: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.cfg = cfg
         self.ledger = ledger
         self.cache = cache
-        self.client = client    # CentralClient, or None: offline, the clerk's button starts sessions
-        self._wake = wake       # a rating was committed: deliver it now (the sync worker)
+        self.client = client  # CentralClient, or None: offline, the clerk's button starts sessions
+        self._wake = wake  # a rating was committed: deliver it now (the sync worker)
         self.window = cfg.pad.window
         self.device_id = cfg.device.id
         self.rating_seconds = cfg.pad.rating_seconds
@@ -171,8 +188,14 @@ class RatingService:
         snap = self.cache.get(keys.CENTRAL_CONFIG) or {}
         rr = snap.get("rating_reasons") if isinstance(snap, dict) else None
         if isinstance(rr, dict) and isinstance(rr.get("version"), str) and isinstance(rr.get("reasons"), list):
-            items = tuple(r for r in rr["reasons"] if isinstance(r, dict) and isinstance(r.get("code"), str)
-                          and isinstance(r.get("zh"), str) and isinstance(r.get("en"), str))
+            items = tuple(
+                r
+                for r in rr["reasons"]
+                if isinstance(r, dict)
+                and isinstance(r.get("code"), str)
+                and isinstance(r.get("zh"), str)
+                and isinstance(r.get("en"), str)
+            )
             if items:
                 return Reasons(rr["version"], items)
         return Reasons(self.cfg.pad.reasons_version, tuple(dict(r) for r in self.cfg.pad.reasons))
@@ -219,23 +242,43 @@ class RatingService:
                     old.unlink(missing_ok=True)
         return str(path)
 
-    def store_card(self, card: dict, photo: bytes | None, *, etag: str | None = None,
-                   photo_type: str | None = None, photo_etag: str | None = None) -> None:
+    def store_card(
+        self,
+        card: dict,
+        photo: bytes | None,
+        *,
+        etag: str | None = None,
+        photo_type: str | None = None,
+        photo_etag: str | None = None,
+    ) -> None:
         """Keep a fetched card (and photo) in the same cache entries the sync worker fills."""
         self.cache.set(keys.staff_card(self.window), {"card": card, "etag": etag, "fetched_at": wall_now()})
         if photo is not None:
-            self.cache.set(keys.staff_photo(str(card["staff_id"])),
-                           {"content_type": photo_type or ("image/png" if photo.startswith(b"\x89PNG")
-                                                           else "image/jpeg"),
-                            "etag": photo_etag, "data_b64": base64.b64encode(photo).decode("ascii")})
+            self.cache.set(
+                keys.staff_photo(str(card["staff_id"])),
+                {
+                    "content_type": photo_type or ("image/png" if photo.startswith(b"\x89PNG") else "image/jpeg"),
+                    "etag": photo_etag,
+                    "data_b64": base64.b64encode(photo).decode("ascii"),
+                },
+            )
         self.card_maybe_changed()
 
     def card_maybe_changed(self, *args) -> None:
         """Tell the screen when the card or photo it shows has changed (the sync
         worker refreshes them in the background)."""
         card = self.staff_card()
-        key = None if card is None else (card.get("staff_id"), card.get("name"), card.get("employee_no"),
-                                         card.get("stars"), card.get("photo_path"))
+        key = (
+            None
+            if card is None
+            else (
+                card.get("staff_id"),
+                card.get("name"),
+                card.get("employee_no"),
+                card.get("stars"),
+                card.get("photo_path"),
+            )
+        )
         if key != self._card_seen:
             self._card_seen = key
             self._notify("card")
@@ -261,12 +304,20 @@ class RatingService:
         sid = str(s["session_id"])
         if first and not self._recently_ended(s.get("ended_at")):
             return  # a service that ended long before this pad started: not ours to invite
-        self.open_session(sid, origin="central", staff_id=s.get("staff_id"), started_at=s.get("started_at"),
-                          ticket=s.get("ticket"), case_no=s.get("case_no"), item_code=s.get("item_code"),
-                          item_version=s.get("item_version"))
+        self.open_session(
+            sid,
+            origin="central",
+            staff_id=s.get("staff_id"),
+            started_at=s.get("started_at"),
+            ticket=s.get("ticket"),
+            case_no=s.get("case_no"),
+            item_code=s.get("item_code"),
+            item_version=s.get("item_version"),
+        )
 
     def _recently_ended(self, ended_at) -> bool:
         from datetime import datetime
+
         try:
             ended = datetime.fromisoformat(ended_at).timestamp()
         except (TypeError, ValueError):
@@ -274,8 +325,18 @@ class RatingService:
         return abs(time.time() - ended) < self.rating_seconds
 
     # -- sessions -------------------------------------------------------------
-    def open_session(self, session_id: str, *, origin: str, staff_id=None, started_at=None, ticket=None,
-                     case_no=None, item_code=None, item_version=None) -> RatingSession | None:
+    def open_session(
+        self,
+        session_id: str,
+        *,
+        origin: str,
+        staff_id=None,
+        started_at=None,
+        ticket=None,
+        case_no=None,
+        item_code=None,
+        item_version=None,
+    ) -> RatingSession | None:
         """Invite a rating. A session already decided (rated or timed out) is never reopened."""
         if self.outcome_of(session_id) is not None:
             return None
@@ -290,10 +351,19 @@ class RatingService:
             # The next service ended before this one was rated: it was not rated.
             self._close_not_rated(superseded, "superseded")
         now_wall = wall_now()
-        sess = RatingSession(session_id=session_id, window=self.window, staff_id=staff_id, origin=origin,
-                             started_at=started_at or now_wall, invited_at=now_wall,
-                             deadline=self.clock() + self.rating_seconds, ticket=ticket, case_no=case_no,
-                             item_code=item_code, item_version=item_version)
+        sess = RatingSession(
+            session_id=session_id,
+            window=self.window,
+            staff_id=staff_id,
+            origin=origin,
+            started_at=started_at or now_wall,
+            invited_at=now_wall,
+            deadline=self.clock() + self.rating_seconds,
+            ticket=ticket,
+            case_no=case_no,
+            item_code=item_code,
+            item_version=item_version,
+        )
         with self._lock:
             self._session = sess
         self._arm_timer(self.rating_seconds)
@@ -319,6 +389,7 @@ class RatingService:
         if not rows:
             return None
         import json
+
         return json.loads(rows[0]["body"]).get("outcome")
 
     def choose_level(self, level: int, session_id: str | None = None) -> RatingSession:
@@ -333,8 +404,15 @@ class RatingService:
         self._notify("level")
         return out
 
-    def submit(self, level: int, reasons: list[str] | tuple = (), phone: str | None = None, *,
-               session_id: str | None = None, via: str = "touch") -> dict:
+    def submit(
+        self,
+        level: int,
+        reasons: list[str] | tuple = (),
+        phone: str | None = None,
+        *,
+        session_id: str | None = None,
+        via: str = "touch",
+    ) -> dict:
         """Record the citizen's rating; returns the committed record body."""
         if not isinstance(level, int) or isinstance(level, bool) or level not in LEVELS:
             raise RatingError("bad_level", f"level {level!r} is not one of 1..5")
@@ -358,11 +436,14 @@ class RatingService:
             self._session = None
             self._cancel_timer()
         body = self._body(sess, "rated")
-        body.update(level=level, level_text=LEVEL_WORDS[level][0], via=via,
-                    reasons=[{"code": c, "zh": next(r["zh"] for r in rs.items if r["code"] == c)}
-                             for c in reasons],
-                    reasons_version=rs.version if level in BAD_LEVELS else None,
-                    phone=phone or None)
+        body.update(
+            level=level,
+            level_text=LEVEL_WORDS[level][0],
+            via=via,
+            reasons=[{"code": c, "zh": next(r["zh"] for r in rs.items if r["code"] == c)} for c in reasons],
+            reasons_version=rs.version if level in BAD_LEVELS else None,
+            phone=phone or None,
+        )
         try:
             rec = self._write(body, "rating.submitted")
         except RatingError:
@@ -412,28 +493,44 @@ class RatingService:
         return sess
 
     def _body(self, sess: RatingSession, outcome: str) -> dict:
-        return {"uuid": str(uuidlib.uuid4()), "session_id": sess.session_id, "outcome": outcome,
-                "channel": CHANNEL, "device_id": self.device_id, "window": sess.window,
-                "staff_id": sess.staff_id, "ticket": sess.ticket, "case_no": sess.case_no,
-                "item_code": sess.item_code, "item_version": sess.item_version,
-                "session_origin": sess.origin, "session_started_at": sess.started_at,
-                "invited_at": sess.invited_at, "decided_at": wall_now(),
-                "region_code": self.cfg.device.region_code or None}
+        return {
+            "uuid": str(uuidlib.uuid4()),
+            "session_id": sess.session_id,
+            "outcome": outcome,
+            "channel": CHANNEL,
+            "device_id": self.device_id,
+            "window": sess.window,
+            "staff_id": sess.staff_id,
+            "ticket": sess.ticket,
+            "case_no": sess.case_no,
+            "item_code": sess.item_code,
+            "item_version": sess.item_version,
+            "session_origin": sess.origin,
+            "session_started_at": sess.started_at,
+            "invited_at": sess.invited_at,
+            "decided_at": wall_now(),
+            "region_code": self.cfg.device.region_code or None,
+        }
 
     def _write(self, body: dict, kind: str) -> dict:
         """Chain, store and queue the record in ONE transaction."""
         try:
             with self.ledger.transaction() as tx:
-                row = tx.execute("SELECT COUNT(*) AS n, (SELECT hash FROM ratings ORDER BY seq DESC LIMIT 1) AS h "
-                                 "FROM ratings").fetchone()
+                row = tx.execute(
+                    "SELECT COUNT(*) AS n, (SELECT hash FROM ratings ORDER BY seq DESC LIMIT 1) AS h FROM ratings"
+                ).fetchone()
                 body["chain_index"] = row["n"]
                 body["prev_hash"] = row["h"] or GENESIS
                 h = record_hash(body)
-                tx.execute("INSERT INTO ratings (uuid, session_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?)",
-                           (body["uuid"], body["session_id"], _canonical(body), body["prev_hash"], h))
-                tx.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
-                           "value = excluded.value", (keys.RATING_CHAIN_HEAD, f"{row['n'] + 1}:{h}"))
-                event = {k: v for k, v in body.items()}
+                tx.execute(
+                    "INSERT INTO ratings (uuid, session_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?)",
+                    (body["uuid"], body["session_id"], _canonical(body), body["prev_hash"], h),
+                )
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (keys.RATING_CHAIN_HEAD, f"{row['n'] + 1}:{h}"),
+                )
+                event = dict(body.items())
                 event["hash"] = h
                 self.ledger.add_event(tx, kind, event)
         except sqlite3.IntegrityError as e:
@@ -481,6 +578,7 @@ class RatingService:
 
 def _canonical(body: dict) -> str:
     from kiosk.roles.pad.chain import canonical
+
     return canonical(body)
 
 
@@ -492,7 +590,7 @@ class WindowWatcher(threading.Thread):
     clerk's button then works) and back off up to 30 s; the UI never waits.
     """
 
-    CARD_EVERY = 300.0   # s between staff card refreshes when nothing changes
+    CARD_EVERY = 300.0  # s between staff card refreshes when nothing changes
 
     NO_CLIENT_WAIT = 2.0
 
@@ -516,7 +614,7 @@ class WindowWatcher(threading.Thread):
         first = True
         while not self._stop_event.is_set():
             self.client = self.client_getter()
-            if self.client is None:   # no token yet: offline, the clerk's button works
+            if self.client is None:  # no token yet: offline, the clerk's button works
                 self.service.set_online(False)
                 self._stop_event.wait(self.NO_CLIENT_WAIT)
                 continue
@@ -560,5 +658,6 @@ class WindowWatcher(threading.Thread):
         except Exception as e:
             log.warning("staff card fetch failed: %s", type(e).__name__)
             return
-        svc.store_card(card, None if p.not_modified else p.data, etag=f.etag,
-                       photo_type=p.content_type, photo_etag=p.etag)
+        svc.store_card(
+            card, None if p.not_modified else p.data, etag=f.etag, photo_type=p.content_type, photo_etag=p.etag
+        )

@@ -1,4 +1,5 @@
 """Hall-wide numbering against the bench central on loopback (real HTTP, no mocks)."""
+
 from __future__ import annotations
 
 import json
@@ -6,12 +7,12 @@ import time
 
 import pytest
 
-from kiosk.core import keys
 from devices.printer import PrinterWorker, SimBackend, TicketPrinter
-from kiosk.sync.client import CentralClient
+from kiosk.core import keys
 from kiosk.core.config import load_config
 from kiosk.core.ledger import Ledger
 from kiosk.roles.dispenser.service import TicketService
+from kiosk.sync.client import CentralClient
 from tests.helpers import service_time, write_config
 
 
@@ -19,8 +20,15 @@ class Device:
     def __init__(self, tmp_path, central, name, **dispenser):
         d = tmp_path / name
         d.mkdir()
-        self.cfg = load_config(write_config(d, {"device": {"id": name}, "dispenser": {
-            "open_days": [1, 2, 3, 4, 5, 6, 7], "open_hours": ["00:00-23:59"], **dispenser}}))
+        self.cfg = load_config(
+            write_config(
+                d,
+                {
+                    "device": {"id": name},
+                    "dispenser": {"open_days": [1, 2, 3, 4, 5, 6, 7], "open_hours": ["00:00-23:59"], **dispenser},
+                },
+            )
+        )
         self.ledger = Ledger(d / keys.LEDGER_FILE)
         self.sim = SimBackend()
         self.worker = PrinterWorker(TicketPrinter(self.sim)).start()
@@ -40,6 +48,7 @@ def device(tmp_path, central):
         d = Device(tmp_path, central, name, **kw)
         made.append(d)
         return d
+
     yield make
     for d in made:
         d.close()
@@ -80,10 +89,10 @@ def test_a_slow_central_falls_back_to_offline_numbers_in_time(central, device):
 def test_leased_block_then_offline_range_when_the_central_goes_away(central, device):
     one, two = device("disp-1", lease_size=3), device("disp-2", lease_size=3)
     assert one.svc.issue("A").ticket.display == "A001"
-    one.svc.refresh()                                      # leases a block per category and priority
+    one.svc.refresh()  # leases a block per category and priority
     left = one.svc.leased_left()
     assert left["A"] == 3 and left["*priority"] == 3
-    one.svc.refresh()                                      # still enough left: no new lease
+    one.svc.refresh()  # still enough left: no new lease
     assert one.svc.leased_left()["A"] == 3
     # meanwhile the other dispenser keeps numbering online, after the leased block
     assert two.svc.issue("A").ticket.display == "A005"
@@ -97,10 +106,16 @@ def test_leased_block_then_offline_range_when_the_central_goes_away(central, dev
 def test_a_request_interrupted_before_commit_is_reported_abandoned(central, device, tmp_path):
     one = device("disp-1")
     with one.ledger.transaction() as tx:
-        tx.execute("INSERT INTO ticket_requests (request_id, category, priority, created_at, boot_id) "
-                   "VALUES ('r-crashed', 'A', 0, '2026-01-01T09:00:00+08:00', 'b')")
+        tx.execute(
+            "INSERT INTO ticket_requests (request_id, category, priority, created_at, boot_id) "
+            "VALUES ('r-crashed', 'A', 0, '2026-01-01T09:00:00+08:00', 'b')"
+        )
     again = TicketService(one.cfg, one.ledger, client=one.client, printer=one.worker, now=service_time)
-    assert one.ledger.query("SELECT state FROM ticket_requests WHERE request_id = 'r-crashed'")[0]["state"] == "abandoned"
-    bodies = [json.loads(r["body"]) for r in one.ledger.query("SELECT body FROM outbox WHERE kind = 'ticket.abandoned'")]
+    assert (
+        one.ledger.query("SELECT state FROM ticket_requests WHERE request_id = 'r-crashed'")[0]["state"] == "abandoned"
+    )
+    bodies = [
+        json.loads(r["body"]) for r in one.ledger.query("SELECT body FROM outbox WHERE kind = 'ticket.abandoned'")
+    ]
     assert bodies == [{"request_id": "r-crashed", "category": "A", "priority": False}]
     assert again.issue("A").ticket.display == "A001"

@@ -1,4 +1,5 @@
 """TicketService: numbering rules and printer faults, with the printer on a real pty pair."""
+
 from __future__ import annotations
 
 import fcntl
@@ -7,7 +8,7 @@ import os
 import struct
 import termios
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 
@@ -15,14 +16,14 @@ from devices.preview import interpret
 from kiosk.core import keys
 from kiosk.core.config import load_config
 from kiosk.core.ledger import Ledger
-from kiosk.roles.dispenser.service import (NumbersExhausted, PaperOut, PrinterUnavailable, DispenserClosed, TicketService)
+from kiosk.roles.dispenser.service import DispenserClosed, NumbersExhausted, PaperOut, PrinterUnavailable, TicketService
 from kiosk.wiring import build_printer
 from tests.devices.conftest import PtyDevice
 from tests.helpers import printer_font, service_time, write_config
 
-OK = 0x12            # DLE EOT answer: online, paper ok
-NEAR_END = 0x1E      # bits 2-3: paper near end
-OUT = 0x72           # bits 5-6: paper out
+OK = 0x12  # DLE EOT answer: online, paper ok
+NEAR_END = 0x1E  # bits 2-3: paper near end
+OUT = 0x72  # bits 5-6: paper out
 
 
 class Clock:
@@ -43,15 +44,22 @@ def devices():
         d = PtyDevice(**kw)
         made.append(d)
         return d
+
     yield make
     for d in made:
         d.unplug()
 
 
 def build(tmp_path, port, clock=None, **dispenser):
-    cfg = load_config(write_config(tmp_path, {
-        "printer": {"backend": "serial", "port": str(port), "status_timeout": 0.3},
-        "dispenser": {"offline_range": [900, 999], **dispenser}}))
+    cfg = load_config(
+        write_config(
+            tmp_path,
+            {
+                "printer": {"backend": "serial", "port": str(port), "status_timeout": 0.3},
+                "dispenser": {"offline_range": [900, 999], **dispenser},
+            },
+        )
+    )
     ledger = Ledger(tmp_path / "data" / keys.LEDGER_FILE)
     worker = build_printer(cfg).start()
     svc = TicketService(cfg, ledger, printer=worker, now=clock or service_time)
@@ -60,7 +68,7 @@ def build(tmp_path, port, clock=None, **dispenser):
 
 def printed_tickets(data: bytes) -> list[list[str]]:
     """Text lines of each ticket (split at the cuts) as the printer would print them."""
-    tickets, current = [], []
+    tickets: list[list[str]] = []
     for chunk in data.split(b"\x1dV"):
         if chunk.strip(b"\x00\x01"):
             lines = interpret(chunk, font_path=printer_font()).lines
@@ -82,24 +90,24 @@ def test_ticket_bytes_reach_the_serial_printer_and_ledger_first(tmp_path, device
         assert r.ticket.display == "A900" and r.ticket.offline and r.ticket.print_state == "printed"
         data = dev.wait_until(lambda b: b.count(b"\x1dV") >= 1) and bytes(dev.received)
         assert data.startswith(b"\x1b@") and data.rstrip(b"\x00\x01").endswith(b"\x1dV")
-        assert "社保医保".encode("gb18030") in data          # Chinese as GB18030 text, not raster
+        assert "社保医保".encode("gb18030") in data  # Chinese as GB18030 text, not raster
         assert b"\x1d(k" in data and b"queue?t=A900" in data  # native QR with the ticket's link
-        assert b"\x1dv0" not in data                          # no raster image at all
+        assert b"\x1dv0" not in data  # no raster image at all
         assert len(data) < 1024
         lines = interpret(data, font_path=printer_font()).lines
-        assert "A900" in lines and any("离线票" in l for l in lines)
-        assert any(svc.cfg.device.hall in l for l in lines)
+        assert "A900" in lines and any("离线票" in ln for ln in lines)
+        assert any(svc.cfg.device.hall in ln for ln in lines)
         # The ticket and its event were committed before the print: both are there.
         issued = events(ledger, "ticket.issued")
         assert [e["display"] for e in issued] == ["A900"] and issued[0]["source"] == "offline"
-        assert dev.queries[:2] == [1, 4]                      # paper checked before printing
+        assert dev.queries[:2] == [1, 4]  # paper checked before printing
     finally:
         worker.close()
 
 
 def test_offline_numbers_come_from_the_lease_then_the_offline_range(tmp_path, devices):
     dev = devices(answers={1: OK, 4: OK})
-    svc, worker, ledger = build(tmp_path, dev.path)
+    svc, worker, _ledger = build(tmp_path, dev.path)
     try:
         today = svc.today()
         svc.add_lease({"lease_id": "L1", "first": 41, "last": 43, "day": today, "prefix": "A"}, "A")
@@ -118,7 +126,7 @@ def test_offline_numbers_come_from_the_lease_then_the_offline_range(tmp_path, de
 
 def test_offline_range_used_up_refuses_without_a_number(tmp_path, devices):
     dev = devices(answers={1: OK, 4: OK})
-    svc, worker, ledger = build(tmp_path, dev.path, offline_range=[7, 8])
+    svc, worker, _ledger = build(tmp_path, dev.path, offline_range=[7, 8])
     try:
         assert [svc.issue("C").ticket.display for _ in range(2)] == ["C007", "C008"]
         with pytest.raises(NumbersExhausted):
@@ -150,16 +158,16 @@ def test_clock_jumping_back_never_reuses_a_number(tmp_path, devices):
     svc, worker, ledger = build(tmp_path, dev.path, clock, open_hours=["00:00-23:59"], open_days=[1, 2, 3, 4, 5, 6, 7])
     try:
         seen = [svc.issue("A").ticket for _ in range(3)]
-        clock.t = datetime(2026, 3, 3, 9, 0)            # back one hour, same day
+        clock.t = datetime(2026, 3, 3, 9, 0)  # back one hour, same day
         seen.append(svc.issue("A").ticket)
-        clock.t = datetime(2026, 3, 2, 16, 0)           # back to yesterday: the day does not go back
+        clock.t = datetime(2026, 3, 2, 16, 0)  # back to yesterday: the day does not go back
         seen.append(svc.issue("A").ticket)
         assert svc.status()["clock_behind"] == "2026-03-03"
         svc3 = TicketService(svc.cfg, Ledger(ledger.path), printer=worker, now=clock)  # and after a restart
         seen.append(svc3.issue("A").ticket)
         assert {t.day for t in seen} == {"2026-03-03"}
         assert [t.display for t in seen] == ["A900", "A901", "A902", "A903", "A904", "A905"]
-        clock.t = datetime(2026, 3, 4, 8, 0)            # the real next day resets
+        clock.t = datetime(2026, 3, 4, 8, 0)  # the real next day resets
         assert svc3.issue("A").ticket.display == "A900"
         assert svc3.status()["clock_behind"] is None
     finally:
@@ -169,12 +177,12 @@ def test_clock_jumping_back_never_reuses_a_number(tmp_path, devices):
 def test_closed_outside_opening_hours(tmp_path, devices):
     dev = devices(answers={1: OK, 4: OK})
     clock = Clock(datetime(2026, 3, 7, 10, 0))  # a Saturday
-    svc, worker, ledger = build(tmp_path, dev.path, clock, open_days=[1, 2, 3, 4, 5], open_hours=["08:30-12:00"])
+    svc, worker, _ledger = build(tmp_path, dev.path, clock, open_days=[1, 2, 3, 4, 5], open_hours=["08:30-12:00"])
     try:
         assert not svc.is_open()
         with pytest.raises(DispenserClosed):
             svc.issue("A")
-        clock.t = datetime(2026, 3, 9, 12, 0)   # Monday, just after closing
+        clock.t = datetime(2026, 3, 9, 12, 0)  # Monday, just after closing
         assert not svc.is_open()
         clock.t = datetime(2026, 3, 9, 11, 59)
         assert svc.is_open() and svc.issue("A").printed
@@ -198,12 +206,20 @@ class _DictCache:
 
 def test_categories_from_central_config_else_file(tmp_path, devices):
     dev = devices(answers={1: OK, 4: OK})
-    svc, worker, ledger = build(tmp_path, dev.path)
+    svc, worker, _ledger = build(tmp_path, dev.path)
     try:
         assert [c.code for c in svc.categories()] == ["A", "B", "C", "D"]
-        svc.cache = _DictCache({
-            keys.CENTRAL_CONFIG: {"categories": [{"code": "K", "prefix": "K", "name_zh": "税务", "name_en": "Tax"}]},
-            keys.QUEUE_STATUS: {"day": svc.today(), "categories": [{"category": "K", "waiting": 4, "est_wait_s": 600}]}})
+        svc.cache = _DictCache(
+            {
+                keys.CENTRAL_CONFIG: {
+                    "categories": [{"code": "K", "prefix": "K", "name_zh": "税务", "name_en": "Tax"}]
+                },
+                keys.QUEUE_STATUS: {
+                    "day": svc.today(),
+                    "categories": [{"category": "K", "waiting": 4, "est_wait_s": 600}],
+                },
+            }
+        )
         (k,) = svc.categories()
         assert (k.code, k.name_zh, k.waiting, k.est_wait_s) == ("K", "税务", 4, 600)
         assert svc.issue("K").ticket.display == "K900"
@@ -219,8 +235,8 @@ def test_paper_out_consumes_no_number(tmp_path, devices):
             svc.issue("A")
         assert svc.tickets() == [] and dev.received == bytearray()
         assert events(ledger, "printer.paper_state")[-1]["state"] == "out"
-        dev.answers[4] = OK                      # a new roll
-        assert svc.issue("A").ticket.display == "A900"   # the number was not used up
+        dev.answers[4] = OK  # a new roll
+        assert svc.issue("A").ticket.display == "A900"  # the number was not used up
     finally:
         worker.close()
 
@@ -234,13 +250,13 @@ def test_paper_near_end_issues_and_warns_technicians(tmp_path, devices):
         assert svc.status()["paper"] == "near_end"
         assert events(ledger, "printer.paper_state")[-1]["state"] == "near_end"
         svc.issue("A")
-        assert len(events(ledger, "printer.paper_state")) == 1   # one warning per change, not per ticket
+        assert len(events(ledger, "printer.paper_state")) == 1  # one warning per change, not per ticket
     finally:
         worker.close()
 
 
 def test_printer_that_does_not_answer_is_unknown_not_paper_out(tmp_path, devices):
-    dev = devices(answers={})                      # takes bytes, never answers DLE EOT
+    dev = devices(answers={})  # takes bytes, never answers DLE EOT
     svc, worker, ledger = build(tmp_path, dev.path)
     try:
         r = svc.issue("A")
@@ -255,7 +271,7 @@ def test_unplugged_printer_refuses_then_is_used_again_after_replug(tmp_path, dev
     link = tmp_path / "kiosk-printer"
     first = devices(answers={1: OK, 4: OK})
     os.symlink(first.path, link)
-    svc, worker, ledger = build(tmp_path, link)
+    svc, worker, _ledger = build(tmp_path, link)
     try:
         assert svc.issue("A").printed
         first.unplug()
@@ -269,11 +285,11 @@ def test_unplugged_printer_refuses_then_is_used_again_after_replug(tmp_path, dev
             assert not r.printed and r.ticket.print_state == "failed"
             missed = [r.ticket]
         with pytest.raises(PrinterUnavailable):
-            svc.issue("A")                       # the port is known gone now: refused
+            svc.issue("A")  # the port is known gone now: refused
         assert len(svc.tickets()) == 1 + len(missed)
         second = devices(answers={1: OK, 4: OK})
         os.unlink(link)
-        os.symlink(second.path, link)            # udev points the name at the new tty
+        os.symlink(second.path, link)  # udev points the name at the new tty
         r = svc.issue("A")
         expected = f"A{901 + len(missed)}"
         assert r.printed and r.ticket.display == expected
@@ -292,8 +308,10 @@ class HangUpAfterStatus(PtyDevice):
             # Hang up only once the paper answer has been read on the kiosk side
             # (nothing left in the slave's input queue), so the check sees "ok".
             deadline = time.monotonic() + 2
-            while struct.unpack("i", fcntl.ioctl(self.slave, termios.FIONREAD, b"\0\0\0\0"))[0] \
-                    and time.monotonic() < deadline:
+            while (
+                struct.unpack("i", fcntl.ioctl(self.slave, termios.FIONREAD, b"\0\0\0\0"))[0]
+                and time.monotonic() < deadline
+            ):
                 time.sleep(0.0005)
             self._stop.set()
             for fd in (self.master, self.slave):
@@ -328,7 +346,7 @@ def test_print_failure_keeps_the_ticket_and_reprint_says_reprint(tmp_path, devic
         r = failed
         assert r.print_error and r.ticket.print_state == "failed"
         issued = [e["display"] for e in events(ledger, "ticket.issued")]
-        assert issued[-1] == r.ticket.display                           # kept, with its event
+        assert issued[-1] == r.ticket.display  # kept, with its event
         fresh = devices(answers={1: OK, 4: OK})
         os.unlink(link)
         os.symlink(fresh.path, link)
@@ -336,14 +354,15 @@ def test_print_failure_keeps_the_ticket_and_reprint_says_reprint(tmp_path, devic
         assert again.printed and again.ticket.print_state == "printed" and again.ticket.print_count == 1
         assert fresh.wait_until(lambda b: b"\x1dV" in b)
         lines = interpret(bytes(fresh.received), font_path=printer_font()).lines
-        assert any("REPRINT" in l and "补打" in l for l in lines) and r.ticket.display in lines
-        assert len(svc.tickets()) == len(issued)                  # a reprint is not a new number
+        assert any("REPRINT" in ln and "补打" in ln for ln in lines) and r.ticket.display in lines
+        assert len(svc.tickets()) == len(issued)  # a reprint is not a new number
     finally:
         worker.close()
 
 
 def test_failure_midway_through_a_ticket_on_the_sim_printer(tmp_path):
     from devices.printer import PrinterWorker, SimBackend, TicketPrinter
+
     cfg = load_config(write_config(tmp_path))
     ledger = Ledger(tmp_path / "l.sqlite3")
     sim = SimBackend()

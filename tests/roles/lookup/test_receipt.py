@@ -1,4 +1,5 @@
 """Receipt payload parsing and masking: fuzzed with hypothesis, plus the cases that matter."""
+
 from urllib.parse import quote
 
 import pytest
@@ -6,8 +7,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kiosk.core.privacy import mask_id_number, mask_name, mask_phone, mask_receipt, scrub
-from kiosk.roles.lookup.receipt import (CODE_RX, MAX_PAYLOAD, REASONS, RECEIPT_RX, ReceiptRef, Rejection,
-                           check_fields, parse_payload)
+from kiosk.roles.lookup.receipt import (
+    CODE_RX,
+    MAX_PAYLOAD,
+    REASONS,
+    RECEIPT_RX,
+    ReceiptRef,
+    Rejection,
+    check_fields,
+    parse_payload,
+)
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -67,34 +76,37 @@ def test_parameter_names_come_from_config():
     assert parse_payload(url).reason == "missing_field"
 
 
-@pytest.mark.parametrize("payload, reason", [
-    (b"", "empty"),
-    (b"\r\n", "empty"),
-    (None, "empty"),
-    (b"A" * (MAX_PAYLOAD + 1), "too_long"),
-    (b"\xff\xfe\x00\x01", "binary"),
-    ("ZW2026000101\x00|482913", "binary"),
-    ("ZW2026000101|48\x1b[2J2913", "binary"),
-    ("https://a.example/q?slbh=%FF%FE&cxm=482913", "binary"),
-    ("6901234567892", "unknown_format"),                       # an EAN barcode
-    ("WIFI:S:hall;T:WPA;P:secret;;", "unknown_format"),
-    ("https://a.example/q?slbh=ZW2026000101", "missing_field"),
-    ("https://a.example/q?slbh=ZW1&slbh=ZW2026000101&cxm=482913", "ambiguous"),
-    ("ZW2026000101|482913|x", "unknown_format"),
-    ("ZW2026000101' OR '1'='1|482913", "bad_receipt_no"),
-    ("ZW2026000101|1' OR '1'='1", "bad_query_code"),
-    ("https://a.example/q?slbh=ZW2026000101%27%3B%20DROP%20TABLE%20cases%3B--&cxm=482913", "bad_receipt_no"),
-    ("[b]ZW2026000101[/b]|482913", "bad_receipt_no"),
-    ("<script>alert(1)</script>|482913", "bad_receipt_no"),
-    ("ZW2026000101|[color=ff0000]1234[/color]", "bad_query_code"),
-    ("https://a.example/q?slbh=ZW2026000101&cxm=%5Bsize%3D99%5D", "bad_query_code"),
-    ("ZW1|482913", "bad_receipt_no"),                           # too short
-    ("ZW2026000101|" + "9" * 13, "bad_query_code"),             # too long
-    ("javascript:alert(1)", "unknown_format"),
-    ("https://", "unknown_format"),
-    ("https://[::1/q?slbh=ZW2026000101&cxm=482913", "unknown_format"),
-    ("ｈｔｔｐｓ://a.example/q?slbh=ZW2026000101&cxm=482913", "unknown_format"),
-])
+@pytest.mark.parametrize(
+    "payload, reason",
+    [
+        (b"", "empty"),
+        (b"\r\n", "empty"),
+        (None, "empty"),
+        (b"A" * (MAX_PAYLOAD + 1), "too_long"),
+        (b"\xff\xfe\x00\x01", "binary"),
+        ("ZW2026000101\x00|482913", "binary"),
+        ("ZW2026000101|48\x1b[2J2913", "binary"),
+        ("https://a.example/q?slbh=%FF%FE&cxm=482913", "binary"),
+        ("6901234567892", "unknown_format"),  # an EAN barcode
+        ("WIFI:S:hall;T:WPA;P:secret;;", "unknown_format"),
+        ("https://a.example/q?slbh=ZW2026000101", "missing_field"),
+        ("https://a.example/q?slbh=ZW1&slbh=ZW2026000101&cxm=482913", "ambiguous"),
+        ("ZW2026000101|482913|x", "unknown_format"),
+        ("ZW2026000101' OR '1'='1|482913", "bad_receipt_no"),
+        ("ZW2026000101|1' OR '1'='1", "bad_query_code"),
+        ("https://a.example/q?slbh=ZW2026000101%27%3B%20DROP%20TABLE%20cases%3B--&cxm=482913", "bad_receipt_no"),
+        ("[b]ZW2026000101[/b]|482913", "bad_receipt_no"),
+        ("<script>alert(1)</script>|482913", "bad_receipt_no"),
+        ("ZW2026000101|[color=ff0000]1234[/color]", "bad_query_code"),
+        ("https://a.example/q?slbh=ZW2026000101&cxm=%5Bsize%3D99%5D", "bad_query_code"),
+        ("ZW1|482913", "bad_receipt_no"),  # too short
+        ("ZW2026000101|" + "9" * 13, "bad_query_code"),  # too long
+        ("javascript:alert(1)", "unknown_format"),
+        ("https://", "unknown_format"),
+        ("https://[::1/q?slbh=ZW2026000101&cxm=482913", "unknown_format"),
+        ("ｈｔｔｐｓ://a.example/q?slbh=ZW2026000101&cxm=482913", "unknown_format"),
+    ],
+)
 def test_hostile_and_wrong_payloads_are_rejected_with_a_reason(payload, reason):
     result = parse_payload(payload)
     assert isinstance(result, Rejection), result
@@ -115,6 +127,7 @@ def test_a_reference_never_prints_itself_whole():
 
 
 # ---- masking -----------------------------------------------------------
+
 
 def test_masks_look_the_way_citizens_know_them():
     assert mask_name("张小三") == "张*三"
@@ -151,8 +164,10 @@ def test_masks_never_crash_and_never_show_a_long_name_whole(s):
 
 
 def test_scrub_removes_personal_data_from_free_text():
-    line = ("lookup of ZW2026000101 for 110101199003071234 tel 13812345678 "
-            "url https://a.example/q?slbh=ZW2026000101&cxm=482913 failed")
+    line = (
+        "lookup of ZW2026000101 for 110101199003071234 tel 13812345678 "
+        "url https://a.example/q?slbh=ZW2026000101&cxm=482913 failed"
+    )
     out = scrub(line)
     for secret in ("ZW2026000101", "110101199003071234", "13812345678", "482913"):
         assert secret not in out
@@ -161,8 +176,10 @@ def test_scrub_removes_personal_data_from_free_text():
 
 # ---- the technician's command ---------------------------------------------------
 
+
 def test_lookup_parse_command_masks_and_explains(capsys):
     from kiosk.cli import main
+
     assert main(["lookup-parse", "--defaults", "https://a.example/q?slbh=ZW2026000101&cxm=482913"]) == 0
     out = capsys.readouterr().out
     assert "ZW20****0101" in out and "ZW2026000101" not in out and "482913" not in out

@@ -1,16 +1,22 @@
 """The lookup service against the bench central over real HTTP on loopback (no Kivy)."""
+
 import json
 import logging
 from datetime import date
 
 import pytest
 
-from kiosk.sync.client import CentralClient
 from kiosk.central.server import BenchCentral
 from kiosk.core import keys
 from kiosk.core.config import load_config
-from kiosk.roles.lookup.service import (AUDIT_KIND, LookupService, Scan, deadline_info,
-                          display_from_case, working_days_between)
+from kiosk.roles.lookup.service import (
+    AUDIT_KIND,
+    Scan,
+    deadline_info,
+    display_from_case,
+    working_days_between,
+)
+from kiosk.sync.client import CentralClient
 from kiosk.wiring import build_runtime
 from tests.helpers import write_config
 
@@ -20,16 +26,22 @@ CODE = "482913"
 def make_runtime(tmp_path, central, lookup=None):
     tmp_path.mkdir(parents=True, exist_ok=True)
     token = central.issue_token("demo-kiosk")
-    path = write_config(tmp_path, {"device": {"roles": ["lookup"]}, "central": {"url": central.url},
-                                   "lookup": {"max_attempts": 3, "lockout_minutes": 10, **(lookup or {})}},
-                        token=token)
+    path = write_config(
+        tmp_path,
+        {
+            "device": {"roles": ["lookup"]},
+            "central": {"url": central.url},
+            "lookup": {"max_attempts": 3, "lockout_minutes": 10, **(lookup or {})},
+        },
+        token=token,
+    )
     return open_runtime(path)
 
 
 def open_runtime(path):
     rt = build_runtime(load_config(path))
     rt.start(without=["sync"])
-    assert isinstance(rt.client, CentralClient)   # built from [central] by the runtime
+    assert isinstance(rt.client, CentralClient)  # built from [central] by the runtime
     return rt
 
 
@@ -48,13 +60,21 @@ def everything_stored(rt) -> str:
     """Every byte the device keeps about lookups: outbox, meta, cache."""
     rows = rt.ledger.query("SELECT kind, body FROM outbox") + rt.ledger.query("SELECT key, value FROM meta")
     parts = [" ".join(str(v) for v in tuple(r)) for r in rows]
-    parts += [k + json.dumps(rt.cache.get(k), ensure_ascii=False) for k in rt.cache.keys()]
+    parts += [k + json.dumps(rt.cache.get(k), ensure_ascii=False) for k in rt.cache]
     return "\n".join(parts)
 
 
 def test_scan_of_a_receipt_shows_the_case_masked_and_audits_it(rt, central):
-    case = central.create_case("个体工商户设立登记", "张小三", status="reviewing", query_code=CODE,
-                               receipt_no="ZW2026123456", time_limit_days=5, window="08", handler="郑伟")
+    case = central.create_case(
+        "个体工商户设立登记",
+        "张小三",
+        status="reviewing",
+        query_code=CODE,
+        receipt_no="ZW2026123456",
+        time_limit_days=5,
+        window="08",
+        handler="郑伟",
+    )
     result = rt.lookup.service.lookup_scan(Scan(case["qr_payload"], "sim"))
     assert result.outcome == "ok"
     shown = result.case
@@ -77,8 +97,9 @@ def test_scan_of_a_receipt_shows_the_case_masked_and_audits_it(rt, central):
 
 def test_hash_is_keyed_by_a_device_secret_not_guessable_from_the_number(rt, tmp_path, central):
     h1 = rt.lookup.service.receipt_hash("ZW2026000101")
-    assert h1 == rt.lookup.service.receipt_hash("zw2026000101")      # one counter for both spellings
+    assert h1 == rt.lookup.service.receipt_hash("zw2026000101")  # one counter for both spellings
     import hashlib
+
     for salt in ("", "demo-kiosk"):
         assert hashlib.sha256((salt + "ZW2026000101").encode()).hexdigest()[:32] != h1
     other = make_runtime(tmp_path / "other", central)
@@ -98,7 +119,7 @@ def test_wrong_codes_lock_the_receipt_on_the_device_and_the_lock_survives_restar
     central.stop()
     assert rt.lookup.service.lookup_fields("ZW2026000777", CODE).outcome == "locked"
     rt.stop()
-    rt = open_runtime(rt.cfg.path)             # same storage: a restart
+    rt = open_runtime(rt.cfg.path)  # same storage: a restart
     try:
         assert rt.lookup.service.lookup_fields(case["receipt_no"], CODE).outcome == "locked"
         # Time passes beyond the lockout: the right code works again.
@@ -116,9 +137,9 @@ def test_the_central_lockout_is_respected(tmp_path):
     try:
         central.create_case(receipt_no="ZW2026000888", query_code=CODE)
         first = rt.lookup.service.lookup_fields("ZW2026000888", "000000")
-        assert (first.outcome, first.attempts_left) == ("wrong_code", 1)   # the central's count is lower
+        assert (first.outcome, first.attempts_left) == ("wrong_code", 1)  # the central's count is lower
         second = rt.lookup.service.lookup_fields("ZW2026000888", "000000")
-        assert second.outcome == "locked" and second.locked_minutes == 5   # central 423, its Retry-After
+        assert second.outcome == "locked" and second.locked_minutes == 5  # central 423, its Retry-After
         assert rt.lookup.service.locked_for(rt.lookup.service.receipt_hash("ZW2026000888")) > 200
     finally:
         rt.stop()
@@ -126,8 +147,9 @@ def test_the_central_lockout_is_respected(tmp_path):
 
 
 def test_offline_shows_the_last_result_as_of_its_time_but_only_with_the_right_code(rt, central):
-    case = central.create_case(applicant_name="李四", query_code=CODE, status="needs_materials",
-                               missing_materials=["购房合同原件"])
+    case = central.create_case(
+        applicant_name="李四", query_code=CODE, status="needs_materials", missing_materials=["购房合同原件"]
+    )
     online = rt.lookup.service.lookup_scan(Scan(case["qr_payload"], "serial"))
     assert online.outcome == "ok"
     central.stop()
@@ -153,9 +175,10 @@ def test_cache_entries_expire_after_a_month(rt, central):
     rt.lookup.service.lookup_fields(case["receipt_no"], CODE)
     central.stop()
     import time
+
     rt.lookup.service.now = lambda: time.time() + 31 * 24 * 3600
     assert rt.lookup.service.lookup_fields(case["receipt_no"], CODE).outcome == "offline"
-    assert not [k for k in rt.cache.keys() if k.startswith(keys.LOOKUP_CASE_PREFIX)]
+    assert not [k for k in rt.cache if k.startswith(keys.LOOKUP_CASE_PREFIX)]
 
 
 def test_bad_payloads_are_audited_without_content(rt):
@@ -164,7 +187,9 @@ def test_bad_payloads_are_audited_without_content(rt):
     assert rt.lookup.service.lookup_scan(Scan(None, "serial", problem="too_long")).reason == "too_long"
     events = audit_events(rt)
     assert [(e["outcome"], e["reason"], e["receipt_hash"]) for e in events] == [
-        ("bad_payload", "unknown_format", None), ("bad_payload", "too_long", None)]
+        ("bad_payload", "unknown_format", None),
+        ("bad_payload", "too_long", None),
+    ]
 
 
 def test_nothing_personal_reaches_the_log(rt, central, caplog):
@@ -183,12 +208,21 @@ def test_nothing_personal_reaches_the_log(rt, central, caplog):
 
 # ---- display and deadlines ---------------------------------------------------
 
+
 def test_text_from_the_central_is_plain_bounded_and_masked():
-    shown = display_from_case({"item_name": "[b]x[/b]\x1b[2J" + "长" * 100, "applicant_name": "欧阳娜娜",
-                               "receipt_no": "ZW2026000101", "status": "hacked", "collection": "drone",
-                               "steps": [{"code": "<script>", "name_zh": "受理\u202e", "at": "nonsense"}, "junk"],
-                               "time_limit_days": True, "due_date": "not a date",
-                               "missing_materials": ["", "身份证\x00复印件"]})
+    shown = display_from_case(
+        {
+            "item_name": "[b]x[/b]\x1b[2J" + "长" * 100,
+            "applicant_name": "欧阳娜娜",
+            "receipt_no": "ZW2026000101",
+            "status": "hacked",
+            "collection": "drone",
+            "steps": [{"code": "<script>", "name_zh": "受理\u202e", "at": "nonsense"}, "junk"],
+            "time_limit_days": True,
+            "due_date": "not a date",
+            "missing_materials": ["", "身份证\x00复印件"],
+        }
+    )
     assert shown["item_name"].startswith("[b]x[/b][2J") and len(shown["item_name"]) == 60
     assert shown["applicant_masked"] == "欧**娜"
     assert shown["status"] == "unknown" and shown["collection"] == "unknown"

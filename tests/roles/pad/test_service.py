@@ -1,4 +1,5 @@
 """The 好差评 rules in RatingService, against a real ledger on disk (no Kivy)."""
+
 import json
 import logging
 import sqlite3
@@ -13,8 +14,8 @@ from kiosk.core.cache import Cache
 from kiosk.core.config import load_config
 from kiosk.core.ledger import Ledger
 from kiosk.core.privacy import mask_phone
-from kiosk.roles.pad.service import RatingError, RatingService, valid_phone
 from kiosk.roles.pad.chain import GENESIS
+from kiosk.roles.pad.service import RatingError, RatingService, valid_phone
 from tests.helpers import ROOT, write_config
 
 
@@ -60,8 +61,16 @@ def test_no_rating_without_a_session(svc):
 
 
 def test_good_rating_is_one_chained_record_with_its_outbox_event(svc):
-    svc.open_session("S-1", origin="central", staff_id="S1001", ticket="A012", case_no="330100-2025-000123",
-                     item_code="11330100MB0001", item_version="3", started_at="2025-06-02T09:00:00+08:00")
+    svc.open_session(
+        "S-1",
+        origin="central",
+        staff_id="S1001",
+        ticket="A012",
+        case_no="330100-2025-000123",
+        item_code="11330100MB0001",
+        item_version="3",
+        started_at="2025-06-02T09:00:00+08:00",
+    )
     rec = svc.submit(4)
     [row] = rows(svc)
     body = row["body"]
@@ -96,19 +105,26 @@ def test_bad_rating_needs_a_known_reason_and_records_its_version(svc):
     with pytest.raises(RatingError) as e:
         svc.submit(1, ["NOPE"])
     assert e.value.code == "bad_reason"
-    assert rows(svc) == []                 # refused choices leave the session open
+    assert rows(svc) == []  # refused choices leave the session open
     rec = svc.submit(1, ["R03", "R04", "R03"])
     assert [r["code"] for r in rec["reasons"]] == ["R03", "R04"]
     assert rec["reasons_version"] == "GB/T 39734-2020 A.1"
 
 
 def test_reasons_come_from_the_central_list_when_cached(svc):
-    svc.cache.set(keys.CENTRAL_CONFIG, {"rating_reasons": {"version": "central-7", "reasons": [
-        {"code": "A06", "zh": "排队等候时间长", "en": "Long waiting time"}]}})
+    svc.cache.set(
+        keys.CENTRAL_CONFIG,
+        {
+            "rating_reasons": {
+                "version": "central-7",
+                "reasons": [{"code": "A06", "zh": "排队等候时间长", "en": "Long waiting time"}],
+            }
+        },
+    )
     assert svc.reasons().version == "central-7"
     svc.open_session("S-1", origin="central")
     with pytest.raises(RatingError):
-        svc.submit(2, ["R03"])            # a config code is not on the central list
+        svc.submit(2, ["R03"])  # a config code is not on the central list
     rec = svc.submit(2, ["A06"])
     assert rec["reasons_version"] == "central-7"
 
@@ -146,8 +162,8 @@ def test_one_rating_per_session(svc):
     svc.open_session("S-1", origin="central")
     svc.submit(5)
     with pytest.raises(RatingError):
-        svc.submit(1, ["R01"])             # the session is over
-    assert svc.open_session("S-1", origin="central") is None   # and is never reopened
+        svc.submit(1, ["R01"])  # the session is over
+    assert svc.open_session("S-1", origin="central") is None  # and is never reopened
     assert len(rows(svc)) == 1
 
 
@@ -194,7 +210,7 @@ def test_clerk_button_opens_a_local_session_only_offline_and_only_one(svc):
     svc.set_online(False)
     s = svc.clerk_button()
     assert s is not None and s.origin == "clerk" and s.staff_id == "S1001" and s.window == "01"
-    assert svc.clerk_button() is None          # cannot restart a session a citizen is rating
+    assert svc.clerk_button() is None  # cannot restart a session a citizen is rating
     svc.submit(4)
     assert rows(svc)[0]["body"]["session_origin"] == "clerk"
 
@@ -204,18 +220,20 @@ def test_paused_window_and_a_finished_service_from_the_window_session(svc):
     svc.subscribe(lambda what, st: seen.append((what, st.paused, st.session and st.session.session_id)))
     svc.on_window_session({"state": "paused", "rev": 3})
     assert svc.state().paused
-    assert svc.clerk_button() is None          # 暂停服务: nothing to rate
+    assert svc.clerk_button() is None  # 暂停服务: nothing to rate
     svc.on_window_session({"state": "serving", "rev": 4, "session_id": "abc"})
     assert not svc.state().paused and svc.current() is None
-    svc.on_window_session({"state": "ended", "rev": 5, "session_id": "abc", "ticket": "A001",
-                           "staff_id": "S1001", "case_no": None})
+    svc.on_window_session(
+        {"state": "ended", "rev": 5, "session_id": "abc", "ticket": "A001", "staff_id": "S1001", "case_no": None}
+    )
     assert svc.current().session_id == "abc" and svc.current().ticket == "A001"
     assert ("invite", False, "abc") in seen
 
 
 def test_an_old_ended_session_seen_at_start_is_not_invited(svc):
-    svc.on_window_session({"state": "ended", "rev": 9, "session_id": "old",
-                           "ended_at": "2020-01-01T10:00:00+08:00"}, first=True)
+    svc.on_window_session(
+        {"state": "ended", "rev": 9, "session_id": "old", "ended_at": "2020-01-01T10:00:00+08:00"}, first=True
+    )
     assert svc.current() is None
 
 
@@ -228,6 +246,7 @@ def test_concurrent_submits_record_once(svc):
             results.append(svc.submit(5, via="keypad")["uuid"])
         except RatingError as e:
             results.append(e.code)
+
     threads = [threading.Thread(target=hit) for _ in range(8)]
     for t in threads:
         t.start()
@@ -238,8 +257,13 @@ def test_concurrent_submits_record_once(svc):
 
 
 def run_verify(config):
-    return subprocess.run([sys.executable, "-m", "kiosk", "pad-verify", "--config", str(config)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "kiosk", "pad-verify", "--config", str(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture
@@ -269,7 +293,7 @@ def test_verify_ratings_names_an_edited_record(chain):
     config, db = chain
     conn = sqlite3.connect(db)
     body = json.loads(conn.execute("SELECT body FROM ratings WHERE seq = 3").fetchone()[0])
-    body["level"] = 5                       # a 差评 turned into a 好评
+    body["level"] = 5  # a 差评 turned into a 好评
     conn.execute("UPDATE ratings SET body = ? WHERE seq = 3", (json.dumps(body, ensure_ascii=False),))
     conn.commit()
     conn.close()
@@ -303,6 +327,7 @@ def test_verify_ratings_catches_the_newest_record_deleted(chain):
 def test_verify_ratings_catches_a_rehashed_edit(chain):
     """Editing a body and fixing its own hash still breaks the link to the next record."""
     from kiosk.roles.pad.chain import canonical, record_hash
+
     config, db = chain
     conn = sqlite3.connect(db)
     body = json.loads(conn.execute("SELECT body FROM ratings WHERE seq = 3").fetchone()[0])
