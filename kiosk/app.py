@@ -135,7 +135,7 @@ def _build_app_class():
             self.header = Header()
             root.add_widget(self.header)
             self.sm = ScreenManager(transition=NoTransition())
-            if self.rt.out_of_service:  # boot guard tripped (kiosk/bootguard.py)
+            if self.rt.out_of_service:  # boot guard tripped (kiosk/core/bootguard.py)
                 from screens.outofservice import OutOfServiceScreen
 
                 self.sm.add_widget(OutOfServiceScreen(name="outofservice"))
@@ -341,7 +341,7 @@ def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
     os.environ["SDL_NO_SIGNAL_HANDLERS"] = "1"
     signal.signal(signal.SIGTERM, _on_sigterm)
     prepare_kivy(cfg)
-    from kiosk.core.bootguard import BootGuard, OutOfServiceRuntime  # no boot loop (kiosk/bootguard.py)
+    from kiosk.core.bootguard import BootGuard, OutOfServiceRuntime  # no boot loop (kiosk/core/bootguard.py)
 
     guard = BootGuard(cfg.storage.dir)
     tripped = guard.begin()
