@@ -145,11 +145,13 @@ def _build_app_class():
                 self.home_name = "home"
             else:
                 self.home_name = self.roles[0]
+            # Role screens are built now: each listens to its service (an invitation,
+            # a scan, a hardware button) even while another screen shows. The
+            # technician screen is built the first time it is opened.
             for role in self.roles:
                 self.sm.add_widget(screen_class(role)(name=role))
-            from screens.service import ServiceScreen, install_gesture  # technician screen
+            from screens.service import install_gesture
 
-            self.sm.add_widget(ServiceScreen(name="service"))
             install_gesture(self)
             self.sm.current = self.home_name
             root.add_widget(self.sm)
@@ -198,11 +200,19 @@ def _build_app_class():
 
         # -- navigation and idle ------------------------------------------------
         def screen(self, name: str):
+            self._ensure_screen(name)
             return self.sm.get_screen(name)
+
+        def _ensure_screen(self, name: str) -> None:
+            if name == "service" and not self.sm.has_screen(name):
+                from screens.service import ServiceScreen  # loads its kv file on first use
+
+                self.sm.add_widget(ServiceScreen(name="service"))
 
         def go(self, name: str):
             if name == "home":
                 name = self.home_name
+            self._ensure_screen(name)
             self.sm.current = name
             self.touch_activity()
 
