@@ -134,6 +134,21 @@ class KeyValueFormatter(_Base):
 _HANDLER_NAME = "kiosk-journal"
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a record comes, not to the one at set-up.
+
+    A command run in-process (the tests run `kiosk …` through main()) may swap
+    sys.stderr and close it afterwards; a worker thread still logging then must
+    not hit a closed file."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def setup(verbose: bool = False, fmt: str | None = None, stream=None) -> logging.Handler:
     """Route all logging (ours and Kivy's) through one scrubbing handler on stderr.
 
@@ -145,7 +160,7 @@ def setup(verbose: bool = False, fmt: str | None = None, stream=None) -> logging
     fmt = fmt or os.environ.get("KIOSK_LOG_FORMAT") or ("json" if journal else "kv")
     if fmt not in ("json", "kv"):
         raise ValueError(f"log format {fmt!r}: use json or kv")
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.set_name(_HANDLER_NAME)
     handler.addFilter(ScrubFilter())
     handler.setFormatter(JsonFormatter(journal) if fmt == "json" else KeyValueFormatter(journal))
