@@ -51,7 +51,7 @@ from kiosk.core.time import wall_now
 from kiosk.roles.dispenser.layout import ticket_for
 from kiosk.sync.client import CentralClient
 
-log = logging.getLogger("kiosk.tickets")
+log = logging.getLogger("kiosk.dispenser")
 
 PRIORITY_SERIES = "*priority"  # local key for the hall-wide priority series (as the central calls it)
 PAPER_STATES = ("ok", "near_end", "out", "unknown")

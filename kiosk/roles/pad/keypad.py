@@ -20,7 +20,7 @@ from typing import Protocol
 
 from kiosk.roles.pad.service import BAD_LEVELS, LEVELS, PadState, RatingError, RatingService
 
-log = logging.getLogger("kiosk.rating")
+log = logging.getLogger("kiosk.pad")
 
 
 class Lights(Protocol):
