@@ -397,6 +397,11 @@ class PadSection(Section):
     reasons: list[ReasonEntry]
 
 
+class MetricsSection(Section):
+    textfile: str
+    interval: int
+
+
 class TechnicianSection(Section):
     pin_hash: str
     max_tries: int
@@ -415,6 +420,7 @@ SECTION_TYPES: dict[str, type[Section]] = {
     "dispenser": DispenserSection,
     "lookup": LookupSection,
     "pad": PadSection,
+    "metrics": MetricsSection,
     "technician": TechnicianSection,
 }
 
@@ -431,6 +437,7 @@ class Config:
     dispenser: DispenserSection
     lookup: LookupSection
     pad: PadSection
+    metrics: MetricsSection
     technician: TechnicianSection
 
     def __init__(self, path: str, sections: dict[str, dict[str, Any]], warnings: list[Problem]):
