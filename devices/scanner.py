@@ -150,10 +150,11 @@ class SerialScanner:
         return True
 
     def _drop(self, exc: Exception) -> None:
-        try:
-            self._serial.close()
-        except Exception:
-            pass
+        if self._serial is not None:
+            try:
+                self._serial.close()
+            except Exception:
+                pass
         self._serial = None
         self._decoder.reset()
         self._set_state(False, f"scanner on {self.port} lost ({exc}): check the scanner cable")
@@ -165,8 +166,11 @@ class SerialScanner:
             if self._serial is None and not self._open():
                 self._stop.wait(self.reconnect_delay)
                 continue
+            port = self._serial
+            if port is None:  # _open() said yes: it set the port; for the type checker
+                continue
             try:
-                data = self._serial.read(self._serial.in_waiting or 1)
+                data = port.read(port.in_waiting or 1)
             except (serial.SerialException, OSError) as exc:
                 self._drop(exc)
                 self._stop.wait(self.reconnect_delay)

@@ -14,14 +14,19 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kiosk.core import keys
 from kiosk.core.config import Config
 from kiosk.core.fonts import FontMissing, find_cjk_font
 from kiosk.runtime import Runtime
 from kiosk.wiring import build_runtime
+
+if TYPE_CHECKING:  # imported at run time only where needed: the guard must load first
+    from kiosk.core.bootguard import OutOfServiceRuntime
 
 log = logging.getLogger("kiosk.app")
 
@@ -113,7 +118,7 @@ def _build_app_class():
             self.hall_name = rt.cfg.device.hall
             self.roles = rt.roles
             self.last_activity = time.monotonic()
-            self.first_frame_callbacks = []
+            self.first_frame_callbacks: list[Callable[[], None]] = []
             self._first_frame_seen = False
             self.pool = BackgroundPool()  # screens' blocking work and writes; shut down in on_stop
 
@@ -327,7 +332,7 @@ def _build_app_class():
     return KioskApp
 
 
-def build_app(rt: Runtime, **kw):
+def build_app(rt: Runtime | OutOfServiceRuntime, **kw):
     """Create the app for an already prepared Kivy (see prepare_kivy)."""
     try:
         register_font(rt.cfg)
@@ -355,6 +360,7 @@ def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
 
     guard = BootGuard(cfg.storage.dir)
     tripped = guard.begin()
+    rt: Runtime | OutOfServiceRuntime
     if tripped:
         rt = OutOfServiceRuntime(cfg, tripped, guard)
     else:

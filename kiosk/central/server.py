@@ -20,6 +20,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -243,7 +244,7 @@ class Handler(BaseHTTPRequestHandler):
     def _device(self) -> str:
         auth = self.headers.get("Authorization", "")
         m = re.fullmatch(r"Bearer ([A-Za-z0-9._~+/=-]{10,200})", auth.strip())
-        device = self.server.central.store.device_for_token(m.group(1)) if m else None
+        device = self.server.central.running_store().device_for_token(m.group(1)) if m else None
         if device is None:
             raise ApiError(
                 401,
@@ -254,8 +255,8 @@ class Handler(BaseHTTPRequestHandler):
         return device
 
     def _api(self, method: str, sub: str) -> Response:
-        store = self.server.central.store
-        routes = [
+        store = self.server.central.running_store()
+        routes: list[tuple[str, str, Callable[..., Response]]] = [
             ("GET", r"/whoami", self._whoami),
             ("GET", r"/config", self._config),
             ("POST", r"/tickets", self._ticket),
@@ -449,23 +450,26 @@ class BenchCentral:
         """Foreground use (`kiosk central`): serve until interrupted."""
         if self._httpd is None:
             self.start()
+        thread = self._thread
         try:
-            while self._thread.is_alive():
-                self._thread.join(0.5)
+            while thread is not None and thread.is_alive():
+                thread.join(0.5)
         finally:
             self.stop()
 
     def stop(self) -> None:
         if self._httpd is None:
             return
+        store = self.running_store()
         self.stopping = True
-        with self.store.window_changed:
-            self.store.window_changed.notify_all()
+        with store.window_changed:
+            store.window_changed.notify_all()
         self._httpd.shutdown()
         self._httpd.close_all_connections()
         self._httpd.server_close()
-        self._thread.join(5)
-        self.store.close()
+        if self._thread is not None:
+            self._thread.join(5)
+        store.close()
         self._httpd = None
 
     def __enter__(self):
@@ -479,27 +483,33 @@ class BenchCentral:
         return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     # -- driving it -------------------------------------------------------
+    def running_store(self) -> CentralStore:
+        """The store of a started central (driving one that was never started is a caller's mistake)."""
+        if self.store is None:
+            raise RuntimeError("the bench central is not started: call start() first")
+        return self.store
+
     def issue_token(self, device_id: str) -> str:
-        return self.store.issue_token(device_id)
+        return self.running_store().issue_token(device_id)
 
     def create_case(self, item_name: str = "个体工商户设立登记", applicant_name: str = "张小三", **kw) -> dict:
         """Returns receipt_no, query_code and qr_payload (the receipt's QR text)."""
-        return self.store.create_case(item_name, applicant_name, **kw)
+        return self.running_store().create_case(item_name, applicant_name, **kw)
 
     def call_next(self, window: str, **kw) -> dict:
-        return self.store.call_next(window, **kw)
+        return self.running_store().call_next(window, **kw)
 
     def end_service(self, window: str) -> dict:
-        return self.store.end_service(window)
+        return self.running_store().end_service(window)
 
     def pause(self, window: str) -> dict:
-        return self.store.pause(window)
+        return self.running_store().pause(window)
 
     def resume(self, window: str) -> dict:
-        return self.store.resume(window)
+        return self.running_store().resume(window)
 
     def events(self, kind: str | None = None) -> list[dict]:
-        return self.store.events(kind)
+        return self.running_store().events(kind)
 
     def inject(
         self,

@@ -235,6 +235,8 @@ class CentralStore:
     # -- device config ----------------------------------------------------
     def device_config(self) -> tuple[dict, str]:
         raw = self._meta("device_config")
+        if raw is None:  # written when the store is made: only a hand-edited database lacks it
+            raise RuntimeError("the bench central has no device config (its database was edited?)")
         etag = '"' + hashlib.sha256(raw.encode()).hexdigest()[:20] + '"'
         cfg = json.loads(raw)
         cfg["version"] = etag.strip('"')
@@ -425,6 +427,8 @@ class CentralStore:
             return "invalid: device_id does not match the device token"
         ca = ev.get("created_at")
         try:
+            if not isinstance(ca, str):
+                raise TypeError(ca)
             datetime.fromisoformat(ca)
         except (TypeError, ValueError):
             return "invalid: created_at must be an ISO 8601 time"

@@ -6,14 +6,14 @@ import argparse
 import importlib
 import sys
 
-from kiosk.core.config import ConfigError, load_config, resolve_path
+from kiosk.core.config import Config, ConfigError, load_config, resolve_path
 
 # Modules that add their own subcommands with register(subparsers); one that
 # is missing or broken must not take the others (check-config above all) down.
 PLUGINS = ("kiosk.cli.central", "kiosk.cli.dispenser", "kiosk.cli.lookup", "kiosk.cli.pad", "kiosk.cli.technician")
 
 
-def _load(args) -> Config:  # noqa: F821
+def _load(args) -> Config:
     return load_config(resolve_path(getattr(args, "config", None)))
 
 

@@ -187,6 +187,7 @@ class MetricsWriter:
         while True:
             self.write_once()
             if self._stop.wait(self.interval):
+                self.write_once()  # the last state before the device stops, not one up to `interval` old
                 return
 
     def stop(self) -> None:

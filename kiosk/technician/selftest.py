@@ -311,7 +311,7 @@ def check_central(cfg, rt) -> Row:
         return Row("central", FAIL, f"{problem.what} ({problem.fix})")
     client = rt.client if rt is not None else None
     own = client is None
-    if own:
+    if client is None:
         try:
             client = CentralClient.from_config(cfg)
         except ConfigError as e:  # token file missing, unreadable or too open

@@ -40,11 +40,14 @@ def test_a_running_device_writes_the_heartbeat_facts(tmp_path, central):
         rt.start(only=["metrics", "printer"])
         rt.dispenser.service.check_paper()  # the dispenser asks its (simulated) printer
         assert wait_until(prom.exists, 10)
-        rt.stop()  # the last write happens at stop too
+        pending = rt.ledger.outbox_stats()["pending"]
+        rt.stop()  # the last write happens at stop, with the state then
         m = parse(prom.read_text(encoding="utf-8"))
     finally:
         rt.stop()
-    assert m["kiosk_outbox_pending"] == [('{device_id="demo-kiosk"}', "1")]
+    # the test's event and the printer.paper_state event the paper check recorded
+    assert m["kiosk_outbox_pending"] == [('{device_id="demo-kiosk"}', str(pending))]
+    assert pending == 2
     assert m["kiosk_last_sync_age_seconds"][0][1] == "NaN"  # never synced
     assert ('{device_id="demo-kiosk",state="ok"}', "1") in m["kiosk_paper_state"]
     assert m["kiosk_printer_online"][0][1] == "1"
