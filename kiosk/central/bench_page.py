@@ -177,6 +177,10 @@ def index(central) -> str:
       <button>创建 create case</button></form>""")
     parts.append("<h2>Device token</h2>")
     parts.append("""<form method=post action="/bench/tokens">device id <input name=device_id>
+      roles <label><input type=checkbox name=role_dispenser value=1>dispenser</label>
+      <label><input type=checkbox name=role_lookup value=1>lookup</label>
+      <label><input type=checkbox name=role_pad value=1>pad</label>
+      window (a pad's) <input name=window size=3>
       <button>issue token</button></form>""")
     parts.append("<h2>Fault injection</h2>")
     parts.append(
@@ -252,7 +256,8 @@ def route(central, method: str, path: str, query: dict, body: bytes, headers):
                 action(parts[1])
                 return _redirect()
         if parts == ["tokens"] and method == "POST":
-            token = st.issue_token(form.get("device_id", "").strip())
+            roles = [r for r in ("dispenser", "lookup", "pad") if form.get(f"role_{r}")]
+            token = st.issue_token(form.get("device_id", "").strip(), roles, form.get("window", "").strip() or None)
             return _page(
                 "Device token",
                 f"<p>Token for <b>{escape(form['device_id'])}</b> (shown once; "

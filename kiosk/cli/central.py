@@ -1,7 +1,8 @@
 """Subcommands for the central side: `kiosk central`, `kiosk status`, `kiosk sync`.
 
     kiosk central --host 127.0.0.1 --port 8080 --data DIR      serve the bench central
-    kiosk central issue-token --data DIR --device ID --out FILE
+    kiosk central issue-token --data DIR --device ID --role ROLE [--role ROLE] [--window W] --out FILE
+    kiosk central revoke-token --data DIR --device ID
     kiosk status --config FILE [--json]                       outbox, last sync, central reachable?
     kiosk sync --config FILE --once                           deliver now; exit 1 if unreachable
 
@@ -37,8 +38,20 @@ def register(sub) -> None:
     t = csub.add_parser("issue-token", help="issue a device token into a 0600 file")
     t.add_argument("--data", default=argparse.SUPPRESS, help="the bench central's data directory")
     t.add_argument("--device", required=True, help="device id, as in [device] id of its config")
+    t.add_argument(
+        "--role",
+        action="append",
+        required=True,
+        choices=("dispenser", "lookup", "pad"),
+        help="a role the device plays (repeat for several); the token allows only these roles' operations",
+    )
+    t.add_argument("--window", help="for a pad: the window it rates (its token reads and rates only this window)")
     t.add_argument("--out", required=True, help="token file to write (mode 0600); '-' prints it")
     t.set_defaults(func=cmd_issue_token)
+    r = csub.add_parser("revoke-token", help="revoke every token of a device (e.g. a lost or replaced device)")
+    r.add_argument("--data", default=argparse.SUPPRESS, help="the bench central's data directory")
+    r.add_argument("--device", required=True, help="device id whose tokens stop working at once")
+    r.set_defaults(func=cmd_revoke_token)
 
     p = sub.add_parser("status", help="outbox, last sync and whether the central answers")
     p.add_argument("--config", help="default: $KIOSK_CONFIG, else /etc/kiosk/kiosk.toml")
@@ -113,7 +126,7 @@ def cmd_issue_token(args) -> int:
         return 2
     store = CentralStore(data)
     try:
-        token = store.issue_token(args.device)
+        token = store.issue_token(args.device, args.role, args.window)
     except ValueError as e:
         print(f"kiosk central issue-token: {e}", file=sys.stderr)
         return 2
@@ -128,6 +141,24 @@ def cmd_issue_token(args) -> int:
             f'set central.token_file = "{args.out}" in the device config',
             file=sys.stderr,
         )
+    return 0
+
+
+def cmd_revoke_token(args) -> int:
+    from kiosk.central.store import CentralStore
+
+    data = _need_data(args)
+    if data is None:
+        return 2
+    store = CentralStore(data)
+    try:
+        n = store.revoke_tokens(args.device)
+    finally:
+        store.close()
+    if n == 0:
+        print(f"kiosk central revoke-token: device {args.device!r} has no valid token in {data}", file=sys.stderr)
+        return 1
+    print(f"revoked {n} token(s) of {args.device}; its requests now get 401", file=sys.stderr)
     return 0
 
 

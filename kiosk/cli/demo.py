@@ -68,7 +68,11 @@ def run_demo(data_dir: str | None = None, port: int = 0) -> int:
     central = start_bench_central(base, port)
     try:
         if central is not None:
-            token = central.issue_token("demo-kiosk")
+            device = tomllib.loads(DEMO_CONFIG.read_text(encoding="utf-8"))
+            # The demo device's token covers exactly what its config has it do.
+            token = central.issue_token(
+                device["device"]["id"], device["device"]["roles"], device.get("pad", {}).get("window")
+            )
             path = prepare_demo(base, central.url, token)
             print(f"kiosk demo: bench central at {central.url}/bench/  data in {base}", file=sys.stderr)
         else:

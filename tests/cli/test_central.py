@@ -16,7 +16,22 @@ from tests.helpers import write_config
 def test_issue_token_writes_a_0600_file_the_central_accepts(tmp_path, capsys):
     out = tmp_path / "token"
     assert (
-        main(["central", "issue-token", "--data", str(tmp_path / "c"), "--device", "hall01-pad08", "--out", str(out)])
+        main(
+            [
+                "central",
+                "issue-token",
+                "--data",
+                str(tmp_path / "c"),
+                "--device",
+                "hall01-pad08",
+                "--role",
+                "pad",
+                "--window",
+                "08",
+                "--out",
+                str(out),
+            ]
+        )
         == 0
     )
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
@@ -37,6 +52,8 @@ def test_issue_token_writes_a_0600_file_the_central_accepts(tmp_path, capsys):
                 str(tmp_path / "c"),
                 "--device",
                 "bad id!",
+                "--role",
+                "lookup",
                 "--out",
                 str(tmp_path / "t2"),
             ]
