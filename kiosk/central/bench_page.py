@@ -249,9 +249,13 @@ def route(central, method: str, path: str, query: dict, body: bytes, headers):
                     return Response(200, qr_png(st.qr_payload(c["receipt_no"], c["query_code"])), "image/png")
             return error_response(404, "not_found", "no such case")
         if len(parts) == 3 and parts[0] == "windows" and method == "POST":
-            action = {"call-next": st.call_next, "end": st.end_service, "pause": st.pause, "resume": st.resume}.get(
-                parts[2]
-            )
+            action = {
+                # The bench's counter works on the newest case of its window, so ratings carry a case.
+                "call-next": lambda w: st.call_next(w, auto_case=True),
+                "end": st.end_service,
+                "pause": st.pause,
+                "resume": st.resume,
+            }.get(parts[2])
             if action:
                 action(parts[1])
                 return _redirect()

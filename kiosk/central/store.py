@@ -85,7 +85,7 @@ CREATE TABLE IF NOT EXISTS windows (
     rev INTEGER NOT NULL DEFAULT 0, changed_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY, window TEXT NOT NULL, staff_id TEXT, ticket TEXT, case_no TEXT,
-    started_at TEXT NOT NULL, ended_at TEXT);
+    started_at TEXT NOT NULL, ended_at TEXT, item_code TEXT, item_version TEXT, item_name TEXT, case_type TEXT);
 """
 )
 
@@ -218,6 +218,9 @@ class CentralStore:
                 if "roles" not in cols:
                     db.execute("ALTER TABLE tokens ADD COLUMN roles TEXT NOT NULL DEFAULT '[]'")
                     db.execute("ALTER TABLE tokens ADD COLUMN window TEXT")
+                if "sessions" in old:
+                    for col in ("item_code", "item_version", "item_name", "case_type"):
+                        db.execute(f"ALTER TABLE sessions ADD COLUMN {col} TEXT")
                 for table, ddl in REBUILT.items():
                     if table in old:
                         db.execute(f"ALTER TABLE {table} RENAME TO old_{table}")
@@ -983,9 +986,25 @@ class CentralStore:
         item_code: str | None = None,
         item_version: str | None = None,
         item_name: str | None = None,
+        case_type: str | None = None,
+        auto_case: bool = False,
     ) -> dict:
-        """Start serving the next waiting ticket (priority first); ends a session still open."""
+        """Start serving the next waiting ticket (priority first); ends a session still open.
+
+        The session carries the case the counter works on (办件编号, 事项编码 and
+        version), so the rating for it does too. Given a `case_no` of a case the
+        bench central holds, the rest comes from that case; with `auto_case`
+        (the bench page, the demo) the newest case assigned to this window is taken."""
         with self._lock:
+            case = self._case_for_session(window, case_no, auto_case)
+            if case is not None:
+                case_no = case_no or case["receipt_no"]
+                item_code = item_code or case["item_code"]
+                item_version = item_version or case["item_version"]
+                item_name = item_name or case["item_name"]
+                case_type = case_type or ("immediate" if case["time_limit_days"] == 0 else "promised")
+            if case_type not in (None, "immediate", "promised"):
+                raise ValueError(f"case_type {case_type!r}: use immediate (即办件) or promised (承诺件)")
             cur = self.window_session(window)
             if cur["state"] == "serving":
                 self.end_service(window)
@@ -1018,10 +1037,43 @@ class CentralStore:
             )
             with self._tx() as db:
                 db.execute(
-                    "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                    (sid, window, s["staff_id"], s["ticket"], case_no, s["started_at"]),
+                    "INSERT INTO sessions (session_id, window, staff_id, ticket, case_no, started_at, item_code,"
+                    " item_version, item_name, case_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        sid,
+                        window,
+                        s["staff_id"],
+                        s["ticket"],
+                        case_no,
+                        s["started_at"],
+                        item_code,
+                        item_version,
+                        item_name,
+                        case_type,
+                    ),
                 )
             return s
+
+    def _case_for_session(self, window: str, case_no: str | None, auto_case: bool) -> dict | None:
+        if case_no is not None:
+            rows = self._q("SELECT * FROM cases WHERE receipt_no = ?", (case_no,))
+        elif auto_case:
+            rows = [
+                r
+                for r in self._q("SELECT * FROM cases ORDER BY created_at DESC, rowid DESC")
+                if json.loads(r["data"]).get("window") == window
+            ][:1]
+        else:
+            return None
+        return {"receipt_no": rows[0]["receipt_no"], **json.loads(rows[0]["data"])} if rows else None
+
+    def session(self, session_id: str) -> dict | None:
+        rows = self._q("SELECT * FROM sessions WHERE session_id = ?", (session_id,))
+        return dict(rows[0]) if rows else None
+
+    def staff_name(self, staff_id: str | None) -> str | None:
+        rows = self._q("SELECT name FROM staff WHERE staff_id = ?", (staff_id,))
+        return rows[0]["name"] if rows else None
 
     def end_service(self, window: str) -> dict:
         with self._lock:

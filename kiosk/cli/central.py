@@ -3,6 +3,7 @@
     kiosk central --host 127.0.0.1 --port 8080 --data DIR      serve the bench central
     kiosk central issue-token --data DIR --device ID --role ROLE [--role ROLE] [--window W] --out FILE
     kiosk central revoke-token --data DIR --device ID
+    kiosk central export-ratings --data DIR --profile national|zhejiang|anhui --day YYYY-MM-DD [--out FILE]
     kiosk status --config FILE [--json]                       outbox, last sync, central reachable?
     kiosk sync --config FILE --once                           deliver now; exit 1 if unreachable
 
@@ -52,6 +53,13 @@ def register(sub) -> None:
     r.add_argument("--data", default=argparse.SUPPRESS, help="the bench central's data directory")
     r.add_argument("--device", required=True, help="device id whose tokens stop working at once")
     r.set_defaults(func=cmd_revoke_token)
+    e = csub.add_parser("export-ratings", help="write one day's ratings in a 好差评 profile (JSON)")
+    e.add_argument("--data", default=argparse.SUPPRESS, help="the bench central's data directory")
+    e.add_argument("--profile", required=True, help="national (GB/T 39046-2020), zhejiang or anhui")
+    e.add_argument("--day", required=True, help="the hall's day, YYYY-MM-DD")
+    e.add_argument("--out", default="-", help="file to write (default '-': standard output)")
+    e.add_argument("--reason-map", help="JSON file {our reason code: the profile's code} (zhejiang needs it)")
+    e.set_defaults(func=cmd_export_ratings)
 
     p = sub.add_parser("status", help="outbox, last sync and whether the central answers")
     p.add_argument("--config", help="default: $KIOSK_CONFIG, else /etc/kiosk/kiosk.toml")
@@ -159,6 +167,50 @@ def cmd_revoke_token(args) -> int:
         print(f"kiosk central revoke-token: device {args.device!r} has no valid token in {data}", file=sys.stderr)
         return 1
     print(f"revoked {n} token(s) of {args.device}; its requests now get 401", file=sys.stderr)
+    return 0
+
+
+def cmd_export_ratings(args) -> int:
+    from datetime import date
+
+    from kiosk.central.export import export_day
+    from kiosk.central.profiles import ProfileError
+    from kiosk.central.store import CentralStore
+
+    data = _need_data(args)
+    if data is None:
+        return 2
+    try:
+        day = date.fromisoformat(args.day)
+    except ValueError:
+        print(f"kiosk central export-ratings: --day {args.day!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    reason_map = None
+    if args.reason_map:
+        try:
+            reason_map = json.loads(Path(args.reason_map).read_text(encoding="utf-8"))
+            if not isinstance(reason_map, dict) or not all(isinstance(v, str) for v in reason_map.values()):
+                raise ValueError("it must be one JSON object of strings")
+        except (OSError, ValueError) as e:
+            print(f"kiosk central export-ratings: cannot use --reason-map {args.reason_map}: {e}", file=sys.stderr)
+            return 2
+    store = CentralStore(data)
+    try:
+        doc = export_day(store, args.profile, day, reason_map)
+    except ProfileError as e:
+        print(f"kiosk central export-ratings: {e}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    text = json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        # Whole or nothing: a half-written export must never be taken for a day's ratings.
+        tmp = Path(args.out + ".part")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, args.out)
+        print(f"{doc['count']} rating(s) of {day} written to {args.out} ({args.profile})", file=sys.stderr)
     return 0
 
 
