@@ -3,7 +3,8 @@
 A technician's and a test's stand-in for the province's system. Standard
 library only (ThreadingHTTPServer), SQLite under the data directory, device
 tokens it issues itself. Not a production server: it binds to loopback by
-default and the /bench/ pages have no login.
+default and the /bench/ pages take the bench password made at start
+(`bench_password`, printed by `kiosk central`, opened for you by the demo).
 
     central = BenchCentral("/tmp/central").start()
     token = central.issue_token("hall01-pad03", ["pad"], window="03")
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 import socket
 import ssl
 import threading
@@ -457,9 +459,14 @@ class BenchCentral:
         long_poll_cap: float = MAX_WAIT,
         tls_cert: str | None = None,
         tls_key: str | None = None,
+        bench_password: str | None = None,
         **store_options,
     ):
         self.data_dir = Path(data_dir)
+        # A new password for each run unless one is given: whoever started the
+        # central sees it; anyone else who can reach the port does not.
+        self.bench_password = bench_password or secrets.token_urlsafe(12)
+        self.bench_session = secrets.token_urlsafe(32)
         # HTTPS like a production central, for checking a device's ca_file and
         # certificate verification at the bench.
         self.tls: ssl.SSLContext | None = None
@@ -519,6 +526,11 @@ class BenchCentral:
     @property
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def bench_login_url(self) -> str:
+        """Opens the bench pages signed in (the password travels once, to this central only)."""
+        return f"{self.url}/bench/login?password={self.bench_password}"
 
     # -- driving it -------------------------------------------------------
     def issue_token(self, device_id: str, roles: list[str] | tuple[str, ...], window: str | None = None) -> str:

@@ -14,8 +14,10 @@ reached or refused the token, 2 bad config or arguments.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
+import socket
 import ssl
 import sys
 from pathlib import Path
@@ -26,7 +28,9 @@ from kiosk.core import keys
 def register(sub) -> None:
     p = sub.add_parser("central", help="the bench central (a stand-in central system for bench and tests)")
     p.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: the bench page has no login)"
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1: a bench tool stays on this machine unless you say otherwise)",
     )
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--data", help="directory for its database (kept across restarts)")
@@ -110,12 +114,33 @@ def cmd_central(args) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"bench central: API {central.url}/api/v1, bench page {central.url}/bench/, data in {data}", file=sys.stderr)
+    warning = exposure_warning(args.host)
+    if warning:
+        print(warning, file=sys.stderr)
+    print(
+        f"bench central: API {central.url}/api/v1, bench page {central.url}/bench/ "
+        f"(password {central.bench_password}), data in {data}",
+        file=sys.stderr,
+    )
     try:
         central.serve_forever()
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def exposure_warning(host: str) -> str | None:
+    """What to tell the technician when the bench central would be reachable from the network."""
+    try:
+        loopback = ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+    except (OSError, ValueError):
+        loopback = False  # not resolvable here: warn rather than assume
+    if loopback:
+        return None
+    return (
+        f"kiosk central: WARNING: listening on {host}, reachable from the network. This is a bench "
+        "tool, not a production central: anyone who can reach it and has the bench password drives it."
+    )
 
 
 def write_secret(path: str, text: str) -> None:

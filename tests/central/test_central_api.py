@@ -239,6 +239,7 @@ def test_client_errors_are_typed(central):
 
 def test_bench_page_and_forms(central):
     s = requests.Session()
+    assert s.get(central.url + f"/bench/login?password={central.bench_password}").url.endswith("/bench/")
     page = s.get(central.url + "/bench/")
     assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
     assert "结束服务" in page.text and "ZW2026000101" in page.text and "张*三" in page.text
