@@ -239,3 +239,13 @@ def test_the_contract_states_each_operations_scope():
         scope = ops[name]["x-scope"]
         assert (f"role {role}" in scope) if role else scope.startswith("any device token"), name
         assert ("403" in ops[name]["responses"]) == (role is not None), name
+
+
+def test_the_contract_states_the_servers_limits():
+    from kiosk.central import server
+    from tests.helpers import ROOT
+
+    text = (ROOT / "docs" / "central-api.yaml").read_text(encoding="utf-8")
+    assert server.MAX_BODY == 4 * 1024 * 1024 and "at most 4 MiB" in text
+    assert f"at most\n    {server.MAX_BATCH} events per batch" in text
+    assert f"at most {server.MAX_WAIT} s" in text
