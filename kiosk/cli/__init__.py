@@ -45,7 +45,7 @@ def cmd_run(args) -> int:
 def cmd_demo(args) -> int:
     from kiosk.cli.demo import run_demo
 
-    return run_demo(data_dir=args.data, port=args.port)
+    return run_demo(data_dir=args.data, port=args.port, browser=not args.no_browser)
 
 
 def cmd_screenshot(args) -> int:
@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the kiosk with a bench central and simulated devices, no setup")
     p.add_argument("--data", help="where the demo keeps its data (default: per-user data dir)")
     p.add_argument("--port", type=int, default=0, help="bench central port (default: any free one)")
+    p.add_argument("--no-browser", action="store_true", help="do not open the bench pages in a web browser")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("screenshot", help="render a screen to PNG without a display")
