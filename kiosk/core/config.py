@@ -172,6 +172,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "path": Key(str, ""),
         "profile": Key(str, "default", one_of(*ports.PRINTER_PROFILES)),
         "status_timeout": Key(float, 0.5, in_range(0.05, 5)),
+        "flow_control": Key(str, "profile", one_of("profile", *ports.PRINTER_FLOW_CONTROLS)),
+        "write_timeout": Key(float, 5.0, in_range(0.5, 60)),
+        "on_unknown_status": Key(str, "issue", one_of(*ports.PRINTER_ON_UNKNOWN_STATUS)),
     },
     "scanner": {
         "backend": Key(str, "sim", one_of(*ports.SCANNER_BACKENDS)),
@@ -495,9 +498,13 @@ def _cross_checks(data: dict, s: dict[str, dict], problems: list[Problem]) -> No
         )
 
     pr = s["printer"]
-    if pr.get("backend") == "serial" and not pr.get("port"):
+    if pr.get("backend") in ("serial", "usb") and not pr.get("port"):
         problems.append(
-            Problem("printer.port", "missing for the serial backend", 'set port = "/dev/kiosk-printer" (the udev name)')
+            Problem(
+                "printer.port",
+                f"missing for the {pr['backend']} backend",
+                'set port = "/dev/kiosk-printer" (the udev name)',
+            )
         )
     if pr.get("backend") == "file" and not pr.get("path"):
         problems.append(
