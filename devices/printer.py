@@ -145,9 +145,16 @@ class SerialBackend(Backend):
             )
         return f"cannot open printer port {self.port} ({exc}): check the cable, the power and the port in the config"
 
-    def _drop(self) -> None:
+    def _drop(self, discard: bool = True) -> None:
         """Forget the port after an error; the next request reopens it."""
         if self._serial is not None:
+            if discard:
+                try:
+                    # Discard what is still queued: closing a UART waits for its output to
+                    # drain (up to 30 s), and after a failed job it is half a ticket anyway.
+                    self._serial.reset_output_buffer()
+                except Exception:  # a vanished device cannot be flushed
+                    pass
             try:
                 self._serial.close()
             except Exception:  # closing a vanished device may fail too; nothing to keep
@@ -200,6 +207,15 @@ class SerialBackend(Backend):
         try:
             port.reset_input_buffer()  # what is already waiting is not an answer to this query
             return read_status(_SerialLink(port), timeout, self.description)
+        except serial.SerialTimeoutException:
+            # Flow control holds the line: the query itself could not be sent.
+            self._drop()
+            return PrinterStatus(
+                False,
+                "unknown",
+                f"printer on {self.port} is holding the line and took no status query for "
+                f"{self.write_timeout:g} s: check for a paper jam or an open cover",
+            )
         except (serial.SerialException, OSError, termios.error) as exc:
             # termios.error: flushing a tty whose USB device just went away.
             self._drop()
@@ -208,7 +224,7 @@ class SerialBackend(Backend):
             )
 
     def close(self) -> None:
-        self._drop()
+        self._drop(discard=False)  # a finished job stays whole
 
 
 class FileBackend(Backend):

@@ -103,10 +103,13 @@ class PtyDevice:
                     self._answer(self.answers[n])
                 i += 3
             else:
-                self.received.append(data[i])
+                self._accept(data[i])
                 i += 1
                 if self.paper_out_after is not None and len(self.received) >= self.paper_out_after:
                     self.answers.update({1: 0x1A, 4: 0x72})  # offline because of paper end; paper out
+
+    def _accept(self, byte: int):
+        self.received.append(byte)
 
     def _answer(self, answer):
         data = bytes([answer]) if isinstance(answer, int) else bytes(answer)
@@ -158,6 +161,76 @@ class PtyDevice:
             except OSError:
                 pass
         self.master = self.slave = -1
+
+
+class BusyPrinter(PtyDevice):
+    """A serial printer that pauses (head heating, cover open) with a small receive buffer.
+
+    While paused its UART keeps receiving, as a real one does: bytes beyond
+    `capacity` are dropped and counted in `lost`.  With `flow="xonxoff"` it
+    sends XOFF when half full and XON on `resume()`.  The pty's own buffer
+    stands in for the sender's UART queue, so what the sender had already
+    queued when XOFF went out may still arrive for `grace` seconds; any byte
+    after that, while XOFF holds, is a sender ignoring flow control and is
+    lost too."""
+
+    def __init__(self, flow="none", capacity=4096, grace=0.3, **kw):
+        self.flow = flow
+        self.capacity = capacity
+        self.grace = grace
+        self.paused = False
+        self.buffer = bytearray()
+        self.lost = 0
+        self.xoff_at = None  # monotonic time XOFF was sent, None while XON
+        self.xoffs = 0
+        self._lock = threading.Lock()
+        super().__init__(**kw)
+
+    def pause(self):
+        self.paused = True
+
+    def resume(self):
+        with self._lock:  # the reader thread must not add to the buffer while it is emptied
+            self.paused = False
+            self.received += self.buffer
+            self.buffer.clear()
+            if self.xoff_at is not None:
+                self.xoff_at = None
+                os.write(self.master, b"\x11")  # XON
+
+    def _accept(self, byte: int):
+        with self._lock:
+            self._accept_locked(byte)
+
+    def _accept_locked(self, byte: int):
+        if not self.paused:
+            self.received.append(byte)
+            return
+        if self.xoff_at is not None and time.monotonic() > self.xoff_at + self.grace:
+            self.lost += 1  # the sender did not stop
+        elif self.xoff_at is not None or len(self.buffer) < self.capacity:
+            self.buffer.append(byte)
+        else:
+            self.lost += 1  # buffer full, no flow control
+        if self.flow == "xonxoff" and self.xoff_at is None and len(self.buffer) >= self.capacity // 2:
+            self.xoff_at = time.monotonic()
+            self.xoffs += 1
+            os.write(self.master, b"\x13")  # XOFF
+
+
+@pytest.fixture
+def busy_printer():
+    made = []
+
+    def make(**kwargs) -> BusyPrinter:
+        dev = BusyPrinter(**kwargs)
+        made.append(dev)
+        return dev
+
+    yield make
+    for dev in made:
+        if dev.master != -1:
+            dev.unplug()
 
 
 @pytest.fixture
