@@ -149,7 +149,12 @@ def build_scanner(cfg: Config, publish: Any) -> Any:
     backend = cfg.scanner.backend
     if backend == "serial":
         # devices.scanner logs losing and regaining the port itself; the heartbeat reads .connected.
-        return SerialScanner(cfg.scanner.port, cfg.scanner.baudrate, on_payload=deliver("serial"))
+        return SerialScanner(
+            cfg.scanner.port,
+            cfg.scanner.baudrate,
+            on_payload=deliver("serial"),
+            idle_gap=cfg.scanner.idle_gap_ms / 1000,
+        )
     if backend == "wedge":
         return WedgeAssembler()
     return SimScanner(deliver("sim"))

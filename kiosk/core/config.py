@@ -180,6 +180,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "backend": Key(str, "sim", one_of(*ports.SCANNER_BACKENDS)),
         "port": Key(str, ""),
         "baudrate": Key(int, 9600, one_of(*ports.BAUD_RATES)),
+        "idle_gap_ms": Key(int, 200, in_range(0, 5000), doc="silence that ends a scan sent without CR/LF; 0 = off"),
     },
     "gpio": {
         "pin_factory": Key(str, "default", one_of(*ports.PIN_FACTORIES, *ports.PIN_FACTORY_RENAMED)),
