@@ -135,7 +135,7 @@ def _build_app_class():
             self.header = Header()
             root.add_widget(self.header)
             self.sm = ScreenManager(transition=NoTransition())
-            if self.rt.out_of_service:  # boot guard tripped (kiosk/bootguard.py)
+            if self.rt.out_of_service:  # boot guard tripped (kiosk/core/bootguard.py)
                 from screens.outofservice import OutOfServiceScreen
 
                 self.sm.add_widget(OutOfServiceScreen(name="outofservice"))
@@ -145,11 +145,13 @@ def _build_app_class():
                 self.home_name = "home"
             else:
                 self.home_name = self.roles[0]
+            # Role screens are built now: each listens to its service (an invitation,
+            # a scan, a hardware button) even while another screen shows. The
+            # technician screen is built the first time it is opened.
             for role in self.roles:
                 self.sm.add_widget(screen_class(role)(name=role))
-            from screens.service import ServiceScreen, install_gesture  # technician screen
+            from screens.service import install_gesture
 
-            self.sm.add_widget(ServiceScreen(name="service"))
             install_gesture(self)
             self.sm.current = self.home_name
             root.add_widget(self.sm)
@@ -198,11 +200,19 @@ def _build_app_class():
 
         # -- navigation and idle ------------------------------------------------
         def screen(self, name: str):
+            self._ensure_screen(name)
             return self.sm.get_screen(name)
+
+        def _ensure_screen(self, name: str) -> None:
+            if name == "service" and not self.sm.has_screen(name):
+                from screens.service import ServiceScreen  # loads its kv file on first use
+
+                self.sm.add_widget(ServiceScreen(name="service"))
 
         def go(self, name: str):
             if name == "home":
                 name = self.home_name
+            self._ensure_screen(name)
             self.sm.current = name
             self.touch_activity()
 
@@ -341,7 +351,7 @@ def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
     os.environ["SDL_NO_SIGNAL_HANDLERS"] = "1"
     signal.signal(signal.SIGTERM, _on_sigterm)
     prepare_kivy(cfg)
-    from kiosk.core.bootguard import BootGuard, OutOfServiceRuntime  # no boot loop (kiosk/bootguard.py)
+    from kiosk.core.bootguard import BootGuard, OutOfServiceRuntime  # no boot loop (kiosk/core/bootguard.py)
 
     guard = BootGuard(cfg.storage.dir)
     tripped = guard.begin()

@@ -3,7 +3,7 @@
 Gesture: five taps within 3 s on the hall name (top-left of the header), or
 a 3-second press on it. Citizens do not find it by accident and it needs no
 extra button. Then a PIN keypad; the PIN is checked off the UI thread
-(PBKDF2 takes ~0.2 s) and locked after too many wrong tries (kiosk/technician.py).
+(PBKDF2 takes ~0.2 s) and locked after too many wrong tries (kiosk/technician/service.py).
 
 Once open it shows everything a technician needs to tell in a minute whether
 the device is healthy, and the tests and the restart. Leaving it (or the

@@ -217,6 +217,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "led_pins": Key(list, [], _pin_list(5)),
         "reasons_version": Key(str, "GB/T 39734-2020"),
     },
+    "metrics": {
+        "textfile": Key(
+            str, "", doc="node_exporter textfile to write (e.g. /var/lib/prometheus/node-exporter/kiosk.prom)"
+        ),
+        "interval": Key(int, 30, in_range(5, 3600), doc="seconds between writes"),
+    },
     "technician": {
         "pin_hash": Key(str, "", _pin_hash),
         "max_tries": Key(int, 5, in_range(1, 20)),
@@ -449,6 +455,7 @@ PATH_KEYS = (
     ("storage", "dir"),
     ("printer", "path"),
     ("display", "font"),
+    ("metrics", "textfile"),
 )
 
 

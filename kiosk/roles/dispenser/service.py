@@ -47,7 +47,7 @@ from kiosk.core.ports.document import Document
 from kiosk.core.time import wall_now
 from kiosk.roles.dispenser.layout import ticket_for
 
-log = logging.getLogger("kiosk.tickets")
+log = logging.getLogger("kiosk.dispenser")
 
 PRIORITY_SERIES = "*priority"  # local key for the hall-wide priority series (as the central calls it)
 PAPER_STATES = ("ok", "near_end", "out", "unknown")

@@ -19,7 +19,7 @@ import threading
 
 from kiosk.roles.pad.service import BAD_LEVELS, LEVELS, RatingError, RatingService
 
-log = logging.getLogger("kiosk.rating")
+log = logging.getLogger("kiosk.pad")
 
 
 class PadKeys:

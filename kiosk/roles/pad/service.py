@@ -40,7 +40,7 @@ from kiosk.core.backoff import Backoff
 from kiosk.core.time import wall_now
 from kiosk.roles.pad.chain import GENESIS, record_hash
 
-log = logging.getLogger("kiosk.rating")
+log = logging.getLogger("kiosk.pad")
 
 CHANNEL = "PJQ"  # 评价器, as the provincial platforms name the channel
 LEVELS = (5, 4, 3, 2, 1)
