@@ -187,6 +187,7 @@ class MetricsWriter:
         while True:
             self.write_once()
             if self._stop.wait(self.interval):
+                self.write_once()  # the facts as they are at stop, as promised above
                 return
 
     def stop(self) -> None:

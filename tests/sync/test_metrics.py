@@ -44,7 +44,8 @@ def test_a_running_device_writes_the_heartbeat_facts(tmp_path, central):
         m = parse(prom.read_text(encoding="utf-8"))
     finally:
         rt.stop()
-    assert m["kiosk_outbox_pending"] == [('{device_id="demo-kiosk"}', "1")]
+    # test.event, and the printer.paper_state event the first paper check records
+    assert m["kiosk_outbox_pending"] == [('{device_id="demo-kiosk"}', "2")]
     assert m["kiosk_last_sync_age_seconds"][0][1] == "NaN"  # never synced
     assert ('{device_id="demo-kiosk",state="ok"}', "1") in m["kiosk_paper_state"]
     assert m["kiosk_printer_online"][0][1] == "1"
