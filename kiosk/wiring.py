@@ -119,16 +119,23 @@ def printer_font(cfg: Config) -> str | None:
 def build_printer(cfg: Config) -> Any:
     """The configured printer behind its worker thread (devices/printer.py); start() runs the thread."""
     from devices.printer import FileBackend, PrinterWorker, SerialBackend, SimBackend, TicketPrinter
+    from devices.usb_printer import UsbBackend
 
     p = cfg.printer
+    profile = printer_profile(cfg)
     backend: Any
     if p.backend == "serial":
-        backend = SerialBackend(p.port, p.baudrate, timeout=p.status_timeout)
+        flow = profile.flow_control if p.flow_control == "profile" else p.flow_control
+        backend = SerialBackend(
+            p.port, p.baudrate, timeout=p.status_timeout, write_timeout=p.write_timeout, flow_control=flow
+        )
+    elif p.backend == "usb":
+        backend = UsbBackend(p.port, write_timeout=p.write_timeout)
     elif p.backend == "file":
         backend = FileBackend(p.path)
     else:
         backend = SimBackend()
-    return PrinterWorker(TicketPrinter(backend, printer_profile(cfg)))
+    return PrinterWorker(TicketPrinter(backend, profile, status_timeout=p.status_timeout))
 
 
 def encode_document(doc: Any, cfg: Config) -> bytes:
@@ -160,7 +167,12 @@ def build_scanner(cfg: Config, publish: Any) -> Any:
     backend = cfg.scanner.backend
     if backend == "serial":
         # devices.scanner logs losing and regaining the port itself; the heartbeat reads .connected.
-        return SerialScanner(cfg.scanner.port, cfg.scanner.baudrate, on_payload=deliver("serial"))
+        return SerialScanner(
+            cfg.scanner.port,
+            cfg.scanner.baudrate,
+            on_payload=deliver("serial"),
+            idle_gap=cfg.scanner.idle_gap_ms / 1000,
+        )
     if backend == "wedge":
         return WedgeAssembler()
     return SimScanner(deliver("sim"))

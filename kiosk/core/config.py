@@ -192,11 +192,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "path": Key(str, ""),
         "profile": Key(str, "default", one_of(*ports.PRINTER_PROFILES)),
         "status_timeout": Key(float, 0.5, in_range(0.05, 5)),
+        "flow_control": Key(str, "profile", one_of("profile", *ports.PRINTER_FLOW_CONTROLS)),
+        "write_timeout": Key(float, 5.0, in_range(0.5, 60)),
+        "on_unknown_status": Key(str, "issue", one_of(*ports.PRINTER_ON_UNKNOWN_STATUS)),
     },
     "scanner": {
         "backend": Key(str, "sim", one_of(*ports.SCANNER_BACKENDS)),
         "port": Key(str, ""),
         "baudrate": Key(int, 9600, one_of(*ports.BAUD_RATES)),
+        "idle_gap_ms": Key(int, 200, in_range(0, 5000), doc="silence that ends a scan sent without CR/LF; 0 = off"),
     },
     "gpio": {
         "pin_factory": Key(str, "default", one_of(*ports.PIN_FACTORIES, *ports.PIN_FACTORY_RENAMED)),
@@ -333,12 +337,16 @@ class PrinterSection(Section):
     path: str
     profile: str
     status_timeout: float
+    flow_control: str
+    write_timeout: float
+    on_unknown_status: str
 
 
 class ScannerSection(Section):
     backend: str
     port: str
     baudrate: int
+    idle_gap_ms: int
 
 
 class GpioSection(Section):
@@ -673,9 +681,13 @@ def _cross_checks(data: dict[str, Any], s: dict[str, dict[str, Any]], problems: 
         )
 
     pr = s["printer"]
-    if pr.get("backend") == "serial" and not pr.get("port"):
+    if pr.get("backend") in ("serial", "usb") and not pr.get("port"):
         problems.append(
-            Problem("printer.port", "missing for the serial backend", 'set port = "/dev/kiosk-printer" (the udev name)')
+            Problem(
+                "printer.port",
+                f"missing for the {pr['backend']} backend",
+                'set port = "/dev/kiosk-printer" (the udev name)',
+            )
         )
     if pr.get("backend") == "file" and not pr.get("path"):
         problems.append(

@@ -377,6 +377,9 @@ class TicketService:
                 raise PaperOut(paper.detail or "paper out")
             if paper.state == "offline":
                 raise PrinterUnavailable(paper.detail or "printer not available")
+            if paper.state == "unknown" and self.cfg.printer.on_unknown_status == "refuse":
+                # The hall chose: a ticket that may not print is worse than none (printer.on_unknown_status).
+                raise PrinterUnavailable(paper.detail or "printer status unknown")
             ticket = self._take_number(cat, priority)
             self._wake()
             error = self._print(ticket_for(ticket, self.cfg, reprint=False))
