@@ -312,6 +312,22 @@ class PadScreen(KioskScreen):
             self.chosen = [c for c in self.chosen if c != code]
         else:
             self.chosen = [*self.chosen, code]
+        self._tell_service("choose_reasons", list(self.chosen))
+
+    def _tell_service(self, what: str, value):
+        """The choice so far goes to the service, so that the end of the time
+        records it instead of losing it (kept in the ledger: off the UI thread)."""
+        svc = self.service
+        if svc is not None and self._session_id is not None:
+            in_background(getattr(svc, what), value, self._session_id, failed=lambda exc: None)
+
+    def on_touch_down(self, touch):
+        # Any touch while rating keeps the invitation open (up to its maximum):
+        # cheap, no storage, so on the UI thread.
+        svc = self.service
+        if svc is not None and self._session_id is not None and self.mode in ("rate", "reasons", "phone"):
+            svc.activity(self._session_id)
+        return super().on_touch_down(touch)
 
     def submit_reasons(self):
         if not self.chosen:
@@ -324,6 +340,7 @@ class PadScreen(KioskScreen):
         self.level = 0
         self.chosen = []
         self.mode = "rate"
+        self._tell_service("choose_level", None)  # the citizen took the level back
 
     def open_phone(self):
         self.typed = self.phone
@@ -346,12 +363,14 @@ class PadScreen(KioskScreen):
         self.phone = self.typed
         self.typed = ""
         self.mode = "reasons"
+        self._tell_service("choose_phone", self.phone or None)
 
     def skip_phone(self):
         self.typed = ""
         self.phone = ""
         self.message = ""
         self.mode = "reasons"
+        self._tell_service("choose_phone", None)
 
     def _submit(self, level, reasons, phone):
         svc = self.service

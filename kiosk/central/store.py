@@ -93,7 +93,9 @@ CREATE TABLE IF NOT EXISTS sessions (
 # device bug (or a newer device than this central) and is rejected, not stored.
 KIND_RX = re.compile(r"(ticket|rating|lookup|audit|device|printer|pad)\.[a-z][a-z0-9_]{0,39}")
 # The outcomes of a rating session: exactly one per window session (一次一评).
-RATING_OUTCOMES = ("rating.submitted", "rating.not_rated")
+# rating.incomplete: a ★2/★1 chosen whose required reason was not, kept for
+# verification but never exported as a rating (docs/rating-sessions.md).
+RATING_OUTCOMES = ("rating.submitted", "rating.incomplete", "rating.not_rated")
 # Sessions a clerk opens on the pad itself (offline 请评价 button) carry this prefix.
 CLERK_SESSION_PREFIX = "L-"
 RECEIPT_RX = re.compile(r"[A-Za-z0-9-]{4,40}")

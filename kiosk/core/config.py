@@ -231,6 +231,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "pad": {
         "window": Key(str, "", matches(r"[0-9A-Za-z-]{1,8}", "08")),
         "rating_seconds": Key(int, 60, in_range(10, 600)),
+        # Touching extends the invitation by rating_seconds, never past this from its start.
+        "rating_max_seconds": Key(int, 180, in_range(10, 1800)),
         "poll_wait": Key(int, 25, in_range(1, 60)),
         "clerk_button_pin": Key(int, 0),
         "keypad_pins": Key(list, [], _pin_list(5)),
@@ -397,6 +399,7 @@ class LookupSection(Section):
 class PadSection(Section):
     window: str
     rating_seconds: int
+    rating_max_seconds: int
     poll_wait: int
     clerk_button_pin: int
     keypad_pins: list[int]
@@ -665,6 +668,17 @@ def _cross_checks(data: dict[str, Any], s: dict[str, dict[str, Any]], problems: 
             # token is provisioned. A token others can read is always refused.
             missing = "does not exist" in p.what
             problems.append(Problem(p.key, p.what, p.fix, warning=missing))
+
+    pad = s.get("pad") or {}
+    longest, window = pad.get("rating_max_seconds", 180), pad.get("rating_seconds", 60)
+    if longest < window:
+        problems.append(
+            Problem(
+                "pad.rating_max_seconds",
+                f"{longest} is shorter than rating_seconds ({window})",
+                "set rating_max_seconds to at least rating_seconds (default 180)",
+            )
+        )
 
     old = s["gpio"].get("pin_factory")
     if old in ports.PIN_FACTORY_RENAMED:

@@ -105,3 +105,29 @@ def test_every_state_fits_800x480_in_english_large_text(harness):
     h.pump(4)
     seen["thanks"] = problems(h)
     assert {k: v for k, v in seen.items() if v} == {}
+
+
+def test_the_choice_on_screen_reaches_the_service_and_a_touch_extends_the_time(harness):
+    """Issue 15.2: reasons ticked but not submitted are the service's to record."""
+    from kivy.tests.common import UnitTestTouch
+
+    h = harness
+    screen, svc = h.app.screen("pad"), h.rt.pad.service
+    svc.open_session("choice-1", origin="central")
+    assert h.wait_until(lambda: screen.mode == "rate")
+    screen.pick_level(2)
+    assert h.wait_until(lambda: screen.mode == "reasons")
+    code = svc.reasons().items[0]["code"]
+    screen.toggle_reason(code)
+    assert h.wait_until(lambda: svc.current() is not None and svc.current().reasons == (code,))
+    before = svc.current().deadline
+    h.pump(2)
+    touch = UnitTestTouch(5, 5)
+    touch.touch_down()
+    touch.touch_up()
+    assert svc.current().deadline > before
+    svc.open_session("choice-2", origin="central")  # the next service ends before a submit
+    body = svc.ledger.query("SELECT body FROM ratings WHERE session_id = 'choice-1'")[0]["body"]
+    assert '"level":2' in body and code in body and '"auto_submitted":true' in body
+    svc.submit(5, session_id="choice-2")
+    assert h.wait_until(lambda: screen.mode == "thanks")

@@ -11,8 +11,15 @@ the same ones:
   reason from the versioned list, and may leave a callback phone number;
 - one outcome per session (一次一评), enforced by ``ratings.session_id
   UNIQUE`` in the ledger, not only by this code;
-- when the time runs out the session is recorded as ``not_rated``; there
-  is never a default rating;
+- the invitation lasts ``rating_seconds`` from the citizen's last touch,
+  never more than ``rating_max_seconds`` from its start; when it ends, the
+  citizen's own choice so far is recorded, exactly as far as it went
+  (docs/rating-sessions.md): a complete choice as ``rated`` with
+  ``auto_submitted``, a ★2/★1 without its reason as ``incomplete`` with that
+  level, nothing chosen as ``not_rated``; there is never a default rating;
+- an open session and its choice so far are kept in the ledger, so a crash
+  still ends in a recorded outcome (at the next start), and an outcome the
+  storage refused is retried, not dropped;
 - nothing here lets staff pick, change or delete a rating: the clerk's
   button can only open a session, and only when no session is open.
 
@@ -96,11 +103,14 @@ class RatingSession:
     started_at: str  # when the service began (wall time), if known
     invited_at: str  # when the pad opened the invitation (wall time)
     deadline: float  # monotonic
+    hard_deadline: float = float("inf")  # monotonic: activity never extends past it
     ticket: str | None = None
     case_no: str | None = None  # 办件编号
     item_code: str | None = None  # 事项编码
     item_version: str | None = None
     level: int | None = None  # chosen on the keypad, waiting for reasons
+    reasons: tuple[str, ...] = ()  # chosen so far (★2/★1), not yet submitted
+    phone: str | None = None  # accepted on the keypad, not yet submitted
     state: str = "open"  # open | rated | not_rated
 
     def seconds_left(self, now: float | None = None) -> float:
@@ -149,6 +159,7 @@ class RatingService:
         self.window = cfg.pad.window
         self.device_id = cfg.device.id
         self.rating_seconds = cfg.pad.rating_seconds
+        self.rating_max_seconds = max(cfg.pad.rating_max_seconds, cfg.pad.rating_seconds)
         self.storage_dir = Path(storage_dir or cfg.storage.dir)
         self.clock = clock
         self._lock = threading.RLock()
@@ -160,6 +171,11 @@ class RatingService:
         self._watcher: WindowWatcher | None = None
         self._card_seen: tuple[object, ...] | None = None
         self._closed = False
+        # Outcomes the ledger refused (full or failing storage): session_id -> (body, kind).
+        # Retried with backoff until committed; the open-session record stays in the ledger meanwhile.
+        self._unwritten: dict[str, tuple[dict[str, Any], str]] = {}
+        self._retry_timer: threading.Timer | None = None
+        self._retry_backoff = Backoff(base=1.0, cap=30.0, floor=0.2)
 
     # -- observers --------------------------------------------------------
     def subscribe(self, fn: Callable[[str, PadState], None]) -> None:
@@ -366,6 +382,7 @@ class RatingService:
             started_at=started_at or now_wall,
             invited_at=now_wall,
             deadline=self.clock() + self.rating_seconds,
+            hard_deadline=self.clock() + self.rating_max_seconds,
             ticket=ticket,
             case_no=case_no,
             item_code=item_code,
@@ -373,6 +390,7 @@ class RatingService:
         )
         with self._lock:
             self._session = sess
+        self._persist(sess)
         self._arm_timer(self.rating_seconds)
         log.info("rating session opened (%s) at window %s", origin, self.window)
         self._notify("invite")
@@ -400,17 +418,73 @@ class RatingService:
         outcome = json.loads(rows[0]["body"]).get("outcome")
         return str(outcome) if outcome is not None else None
 
-    def choose_level(self, level: int, session_id: str | None = None) -> RatingSession:
+    def choose_level(self, level: int | None, session_id: str | None = None) -> RatingSession:
         """A level picked on the keypad that still needs reasons (★2/★1): remembered
-        on the session so the touchscreen asks for them."""
+        on the session so the touchscreen asks for them. None: the citizen took it back."""
         with self._lock:
             sess = self._require_open(session_id)
-            if level not in LEVELS:
+            if level is not None and level not in LEVELS:
                 raise RatingError("bad_level", f"level {level!r} is not one of 1..5")
+            if level != sess.level:
+                sess.reasons, sess.phone = (), None
             sess.level = level
+            self._extend(sess)
             out = replace(sess)
+        self._persist(out)
         self._notify("level")
         return out
+
+    def choose_reasons(self, reasons: list[str] | tuple[str, ...], session_id: str | None = None) -> RatingSession:
+        """The reasons ticked so far (not yet submitted): kept, so that the end of
+        the time records them with the level instead of losing them."""
+        known = self.reasons().codes()
+        with self._lock:
+            sess = self._require_open(session_id)
+            if sess.level not in BAD_LEVELS:
+                raise RatingError("bad_reason", "reasons are only taken for ★2 and ★1")
+            unknown = [c for c in reasons if c not in known]
+            if unknown:
+                raise RatingError("bad_reason", f"reason codes {unknown} are not in the list")
+            sess.reasons = tuple(dict.fromkeys(reasons))
+            self._extend(sess)
+            out = replace(sess)
+        self._persist(out)
+        return out
+
+    def choose_phone(self, phone: str | None, session_id: str | None = None) -> RatingSession:
+        """The callback number accepted on the keypad (or cleared), not yet submitted."""
+        if phone and not valid_phone(phone):
+            raise RatingError("bad_phone", "the callback number is not a mobile or landline number")
+        with self._lock:
+            sess = self._require_open(session_id)
+            if phone and sess.level not in BAD_LEVELS:
+                raise RatingError("bad_phone", "a callback number is only taken for ★2 and ★1")
+            sess.phone = phone or None
+            self._extend(sess)
+            out = replace(sess)
+        self._persist(out)
+        return out
+
+    def activity(self, session_id: str | None = None) -> bool:
+        """The citizen touched the pad: the invitation runs rating_seconds from now,
+        never past rating_max_seconds from its start. Cheap (no storage): the screen
+        calls it on every touch. Returns whether the session is still open."""
+        with self._lock:
+            sess = self._session
+            if sess is None or (session_id is not None and sess.session_id != session_id):
+                return False
+            if self.clock() >= sess.deadline:
+                return False  # over is over: a late touch does not reopen it
+            self._extend(sess)
+            return True  # still open (perhaps already at its maximum)
+
+    def _extend(self, sess: RatingSession) -> bool:
+        new = min(self.clock() + self.rating_seconds, sess.hard_deadline)
+        if new <= sess.deadline:
+            return False
+        sess.deadline = new
+        self._arm_timer(new - self.clock())
+        return True
 
     def submit(
         self,
@@ -468,7 +542,7 @@ class RatingService:
         return rec
 
     def expire_due(self) -> bool:
-        """Close the open session as not rated if its time has run out."""
+        """End the open session if its time has run out, recording the choice so far."""
         with self._lock:
             sess = self._session
             if sess is None or self.clock() < sess.deadline:
@@ -476,19 +550,153 @@ class RatingService:
         return self._close_not_rated(sess, "timeout")
 
     def _close_not_rated(self, sess: RatingSession, why: str) -> bool:
+        """End a session the citizen did not submit: record exactly what was chosen."""
         with self._lock:
             if self._session is not None and self._session.session_id == sess.session_id:
                 self._session = None
                 self._cancel_timer()
-        body = self._body(sess, "not_rated")
-        body.update(level=None, reasons=[], reasons_version=None, phone=None, not_rated_reason=why)
+        body, kind = self._unsubmitted_outcome(sess, why)
+        return self._record_end(body, kind)
+
+    def _unsubmitted_outcome(self, sess: RatingSession, why: str) -> tuple[dict[str, Any], str]:
+        """The record for a session that ended without the citizen's submit.
+
+        A level the citizen chose is theirs, whether or not they pressed 提交: a
+        complete choice is recorded as the rating, marked auto-submitted; a ★2/★1
+        whose required reason is missing stays that level, as ``incomplete`` (the
+        platforms cannot take it as a rating, but the 差评 is never lost nor made
+        into another level). Nothing chosen: ``not_rated``, never a default."""
+        rs = self.reasons()
+        level = sess.level if sess.level in LEVELS else None
+        reasons = [c for c in sess.reasons if c in rs.codes()] if level in BAD_LEVELS else []
+        phone = sess.phone if level in BAD_LEVELS and valid_phone(sess.phone or "") else None
+        if level is None:
+            body = self._body(sess, "not_rated")
+            body.update(level=None, reasons=[], reasons_version=None, phone=None, not_rated_reason=why)
+            return body, "rating.not_rated"
+        complete = level not in BAD_LEVELS or bool(reasons)
+        body = self._body(sess, "rated" if complete else "incomplete")
+        body.update(
+            level=level,
+            level_text=LEVEL_WORDS[level][0],
+            via="auto",
+            auto_submitted=True,
+            ended_by=why,
+            reasons=[{"code": c, "zh": next(r["zh"] for r in rs.items if r["code"] == c)} for c in reasons],
+            reasons_version=rs.version if level in BAD_LEVELS else None,
+            phone=phone,
+        )
+        if not complete:
+            body["missing"] = "reasons"
+        return body, "rating.submitted" if complete else "rating.incomplete"
+
+    def _record_end(self, body: dict[str, Any], kind: str) -> bool:
+        """Commit an outcome nobody waits for; if the storage fails, keep it and retry."""
         try:
-            rec = self._write(body, "rating.not_rated")
+            rec = self._write(body, kind)
         except RatingError:
+            self._unwritten.pop(body["session_id"], None)
             return False  # already decided (e.g. rated a moment ago on another thread)
-        log.info("rating session at window %s closed: not rated (%s)", self.window, why)
-        self._notify("not_rated", rec)
+        except Exception as e:
+            # Full or failing storage: the outcome stays in memory (and the open
+            # session in the ledger, if it got there) and is written when it can be.
+            log.warning("rating outcome not written (%s); retrying", type(e).__name__)
+            with self._lock:
+                self._unwritten[body["session_id"]] = (body, kind)
+                self._arm_retry(self._retry_backoff.failure())
+            return False
+        self._unwritten.pop(body["session_id"], None)
+        self._retry_backoff.success()
+        log.info("rating session at window %s ended: %s (%s)", self.window, body["outcome"], kind)
+        self._notify("rated" if body["outcome"] == "rated" else "not_rated", rec)
         return True
+
+    def retry_unwritten(self) -> int:
+        """Write the outcomes the storage refused earlier; returns how many are left."""
+        with self._lock:
+            pending = list(self._unwritten.values())
+        for body, kind in pending:
+            self._record_end(body, kind)
+        return len(self._unwritten)
+
+    def _arm_retry(self, seconds: float) -> None:
+        if self._closed:
+            return
+        if self._retry_timer is not None:
+            self._retry_timer.cancel()
+        t = threading.Timer(seconds, self.retry_unwritten)
+        t.daemon = True
+        t.start()
+        self._retry_timer = t
+
+    # -- the open session, kept in the ledger ---------------------------------
+    def _persist(self, sess: RatingSession) -> None:
+        """Keep the open session and the choice so far in the ledger: a crash
+        must still end it as a recorded outcome (recover_open at the next start).
+        A storage failure here does not stop the citizen rating."""
+        import json
+
+        data = {
+            f: getattr(sess, f)
+            for f in (
+                "session_id",
+                "window",
+                "staff_id",
+                "origin",
+                "started_at",
+                "invited_at",
+                "ticket",
+                "case_no",
+                "item_code",
+                "item_version",
+                "level",
+                "reasons",
+                "phone",
+            )
+        }
+        data["reasons"] = list(sess.reasons)
+        try:
+            self.ledger.set_meta(keys.PAD_OPEN_SESSION, json.dumps(data, ensure_ascii=False))
+        except Exception as e:
+            log.warning("open rating session not kept (%s)", type(e).__name__)
+
+    def recover_open(self) -> bool:
+        """A session left open by a crash (or a stop mid-rating) ends now, as far as it went."""
+        import json
+
+        raw = self.ledger.get_meta(keys.PAD_OPEN_SESSION)
+        if not raw:
+            return False
+        try:
+            d = json.loads(raw)
+            sess = RatingSession(
+                session_id=str(d["session_id"]),
+                window=str(d.get("window") or self.window),
+                staff_id=d.get("staff_id"),
+                origin=str(d.get("origin") or "central"),
+                started_at=str(d.get("started_at") or ""),
+                invited_at=str(d.get("invited_at") or ""),
+                deadline=0.0,
+                ticket=d.get("ticket"),
+                case_no=d.get("case_no"),
+                item_code=d.get("item_code"),
+                item_version=d.get("item_version"),
+                level=d.get("level") if d.get("level") in LEVELS else None,
+                reasons=tuple(str(c) for c in d.get("reasons") or ()),
+                phone=d.get("phone") if isinstance(d.get("phone"), str) else None,
+            )
+        except (ValueError, KeyError, TypeError):
+            log.warning("unreadable open rating session in the ledger; cleared")
+            self.ledger.set_meta(keys.PAD_OPEN_SESSION, "")
+            return False
+        if self.outcome_of(sess.session_id) is not None:
+            self.ledger.set_meta(keys.PAD_OPEN_SESSION, "")
+            return False
+        with self._lock:
+            if self._session is not None:
+                return False
+        body, kind = self._unsubmitted_outcome(sess, "restart")
+        return self._record_end(body, kind)
 
     def _require_open(self, session_id: str | None) -> RatingSession:
         sess = self._session
@@ -538,6 +746,12 @@ class RatingService:
                     "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                     (keys.RATING_CHAIN_HEAD, f"{row['n'] + 1}:{h}"),
                 )
+                # The open-session record of this session ends in the same commit as its outcome.
+                tx.execute(
+                    "UPDATE meta SET value = '' WHERE key = ? AND json_valid(value) "
+                    "AND json_extract(value, '$.session_id') = ?",
+                    (keys.PAD_OPEN_SESSION, body["session_id"]),
+                )
                 event = dict(body.items())
                 event["hash"] = h
                 self.ledger.add_event(tx, kind, event)
@@ -565,6 +779,10 @@ class RatingService:
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> None:
         """Start watching the window session (without a client the watcher reports offline)."""
+        try:
+            self.recover_open()
+        except Exception as e:
+            log.warning("open rating session not recovered (%s)", type(e).__name__)
         if self._watcher is None:
             self._watcher = WindowWatcher(self, lambda: self.client, poll_wait=self.cfg.pad.poll_wait)
             self._watcher.start()
@@ -575,6 +793,8 @@ class RatingService:
         self._listeners.clear()
         self._closed = True
         self._cancel_timer()
+        if self._retry_timer is not None:
+            self._retry_timer.cancel()
         if self._watcher is not None:
             self._watcher.stop()
             if self._watcher.is_alive():

@@ -16,7 +16,7 @@ from kiosk.core.ledger import Ledger
 from kiosk.core.privacy import mask_phone
 from kiosk.roles.pad.chain import GENESIS
 from kiosk.roles.pad.service import RatingError, RatingService, valid_phone
-from tests.helpers import ROOT, write_config
+from tests.helpers import ROOT, wait_until, write_config
 
 
 class FakeClock:
@@ -337,3 +337,170 @@ def test_verify_ratings_catches_a_rehashed_edit(chain):
     conn.close()
     r = run_verify(config)
     assert r.returncode == 1 and "record seq 4" in r.stdout
+
+
+# -- the end of the time: the choice so far is recorded (issue 15.2) ----------------
+
+
+def codes(svc):
+    return sorted(svc.reasons().codes())
+
+
+def test_a_bad_rating_with_its_reason_chosen_but_not_submitted_is_recorded_as_auto_submitted(svc):
+    svc.open_session("S-1", origin="central")
+    svc.choose_level(2)
+    svc.choose_reasons([codes(svc)[0]])
+    svc.choose_phone("13912345678")
+    svc.clock.t += svc.rating_seconds
+    assert svc.expire_due() is True
+    [row] = rows(svc)
+    b = row["body"]
+    assert (b["outcome"], b["level"], b["auto_submitted"], b["via"]) == ("rated", 2, True, "auto")
+    assert [r["code"] for r in b["reasons"]] == [codes(svc)[0]] and b["phone"] == "13912345678"
+    assert b["ended_by"] == "timeout"
+    assert [k for k, _ in events(svc)] == ["rating.submitted"]
+
+
+def test_a_good_level_chosen_on_the_keypad_is_recorded_at_the_end(svc):
+    svc.open_session("S-1", origin="central")
+    svc.choose_level(4)
+    svc.clock.t += svc.rating_seconds
+    assert svc.expire_due() is True
+    [row] = rows(svc)
+    assert (row["body"]["outcome"], row["body"]["level"], row["body"]["auto_submitted"]) == ("rated", 4, True)
+
+
+def test_a_bad_level_without_its_reason_is_recorded_as_exactly_that(svc):
+    svc.open_session("S-1", origin="central")
+    svc.choose_level(1)
+    svc.clock.t += svc.rating_seconds
+    assert svc.expire_due() is True
+    [row] = rows(svc)
+    b = row["body"]
+    assert (b["outcome"], b["level"], b["reasons"], b["missing"]) == ("incomplete", 1, [], "reasons")
+    assert [k for k, _ in events(svc)] == ["rating.incomplete"]
+
+
+def test_a_level_taken_back_is_not_recorded(svc):
+    svc.open_session("S-1", origin="central")
+    svc.choose_level(2)
+    svc.choose_level(None)
+    svc.clock.t += svc.rating_seconds
+    assert svc.expire_due() is True
+    [row] = rows(svc)
+    assert row["body"]["outcome"] == "not_rated" and row["body"]["level"] is None
+
+
+def test_the_superseded_session_keeps_its_choice(svc):
+    svc.open_session("S-1", origin="central")
+    svc.choose_level(2)
+    svc.choose_reasons(codes(svc)[:2])
+    svc.open_session("S-2", origin="central")
+    [row] = rows(svc)
+    assert (row["session_id"], row["body"]["level"], row["body"]["ended_by"]) == ("S-1", 2, "superseded")
+    assert len(row["body"]["reasons"]) == 2
+
+
+def test_activity_extends_the_time_up_to_the_maximum(svc):
+    assert svc.rating_max_seconds == 180 and svc.rating_seconds == 60
+    svc.open_session("S-1", origin="central")
+    for _ in range(3):  # touched every 50 s: 150 s in all, past the 60 s of one window
+        svc.clock.t += 50
+        assert svc.activity("S-1") is True
+        assert svc.expire_due() is False
+    svc.clock.t += 29  # 179 s since the start: still open
+    assert svc.activity("S-1") is True
+    assert svc.current().seconds_left(svc.clock()) == pytest.approx(1.0)
+    svc.clock.t += 1  # 180 s: the maximum, touching or not
+    assert svc.activity("S-1") is False
+    assert svc.expire_due() is True
+    with pytest.raises(RatingError):
+        svc.submit(5, session_id="S-1")
+
+
+def test_without_activity_the_session_ends_after_rating_seconds(svc):
+    svc.open_session("S-1", origin="central")
+    svc.clock.t += svc.rating_seconds - 1
+    assert svc.expire_due() is False
+    svc.clock.t += 1
+    assert svc.activity("S-1") is False  # a late touch does not reopen it
+    assert svc.expire_due() is True
+
+
+def test_max_shorter_than_the_window_is_refused_by_the_config(tmp_path):
+    from kiosk.core.config import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        pad = {"rating_seconds": 90, "rating_max_seconds": 60}
+        load_config(write_config(tmp_path, {"device": {"roles": ["pad"]}, "pad": pad}))
+    assert "pad.rating_max_seconds" in str(e.value)
+
+
+def test_storage_refusing_the_outcome_keeps_it_and_retries(svc):
+    svc.open_session("S-1", origin="central")
+    svc.choose_level(2)
+    svc.choose_reasons([codes(svc)[0]])
+    svc.clock.t += svc.rating_seconds
+    conn = svc.ledger._conn()
+    conn.execute("PRAGMA query_only = ON")  # this thread's writes are refused, as by a failing disk
+    try:
+        assert svc.expire_due() is False
+        assert svc.current() is None and rows(svc) == []
+    finally:
+        conn.execute("PRAGMA query_only = OFF")
+    # The retry runs on its own timer thread (its own connection) and commits it.
+    assert wait_until(lambda: len(rows(svc)) == 1, timeout=10)
+    [row] = rows(svc)
+    assert (row["session_id"], row["body"]["level"], row["body"]["outcome"]) == ("S-1", 2, "rated")
+    assert svc.retry_unwritten() == 0
+
+
+CRASH = """
+import os, signal, sys
+from kiosk.core import keys
+from kiosk.core.cache import Cache
+from kiosk.core.config import load_config
+from kiosk.core.ledger import Ledger
+from kiosk.roles.pad.service import RatingService
+cfg = load_config(sys.argv[1])
+svc = RatingService(cfg, Ledger(cfg.storage_dir / keys.LEDGER_FILE), Cache(cfg.storage_dir / keys.CACHE_FILE))
+svc.open_session("S-9", origin="central", case_no="C-1")
+svc.choose_level(1)
+svc.choose_reasons([sorted(svc.reasons().codes())[0]])
+print("chosen", flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_session_open_when_the_device_crashes_ends_recorded_at_the_next_start(cfg):
+    p = subprocess.run(
+        [sys.executable, "-c", CRASH, str(cfg.path)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert p.returncode == -9 and "chosen" in p.stdout, p.stderr
+    ledger = Ledger(cfg.storage_dir / keys.LEDGER_FILE)
+    cache = Cache(cfg.storage_dir / keys.CACHE_FILE)
+    s = RatingService(cfg, ledger, cache, clock=FakeClock())
+    try:
+        assert s.outcome_of("S-9") is None
+        s.start()
+        assert s.outcome_of("S-9") == "rated"
+        [row] = rows(s)
+        b = row["body"]
+        assert (b["level"], b["ended_by"], b["auto_submitted"], b["case_no"]) == (1, "restart", True, "C-1")
+        assert ledger.get_meta(keys.PAD_OPEN_SESSION) == ""
+        s.close()
+        s2 = RatingService(cfg, ledger, cache, clock=FakeClock())
+        s2.start()  # a second start records nothing more (一次一评)
+        assert len(rows(s2)) == 1
+        s2.close()
+    finally:
+        cache.close()
+        ledger.close()
+
+
+def test_a_submitted_rating_clears_the_open_session_record(svc):
+    svc.open_session("S-1", origin="central")
+    assert json.loads(svc.ledger.get_meta(keys.PAD_OPEN_SESSION))["session_id"] == "S-1"
+    svc.submit(5)
+    assert svc.ledger.get_meta(keys.PAD_OPEN_SESSION) == ""
+    assert svc.recover_open() is False
