@@ -15,13 +15,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiosk.core import keys
 from kiosk.core.config import Config
 from kiosk.core.fonts import FontMissing, find_cjk_font
+from kiosk.core.time import hall_now
 from kiosk.runtime import Runtime
 from kiosk.wiring import build_runtime
 
@@ -238,7 +238,7 @@ def _build_app_class():
             return False  # never swallow the event
 
         def _update_clock(self, *_):
-            now = datetime.now()
+            now = hall_now()  # the hall's zone, not the host's
             wd = WEEKDAYS_ZH[now.weekday()]
             self.clock_text = (
                 now.strftime("%m-%d %H:%M") + f" 周{wd}" if self.lang == "zh" else now.strftime("%a %d %b %H:%M")

@@ -21,6 +21,7 @@ from kiosk.core import keys
 from kiosk.core.cache import Cache
 from kiosk.core.config import Config, ConfigError
 from kiosk.core.ledger import Ledger
+from kiosk.core.time import set_hall_zone
 from kiosk.runtime import SYNC, DispenserRole, LookupRole, PadRole, Runtime
 
 log = logging.getLogger("kiosk.wiring")
@@ -28,6 +29,7 @@ log = logging.getLogger("kiosk.wiring")
 
 def build_runtime(cfg: Config, *, demo: bool = False) -> Runtime:
     """Core parts, the central client and sync worker when there is a token, then one bundle per role."""
+    set_hall_zone(cfg.device.timezone)  # records, hours and the header clock read it
     storage = Path(cfg.storage.dir)
     storage.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(storage / keys.LEDGER_FILE)

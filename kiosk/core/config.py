@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from kiosk.core import ports
+from kiosk.core.time import zone_problem
 
 DEFAULT_PATH = "/etc/kiosk/kiosk.toml"
 ROLES = ("dispenser", "lookup", "pad")
@@ -101,6 +102,11 @@ def matches(pattern: str, example: str) -> Callable[[str], Verdict]:
     return check
 
 
+def _zone_check(v: str) -> Verdict:
+    why = zone_problem(v)
+    return (why, "use an IANA zone name like 'Asia/Shanghai'") if why else None
+
+
 def length(lo: int, hi: int) -> Callable[[str], Verdict]:
     def check(v: str) -> Verdict:
         if not lo <= len(v) <= hi:
@@ -162,6 +168,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "hall": Key(str, check=length(1, 40)),
         "roles": Key(list, doc="any of dispenser, lookup, pad"),
         "region_code": Key(str, "", matches(r"(\d{6})?", "330102")),
+        # The hall's zone, not the host's: hours, the service day and every time shown or printed.
+        "timezone": Key(str, "Asia/Shanghai", _zone_check),
     },
     "central": {
         "url": Key(str),
@@ -305,6 +313,7 @@ class DeviceSection(Section):
     hall: str
     roles: list[str]
     region_code: str
+    timezone: str
 
 
 class CentralSection(Section):

@@ -38,6 +38,7 @@ def staff_photo(staff_id: str) -> str:
 LAST_SYNC = "last_sync"  # wall time of the last successful sync
 SELFTEST_LAST_WRITE = "selftest.last_write"  # the self-check proves the ledger takes a write
 DISPENSER_SERVICE_DAY = "dispenser.service_day"  # the day the ticket counters belong to
+DISPENSER_DAY_ANCHOR = "dispenser.day_anchor"  # JSON {boot, wall, mono}: the wall clock at a monotonic instant
 LOOKUP_SECRET = "lookup.secret"  # HMAC key for receipt numbers (never leaves the device)
 LOOKUP_LOCK_PREFIX = "lookup.lock."  # + receipt hash: wrong-code tries and lockout
 RATING_CHAIN_HEAD = "ratings.chain_head"  # "<count>:<hash of newest record>"

@@ -1,14 +1,61 @@
-"""Wall time for records: the one definition.
+"""Time: wall time in the hall's zone, and the one definition of it.
 
 A Pi has no RTC, so wall time is only for what a person reads (a record's
-time, "last success at"); timers and backoff use time.monotonic().
+time, a printed ticket, "last success at") and for the hall's service day;
+timers and backoff use time.monotonic().
+
+The hall's zone is configured (``device.timezone``, default Asia/Shanghai),
+never the host's: a board left on UTC must still open the hall at 08:30
+Beijing time and reset the numbers at Beijing midnight. ``set_hall_zone`` is
+called once by the composition root; everything here reads it.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from datetime import UTC, date, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_ZONE = "Asia/Shanghai"
+
+_zone: tzinfo = ZoneInfo(DEFAULT_ZONE)
+
+
+def zone_problem(name: object) -> str | None:
+    """Why ``name`` is not an IANA zone this host knows, or None."""
+    if not isinstance(name, str) or not name:
+        return "is not a time zone name"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"{name!r} is not a known time zone"
+    return None
+
+
+def set_hall_zone(name: str) -> None:
+    global _zone
+    _zone = ZoneInfo(name)
+
+
+def hall_zone() -> tzinfo:
+    return _zone
+
+
+def hall_now(tz: tzinfo | None = None, *, wall: float | None = None) -> datetime:
+    """Now (or the epoch time ``wall``) as an aware datetime in the hall's zone."""
+    t = time.time() if wall is None else wall
+    return datetime.fromtimestamp(t, UTC).astimezone(tz or _zone)
+
+
+def hall_today(tz: tzinfo | None = None) -> date:
+    return hall_now(tz).date()
+
+
+def in_hall(dt: datetime, tz: tzinfo | None = None) -> datetime:
+    """dt in the hall's zone; a naive dt is taken as already in it (tests, samples)."""
+    return dt.astimezone(tz or _zone) if dt.tzinfo else dt
 
 
 def wall_now(timespec: str = "milliseconds") -> str:
-    """Local wall time with its UTC offset, ISO 8601: 2026-03-02T09:15:04.123+08:00."""
-    return datetime.now(UTC).astimezone().isoformat(timespec=timespec)
+    """Hall wall time with its UTC offset, ISO 8601: 2026-03-02T09:15:04.123+08:00."""
+    return hall_now().isoformat(timespec=timespec)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from kiosk.core.ports.document import Document
+from kiosk.core.time import hall_now, in_hall
 
 if TYPE_CHECKING:  # the service imports this module to lay its tickets out
     from kiosk.core.config import Config
@@ -31,7 +32,7 @@ def queue_link(template: str, display: str, day: str) -> str:
 
 def issued_text(issued_at: str) -> str:
     try:
-        return datetime.fromisoformat(issued_at).strftime("%Y-%m-%d %H:%M:%S")
+        return in_hall(datetime.fromisoformat(issued_at)).strftime("%Y-%m-%d %H:%M:%S")  # the hall's clock
     except (TypeError, ValueError):
         return str(issued_at)[:19]
 
@@ -79,7 +80,7 @@ def ticket_for(ticket: Ticket, cfg: Config, *, reprint: bool = False) -> Documen
 
 def test_document(cfg: Config, when: datetime | None = None) -> Document:
     """The `kiosk print-test` slip: every element of a real ticket, clearly a test."""
-    when = when or datetime.now()
+    when = when or hall_now()
     doc = Document()
     doc.text("打印测试 PRINT TEST", align="center", bold=True, width=2, height=2)
     doc.text(cfg.device.hall, align="center", bold=True)

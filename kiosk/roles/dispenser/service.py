@@ -39,15 +39,16 @@ import uuid as uuidlib
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from kiosk.core import keys
 from kiosk.core.cache import Cache
 from kiosk.core.config import Config
 from kiosk.core.ledger import Ledger
 from kiosk.core.ports.document import Document
-from kiosk.core.time import wall_now
+from kiosk.core.time import hall_now, in_hall, wall_now, zone_problem
 from kiosk.roles.dispenser.layout import ticket_for
 from kiosk.sync.client import CentralClient
 
@@ -221,7 +222,8 @@ class TicketService:
         cache: Cache | None = None,
         client: ClientSource = None,
         printer: PrinterPort | None = None,
-        now: Callable[[], datetime] = datetime.now,
+        now: Callable[[], datetime] = hall_now,
+        mono: Callable[[], float] = time.monotonic,
         wake_sync: Callable[[], None] | None = None,
     ):
         self.cfg = cfg
@@ -231,10 +233,12 @@ class TicketService:
         # the runtime may connect the client after the role was attached.
         self._client = client
         self.printer = printer  # the printer port (submit / check_status), or None: refuse
-        self.now = now
+        self.now = now  # wall time; aware (any zone) or naive (read as the hall's)
+        self.mono = mono  # confirms a wall-clock day change (see _service_day)
         self.wake_sync = wake_sync
         self.paper = PaperReport()
         self.clock_behind: str | None = None  # the service day, when the wall clock is behind it
+        self.clock_ahead: str | None = None  # the wall date, when the monotonic clock denies it
         self.last_central_error: str | None = None
         # Hardware buttons (gpiozero thread) call press(name); the screen listens.
         self.button_listeners: list[Callable[[str], None]] = []
@@ -289,9 +293,20 @@ class TicketService:
             return [int(d) for d in oh["days"]], [str(h) for h in oh["hours"]]
         return list(self.cfg.dispenser.open_days), list(self.cfg.dispenser.open_hours)
 
+    def zone(self) -> tzinfo:
+        """The hall's zone: the central's opening_hours.timezone, else device.timezone."""
+        oh = self._central_config().get("opening_hours")
+        name = oh.get("timezone") if isinstance(oh, dict) else None
+        if isinstance(name, str) and zone_problem(name) is None:
+            return ZoneInfo(name)
+        return ZoneInfo(self.cfg.device.timezone)
+
+    def hall_time(self) -> datetime:
+        return in_hall(self.now(), self.zone())
+
     def is_open(self) -> bool:
         days, spans = self.opening()
-        return is_open(self.now(), days, spans)
+        return is_open(self.hall_time(), days, spans)
 
     def priority_prefix(self) -> str:
         return self.cfg.dispenser.priority_prefix
@@ -299,13 +314,20 @@ class TicketService:
     # -- the service day ---------------------------------------------------
     def today(self) -> str:
         """The current service day (read only; see _service_day for the rule)."""
-        wall = self.now().date().isoformat()
+        wall = self._confirmed_wall_date(None, None)
         stored = self.ledger.get_meta(keys.DISPENSER_SERVICE_DAY)
         return max(wall, stored) if stored else wall
 
     def _service_day(self, tx: sqlite3.Connection, hint: str | None = None) -> str:
-        """max(wall date, latest day used, the central's day): the day only moves forward."""
-        wall = self.now().date().isoformat()
+        """max(wall date, latest day used, the central's day): the day only moves forward.
+
+        The wall date moves the day forward only when the monotonic clock agrees:
+        a wall clock that jumps a day ahead and back again would otherwise start
+        the new day's numbers (A900 …) and print them twice on one real day. The
+        anchor is the wall time at a monotonic instant of this boot; the date of
+        anchor + elapsed monotonic time is the real date as far as the device can
+        tell. A central's day (an online ticket, a lease) still moves it."""
+        wall = self._confirmed_wall_date(tx, hint)
         row = tx.execute("SELECT value FROM meta WHERE key = ?", (keys.DISPENSER_SERVICE_DAY,)).fetchone()
         stored = row[0] if row else ""
         day = max(wall, stored, hint or "")
@@ -321,6 +343,55 @@ class TicketService:
         else:
             self.clock_behind = None
         return day
+
+    DAY_JUMP_TOLERANCE = 600.0  # s: NTP steps and small corrections are not a jump
+
+    def _confirmed_wall_date(self, tx: sqlite3.Connection | None, hint: str | None) -> str:
+        """The wall date, unless the monotonic clock denies it. tx None: read only (today())."""
+        import json
+
+        def meta(key: str) -> str | None:
+            if tx is None:
+                return self.ledger.get_meta(key)
+            r = tx.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            return str(r[0]) if r else None
+
+        now = self.hall_time()
+        wall = now.date().isoformat()
+        mono = self.mono()
+        raw = meta(keys.DISPENSER_DAY_ANCHOR)
+        try:
+            anchor = json.loads(raw) if raw else None
+            if not isinstance(anchor, dict) or anchor.get("boot") != self.ledger.boot_id:
+                anchor = None
+            elif mono < float(anchor["mono"]):
+                anchor = None  # another monotonic clock (a test's, a new process without boot id)
+        except (ValueError, KeyError, TypeError):
+            anchor = None
+        if anchor is not None:
+            est = float(anchor["wall"]) + (mono - float(anchor["mono"]))
+            est_date = in_hall(datetime.fromtimestamp(est, UTC), self.zone()).date().isoformat()
+            if wall > est_date and now.timestamp() - est > self.DAY_JUMP_TOLERANCE and wall != hint:
+                if tx is not None and self.clock_ahead != wall:
+                    log.warning("wall clock jumped ahead to %s; the monotonic clock says %s: day kept", wall, est_date)
+                self.clock_ahead = wall
+                return est_date
+        if tx is None:
+            return wall
+        self.clock_ahead = None
+        stored = meta(keys.DISPENSER_SERVICE_DAY)
+        behind = stored is not None and wall < stored
+        if (anchor is None and not behind) or (hint is not None and hint == wall):
+            # Anchor on a wall clock we trust: the first of this boot, or one the central's day confirms.
+            # Never on a clock behind the service day: the real next day would then look like a jump.
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (
+                    keys.DISPENSER_DAY_ANCHOR,
+                    json.dumps({"boot": self.ledger.boot_id, "wall": now.timestamp(), "mono": mono}),
+                ),
+            )
+        return wall
 
     # -- the printer --------------------------------------------------------
     def check_paper(self) -> PaperReport:
@@ -715,6 +786,7 @@ class TicketService:
         return {
             "day": self.today(),
             "clock_behind": self.clock_behind,
+            "clock_ahead": self.clock_ahead,
             "paper": self.paper.state,
             "paper_detail": self.paper.detail,
             "tickets_today": counts,

@@ -163,11 +163,13 @@ def test_clock_jumping_back_never_reuses_a_number(tmp_path, devices):
         clock.t = datetime(2026, 3, 2, 16, 0)  # back to yesterday: the day does not go back
         seen.append(svc.issue("A").ticket)
         assert svc.status()["clock_behind"] == "2026-03-03"
-        svc3 = TicketService(svc.cfg, Ledger(ledger.path), printer=worker, now=clock)  # and after a restart
+        mono = Mono()
+        svc3 = TicketService(svc.cfg, Ledger(ledger.path), printer=worker, now=clock, mono=mono)  # and after a restart
         seen.append(svc3.issue("A").ticket)
         assert {t.day for t in seen} == {"2026-03-03"}
         assert [t.display for t in seen] == ["A900", "A901", "A902", "A903", "A904", "A905"]
-        clock.t = datetime(2026, 3, 4, 8, 0)  # the real next day resets
+        clock.t = datetime(2026, 3, 4, 8, 0)  # the real next day (the monotonic clock agrees) resets
+        mono.t += 16 * 3600
         assert svc3.issue("A").ticket.display == "A900"
         assert svc3.status()["clock_behind"] is None
     finally:
@@ -405,3 +407,81 @@ def test_unknown_status_refuses_when_the_hall_chose_so(tmp_path, devices):
         assert svc.tickets() == [] and dev.received == bytearray()  # no number used, nothing printed
     finally:
         worker.close()
+
+
+# -- the hall's time (issue 15.7) ------------------------------------------------------
+
+
+def test_opening_hours_are_judged_in_the_halls_zone_not_the_hosts(tmp_path, devices):
+    from datetime import UTC
+
+    dev = devices(answers={1: OK, 4: OK})
+    # 08:20 UTC is 16:20 in Shanghai: inside 13:30-17:30, whatever the host's zone says.
+    clock = Clock(datetime(2026, 3, 3, 8, 20, tzinfo=UTC))
+    svc, worker, _ledger = build(tmp_path, dev.path, clock, open_hours=["13:30-17:30"], open_days=[1, 2, 3, 4, 5])
+    try:
+        assert svc.is_open() is True
+        assert svc.hall_time().strftime("%H:%M") == "16:20"
+        # The central's opening_hours.timezone wins: 08:20 in London is outside 13:30-17:30.
+        svc.cache = _central_cache(tmp_path, {"timezone": "Europe/London", "days": [2], "hours": ["13:30-17:30"]})
+        assert svc.is_open() is False
+        svc.cache = None
+        clock.t = datetime(2026, 3, 3, 15, 59, tzinfo=UTC)  # 23:59 in Shanghai
+        assert svc.today() == "2026-03-03"
+        clock.t = datetime(2026, 3, 3, 16, 1, tzinfo=UTC)  # 00:01: the hall's midnight, not UTC's
+        assert svc.today() == "2026-03-04"
+    finally:
+        worker.close()
+
+
+def _central_cache(tmp_path, opening_hours):
+    from kiosk.core.cache import Cache
+
+    cache = Cache(tmp_path / "central-cache.sqlite")
+    cache.set(keys.CENTRAL_CONFIG, {"opening_hours": opening_hours})
+    return cache
+
+
+class Mono:
+    def __init__(self):
+        self.t = 5000.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_a_wall_clock_jumping_a_day_ahead_and_back_never_prints_a_number_twice(tmp_path, devices):
+    dev = devices(answers={1: OK, 4: OK})
+    clock, mono = Clock(datetime(2026, 3, 3, 10, 0)), Mono()
+    svc, worker, _ledger = build(tmp_path, dev.path, clock, open_hours=["00:00-23:59"], open_days=[1, 2, 3, 4, 5, 6, 7])
+    svc.mono = mono
+    try:
+        seen = [svc.issue("A").ticket for _ in range(2)]  # A900, A901
+        clock.t, mono.t = datetime(2026, 3, 4, 10, 1), mono.t + 60  # the wall jumps a day; a minute passed
+        seen.append(svc.issue("A").ticket)
+        assert svc.status()["day"] == "2026-03-03"
+        clock.t, mono.t = datetime(2026, 3, 3, 10, 2), mono.t + 60  # and back
+        seen.append(svc.issue("A").ticket)
+        assert [t.display for t in seen] == ["A900", "A901", "A902", "A903"]
+        assert {t.day for t in seen} == {"2026-03-03"}
+        # The real next day (the monotonic clock agrees) resets.
+        clock.t, mono.t = datetime(2026, 3, 4, 8, 0), mono.t + 22 * 3600
+        t = svc.issue("A").ticket
+        assert (t.day, t.display) == ("2026-03-04", "A900")
+    finally:
+        worker.close()
+
+
+def test_records_carry_the_halls_offset_on_a_utc_host():
+    from kiosk.core.time import hall_now, set_hall_zone, wall_now
+
+    set_hall_zone("Asia/Shanghai")
+    assert wall_now().endswith("+08:00") and hall_now().utcoffset().total_seconds() == 8 * 3600
+
+
+def test_an_unknown_time_zone_is_a_config_error(tmp_path):
+    from kiosk.core.config import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        load_config(write_config(tmp_path, {"device": {"timezone": "Asia/Beijing"}}))
+    assert "device.timezone" in str(e.value) and "Asia/Shanghai" in str(e.value)
