@@ -50,6 +50,7 @@ from kiosk.core.cache import Cache
 from kiosk.core.config import Config
 from kiosk.core.ledger import Ledger
 from kiosk.core.privacy import forget_in_logs, mask_name, mask_receipt
+from kiosk.core.time import hall_now, hall_today
 from kiosk.roles.lookup.receipt import ReceiptRef, Rejection, check_fields, parse_payload
 
 if TYPE_CHECKING:
@@ -242,7 +243,7 @@ class LookupService:
         client: Callable[[], CentralClient | None] = lambda: None,
         wake: Callable[[], None] = lambda: None,
         now: Callable[[], float] = time.time,
-        today: Callable[[], date] = date.today,
+        today: Callable[[], date] = hall_today,  # the hall's date, not the host's
     ):
         self.cfg = cfg
         self.ledger = ledger
@@ -356,7 +357,7 @@ class LookupService:
 
     def _found(self, h: str, ref: ReceiptRef, case: dict[str, Any], source: str) -> LookupResult:
         display = display_from_case({**case, "receipt_no": ref.receipt_no})
-        as_of = datetime.fromtimestamp(self.now()).astimezone().isoformat(timespec="seconds")
+        as_of = hall_now(wall=self.now()).isoformat(timespec="seconds")
         # Only the masked display fields and a keyed hash of the code are kept.
         self.cache.set(
             keys.LOOKUP_CASE_PREFIX + h,
