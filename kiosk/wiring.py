@@ -253,10 +253,21 @@ def build_dispenser(rt: Runtime) -> DispenserRole:
         def start_buttons() -> None:
             from devices.buttons import ButtonBank
 
-            role.pin_factory = make_pin_factory(cfg.gpio.pin_factory)
-            role.buttons = ButtonBank(
-                pins, service.press, bounce_time=cfg.gpio.bounce_ms / 1000, pin_factory=role.pin_factory
-            )
+            # Like the pad's keys: a GPIO problem (no access, a missing pin library,
+            # a pin held elsewhere) leaves the touchscreen issuing tickets, and the
+            # log line names the file and key to check instead of a traceback.
+            try:
+                role.pin_factory = make_pin_factory(cfg.gpio.pin_factory)
+                role.buttons = ButtonBank(
+                    pins, service.press, bounce_time=cfg.gpio.bounce_ms / 1000, pin_factory=role.pin_factory
+                )
+            except Exception as e:
+                log.error(
+                    "%s: dispenser.button_pins / gpio.pin_factory: hardware buttons not available, touch only: %s",
+                    cfg.path,
+                    e,
+                )
+                role.buttons = None
 
         def stop_buttons() -> None:
             if role.buttons is not None:

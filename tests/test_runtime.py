@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from kiosk.core.config import load_config
 from kiosk.runtime import DispenserRole, LookupRole, PadRole
 from kiosk.wiring import build_runtime
@@ -55,5 +57,38 @@ def test_a_device_without_a_role_has_no_bundle_for_it(tmp_path):
     try:
         assert rt.lookup is not None and rt.dispenser is None and rt.pad is None
         assert rt.printer is None and rt.button_banks == []
+    finally:
+        rt.stop()
+
+
+def test_a_gpio_failure_on_the_dispenser_is_a_line_naming_the_file_and_key(tmp_path, caplog):
+    """Issue 15.11: a dispenser whose button pins cannot be set up still issues
+    tickets from the touchscreen; the log says which file and key to check."""
+    import logging
+
+    try:
+        import pigpio  # noqa: F401
+
+        pytest.skip("pigpio is installed here")
+    except ImportError:
+        pass
+    from kiosk.core.config import load_config
+    from kiosk.wiring import build_runtime
+
+    path = write_config(
+        tmp_path,
+        {
+            "device": {"roles": ["dispenser"]},
+            "gpio": {"pin_factory": "pigpio"},
+            "dispenser": {"button_pins": {"A": 17}},
+        },
+    )
+    rt = build_runtime(load_config(path))
+    caplog.set_level(logging.ERROR, logger="kiosk")
+    try:
+        rt.start(only=["dispenser buttons"])
+        assert rt.dispenser.buttons is None
+        [line] = [r.getMessage() for r in caplog.records if "button_pins" in r.getMessage()]
+        assert str(path) in line and "touch only" in line and "pigpio" in line
     finally:
         rt.stop()

@@ -796,9 +796,33 @@ def _cross_checks(data: dict[str, Any], s: dict[str, dict[str, Any]], problems: 
             used[pin] = path
 
 
+MAX_DEPTH = 8  # the deepest real key is section.table.list.value; more is a broken or hostile file
+
+
+def _depth(v: object, level: int = 0) -> int:
+    """How deep v nests, stopping early past MAX_DEPTH (no recursion limit to hit)."""
+    stack, deepest = [(v, level)], level
+    while stack:
+        item, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > MAX_DEPTH:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((x, d + 1) for x in item.values())
+        elif isinstance(item, list):
+            stack.extend((x, d + 1) for x in item)
+    return deepest
+
+
 def load_config(path: str | os.PathLike[str]) -> Config:
     path = str(path)
     try:
+        # A FIFO, a device or a directory would block or fail oddly in a read:
+        # only a regular file is a config (checked without opening it).
+        if Path(path).exists() and not Path(path).is_file():
+            raise ConfigError(
+                path, [Problem("(file)", "is not a regular file", "point --config / $KIOSK_CONFIG at the .toml file")]
+            )
         raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise ConfigError(path, [Problem("(file)", "not found", "give --config FILE or set $KIOSK_CONFIG")]) from None
@@ -807,11 +831,20 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             path, [Problem("(file)", f"cannot be read: {e.strerror}", "check its owner and mode")]
         ) from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        # utf-8-sig: Windows editors (Notepad) save UTF-8 with a byte-order mark.
+        data = tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise ConfigError(path, [Problem("(file)", "is not UTF-8 text", "save it as UTF-8")]) from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(path, [Problem("(syntax)", str(e), "fix the TOML syntax at that line")]) from None
+    except RecursionError:
+        raise ConfigError(
+            path, [Problem("(syntax)", "arrays or tables nested too deeply to read", "a kiosk config nests 3 levels")]
+        ) from None
+    if _depth(data) > MAX_DEPTH:
+        raise ConfigError(
+            path, [Problem("(syntax)", f"nested deeper than {MAX_DEPTH} levels", "a kiosk config nests 3 levels")]
+        )
     return validate(data, path)
 
 

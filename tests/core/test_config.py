@@ -190,3 +190,49 @@ def test_a_value_with_a_newline_round_trips(tmp_path):
     hall = '一楼\n"综合" 大厅 \\ 东'
     cfg = load_config(str(write_config(tmp_path, {"device": {"hall": hall}})))
     assert cfg.device.hall == hall
+
+
+# -- config mutants (issue 15.11) -------------------------------------------------------
+
+
+def run_check(path, timeout=30):
+    return subprocess.run(
+        [sys.executable, "-m", "kiosk", "check-config", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_a_config_saved_with_a_utf8_byte_order_mark_is_read(tmp_path):
+    path = write_config(tmp_path)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    cfg = load_config(path)
+    assert cfg.device.id
+    assert run_check(path).returncode == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a = " + "[" * 100_000 + "]" * 100_000, "x = " + "{a = " * 3000 + "1" + "}" * 3000, "id = " + "[" * 20 + "]" * 20],
+)
+def test_deeply_nested_toml_is_a_line_naming_the_file_not_a_traceback(tmp_path, text):
+    path = tmp_path / "deep.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert "nested" in str(e.value)
+    p = run_check(path)
+    assert p.returncode == 2 and "Traceback" not in p.stderr + p.stdout
+    assert f"{path}: (syntax):" in p.stdout + p.stderr
+
+
+def test_a_fifo_as_the_config_path_is_refused_without_hanging(tmp_path):
+    fifo = tmp_path / "kiosk.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError) as e:
+        load_config(fifo)
+    assert "not a regular file" in str(e.value)
+    p = run_check(fifo, timeout=30)  # a hang would be this timeout
+    assert p.returncode == 2 and f"{fifo}: (file): is not a regular file" in p.stdout + p.stderr

@@ -259,3 +259,14 @@ def test_without_an_idle_gap_only_a_terminator_ends_a_scan(pty_device, scanner_o
     assert got.none_within(0.4)
     dev.send(b"\r")
     assert got.next().text == "no-suffix"
+
+
+def test_a_payload_with_a_utf8_bom_through_the_serial_scanner_parses(pty_device, scanner_on):
+    from kiosk.roles.lookup.receipt import ReceiptRef, parse_payload
+
+    dev = pty_device()
+    _scanner, got = scanner_on(dev.path)
+    dev.send(b"\xef\xbb\xbfhttps://zwfw.example.gov.cn/q?slbh=ZW2026000101&cxm=482913\r")
+    payload = got.next()
+    assert payload.valid
+    assert parse_payload(payload.text) == ReceiptRef("ZW2026000101", "482913")

@@ -95,8 +95,9 @@ def _parse(data: object, receipt_param: str, code_param: str) -> ReceiptRef | Re
     else:
         return Rejection("binary", f"unexpected type {type(data).__name__}")
 
-    # Scanners end a code with CR, LF or both; people add spaces.
-    text = text.strip(" \t\r\n\u3000")
+    # Scanners end a code with CR, LF or both; people add spaces. Some scanners
+    # and phone apps put a UTF-8 byte-order mark (U+FEFF) in front: not content.
+    text = text.lstrip("\ufeff").strip(" \t\r\n\u3000").lstrip("\ufeff")
     if not text:
         return Rejection("empty")
     if len(text) > MAX_PAYLOAD:

@@ -49,7 +49,7 @@ from kiosk.core import keys
 from kiosk.core.cache import Cache
 from kiosk.core.config import Config
 from kiosk.core.ledger import Ledger
-from kiosk.core.privacy import forget_in_logs, mask_name, mask_receipt
+from kiosk.core.privacy import MASK, forget_in_logs, mask_name, mask_receipt, scrub
 from kiosk.core.time import hall_now, hall_today
 from kiosk.roles.lookup.receipt import ReceiptRef, Rejection, check_fields, parse_payload
 
@@ -145,7 +145,26 @@ def _iso(value: object) -> str | None:
 
 def display_from_case(case: dict[str, Any]) -> dict[str, Any]:
     """The central's answer reduced to what the screen shows, masked again here
-    (the device does not rely on the central having masked the name)."""
+    (the device does not rely on the central having masked the name).
+
+    The free-text fields (missing materials, refusal reason, remedy, step names)
+    are typed by clerks and can carry an ID number, a phone number or the
+    applicant's name ("张小三的户口本"): they are scrubbed before the result is
+    cached or shown. A name is caught when it is the case's applicant name; a
+    stranger's name in free text cannot be told from other words."""
+    applicant = _clean(case.get("applicant_name"), 30)
+    # The central may send the name already masked (张*三): the full name in free
+    # text is then found by its pattern, one character per star.
+    name_rx = (
+        re.compile("".join(r"[^\s*]" if c == "*" else re.escape(c) for c in applicant))
+        if len(applicant) >= 2 and "*" in applicant and applicant.strip("*")
+        else None
+    )
+
+    def free(value: object, limit: int) -> str:
+        text = scrub(_clean(value, limit * 2), [applicant], codes=False)
+        return _clean(name_rx.sub(MASK, text) if name_rx else text, limit)
+
     status = case.get("status") if case.get("status") in STATUSES else "unknown"
     collection = case.get("collection") if case.get("collection") in COLLECTIONS else "unknown"
     steps = []
@@ -156,8 +175,8 @@ def display_from_case(case: dict[str, Any]) -> dict[str, Any]:
         steps.append(
             {
                 "code": code,
-                "name_zh": _clean(s.get("name_zh"), 20),
-                "name_en": _clean(s.get("name_en"), 40),
+                "name_zh": free(s.get("name_zh"), 20),
+                "name_en": free(s.get("name_en"), 40),
                 "at": _iso(s.get("at")),
                 "done": bool(s.get("done", True)),
             }
@@ -179,7 +198,7 @@ def display_from_case(case: dict[str, Any]) -> dict[str, Any]:
     return {
         "item_name": _clean(case.get("item_name"), 60),
         "receipt_masked": mask_receipt(_clean(case.get("receipt_no"), 40)),
-        "applicant_masked": mask_name(_clean(case.get("applicant_name"), 30)),
+        "applicant_masked": mask_name(applicant),
         "status": status,
         "status_zh": _clean(case.get("status_zh"), 20),
         "status_en": _clean(case.get("status_en"), 40),
@@ -191,9 +210,9 @@ def display_from_case(case: dict[str, Any]) -> dict[str, Any]:
         "handler": _clean(case.get("handler"), 20),
         "window": _clean(case.get("window"), 8),
         "collection": collection,
-        "missing_materials": [_clean(m, 60) for m in (case.get("missing_materials") or [])[:10] if _clean(m)],
-        "refusal_reason": _clean(case.get("refusal_reason"), 200),
-        "remedy": _clean(case.get("remedy"), 200),
+        "missing_materials": [free(m, 60) for m in (case.get("missing_materials") or [])[:10] if _clean(m)],
+        "refusal_reason": free(case.get("refusal_reason"), 200),
+        "remedy": free(case.get("remedy"), 200),
     }
 
 
@@ -244,6 +263,7 @@ class LookupService:
         wake: Callable[[], None] = lambda: None,
         now: Callable[[], float] = time.time,
         today: Callable[[], date] = hall_today,  # the hall's date, not the host's
+        mono: Callable[[], float] = time.monotonic,
     ):
         self.cfg = cfg
         self.ledger = ledger
@@ -255,6 +275,9 @@ class LookupService:
         self.scans = ScanHub()
         self._secret: bytes | None = None
         self._lock = threading.Lock()  # one lock-counter update at a time
+        self.mono = mono
+        # Bad payloads per source: [window start (monotonic), seen in the window, not yet written].
+        self._bad: dict[str, list[float]] = {}
 
     # -- hashing ------------------------------------------------------------
     @property
@@ -299,12 +322,51 @@ class LookupService:
             return self.reject(ref, source)
         return self.lookup(ref, source)
 
+    # A scanner that spews garbage (a loose cable, a wrong baud rate, a code held
+    # under it) must not turn each line into a ledger write, an outbox event and
+    # a log line: the first few of a window are recorded one by one, the rest
+    # counted and recorded as one event when the window ends.
+    BAD_BURST = 3
+    BAD_WINDOW = 10.0  # s
+
     def reject(self, rejection: Rejection, source: str) -> LookupResult:
-        log.info("lookup payload rejected from %s: %s (%s)", source, rejection.reason, rejection.detail)
-        self._audit(None, "bad_payload", source, central="skipped", reason=rejection.reason)
+        now = self.mono()
+        with self._lock:
+            st = self._bad.get(source)
+            if st is None or now - st[0] >= self.BAD_WINDOW:
+                held = int(st[2]) if st else 0
+                st = self._bad[source] = [now, 0, 0]
+            else:
+                held = 0
+            st[1] += 1
+            one_by_one = st[1] <= self.BAD_BURST
+            if not one_by_one:
+                st[2] += 1
+        if held:
+            self._write_coalesced(source, held)
+        if one_by_one:
+            log.info("lookup payload rejected from %s: %s (%s)", source, rejection.reason, rejection.detail)
+            self._audit(None, "bad_payload", source, central="skipped", reason=rejection.reason)
         return LookupResult("bad_payload", reason=rejection.reason)
 
+    def flush_rejections(self, *, force: bool = False) -> int:
+        """Write the counts of bad payloads held back (windows that ended, or all if force)."""
+        now, due = self.mono(), []
+        with self._lock:
+            for source, st in list(self._bad.items()):
+                if st[2] and (force or now - st[0] >= self.BAD_WINDOW):
+                    due.append((source, int(st[2])))
+                    st[2] = 0
+        for source, n in due:
+            self._write_coalesced(source, n)
+        return sum(n for _, n in due)
+
+    def _write_coalesced(self, source: str, n: int) -> None:
+        log.info("lookup: %d more bad payloads from %s in %.0f s (coalesced)", n, source, self.BAD_WINDOW)
+        self._audit(None, "bad_payload", source, central="skipped", reason="coalesced", count=n)
+
     def lookup(self, ref: ReceiptRef, source: str) -> LookupResult:
+        self.flush_rejections()
         # The receipt number asked about is masked in every later log line of
         # this process, whoever logs it (a library, an exception text, a
         # central answer quoted in an error), not only in our own messages.

@@ -185,3 +185,12 @@ def test_lookup_parse_command_masks_and_explains(capsys):
     assert "ZW20****0101" in out and "ZW2026000101" not in out and "482913" not in out
     assert main(["lookup-parse", "--defaults", "ZW2026000101|<b>"]) == 1
     assert "bad_query_code" in capsys.readouterr().out
+
+
+def test_a_utf8_byte_order_mark_in_front_is_not_content():
+    from kiosk.roles.lookup.receipt import ReceiptRef, parse_payload
+
+    want = ReceiptRef("ZW2026000101", "482913")
+    assert parse_payload(b"\xef\xbb\xbfZW2026000101|482913") == want
+    assert parse_payload("\ufeffhttps://zwfw.example.gov.cn/q?slbh=ZW2026000101&cxm=482913\r\n") == want
+    assert not parse_payload("ZW2026\ufeff000101|482913")  # inside, it is still refused

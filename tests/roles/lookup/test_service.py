@@ -243,3 +243,62 @@ def test_working_days_and_deadline_states():
     assert deadline_info(d, next_mon) == {"state": "overdue", "days": 1}
     assert deadline_info({**d, "status": "completed"}, next_mon)["state"] == "done"
     assert deadline_info({**d, "due_date": None}, mon)["state"] == "unknown"
+
+
+# -- bad input at the edges (issue 15.11) ---------------------------------------------
+
+
+def test_personal_data_in_the_centrals_free_text_is_masked_before_cached_or_shown(rt, central):
+    case = central.create_case(
+        "不动产登记",
+        "张小三",
+        status="needs_materials",
+        query_code=CODE,
+        receipt_no="ZW2026654321",
+        missing_materials=["张小三的户口本原件", "身份证 110101199003071234 复印件", "联系电话 13812345678 的授权书"],
+        refusal_reason="请申请人张小三补交材料，咨询 0571-87654321",
+        remedy="携带 11010119900307123X 原件到 08 号窗口",
+    )
+    result = rt.lookup.service.lookup_scan(Scan(case["qr_payload"], "sim"))
+    assert result.outcome == "ok"
+    shown = json.dumps(result.case, ensure_ascii=False)
+    stored = everything_stored(rt)
+    for personal in ("张小三", "110101199003071234", "11010119900307123X", "13812345678", "87654321"):
+        assert personal not in shown and personal not in stored
+    assert result.case["missing_materials"][0] == "***的户口本原件"
+    assert "138****5678" in result.case["missing_materials"][2]
+    assert "08 号窗口" in result.case["remedy"]  # ordinary words and numbers stay readable
+
+
+def test_a_payload_with_a_utf8_bom_is_looked_up(rt, central):
+    case = central.create_case(query_code=CODE, receipt_no="ZW2026777777")
+    for payload in ("\ufeff" + case["qr_payload"], b"\xef\xbb\xbf" + case["qr_payload"].encode()):
+        assert rt.lookup.service.lookup_scan(Scan(payload, "serial")).outcome == "ok"
+
+
+class Mono:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_a_scanner_spewing_garbage_is_rate_limited_and_coalesced(rt, caplog):
+    svc = rt.lookup.service
+    svc.mono = mono = Mono()
+    caplog.set_level(logging.INFO, logger="kiosk")
+    before = rt.ledger.outbox_stats()
+    for i in range(2000):
+        mono.t += 0.001
+        assert svc.lookup_scan(Scan(f"garbage-{i}", "serial")).outcome == "bad_payload"
+    events = audit_events(rt)
+    assert len(events) == svc.BAD_BURST  # 2000 lines, 3 writes so far
+    assert len([r for r in caplog.records if "rejected" in r.getMessage()]) == svc.BAD_BURST
+    mono.t += svc.BAD_WINDOW
+    svc.lookup_scan(Scan("garbage-again", "serial"))  # the next window writes the held count
+    events = audit_events(rt)
+    coalesced = [e for e in events if e["reason"] == "coalesced"]
+    assert [e["count"] for e in coalesced] == [2000 - svc.BAD_BURST]
+    assert sum(e.get("count", 1) for e in events) == 2001  # every line counted, none written alone
+    assert rt.ledger.outbox_stats() != before
