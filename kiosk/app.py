@@ -93,7 +93,7 @@ def _build_app_class():
     from screens import theme
     from screens.home import HomeScreen
     from screens.registry import screen_class
-    from screens.widgets import BackgroundPool, Header
+    from screens.widgets import BackgroundPool, Header, NoticeBar
 
     class KioskApp(App):
         lang = StringProperty("zh")
@@ -139,6 +139,8 @@ def _build_app_class():
             root = BoxLayout(orientation="vertical")
             self.header = Header()
             root.add_widget(self.header)
+            self.notices = NoticeBar()  # the central's hall notices (messages) for the screen showing
+            root.add_widget(self.notices)
             self.sm = ScreenManager(transition=NoTransition())
             if self.rt.out_of_service:  # boot guard tripped (kiosk/core/bootguard.py)
                 from screens.outofservice import OutOfServiceScreen
@@ -159,6 +161,9 @@ def _build_app_class():
 
             install_gesture(self)
             self.sm.current = self.home_name
+            self.sm.bind(current=lambda sm, name: setattr(self.notices, "where", name))
+            self.notices.where = self.sm.current
+            self.bind(lang=self.notices.refresh)
             root.add_widget(self.sm)
             if self.demo:
                 self._add_demo_switcher()
@@ -261,6 +266,19 @@ def _build_app_class():
                     self.go_home()
                 self.last_activity = time.monotonic()
             self._update_net()
+            self._update_notices()
+
+        def _update_notices(self):
+            cache = getattr(self.rt, "cache", None)
+            now = time.monotonic()
+            if cache is None or self.pool is None or now < getattr(self, "_notices_due", 0.0):
+                return
+            self._notices_due = now + 10.0  # the sync worker refreshes the config far less often
+            # The cache is read off the UI thread; the bar redraws only on a change.
+            self.pool.submit(
+                lambda: cache.get(keys.CENTRAL_CONFIG),
+                done=lambda snap: setattr(self.notices, "snapshot", snap) if snap != self.notices.snapshot else None,
+            )
 
         def _update_net(self):
             sync = self.rt.sync

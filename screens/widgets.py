@@ -13,7 +13,7 @@ from pathlib import Path
 from kivy.app import App
 from kivy.clock import Clock
 from kivy.lang import Builder
-from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
+from kivy.properties import BooleanProperty, ListProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.label import Label
@@ -117,6 +117,59 @@ class KioskScreen(Screen):
 
     def reset(self) -> None:
         pass
+
+
+# ---- hall notices ---------------------------------------------------------------
+
+MAX_NOTICES = 3  # a strip under the header, not a news ticker
+
+
+def hall_notices(snapshot: object, where: str) -> list[tuple[str, str]]:
+    """The central config's ``messages`` meant for screen ``where``, as (zh, en).
+
+    A message without ``where`` is for every screen; with it, only for the
+    screens it lists (dispenser, lookup, pad, home). Anything malformed is
+    skipped, never shown raw: the text is plain, one line, bounded."""
+    msgs = snapshot.get("messages") if isinstance(snapshot, dict) else None
+    out: list[tuple[str, str]] = []
+    for m in msgs if isinstance(msgs, list) else []:
+        if not isinstance(m, dict) or not isinstance(m.get("zh"), str) or not isinstance(m.get("en"), str):
+            continue
+        places = m.get("where")
+        if places is not None and not (isinstance(places, list) and where in places):
+            continue
+        zh, en = _one_line(m["zh"], 60), _one_line(m["en"], 120)
+        if zh or en:
+            out.append((zh or en, en or zh))
+        if len(out) == MAX_NOTICES:
+            break
+    return out
+
+
+def _one_line(text: str, limit: int) -> str:
+    s = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+class NoticeBar(BoxLayout):
+    """The hall's notices for the screen showing, in the chosen language and the
+    other one beneath (a notice is for every citizen, whichever language is on).
+    ``snapshot`` is set by the app from a background read of the cache."""
+
+    snapshot = ObjectProperty(None, allownone=True)
+    where = StringProperty("")
+    lines = ListProperty([])  # [(primary, secondary)]
+
+    def on_snapshot(self, *args):
+        self.refresh()
+
+    def on_where(self, *args):
+        self.refresh()
+
+    def refresh(self, *args):
+        app = App.get_running_app()
+        en_first = getattr(app, "lang", "zh") == "en"
+        self.lines = [(en, zh) if en_first else (zh, en) for zh, en in hall_notices(self.snapshot, self.where)]
 
 
 Builder.load_file(str(Path(__file__).with_name("widgets.kv")))

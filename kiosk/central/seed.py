@@ -74,8 +74,18 @@ RATING_REASONS = {
 }
 
 MESSAGES = [
-    {"id": "welcome", "zh": "欢迎来到政务服务中心", "en": "Welcome to the Government Service Center"},
-    {"id": "notice", "zh": "请携带身份证原件办理业务", "en": "Please bring your original ID card"},
+    {
+        "id": "welcome",
+        "zh": "欢迎来到政务服务中心",
+        "en": "Welcome to the Government Service Center",
+        "where": ["home"],
+    },
+    {
+        "id": "notice",
+        "zh": "请携带身份证原件办理业务",
+        "en": "Please bring your original ID card",
+        "where": ["home", "dispenser", "lookup"],
+    },
 ]
 
 # Window -> categories it calls from, and its staff member.

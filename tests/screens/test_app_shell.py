@@ -53,3 +53,37 @@ def test_single_role_device_has_its_role_screen_as_home(tmp_path):
         assert h.app.sm.screen_names == ["lookup"]  # the technician screen is built when first opened
     finally:
         h.close()
+
+
+def test_hall_notices_from_the_central_config_show_where_it_says_in_both_languages(harness):
+    """Issue 15.9: messages of the central config under the header, per screen."""
+    from kiosk.core import keys
+
+    h = harness
+    h.rt.cache.set(
+        keys.CENTRAL_CONFIG,
+        {
+            "messages": [
+                {"id": "n", "zh": "请携带身份证原件办理业务", "en": "Please bring your original ID card"},
+                {"id": "d", "zh": "取号请排队", "en": "Queue [b]here[/b]", "where": ["dispenser"]},
+                {"id": "bad", "zh": 5, "en": None},
+            ]
+        },
+    )
+    bar = h.app.notices
+    h.app._notices_due = 0.0
+    assert h.wait_until(lambda: bar.lines, timeout=10)
+    text = lambda: bar.ids.notice_text.text
+    assert "请携带身份证原件办理业务" in text() and "Please bring your original ID card" in text()
+    assert "取号请排队" not in text()  # home is not where that one says
+    assert bar.height > 0 and bar.opacity == 1
+    h.app.go("dispenser")
+    assert h.wait_until(lambda: "取号请排队" in text())
+    assert "Queue &bl;b&br;here&bl;/b&br;" in text()  # the central's text is shown, never markup
+    h.tap(h.app.header.ids.lang)  # English first, Chinese beneath
+    assert h.wait_until(lambda: text().startswith("Please bring"))
+    h.rt.cache.set(keys.CENTRAL_CONFIG, {"messages": []})
+    h.app._notices_due = 0.0
+    assert h.wait_until(lambda: not bar.lines, timeout=10)
+    h.pump(2)
+    assert bar.height == 0
