@@ -123,6 +123,11 @@ def _build_app_class():
             self.pool = BackgroundPool()  # screens' blocking work and writes; shut down in on_stop
 
         # -- strings and modes ------------------------------------------------
+        def speak(self, prompt: str, **values) -> None:
+            """Say a prompt the screen is showing, in the language it shows (returns at once)."""
+            if self.rt.voice is not None:
+                self.rt.voice.say(prompt, self.lang, **values)
+
         def tr(self, key: str, lang: str | None = None, **values) -> str:
             return i18n.tr(key, lang or self.lang, **values)
 
@@ -441,7 +446,8 @@ def screenshot(
         print(f"kiosk: {e}", file=sys.stderr)
         return 3
     rt = build_runtime(cfg)
-    rt.start(without=["sync"])  # the screens' own workers; a render delivers nothing
+    rt.start(without=["sync", "voice"])  # the screens' own workers; a render delivers nothing, says nothing
+    rt.voice = None
     app = build_app(rt, capture=str(Path(out).resolve()))
     if lang:
         app.lang = lang

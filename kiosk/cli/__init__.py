@@ -10,7 +10,14 @@ from kiosk.core.config import Config, ConfigError, load_config, resolve_path
 
 # Modules that add their own subcommands with register(subparsers); one that
 # is missing or broken must not take the others (check-config above all) down.
-PLUGINS = ("kiosk.cli.central", "kiosk.cli.dispenser", "kiosk.cli.lookup", "kiosk.cli.pad", "kiosk.cli.technician")
+PLUGINS = (
+    "kiosk.cli.central",
+    "kiosk.cli.dispenser",
+    "kiosk.cli.lookup",
+    "kiosk.cli.pad",
+    "kiosk.cli.technician",
+    "kiosk.cli.voice",
+)
 
 
 def _load(args) -> Config:

@@ -129,6 +129,16 @@ def _pin_list(n: int) -> Callable[[list[object]], Verdict]:
     return check
 
 
+def _quiet_spans(v: list[object]) -> Verdict:
+    # Like opening hours, but a quiet span may run over midnight ("20:00-08:00").
+    for span in v:
+        if not isinstance(span, str) or not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", span):
+            return (f"{span!r} is not a time span", 'write spans like "12:00-13:30" (may cross midnight)')
+        if span[:5] == span[6:]:
+            return (f"{span!r} is not a time span", 'write spans like "12:00-13:30" (may cross midnight)')
+    return None
+
+
 def _hours(v: list[object]) -> Verdict:
     for span in v:
         m = (
@@ -236,6 +246,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "keypad_pins": Key(list, [], _pin_list(5)),
         "led_pins": Key(list, [], _pin_list(5)),
         "reasons_version": Key(str, "GB/T 39734-2020"),
+    },
+    "voice": {
+        "enabled": Key(bool, True, doc="speak the key prompts (every spoken prompt is also shown)"),
+        "backend": Key(str, "aplay", one_of(*ports.AUDIO_BACKENDS)),
+        "device": Key(str, "", doc="ALSA device for aplay -D; empty: the default card"),
+        "pack": Key(str, "", doc="voice pack folder; empty: <storage.dir>/voice"),
+        "volume": Key(float, 0.8, in_range(0.0, 1.0)),
+        "quiet_hours": Key(list, [], _quiet_spans, doc='spans without voice, e.g. ["12:00-13:30"]'),
     },
     "metrics": {
         "textfile": Key(
@@ -405,6 +423,15 @@ class PadSection(Section):
     reasons: list[ReasonEntry]
 
 
+class VoiceSection(Section):
+    enabled: bool
+    backend: str
+    device: str
+    pack: str
+    volume: float
+    quiet_hours: list[str]
+
+
 class MetricsSection(Section):
     textfile: str
     interval: int
@@ -428,6 +455,7 @@ SECTION_TYPES: dict[str, type[Section]] = {
     "dispenser": DispenserSection,
     "lookup": LookupSection,
     "pad": PadSection,
+    "voice": VoiceSection,
     "metrics": MetricsSection,
     "technician": TechnicianSection,
 }
@@ -445,6 +473,7 @@ class Config:
     dispenser: DispenserSection
     lookup: LookupSection
     pad: PadSection
+    voice: VoiceSection
     metrics: MetricsSection
     technician: TechnicianSection
 
@@ -631,6 +660,7 @@ PATH_KEYS = (
     ("printer", "path"),
     ("display", "font"),
     ("metrics", "textfile"),
+    ("voice", "pack"),
 )
 
 
