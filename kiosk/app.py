@@ -363,6 +363,7 @@ def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
     rt: Runtime | OutOfServiceRuntime
     if tripped:
         rt = OutOfServiceRuntime(cfg, tripped, guard)
+        _keep_syncing(rt, guard)
     else:
         try:
             find_cjk_font(cfg.display.font)
@@ -393,6 +394,58 @@ def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
     return getattr(app, "exit_code", 0)
 
 
+def _keep_syncing(rt: OutOfServiceRuntime, guard) -> None:
+    """Out of service, the device still delivers its outbox, reports its health and
+    pulls the central config: a config the central corrects heals it without a visit.
+
+    A new config that passes the checks (kiosk/sync/validate.py) resets the guard
+    and restarts into service: a bad config is the one cause the central can fix
+    for every device at once. A still-bad one is refused and reported in the
+    heartbeat (central_data), and the device stays out of service.
+    """
+    from kiosk.core.cache import Cache
+    from kiosk.core.config import ConfigError
+    from kiosk.sync.client import CentralClient
+    from kiosk.sync.worker import SyncWorker
+
+    if rt.ledger is None:
+        return
+    try:
+        client = CentralClient.from_config(rt.cfg)
+    except (ConfigError, ValueError) as e:
+        log.warning("out of service and offline: %s", e)
+        return
+    try:
+        cache = Cache(Path(rt.cfg.storage.dir) / keys.CACHE_FILE)
+    except Exception as e:  # a broken cache may be why it is out of service
+        log.error("out of service without the cache: %s", type(e).__name__)
+        client.close()
+        return
+    tripped = rt.out_of_service
+
+    def heal() -> None:
+        log.warning("a new valid central config arrived out of service: restarting into service")
+        guard.reset()
+        rt.healed.set()
+
+    sync = SyncWorker(
+        rt.ledger,
+        client,
+        cache,
+        rt.cfg.device.id,
+        health=lambda: {"out_of_service": tripped.text()},
+        interval=rt.cfg.central.sync_interval,
+        storage_dir=rt.cfg.storage.dir,
+    )
+    sync.pulls.on_config = heal
+    rt.sync = sync
+    rt.cache = cache
+    rt.client = client
+    rt.add_part(None, cache.close)
+    rt.add_part(None, client.close)
+    rt.add_part(sync.start, sync.stop)
+
+
 def _supervise(app, guard) -> None:
     """systemd and the boot guard: ready after the first frame, watchdog pings
     from the UI clock (a frozen UI misses them and is restarted), a clean stop
@@ -417,6 +470,13 @@ def _supervise(app, guard) -> None:
     # lands during start-up is kept (see run) and acted on once the clock ticks.
     def stop_if_asked(dt):
         if _stop_requested.is_set():
+            app.stop()
+            return False
+        healed = getattr(app.rt, "healed", None)
+        if healed is not None and healed.is_set():  # kiosk/app.py _keep_syncing
+            from kiosk.core.bootguard import RESTART_EXIT_CODE
+
+            app.exit_code = RESTART_EXIT_CODE
             app.stop()
             return False
 

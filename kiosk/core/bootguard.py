@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -182,9 +183,9 @@ class OutOfServiceRuntime:
     dispenser = None
     lookup = None
     pad = None
-    client = None
-    sync = None
-    cache = None
+    client: Any = None
+    sync: Any = None
+    cache: Any = None
     central_problem = "out of service"
     demo = False
     printer = None
@@ -201,6 +202,12 @@ class OutOfServiceRuntime:
         self.ledger = None
         self.selftest_result = None
         self.health_parts: dict[str, Callable[[], object]] = {}
+        # Parts the run path adds (kiosk/app.py: the config pull that can heal the
+        # device): started by start(), stopped newest first by stop().
+        self._parts: list[tuple[Callable[[], None] | None, Callable[[], None] | None]] = []
+        # Set (from the sync thread) when a new, valid central config arrived: the
+        # app restarts into service, since a bad config may have been the cause.
+        self.healed = threading.Event()
         try:
             from kiosk.core.ledger import Ledger
 
@@ -215,10 +222,25 @@ class OutOfServiceRuntime:
     def uptime_s(self) -> float:
         return time.monotonic() - self.started_at
 
+    def add_part(self, start: Callable[[], None] | None, stop: Callable[[], None] | None) -> None:
+        self._parts.append((start, stop))
+
     def start(self, only: Iterable[str] | None = None, without: Iterable[str] = ()) -> None:
-        pass
+        for start, _ in self._parts:
+            if start is not None:
+                try:
+                    start()
+                except Exception:  # out of service already: a part that fails to start stays off
+                    log.exception("out-of-service part failed to start")
 
     def stop(self) -> None:
+        for _, stop in reversed(self._parts):
+            if stop is not None:
+                try:
+                    stop()
+                except Exception:
+                    log.exception("stopping an out-of-service part failed")
+        self._parts.clear()
         if self.ledger is not None:
             try:
                 self.ledger.close()
