@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import signal
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -355,6 +356,14 @@ def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
     # and systemd's stop would hang until its timeout.
     os.environ["SDL_NO_SIGNAL_HANDLERS"] = "1"
     signal.signal(signal.SIGTERM, _on_sigterm)
+    from kiosk.core.config import check_storage
+
+    # The boot guard keeps its count in the storage folder: a folder that cannot
+    # be written is shown before the guard, not crashed on in a loop.
+    problem = check_storage(cfg.storage.dir)
+    if problem is not None:
+        print(f"kiosk: {problem.line(cfg.path)}", file=sys.stderr)
+        return run_unusable("storage", [problem.line(cfg.path)], cfg)
     prepare_kivy(cfg)
     from kiosk.core.bootguard import BootGuard, OutOfServiceRuntime  # no boot loop (kiosk/core/bootguard.py)
 
@@ -376,6 +385,14 @@ def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
             rt.boot_guard = guard
             if runtime_hook:
                 runtime_hook(rt)
+        except (OSError, sqlite3.Error) as e:
+            # The storage passed the write check but its files do not open (a damaged
+            # ledger, a cache another user owns): the same screen, not a crash loop.
+            guard.record_error(e)
+            line = f"{cfg.path}: storage.dir: {cfg.storage.dir}: {type(e).__name__}: {e}"
+            print(f"kiosk: {line}", file=sys.stderr)
+            guard.clean_exit()
+            return run_unusable("storage", [line + " (check the files there; run `kiosk selftest`)"], cfg)
         except BaseException as e:
             guard.record_error(e)
             raise
@@ -392,6 +409,34 @@ def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
 
     notify.stopping()
     return getattr(app, "exit_code", 0)
+
+
+def run_unusable(what: str, problems: list[str], cfg: Config | None = None) -> int:
+    """The out-of-service screen for a device whose config file or storage cannot be
+    used: it stays up (so systemd's restart and start limits never fire) and names
+    the file, key and fix for the technician; the storage is left untouched."""
+    from kiosk.core.bootguard import OutOfServiceRuntime, Unusable
+    from kiosk.core.config import rescue_config
+
+    os.environ["SDL_NO_SIGNAL_HANDLERS"] = "1"
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    scratch = tempfile.mkdtemp(prefix="kiosk-out-of-service-")
+    # Kivy's own files go to a scratch folder: the storage may be the broken part.
+    os.environ["KIVY_HOME"] = str(Path(scratch) / keys.KIVY_HOME_DIR)
+    try:
+        if cfg is None:
+            cfg = rescue_config(scratch)
+        prepare_kivy(cfg)
+        rt = OutOfServiceRuntime(cfg, Unusable(what, problems), None, open_ledger=False)
+        app = build_app(rt)
+        _supervise(app, None)
+        app.run()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    from kiosk.core import notify
+
+    notify.stopping()
+    return 0
 
 
 def _keep_syncing(rt: OutOfServiceRuntime, guard) -> None:
@@ -456,6 +501,9 @@ def _supervise(app, guard) -> None:
     from kiosk.technician import selftest
 
     def first_frame():
+        if guard is None:  # config or storage unusable (run_unusable): say why in `systemctl status`
+            notify.ready("out of service: " + app.rt.out_of_service.text().replace("\n", " | ")[:400])
+            return
         notify.ready("out of service" if guard.tripped else "serving")
         if not guard.tripped:
             selftest.start_background(app.rt)

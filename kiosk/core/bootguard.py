@@ -66,6 +66,24 @@ class Tripped:
         )
 
 
+@dataclass
+class Unusable:
+    """Why the device cannot even start its roles: its config file or its storage.
+
+    Shown on the out-of-service screen at once (no crash to count): exiting
+    instead would be a silent restart loop under systemd, a black panel, and
+    in the end systemd's start limit."""
+
+    what: str  # "device config" or "storage"
+    problems: list[str]  # FILE: key: what (fix)
+    hint: str = "Fix the file or folder named above, then run `systemctl restart kiosk`. Data is kept."
+
+    def text(self) -> str:
+        shown = self.problems[:6]
+        more = len(self.problems) - len(shown)
+        return f"{self.what} unusable:\n" + "\n".join(shown) + (f"\n... and {more} more" if more > 0 else "")
+
+
 class BootGuard:
     def __init__(
         self,
@@ -194,7 +212,9 @@ class OutOfServiceRuntime:
     button_banks: tuple[tuple[str, Any], ...] = ()
     demo_scans: tuple[str, ...] = ()
 
-    def __init__(self, cfg: Config, tripped: Tripped, guard: BootGuard | None = None):
+    def __init__(
+        self, cfg: Config, tripped: Tripped | Unusable, guard: BootGuard | None = None, *, open_ledger: bool = True
+    ):
         self.cfg = cfg
         self.out_of_service = tripped
         self.boot_guard = guard
@@ -208,6 +228,8 @@ class OutOfServiceRuntime:
         # Set (from the sync thread) when a new, valid central config arrived: the
         # app restarts into service, since a bad config may have been the cause.
         self.healed = threading.Event()
+        if not open_ledger:  # the storage is the problem: leave it as it is
+            return
         try:
             from kiosk.core.ledger import Ledger
 
