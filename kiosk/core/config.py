@@ -490,6 +490,36 @@ def check_token_file(path: str) -> Problem | None:
         return Problem(
             key, f"{path} is readable by group or others (mode {st.st_mode & 0o777:o})", f"run: chmod 600 {path}"
         )
+    try:
+        empty = not Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        return Problem(key, f"{path} cannot be read: {getattr(e, 'strerror', None) or e}", "check its owner and mode")
+    if empty:
+        # An empty token is never accepted by a central: every event would wait forever.
+        return Problem(
+            key,
+            f"{path} is empty",
+            "write the device token there: on a bench central, `kiosk central issue-token "
+            "--device DEVICE_ID --role ROLE [--window NN] --out FILE`; else ask the central's administrators",
+        )
+    return None
+
+
+def check_ca_file(path: str) -> Problem | None:
+    """central.ca_file, when set, must be a readable file: requests would otherwise
+    fail every call with an OSError that names no key."""
+    key = "central.ca_file"
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 20)
+    except FileNotFoundError:
+        return Problem(key, f"{path} does not exist", "copy the CA certificate (PEM) there, or remove the key")
+    except IsADirectoryError:
+        return Problem(key, f"{path} is a folder", "give the CA certificate file (PEM)")
+    except OSError as e:
+        return Problem(key, f"{path} cannot be read: {e.strerror}", "make it readable by the kiosk user")
+    if b"-----BEGIN" not in head and head.strip():
+        return Problem(key, f"{path} is not a PEM certificate", "give the CA certificate in PEM form")
     return None
 
 
@@ -658,6 +688,18 @@ def _cross_checks(data: dict[str, Any], s: dict[str, dict[str, Any]], problems: 
             problems.append(
                 Problem("central.url", f"{url!r} is not an https:// URL", "write it like https://zwfw.example.gov.cn")
             )
+    if url is not None and re.search(r"/api/v\d+/?$", url):
+        problems.append(
+            Problem(
+                "central.url",
+                f"{url!r} ends with the API path, which the device adds itself (every call would be a 404)",
+                "give the central's base URL, without /api/v1",
+            )
+        )
+    if central.get("ca_file"):
+        p = check_ca_file(central["ca_file"])
+        if p:
+            problems.append(p)
     if "token_file" in central:
         p = check_token_file(central["token_file"])
         if p:
