@@ -44,9 +44,19 @@ def cmd_check_config(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from kiosk.app import run
+    from kiosk.app import run, run_unusable
 
-    return run(_load(args))
+    path = resolve_path(getattr(args, "config", None))
+    try:
+        cfg = load_config(path)
+    except ConfigError as e:
+        # Exiting would be a black panel and a silent restart loop under systemd:
+        # show the out-of-service screen with the file and key instead.
+        lines = [p.line(e.file) for p in e.problems if not p.warning]
+        for line in lines:
+            print(line, file=sys.stderr)
+        return run_unusable("device config", lines)
+    return run(cfg)
 
 
 def cmd_demo(args) -> int:
