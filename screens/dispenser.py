@@ -14,14 +14,14 @@ from pathlib import Path
 
 from kivy.clock import Clock
 from kivy.lang import Builder
-from kivy.metrics import dp
+from kivy.metrics import dp, sp
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.screenmanager import NoTransition, Screen
 
 from kiosk.core import i18n
 from kiosk.roles.dispenser.service import TicketRefused
 from screens import theme
-from screens.widgets import BigButton, KioskScreen, in_background
+from screens.widgets import FitButton, KioskScreen, in_background
 
 log = logging.getLogger("screens.dispenser")
 
@@ -172,7 +172,14 @@ class DispenserScreen(KioskScreen):
             text = cat.name(lang)
             if extra:
                 text += f"\n[size={int(dp(24) * scale)}]{'  ·  '.join(extra)}[/size]"
-            btn = BigButton(text=text, base_size=38, bg=theme.ACCENT if self.priority_mode else theme.PRIMARY)
+            # A central's English names can be long ("Social & medical insurance"):
+            # the button shrinks them to fit whole rather than dropping a line.
+            btn = FitButton(
+                text=text,
+                base_size=38,
+                want_size=sp(38) * scale,
+                bg=theme.PRIORITY if self.priority_mode else theme.PRIMARY,
+            )
             btn.code = cat.code
             btn.bind(on_release=lambda b: self.choose(b.code))
             grid.add_widget(btn)

@@ -9,19 +9,16 @@ service has committed the record.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from kivy.clock import Clock
-from kivy.core.text.markup import MarkupLabel
 from kivy.lang import Builder
-from kivy.metrics import sp
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 
 from kiosk.core.i18n import register
 from kiosk.core.privacy import mask_phone
 from kiosk.roles.pad.service import BAD_LEVELS, LEVELS, RatingError, stars, valid_phone  # noqa: F401
-from screens.widgets import BigButton, KioskScreen, in_background
+from screens.widgets import BigButton, FitText, KioskScreen, in_background
 
 register(
     {
@@ -77,54 +74,6 @@ LEVEL_COLOURS = {
     1: (0.718, 0.078, 0.114, 1),
 }
 THANKS_S = 4.0  # seconds the thank-you stays before the idle card returns
-
-
-class FitText:
-    """Shrinks its font until the text fits its box: an English translation
-    in large-text mode on a 7" panel must still be read whole, not clipped.
-
-    ``want_size`` is the size asked for (kv binds it to the text scale);
-    ``font_size`` is what fits, measured with a core label at that width."""
-
-    MIN_SP = 12
-
-    def __init__(self, **kw):
-        self._refit = Clock.create_trigger(self._fit, -1)
-        super().__init__(**kw)
-        self.fbind("text", self._refit)
-        self.fbind("text_size", self._refit)
-        self.fbind("want_size", self._refit)
-        self.fbind("font_size", self._refit)
-
-    def _fit(self, *args):
-        box_w, box_h = self.text_size
-        if not self.text or not box_w or not box_h or box_w <= 0 or box_h <= 0 or self.want_size <= 0:
-            return
-        size = self.want_size
-        # Kivy breaks a word that is too wide at any letter ("Dissatisf/ied"):
-        # Latin words must each fit on one line. Chinese wraps anywhere, fine.
-        words = [w for w in re.sub(r"\[[^\]]*\]", " ", self.text).split() if re.fullmatch(r"[A-Za-z'().,-]+", w)]
-        longest = max(words, key=len, default="")
-        while size > sp(self.MIN_SP):
-            m = MarkupLabel(
-                text=self.text,
-                font_size=size,
-                font_name=self.font_name,
-                bold=self.bold,
-                text_size=(box_w, None),
-                halign=self.halign,
-            )
-            m.refresh()
-            w, h = m.content_size
-            word_w = 0
-            if longest:
-                one = MarkupLabel(text=longest, font_size=size, font_name=self.font_name, bold=self.bold)
-                one.refresh()
-                word_w = one.content_size[0]
-            if w <= box_w + 1 and h <= box_h + 1 and word_w <= box_w:
-                break
-            size *= 0.9
-        self.font_size = max(size, sp(self.MIN_SP))
 
 
 class PadButton(FitText, BigButton):

@@ -291,7 +291,10 @@ def test_lookup_screenshot_command_renders_a_result_state(tmp_path):
     img = Image.open(out).convert("RGB")
     assert img.size == (1280, 800)
     # The warning-coloured status badge is drawn (theme.WARN), not a blank frame.
-    assert (226, 133, 4) in {c for _, c in img.getcolors(1 << 20)}
+    from screens import theme
+
+    warn = tuple(round(c * 255) for c in theme.WARN[:3])
+    assert warn in {c for _, c in img.getcolors(1 << 20)}
 
 
 def test_the_result_panel_is_reused_and_keeps_nothing_of_the_previous_case(app_for, central):
