@@ -114,6 +114,7 @@ class PadScreen(KioskScreen):
     chosen = ListProperty([])  # reason codes
     phone = StringProperty("")  # accepted callback number (shown masked only)
     typed = StringProperty("")  # digits being typed on the keypad
+    typed_display = StringProperty("")  # the same, grouped 3-4-4 for reading back
     message = StringProperty("")  # a short error line, as an i18n key
     outcome_level = NumericProperty(0)  # the committed record shown on the thank-you
     outcome_phone = StringProperty("")  # masked
@@ -278,6 +279,10 @@ class PadScreen(KioskScreen):
         self.typed = self.phone
         self.message = ""
         self.mode = "phone"
+
+    def on_typed(self, *args):
+        t = self.typed
+        self.typed_display = " ".join(p for p in (t[:3], t[3:7], t[7:]) if p) if t.startswith("1") else t
 
     def press_key(self, key: str):
         self.message = ""
