@@ -260,7 +260,18 @@ class DispenserScreen(KioskScreen):
         self.app.touch_activity()
         self._start_countdown(self.app.rt.cfg.dispenser.confirm_seconds * 2)
 
+    def time_left(self) -> float | None:
+        if self.state in ("done", "refused") and self._count_event is not None:
+            return self.countdown
+        return super().time_left()
+
+    def more_time(self) -> None:
+        if self.state in ("done", "refused") and self._count_event is not None:
+            self.countdown = self._count_from  # a full confirmation time again
+        super().more_time()
+
     def _start_countdown(self, seconds: int):
+        self._count_from = seconds
         self._cancel_timers()
         self.countdown = seconds
         self._count_event = Clock.schedule_interval(self._tick, 1)

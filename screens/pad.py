@@ -59,6 +59,7 @@ register(
         "pad.err.expired": ("评价时间已到", "The time to rate has run out"),
         "pad.err.already_rated": ("本次服务已评价", "This service has already been rated"),
         "pad.err.no_session": ("暂无可评价的服务", "There is no service to rate now"),
+        "pad.err.no_more_time": ("已不能再延长时间，请尽快评价", "No more time can be added; please rate now"),
         "pad.err.failed": ("评价未能保存，请再试一次", "The rating could not be saved; please try again"),
         "pad.no_service": ("评价器未就绪，请联系工作人员", "The pad is not ready; please tell the staff"),
     }
@@ -378,6 +379,25 @@ class PadScreen(KioskScreen):
         if self.mode in ("thanks",) or self.service is None or self.service.current() is None:
             self.message = ""
             self.to_rest()
+
+    # -- more time ----------------------------------------------------------------------
+    def time_left(self) -> float | None:
+        if self.mode in ("rate", "reasons", "phone") and self._session_id is not None:
+            return self.seconds_left
+        return super().time_left()
+
+    def more_time(self) -> None:
+        """The service moves the rating's deadline (a limited number of times)."""
+        svc = self.service
+        if svc is None or self._session_id is None:
+            return super().more_time()
+        sid = self._session_id
+        in_background(svc.extend, sid, done=lambda sess: self._tick(0), failed=self._no_more_time)
+        self.app.touch_activity()
+
+    def _no_more_time(self, exc):
+        if getattr(exc, "code", "") == "no_more_time":
+            self.message = "pad.err.no_more_time"
 
     # -- countdown ----------------------------------------------------------------------
     def _start_tick(self):

@@ -21,6 +21,7 @@ ON_DARK = (1, 1, 1, 1)
 DISABLED = (0.70, 0.72, 0.76, 1)
 STAR = (0.620, 0.400, 0.000, 1)  # gold stars that still read on white (4.8:1)
 
+MORE_TIME_S = 20  # the "more time" button shows this long before a screen clears itself
 TOUCH_MIN = 96  # dp: the smallest button a citizen has to hit
 HEADER_H = 84  # dp
 RADIUS = 18  # dp

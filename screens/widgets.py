@@ -160,7 +160,34 @@ class Card(BoxLayout):
 
 
 class Header(BoxLayout):
-    pass
+    """The top bar; it also offers "more time" shortly before the screen clears itself.
+
+    Each screen says how long it has left (KioskScreen.time_left) and what more
+    time means for it (more_time); the bar asks twice a second, so a countdown
+    of the idle timeout, a ticket confirmation or a rating window all get the
+    same button in the same place (WCAG 2.2.1: warn before a timeout)."""
+
+    more_time_left = NumericProperty(-1)  # seconds left while the button is offered, else -1
+
+    def on_kv_post(self, base_widget):
+        self._poll = Clock.schedule_interval(self._check, 0.5)
+        App.get_running_app().bind(on_stop=lambda *a: self._poll.cancel())
+
+    def _screen(self):
+        app = App.get_running_app()
+        sm = getattr(app, "sm", None)
+        return sm.current_screen if sm is not None else None
+
+    def _check(self, *args):
+        screen = self._screen()
+        left = screen.time_left() if isinstance(screen, KioskScreen) else None
+        self.more_time_left = left if left is not None and 0 < left <= theme.MORE_TIME_S else -1
+
+    def more_time(self):
+        screen = self._screen()
+        if isinstance(screen, KioskScreen):
+            screen.more_time()
+        self._check()
 
 
 class KioskScreen(Screen):
@@ -178,6 +205,17 @@ class KioskScreen(Screen):
 
     def reset(self) -> None:
         pass
+
+    def time_left(self) -> float | None:
+        """Seconds until this screen clears what it shows by itself, or None if it will not."""
+        app = self.app
+        if app is None or self.is_busy or not getattr(self, "has_content", False):
+            return None
+        return app.idle_left
+
+    def more_time(self) -> None:
+        """The citizen asked for more time: the idle countdown starts again."""
+        self.app.touch_activity()
 
 
 Builder.load_file(str(Path(__file__).with_name("widgets.kv")))

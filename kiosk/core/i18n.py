@@ -60,5 +60,6 @@ register(
         "demo.lookup": ("查询", "Lookup"),
         "demo.pad": ("评价", "Rate"),
         "idle.countdown": ("{s} 秒后返回首页", "Back to start in {s} s"),
+        "idle.more_time": ("延长时间（{s} 秒）", "More time ({s} s)"),
     }
 )

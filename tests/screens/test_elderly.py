@@ -37,8 +37,9 @@ class FakeClock:
 
 def _at_panel(h):
     """The window at the configured panel size (the window is shared by every test)."""
-    h.Window.size = (h.cfg.display.width, h.cfg.display.height)
-    h.pump(3)
+    if tuple(h.Window.size) != (h.cfg.display.width, h.cfg.display.height):
+        h.Window.size = (h.cfg.display.width, h.cfg.display.height)
+        h.pump(3)
 
 
 def _pad_clock(rt):
@@ -96,14 +97,7 @@ def _show(h, screen, state, large):
     h.pump(4)  # layouts and the fitted fonts settle over a few frames
 
 
-def _running(h):
-    # The module's harnesses take turns: the one measured is the running app.
-    h.App._running_app = h.app
-    _at_panel(h)
-
-
 def _walk(h, plan, lang, large):
-    _running(h)
     problems, checked = [], 0
     mode = "large" if large else "normal"
     for screen, state in plan:
@@ -117,9 +111,7 @@ def _walk(h, plan, lang, large):
     return problems, checked
 
 
-@pytest.fixture(scope="module")
-def kiosk(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("elderly-kiosk")
+def _open_kiosk(tmp):
     # The bench central's service names ("Social & medical insurance") and a long
     # hall name: the words the walkthrough saw clipped.
     cats = [{k: c[k] for k in ("code", "prefix", "name_zh", "name_en")} for c in seed.CATEGORIES]
@@ -128,35 +120,60 @@ def kiosk(tmp_path_factory):
         "device": {"hall": "示范市人民政府政务服务中心（市民之家）"},
         "dispenser": {"categories": cats},
     }
-    h = AppHarness(write_config(tmp, changes), runtime_hook=_pad_clock)
-    size = h.Window.size
-    _at_panel(h)
-    yield h
-    _running(h)
-    h.close()
-    h.Window.size = size
+    return AppHarness(write_config(tmp, changes), runtime_hook=_pad_clock)
+
+
+def _open_pad(tmp):
+    changes = {
+        "device": {"roles": ["pad"]},
+        "display": {"width": 800, "height": 480},
+        "central": {"url": refused_url(), "allow_http": True},
+    }
+    return AppHarness(write_config(tmp, changes), runtime_hook=_pad_clock)
 
 
 @pytest.fixture(scope="module")
-def pad_panel(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("elderly-pad")
-    h = AppHarness(
-        write_config(
-            tmp,
-            {
-                "device": {"roles": ["pad"]},
-                "display": {"width": 800, "height": 480},
-                "central": {"url": refused_url(), "allow_http": True},
-            },
-        ),
-        runtime_hook=_pad_clock,
-    )
-    size = h.Window.size
-    _at_panel(h)
-    yield h
-    _running(h)
-    h.close()
-    h.Window.size = size  # the window is shared: later tests lay out at the usual size
+def device(tmp_path_factory):
+    """One app at a time, kept for the tests of its kind that follow one another.
+
+    Never two at once: kv's `app` is the first app started until it stops, so
+    a second live app's widgets would follow the first one's language and text size."""
+    current: dict = {}
+    size = None
+
+    def get(kind):
+        nonlocal size
+        if current.get("kind") != kind:
+            if current:
+                current.pop("h").close()
+                current.clear()
+            if kind is None:  # a test that starts its own app
+                return None
+            h = {"kiosk": _open_kiosk, "pad": _open_pad}[kind](tmp_path_factory.mktemp("elderly-" + kind))
+            size = size or h.Window.size
+            current.update(kind=kind, h=h)
+        if kind is None:
+            return None
+        _at_panel(current["h"])
+        return current["h"]
+
+    yield get
+    if current.get("h"):
+        current["h"].close()
+    if size is not None:
+        from kivy.core.window import Window
+
+        Window.size = size  # the window is shared: later tests lay out at the usual size
+
+
+@pytest.fixture
+def kiosk(device):
+    return device("kiosk")
+
+
+@pytest.fixture
+def pad_panel(device):
+    return device("pad")
 
 
 KIOSK_PLAN = (
@@ -175,6 +192,31 @@ def test_every_kiosk_state_meets_the_numbers(kiosk, lang, large):
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
 
 
+def _offered(h):
+    btn = h.app.header.ids.more_time
+    return btn.opacity > 0 and not btn.disabled and btn.text
+
+
+def test_more_time_before_the_idle_clear(kiosk):
+    from kiosk.roles.lookup.samples import sample_result
+
+    h = kiosk
+    _back_home(h, "en", True)
+    h.app.go("lookup")
+    h.app.screen("lookup").show_result(sample_result("reviewing"))
+    h.pump(3)
+    assert not _offered(h), "more time offered with the whole idle time left"
+    h.app.last_activity -= h.cfg.display.idle_timeout - 10  # 10 s before the page clears
+    assert h.wait_until(lambda: _offered(h), 3), "no 'more time' button before the idle clear"
+    btn = h.app.header.ids.more_time
+    found, _ = screen_problems(h.app.header, Where("header", "more time", "en", "large"), True, h.Window.size)
+    assert not found, found
+    h.tap(btn)
+    assert h.app.idle_left == h.cfg.display.idle_timeout
+    assert h.app.screen("lookup").mode == "result", "more time must not clear the page"
+    assert h.wait_until(lambda: not _offered(h), 3)
+
+
 @pytest.mark.parametrize(("lang", "large"), COMBOS, ids=COMBO_IDS)
 def test_every_pad_state_meets_the_numbers_on_the_7_inch_panel(pad_panel, lang, large):
     problems, checked = _walk(pad_panel, [("pad", s) for s in PAD_STATES], lang, large)
@@ -182,12 +224,34 @@ def test_every_pad_state_meets_the_numbers_on_the_7_inch_panel(pad_panel, lang, 
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
 
 
+def test_more_time_before_the_rating_window_closes(pad_panel):
+    h = pad_panel
+    _back_home(h, "zh", True)
+    screen, svc = h.app.screen("pad"), h.rt.pad.service
+    svc.open_session("more-time", origin="central")
+    assert h.wait_until(lambda: screen.mode == "rate")
+    for _ in range(svc.MAX_EXTENSIONS):
+        h.rt.pad_clock.t += svc.rating_seconds - 10
+        assert h.wait_until(lambda: _offered(h), 3), "no '延长时间' button before the rating times out"
+        assert "延长时间" in h.app.header.ids.more_time.text
+        h.tap(h.app.header.ids.more_time)
+        assert h.wait_until(lambda: screen.seconds_left >= svc.rating_seconds - 1, 3), "the rating window did not grow"
+        assert screen.mode == "rate" and svc.current() is not None
+    # a rating keeps a time window: after the allowed extensions the pad says so
+    h.rt.pad_clock.t += svc.rating_seconds - 10
+    assert h.wait_until(lambda: _offered(h), 3)
+    h.tap(h.app.header.ids.more_time)
+    assert h.wait_until(lambda: screen.message == "pad.err.no_more_time", 3)
+    _back_home(h, "zh", False)
+
+
 @pytest.mark.parametrize(("lang", "large"), COMBOS, ids=COMBO_IDS)
-def test_out_of_service_meets_the_numbers(tmp_path, monkeypatch, lang, large):
+def test_out_of_service_meets_the_numbers(device, tmp_path, monkeypatch, lang, large):
     import kiosk.wiring
     from kiosk.core.bootguard import OutOfServiceRuntime, Tripped
     from kiosk.core.config import load_config
 
+    device(None)  # no other app alive (see device)
     path = write_config(tmp_path)
     oos = OutOfServiceRuntime(load_config(path), Tripped(3, 600, "FontMissing: no CJK font"), None)
     monkeypatch.setattr(kiosk.wiring, "build_runtime", lambda cfg: oos)

@@ -379,5 +379,11 @@ def test_the_deadline_is_above_the_fold_in_large_english(app_for, central):
     h.pump(4)
     deadline, scroll = panel.ids.deadline, panel.ids.scroll
     assert "Overdue by" in deadline.text and "Due by" in deadline.text
-    top_of_view = scroll.to_window(scroll.x, scroll.y)[1]
-    assert deadline.to_window(deadline.x, deadline.y)[1] >= top_of_view, "the overdue warning is below the fold"
+
+    def above_the_fold():
+        return deadline.to_window(deadline.x, deadline.y)[1] >= scroll.to_window(scroll.x, scroll.y)[1]
+
+    assert h.wait_until(above_the_fold, 3), (
+        f"the overdue warning is below the fold: {deadline.to_window(deadline.x, deadline.y)} "
+        f"under the view's bottom {scroll.to_window(scroll.x, scroll.y)}, window {h.Window.size}"
+    )
