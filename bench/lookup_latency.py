@@ -62,7 +62,7 @@ def main() -> int:
     from tests.helpers import AppHarness, write_config
 
     central = BenchCentral(tmp / "central").start()
-    token = central.issue_token("demo-kiosk")
+    token = central.issue_token("demo-kiosk", ["lookup"])
     path = write_config(
         tmp,
         {"device": {"roles": ["lookup"]}, "central": {"url": central.url}, "scanner": {"backend": "sim"}},

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,9 +57,10 @@ def free_port() -> int:
 
 def fill(ledger: Ledger, n: int) -> None:
     # One transaction per event, as the services write them.
-    for i in range(n):
+    for _ in range(n):
         with ledger.transaction() as tx:
-            ledger.add_event(tx, "rating.submitted", dict(RATING, session_id=f"s{i}"))
+            # A clerk-opened session id ("L-"): the central takes one outcome per session.
+            ledger.add_event(tx, "rating.submitted", dict(RATING, session_id=f"L-{uuid.uuid4().hex}"))
 
 
 def drain(ledger: Ledger, client: CentralClient, device_id: str, batch: int) -> tuple[float, dict]:
@@ -95,6 +97,10 @@ def main() -> int:
                     str(tmp / "central"),
                     "--device",
                     dev,
+                    "--role",
+                    "pad",
+                    "--window",
+                    "01",
                     "--out",
                     str(out),
                 ],

@@ -103,7 +103,7 @@ def run(mode: str, n: int, tmp: Path) -> dict:
         from kiosk.sync.client import CentralClient
 
         central = BenchCentral(d / "central").start()
-        client = CentralClient(central.url, central.issue_token(cfg.device.id), 1.0, 3.0)
+        client = CentralClient(central.url, central.issue_token(cfg.device.id, ["dispenser"]), 1.0, 3.0)
     worker = build_printer(cfg).start()
     svc = TicketService(cfg, Ledger(d / keys.LEDGER_FILE), client=client, printer=worker)
     lat, sizes, sources = [], [], set()

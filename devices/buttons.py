@@ -172,8 +172,9 @@ class ButtonBank:
         )
         # The board's own when_pressed says only that *some* button went down;
         # each button's own event says which one.
-        for name, i in self._index.items():
-            self._board[i].when_pressed = self._handler(name)
+        if self._board is not None:
+            for name, i in self._index.items():
+                self._board[i].when_pressed = self._handler(name)
 
     def _handler(self, name: str) -> Callable[[], None]:
         def pressed():  # no parameters: gpiozero then calls it without the device
@@ -194,7 +195,10 @@ class ButtonBank:
             log.exception("button handler failed for %r", name)
 
     def is_pressed(self, name: str) -> bool:
-        return self._board[self._index[name]].is_pressed
+        i = self._index[name]  # KeyError for a name the bank does not have, as before
+        if self._board is None:  # unreachable: a bank without pins has no names
+            return False
+        return bool(self._board[i].is_pressed)
 
     @property
     def names(self) -> list[str]:

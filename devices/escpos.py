@@ -76,6 +76,10 @@ class PrinterProfile:
     chinese_text: bool = True  # has a GB18030 font; False → Chinese lines as raster
     chinese_mode_commands: bool = False  # needs FS & / FS . around Chinese text
     native_qr: bool = True  # understands GS ( k; False → QR as raster
+    # Serial flow control when the config leaves it open.  XON/XOFF by default:
+    # it needs no extra wires, and a printer that does not send XOFF is not
+    # disturbed by it (we never read 0x11/0x13 as a status answer).
+    flow_control: str = "xonxoff"
     font_path: str | None = None  # CJK font for raster text (wiring hands in kiosk/core/fonts' find)
 
     @property

@@ -12,6 +12,7 @@ text is one of the commonest ticket faults in the field.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from PIL import Image, ImageDraw, ImageOps
 
@@ -21,6 +22,14 @@ from devices.escpos import QR_ERROR_LEVELS, qr_image_from_payload
 MARGIN = 24  # grey border around the paper strip, in pixels (1 px = 1 dot)
 DEFAULT_LINE_SPACING = 30  # dots; ESC 2 default on most 203 dpi printers
 _LEVEL_BY_CODE = {code: level for level, code in QR_ERROR_LEVELS.items()}
+
+
+class _QRStore(TypedDict):
+    """The printer's QR settings and stored symbol data (GS ( k functions 67, 69, 80)."""
+
+    size: int
+    level: str
+    data: bytes | None
 
 
 @dataclass
@@ -57,7 +66,7 @@ class _Interpreter:
         self.cut_ys: list[int] = []
         self.problem_ys: list[int] = []
         self.line: list[tuple[bytes, int, int, bool]] = []  # (char bytes, w, h, bold)
-        self.qr = {"size": 3, "level": "L", "data": None}
+        self.qr: _QRStore = {"size": 3, "level": "L", "data": None}
         self.result = Preview(image=Image.new("L", (1, 1)))
 
     # -- helpers --------------------------------------------------------------
@@ -237,11 +246,12 @@ class _Interpreter:
             self.qr["data"] = bytes(params[1:])
         elif fn == 81:
             self.flush_line(empty_feeds=False)
-            if not self.qr["data"]:
+            data = self.qr["data"]
+            if not data:
                 self.problem(i, "QR print without stored data")
             else:
-                self.result.qr_payloads.append(self.qr["data"])
-                self.place(qr_image_from_payload(self.qr["data"], self.qr["size"], self.qr["level"]))
+                self.result.qr_payloads.append(data)
+                self.place(qr_image_from_payload(data, self.qr["size"], self.qr["level"]))
         else:
             self.problem(i, f"unknown QR function {fn}")
         return end

@@ -20,53 +20,24 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
 
 from devices.escpos import DEFAULT_PROFILE, Document, PrinterProfile, encode
+from devices.printer_status import (  # noqa: F401  (re-exported: the printer's whole interface is here)
+    DLE_EOT,
+    PAPER_STATES,
+    PrinterStatus,
+    parse_online,
+    parse_paper,
+    read_status,
+)
 
 log = logging.getLogger(__name__)
 
-DLE_EOT = b"\x10\x04"
-PAPER_STATES = ("ok", "near_end", "out", "unknown")
+FLOW_CONTROLS = ("none", "xonxoff", "rtscts", "dsrdtr")
 
 
 class PrinterError(Exception):
     """A print or status request failed; the message tells a technician what to do."""
-
-
-@dataclass(frozen=True)
-class PrinterStatus:
-    online: bool | None  # None: the printer did not answer, we do not know
-    paper: str  # "ok" | "near_end" | "out" | "unknown"
-    detail: str = ""
-
-    @property
-    def can_print(self) -> bool:
-        """Block issuing only on a *known* fault: unknown must not read as paper out."""
-        return self.online is not False and self.paper != "out"
-
-
-def _status_byte_valid(b: int) -> bool:
-    # DLE EOT answers have bit 1 and bit 4 set, bits 0 and 7 clear.
-    return b & 0x93 == 0x12
-
-
-def parse_online(b: int) -> bool | None:
-    """DLE EOT 1 (printer status): bit 3 set = offline."""
-    if not _status_byte_valid(b):
-        return None
-    return not b & 0x08
-
-
-def parse_paper(b: int) -> str:
-    """DLE EOT 4 (roll paper sensor): bits 5-6 = paper out, bits 2-3 = near end."""
-    if not _status_byte_valid(b):
-        return "unknown"
-    if b & 0x60:
-        return "out"
-    if b & 0x0C:
-        return "near_end"
-    return "ok"
 
 
 class Backend:
@@ -84,6 +55,20 @@ class Backend:
         pass
 
 
+class _SerialLink:
+    """The StatusLink of an open pyserial port."""
+
+    def __init__(self, port):
+        self.port = port
+
+    def read_some(self, timeout: float) -> bytes:
+        self.port.timeout = timeout
+        return self.port.read(max(1, self.port.in_waiting))
+
+    def send(self, data: bytes) -> None:
+        self.port.write(data)
+
+
 class SerialBackend(Backend):
     """ESC/POS over a serial port (USB-serial adapter or a native UART).
 
@@ -91,15 +76,32 @@ class SerialBackend(Backend):
     the next request: a USB-serial printer that was unplugged comes back
     without a restart.  Open it by a stable name (a udev symlink such as
     /dev/kiosk-printer or /dev/serial/by-id/...) because after a replug the
-    kernel may give it another ttyUSB number."""
+    kernel may give it another ttyUSB number.
+
+    Flow control matters: a printer pauses while its head heats, its cover is
+    open or its paper runs out, and without XON/XOFF or RTS/CTS the bytes sent
+    meanwhile are dropped by the printer while write() reports success.  With
+    flow control the port stops sending instead; `write_timeout` bounds how
+    long it may stay stopped, per chunk and for the final drain, so a jam is a
+    clean failure rather than a printer thread blocked for good."""
 
     CHUNK = 256  # write in chunks so a failure can say how far the job got
 
-    def __init__(self, port: str, baudrate: int = 9600, timeout: float = 1.0, write_timeout: float = 5.0):
+    def __init__(
+        self,
+        port: str,
+        baudrate: int = 9600,
+        timeout: float = 1.0,
+        write_timeout: float = 5.0,
+        flow_control: str = "none",
+    ):
+        if flow_control not in FLOW_CONTROLS:
+            raise ValueError(f"flow_control must be one of {FLOW_CONTROLS}")
         self.port = port
         self.baudrate = baudrate
         self.timeout = timeout
         self.write_timeout = write_timeout
+        self.flow_control = flow_control
         self.description = f"printer on {port}"
         self._serial = None
 
@@ -116,6 +118,9 @@ class SerialBackend(Backend):
                 self.baudrate,
                 timeout=self.timeout,
                 write_timeout=self.write_timeout,
+                xonxoff=self.flow_control == "xonxoff",
+                rtscts=self.flow_control == "rtscts",
+                dsrdtr=self.flow_control == "dsrdtr",
                 exclusive=True,
             )
         except (serial.SerialException, OSError) as exc:
@@ -133,16 +138,41 @@ class SerialBackend(Backend):
                 f"printer port {self.port} is busy: another program holds it (a second kiosk "
                 'process, or ModemManager: set ENV{ID_MM_DEVICE_IGNORE}="1" in the udev rule)'
             )
+        if code == errno.ENOTTY:
+            return (
+                f"{self.port} is not a serial port (a USB printer-class device such as /dev/usb/lp0?): "
+                'set printer.backend = "usb" for it'
+            )
         return f"cannot open printer port {self.port} ({exc}): check the cable, the power and the port in the config"
 
-    def _drop(self) -> None:
+    def _drop(self, discard: bool = True) -> None:
         """Forget the port after an error; the next request reopens it."""
         if self._serial is not None:
+            if discard:
+                try:
+                    # Discard what is still queued: closing a UART waits for its output to
+                    # drain (up to 30 s), and after a failed job it is half a ticket anyway.
+                    self._serial.reset_output_buffer()
+                except Exception:  # a vanished device cannot be flushed
+                    pass
             try:
                 self._serial.close()
             except Exception:  # closing a vanished device may fail too; nothing to keep
                 pass
             self._serial = None
+
+    def _drain(self, port) -> None:
+        """Wait until the output queue is empty, at most write_timeout.
+
+        Not pyserial's flush(): that is tcdrain(), which waits for ever on a
+        line the printer holds stopped (XOFF, CTS low)."""
+        deadline = time.monotonic() + self.write_timeout
+        while port.out_waiting:
+            if time.monotonic() > deadline:
+                import serial
+
+                raise serial.SerialTimeoutException("drain timed out")
+            time.sleep(0.005)  # TIOCOUTQ has no wait; the queue empties at line speed
 
     def write(self, data: bytes) -> None:
         import serial
@@ -152,15 +182,15 @@ class SerialBackend(Backend):
         try:
             for start in range(0, len(data), self.CHUNK):
                 sent += port.write(data[start : start + self.CHUNK]) or 0
-            port.flush()
+            self._drain(port)
         except serial.SerialTimeoutException as exc:
             self._drop()
             raise PrinterError(
                 f"printer on {self.port} stopped taking data after {sent} of {len(data)} bytes "
-                f"(no progress for {self.write_timeout:.0f} s): check for a paper jam, an open cover "
+                f"(no progress for {self.write_timeout:g} s): check for a paper jam, an open cover "
                 "or a lost connection; the ticket can be reprinted"
             ) from exc
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, termios.error) as exc:
             self._drop()
             raise PrinterError(
                 f"printer on {self.port} failed after {sent} of {len(data)} bytes ({exc}): "
@@ -175,45 +205,26 @@ class SerialBackend(Backend):
         except PrinterError as exc:
             return PrinterStatus(False, "unknown", str(exc))
         try:
-            port.reset_input_buffer()  # a late answer from an earlier query must not count
-            online_byte = self._query(port, 1, timeout)
-            if online_byte is None:
-                return PrinterStatus(
-                    None,
-                    "unknown",
-                    f"printer on {self.port} did not answer the status query within {timeout:g} s: "
-                    "check that it is switched on; some printers do not answer DLE EOT at all",
-                )
-            paper_byte = self._query(port, 4, timeout)
+            port.reset_input_buffer()  # what is already waiting is not an answer to this query
+            return read_status(_SerialLink(port), timeout, self.description)
+        except serial.SerialTimeoutException:
+            # Flow control holds the line: the query itself could not be sent.
+            self._drop()
+            return PrinterStatus(
+                False,
+                "unknown",
+                f"printer on {self.port} is holding the line and took no status query for "
+                f"{self.write_timeout:g} s: check for a paper jam or an open cover",
+            )
         except (serial.SerialException, OSError, termios.error) as exc:
             # termios.error: flushing a tty whose USB device just went away.
             self._drop()
             return PrinterStatus(
                 False, "unknown", f"printer on {self.port} lost ({exc}): check the USB cable and the power"
             )
-        online = parse_online(online_byte)
-        paper = "unknown" if paper_byte is None else parse_paper(paper_byte)
-        detail = {
-            "ok": "paper ok",
-            "near_end": "paper near end: load a new roll soon",
-            "out": "paper out: load a new roll",
-            "unknown": "paper sensor did not answer",
-        }[paper]
-        if online is False:
-            detail = "printer reports offline (cover open or paper out?); " + detail
-        elif online is None:
-            detail = f"unexpected status byte 0x{online_byte:02x}; " + detail
-        return PrinterStatus(online, paper, detail)
-
-    def _query(self, port, n: int, timeout: float) -> int | None:
-        port.timeout = timeout
-        port.write(DLE_EOT + bytes([n]))
-        port.flush()
-        answer = port.read(1)
-        return answer[0] if answer else None
 
     def close(self) -> None:
-        self._drop()
+        self._drop(discard=False)  # a finished job stays whole
 
 
 class FileBackend(Backend):
@@ -231,7 +242,9 @@ class FileBackend(Backend):
             raise PrinterError(f"cannot write printer file {self.path} ({exc}): check the path in the config") from exc
 
     def status(self, timeout: float = 1.0) -> PrinterStatus:
-        return PrinterStatus(True, "ok", f"file backend writing to {self.path}")
+        # A file cannot answer: whatever is behind the path (a spool, a device
+        # node), "ok" here would be a claim nobody checked.
+        return PrinterStatus(None, "unknown", f"paper check not available: file backend writing to {self.path}")
 
 
 class SimBackend(Backend):
@@ -287,14 +300,27 @@ class SimBackend(Backend):
 class TicketPrinter:
     """A printer = a backend + the profile its documents are encoded with."""
 
-    def __init__(self, backend: Backend, profile: PrinterProfile = DEFAULT_PROFILE):
+    def __init__(self, backend: Backend, profile: PrinterProfile = DEFAULT_PROFILE, status_timeout: float = 1.0):
         self.backend = backend
         self.profile = profile
+        self.status_timeout = status_timeout
         self._lock = threading.Lock()  # the worker is the normal user; the CLI may call directly
 
     def print_bytes(self, data: bytes) -> None:
+        """Send a job, then ask the printer again: all bytes taken is not a ticket printed.
+
+        A printer that ran out of paper or jammed while printing took the
+        bytes and reports the fault only when asked, so the job fails here
+        and the ticket is kept as failed, to be reprinted.  A printer that
+        does not answer ("unknown") cannot tell us; the job counts as printed."""
         with self._lock:
             self.backend.write(bytes(data))
+            after = self.backend.status(self.status_timeout)
+        if after.fault:
+            raise PrinterError(
+                f"{self.backend.description} reported a fault right after the job ({after.detail}): "
+                "the ticket may be cut short; fix the printer and reprint the ticket"
+            )
 
     def print_document(self, doc: Document) -> bytes:
         data = encode(doc, self.profile)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -50,6 +51,17 @@ class LineDecoder:
         self.max_len = max_len
         self._buffer = bytearray()
         self._discarding = False
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._buffer)
+
+    def flush(self) -> list[ScanPayload]:
+        """End the line without a terminator: a scanner set to send no suffix went quiet."""
+        out = [decode_line(bytes(self._buffer))] if self._buffer and not self._discarding else []
+        self._buffer.clear()
+        self._discarding = False
+        return out
 
     def reset(self) -> None:
         """Forget a partial line (after a reconnect it is garbage)."""
@@ -98,7 +110,11 @@ class SerialScanner:
         max_len: int = 512,
         reconnect_delay: float = 1.0,
         on_state: Callable[[bool, str], None] | None = None,
+        idle_gap: float = 0.0,
     ):
+        """idle_gap: seconds of silence that end a scan without CR/LF (0 = only a terminator ends it).
+        Scanners are sold with and without a suffix; without one, and without this, a scan
+        would wait for the next citizen's and be glued to its front."""
         if on_payload is None:
             raise ValueError("SerialScanner needs an on_payload callback")
         self.port = port
@@ -106,6 +122,7 @@ class SerialScanner:
         self.on_payload = on_payload
         self.on_state = on_state
         self.reconnect_delay = reconnect_delay
+        self.idle_gap = idle_gap
         self.connected = False
         self._state: bool | None = None  # last reported state; None = not reported yet
         self._decoder = LineDecoder(max_len)
@@ -136,8 +153,9 @@ class SerialScanner:
         import serial
 
         try:
-            # a short read timeout lets the thread notice close() quickly
-            self._serial = serial.Serial(self.port, self.baudrate, timeout=0.1, exclusive=True)
+            # a short read timeout lets the thread notice close() and an idle gap quickly
+            read_timeout = min(0.1, self.idle_gap / 2) if self.idle_gap else 0.1
+            self._serial = serial.Serial(self.port, self.baudrate, timeout=read_timeout, exclusive=True)
         except (serial.SerialException, OSError) as exc:
             self._set_state(
                 False,
@@ -150,10 +168,11 @@ class SerialScanner:
         return True
 
     def _drop(self, exc: Exception) -> None:
-        try:
-            self._serial.close()
-        except Exception:
-            pass
+        if self._serial is not None:
+            try:
+                self._serial.close()
+            except Exception:
+                pass
         self._serial = None
         self._decoder.reset()
         self._set_state(False, f"scanner on {self.port} lost ({exc}): check the scanner cable")
@@ -161,17 +180,26 @@ class SerialScanner:
     def _run(self) -> None:
         import serial
 
+        last_byte = time.monotonic()
         while not self._stop.is_set():
             if self._serial is None and not self._open():
                 self._stop.wait(self.reconnect_delay)
                 continue
+            port = self._serial
+            if port is None:  # _open() said yes: it set the port; for the type checker
+                continue
             try:
-                data = self._serial.read(self._serial.in_waiting or 1)
+                data = port.read(port.in_waiting or 1)
             except (serial.SerialException, OSError) as exc:
                 self._drop(exc)
                 self._stop.wait(self.reconnect_delay)
                 continue
+            now = time.monotonic()
+            if self.idle_gap and self._decoder.pending and now - last_byte >= self.idle_gap:
+                # Also before new data: what came before the silence is a scan of its own.
+                _deliver(self.on_payload, self._decoder.flush())
             if data:
+                last_byte = now
                 _deliver(self.on_payload, self._decoder.feed(data))
         if self._serial is not None:
             self._serial.close()

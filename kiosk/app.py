@@ -14,14 +14,19 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kiosk.core import keys
 from kiosk.core.config import Config
 from kiosk.core.fonts import FontMissing, find_cjk_font
 from kiosk.runtime import Runtime
 from kiosk.wiring import build_runtime
+
+if TYPE_CHECKING:  # imported at run time only where needed: the guard must load first
+    from kiosk.core.bootguard import OutOfServiceRuntime
 
 log = logging.getLogger("kiosk.app")
 
@@ -113,7 +118,7 @@ def _build_app_class():
             self.hall_name = rt.cfg.device.hall
             self.roles = rt.roles
             self.last_activity = time.monotonic()
-            self.first_frame_callbacks = []
+            self.first_frame_callbacks: list[Callable[[], None]] = []
             self._first_frame_seen = False
             self.pool = BackgroundPool()  # screens' blocking work and writes; shut down in on_stop
 
@@ -135,7 +140,7 @@ def _build_app_class():
             self.header = Header()
             root.add_widget(self.header)
             self.sm = ScreenManager(transition=NoTransition())
-            if self.rt.out_of_service:  # boot guard tripped (kiosk/bootguard.py)
+            if self.rt.out_of_service:  # boot guard tripped (kiosk/core/bootguard.py)
                 from screens.outofservice import OutOfServiceScreen
 
                 self.sm.add_widget(OutOfServiceScreen(name="outofservice"))
@@ -145,11 +150,13 @@ def _build_app_class():
                 self.home_name = "home"
             else:
                 self.home_name = self.roles[0]
+            # Role screens are built now: each listens to its service (an invitation,
+            # a scan, a hardware button) even while another screen shows. The
+            # technician screen is built the first time it is opened.
             for role in self.roles:
                 self.sm.add_widget(screen_class(role)(name=role))
-            from screens.service import ServiceScreen, install_gesture  # technician screen
+            from screens.service import install_gesture
 
-            self.sm.add_widget(ServiceScreen(name="service"))
             install_gesture(self)
             self.sm.current = self.home_name
             root.add_widget(self.sm)
@@ -198,11 +205,19 @@ def _build_app_class():
 
         # -- navigation and idle ------------------------------------------------
         def screen(self, name: str):
+            self._ensure_screen(name)
             return self.sm.get_screen(name)
+
+        def _ensure_screen(self, name: str) -> None:
+            if name == "service" and not self.sm.has_screen(name):
+                from screens.service import ServiceScreen  # loads its kv file on first use
+
+                self.sm.add_widget(ServiceScreen(name="service"))
 
         def go(self, name: str):
             if name == "home":
                 name = self.home_name
+            self._ensure_screen(name)
             self.sm.current = name
             self.touch_activity()
 
@@ -317,7 +332,7 @@ def _build_app_class():
     return KioskApp
 
 
-def build_app(rt: Runtime, **kw):
+def build_app(rt: Runtime | OutOfServiceRuntime, **kw):
     """Create the app for an already prepared Kivy (see prepare_kivy)."""
     try:
         register_font(rt.cfg)
@@ -341,10 +356,11 @@ def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
     os.environ["SDL_NO_SIGNAL_HANDLERS"] = "1"
     signal.signal(signal.SIGTERM, _on_sigterm)
     prepare_kivy(cfg)
-    from kiosk.core.bootguard import BootGuard, OutOfServiceRuntime  # no boot loop (kiosk/bootguard.py)
+    from kiosk.core.bootguard import BootGuard, OutOfServiceRuntime  # no boot loop (kiosk/core/bootguard.py)
 
     guard = BootGuard(cfg.storage.dir)
     tripped = guard.begin()
+    rt: Runtime | OutOfServiceRuntime
     if tripped:
         rt = OutOfServiceRuntime(cfg, tripped, guard)
     else:

@@ -41,6 +41,7 @@ def build_runtime(cfg: Config, *, demo: bool = False) -> Runtime:
         _connect_central(rt)
         for role in rt.roles:
             ROLE_BUILDERS[role](rt)
+        _add_metrics(rt)
     except BaseException:
         rt.stop()
         raise
@@ -79,6 +80,23 @@ def _connect_central(rt: Runtime) -> None:
     rt.add_part(SYNC, rt.sync.start, rt.sync.stop)
 
 
+def _add_metrics(rt: Runtime) -> None:
+    """The node_exporter textfile, from the same report as the heartbeat (kiosk/sync/metrics.py)."""
+    from kiosk.sync.heartbeat import health_report
+    from kiosk.sync.metrics import MetricsWriter
+
+    cfg = rt.cfg
+    if not cfg.metrics.textfile:
+        return
+    storage = Path(cfg.storage.dir)
+
+    def report() -> dict[str, Any]:
+        return health_report(rt.ledger, cfg.device.id, rt.started_at, storage, rt.health)
+
+    writer = MetricsWriter(cfg.metrics.textfile, report, interval=cfg.metrics.interval)
+    rt.add_part("metrics", writer.start, writer.stop)
+
+
 # ---- devices ------------------------------------------------------------------
 
 
@@ -101,16 +119,23 @@ def printer_font(cfg: Config) -> str | None:
 def build_printer(cfg: Config) -> Any:
     """The configured printer behind its worker thread (devices/printer.py); start() runs the thread."""
     from devices.printer import FileBackend, PrinterWorker, SerialBackend, SimBackend, TicketPrinter
+    from devices.usb_printer import UsbBackend
 
     p = cfg.printer
+    profile = printer_profile(cfg)
     backend: Any
     if p.backend == "serial":
-        backend = SerialBackend(p.port, p.baudrate, timeout=p.status_timeout)
+        flow = profile.flow_control if p.flow_control == "profile" else p.flow_control
+        backend = SerialBackend(
+            p.port, p.baudrate, timeout=p.status_timeout, write_timeout=p.write_timeout, flow_control=flow
+        )
+    elif p.backend == "usb":
+        backend = UsbBackend(p.port, write_timeout=p.write_timeout)
     elif p.backend == "file":
         backend = FileBackend(p.path)
     else:
         backend = SimBackend()
-    return PrinterWorker(TicketPrinter(backend, printer_profile(cfg)))
+    return PrinterWorker(TicketPrinter(backend, profile, status_timeout=p.status_timeout))
 
 
 def encode_document(doc: Any, cfg: Config) -> bytes:
@@ -142,7 +167,12 @@ def build_scanner(cfg: Config, publish: Any) -> Any:
     backend = cfg.scanner.backend
     if backend == "serial":
         # devices.scanner logs losing and regaining the port itself; the heartbeat reads .connected.
-        return SerialScanner(cfg.scanner.port, cfg.scanner.baudrate, on_payload=deliver("serial"))
+        return SerialScanner(
+            cfg.scanner.port,
+            cfg.scanner.baudrate,
+            on_payload=deliver("serial"),
+            idle_gap=cfg.scanner.idle_gap_ms / 1000,
+        )
     if backend == "wedge":
         return WedgeAssembler()
     return SimScanner(deliver("sim"))
@@ -207,6 +237,9 @@ def build_dispenser(rt: Runtime) -> DispenserRole:
     )
     role = DispenserRole(service, printer)
     rt.dispenser = role
+    # The heartbeat and the metrics say what the dispenser last learnt of its printer.
+    rt.health_parts["paper"] = lambda: service.paper.state
+    rt.health_parts["printer"] = lambda: _printer_state(service.paper.state, service.paper.checked_at)
     rt.add_part("printer", printer.start, printer.close)
     rt.add_part("dispenser", service.start, service.stop)
     d = cfg.dispenser
@@ -230,6 +263,12 @@ def build_dispenser(rt: Runtime) -> DispenserRole:
 
         rt.add_part("dispenser buttons", start_buttons, stop_buttons)
     return role
+
+
+def _printer_state(paper: str, checked_at: float) -> str:
+    if not checked_at:
+        return "unknown"  # not asked yet since the start
+    return "offline" if paper == "offline" else ("unknown" if paper == "unknown" else "online")
 
 
 def build_lookup(rt: Runtime) -> LookupRole:
@@ -264,6 +303,7 @@ def build_pad(rt: Runtime) -> PadRole:
     if rt.sync is not None:
         rt.sync.add_listener(service.card_maybe_changed)  # the worker refreshed the card
     rt.add_part("pad", service.start, service.close)
+    rt.health_parts["ratings_chain"] = lambda: _chain_head(rt)
     if cfg.pad.clerk_button_pin or cfg.pad.keypad_pins:
         rt.add_part("pad keys", lambda: _start_pad_keys(rt, role), lambda: _stop_pad_keys(role))
     return role
@@ -309,6 +349,15 @@ def _stop_pad_keys(role: PadRole) -> None:
         if part is not None:
             part.close()
     role.keys = role.buttons = role.leds = None
+
+
+def _chain_head(rt: Runtime) -> dict[str, Any]:
+    """The ratings hash chain's head ("<count>:<hash>"), for the fleet to see it grow."""
+    from kiosk.core import keys
+
+    head = rt.ledger.get_meta(keys.RATING_CHAIN_HEAD) or "0:"
+    count, _, digest = head.partition(":")
+    return {"count": int(count) if count.isdigit() else None, "head": digest[:16]}
 
 
 ROLE_BUILDERS = {"dispenser": build_dispenser, "lookup": build_lookup, "pad": build_pad}

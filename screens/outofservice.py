@@ -1,4 +1,4 @@
-"""Shown instead of the roles after repeated crashed starts (kiosk/bootguard.py).
+"""Shown instead of the roles after repeated crashed starts (kiosk/core/bootguard.py).
 
 Citizens read that the device is out of service and where to go instead;
 the technician reads why, and what to do. Nothing else runs, so whatever

@@ -3,7 +3,7 @@
 Gesture: five taps within 3 s on the hall name (top-left of the header), or
 a 3-second press on it. Citizens do not find it by accident and it needs no
 extra button. Then a PIN keypad; the PIN is checked off the UI thread
-(PBKDF2 takes ~0.2 s) and locked after too many wrong tries (kiosk/technician.py).
+(PBKDF2 takes ~0.2 s) and locked after too many wrong tries (kiosk/technician/service.py).
 
 Once open it shows everything a technician needs to tell in a minute whether
 the device is healthy, and the tests and the restart. Leaving it (or the
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from kivy.clock import Clock
 from kivy.lang import Builder
@@ -63,7 +64,8 @@ VERDICT_COLOURS = {"OK": "168742", "WARN": "b36b00", "FAIL": "c8102e"}
 def install_gesture(app) -> None:
     """Hook the hidden gesture onto the hall name in the header."""
     target = app.header.ids.hall
-    state = {"taps": [], "press": None}
+    # "taps": recent tap times (monotonic); "press": the pending long-press Kivy ClockEvent, or None.
+    state: dict[str, Any] = {"taps": [], "press": None}
 
     def in_corner(touch):
         # The header is not a relative layout: its children use window coordinates.

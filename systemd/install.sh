@@ -1,7 +1,7 @@
 #!/bin/bash
 # Install the hall kiosk from this checkout on Raspberry Pi OS bookworm (64-bit).
 #
-#   sudo systemd/install.sh --role dispenser --printer-id 1a86:7523
+#   sudo systemd/install.sh --role dispenser --printer-id 1a86:7523 [--printer-serial SERIAL]
 #   sudo systemd/install.sh --role lookup --scanner-id 1eab:1d06
 #   sudo systemd/install.sh --role pad
 #   systemd/install.sh --dry-run ...        (print what would be done, change nothing)
@@ -18,6 +18,7 @@ USER_NAME=kiosk
 ROLE=""
 PRINTER_ID=""
 SCANNER_ID=""
+PRINTER_SERIAL=""
 DRY=0
 
 APT_PACKAGES=(
@@ -42,6 +43,7 @@ while [ $# -gt 0 ]; do
         --role) ROLE="${2:-}"; shift 2 ;;
         --printer-id) PRINTER_ID="${2:-}"; shift 2 ;;
         --scanner-id) SCANNER_ID="${2:-}"; shift 2 ;;
+        --printer-serial) PRINTER_SERIAL="${2:-}"; shift 2 ;;
         --dry-run) DRY=1; shift ;;
         -h|--help) usage 0 ;;
         *) echo "unknown option: $1" >&2; usage 2 ;;
@@ -53,6 +55,8 @@ case "$ROLE" in
     "") die "give --role dispenser|lookup|pad (picks the example config for /etc/kiosk/kiosk.toml)" ;;
     *) die "--role $ROLE: use dispenser, lookup or pad" ;;
 esac
+[ -z "$PRINTER_SERIAL" ] || [[ "$PRINTER_SERIAL" =~ ^[A-Za-z0-9._-]{1,64}$ ]] ||
+    die "--printer-serial '$PRINTER_SERIAL': give the printer's USB serial as udevadm info shows it (letters, digits, . _ -)"
 for id in "$PRINTER_ID" "$SCANNER_ID"; do
     [ -z "$id" ] || [[ "$id" =~ ^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$ ]] ||
         die "USB id '$id' has the wrong form: write vendor:product like 1a86:7523 (see: lsusb)"
@@ -75,7 +79,7 @@ if ! id "$USER_NAME" >/dev/null 2>&1; then
     run useradd --system --home-dir "$STATE" --no-create-home --shell /usr/sbin/nologin \
         --user-group "$USER_NAME"
 fi
-run usermod -a -G video,render,input,dialout,gpio "$USER_NAME"
+run usermod -a -G video,render,input,dialout,lp,gpio "$USER_NAME"
 
 say "software in $PREFIX"
 run mkdir -p "$PREFIX"
@@ -113,6 +117,9 @@ set_ids() {  # set_ids NAME VVVV:PPPP: rewrite the ids on the line that makes /d
 }
 [ -z "$PRINTER_ID" ] || set_ids kiosk-printer "$PRINTER_ID"
 [ -z "$SCANNER_ID" ] || set_ids kiosk-scanner "$SCANNER_ID"
+if [ -n "$PRINTER_SERIAL" ]; then
+    sed -i -E "/SYMLINK\+=\"kiosk-printer\"/ s/(ATTRS\{idProduct\}==\"[0-9a-f]{4}\")/\1, ATTRS{serial}==\"$PRINTER_SERIAL\"/" "$RULE_TMP"
+fi
 if [ "$DRY" = 1 ]; then
     grep -E '^SUBSYSTEM' "$RULE_TMP" | sed 's/^/    rule: /'
 fi

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.helpers import SERVICE_TIME, write_config  # noqa: E402
+from tests.helpers import SERVICE_TIME, device_tokens, write_config  # noqa: E402
 
 
 @pytest.fixture
@@ -31,6 +31,7 @@ def central(tmp_path):
     from kiosk.central.server import BenchCentral
 
     c = BenchCentral(tmp_path / "central", max_code_attempts=5, lockout_s=600, long_poll_cap=10).start()
+    c.issue_token = device_tokens(c)
     # The hall's service day is the tests' fixed day, as the devices' clocks are
     # (tests.helpers.SERVICE_TIME): a run across midnight does not start a new series.
     c.store.today = lambda: SERVICE_TIME.date().isoformat()

@@ -190,3 +190,27 @@ class AppHarness:
         self.Window.remove_widget(self.app.root)
         self.App._running_app = None
         self.pump(1)
+
+
+# The scope of each device id the tests use, as its config has it: most tests
+# run the demo device (every role, pad on window 01). A test about scope passes
+# roles and window itself.
+TEST_DEVICES = {
+    "demo-kiosk": (("dispenser", "lookup", "pad"), "01"),
+    "hall01-kiosk01": (("dispenser", "lookup", "pad"), "03"),
+    "hall01-lookup01": (("lookup",), None),
+    "hall01-pad01": (("pad",), "01"),
+    "hall01-pad07": (("pad",), "07"),
+}
+
+
+def device_tokens(central):
+    """central.issue_token with the device's usual scope when a test gives none."""
+    issue = central.issue_token
+
+    def issue_token(device_id, roles=None, window=None):
+        if roles is None:
+            roles, window = TEST_DEVICES.get(device_id, TEST_DEVICES["demo-kiosk"])
+        return issue(device_id, roles, window)
+
+    return issue_token

@@ -38,3 +38,7 @@ def test_lint_is_clean():
 
 def test_formatting_is_ruffs():
     _run("ruff", "format", "--check", ".")
+
+
+def test_types_check():
+    _run("mypy")

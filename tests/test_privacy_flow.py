@@ -35,7 +35,7 @@ def test_flow_logs_contain_no_personal_data(tmp_path, central):
             try:
                 raise RuntimeError(f"printer choked on {NAME} {ID_NO}")
             except RuntimeError:
-                logging.getLogger("kiosk.tickets").exception("print failed", extra={"personal": NAME})
+                logging.getLogger("kiosk.dispenser").exception("print failed", extra={"personal": NAME})
             # technician flow: service screen with a wrong and a right PIN, self-check
             h.app.go("service")
             h.pump(2)

@@ -13,7 +13,7 @@ from kiosk.core import logs, privacy
 from kiosk.core.config import load_config
 from kiosk.roles.lookup.service import Scan
 from kiosk.wiring import build_runtime
-from tests.helpers import at_service_time, write_config
+from tests.helpers import at_service_time, device_tokens, write_config
 
 NAME = "欧阳娜娜"
 RECEIPT = "ZW2026731904"
@@ -43,6 +43,7 @@ class Raw(logging.Handler):
 @pytest.fixture
 def central(tmp_path):
     c = BenchCentral(tmp_path / "central", long_poll_cap=1).start()
+    c.issue_token = device_tokens(c)  # each test device with its usual scope
     yield c
     c.stop()
 

@@ -86,6 +86,10 @@ def test_unit_has_what_a_kiosk_needs():
     allowed = " ".join(e["Service.DeviceAllow"])
     for dev in ("/dev/kiosk-printer", "/dev/kiosk-scanner", "char-drm", "char-input", "char-gpiochip", "/dev/tty1"):
         assert dev in allowed
+    # USB printer class (major 180 "usb"), a Pi's own UARTs (ttyAMA0, ttyS0 = serial0), USB-serial.
+    for dev in ("char-usb", "char-ttyS", "char-ttyAMA", "char-ttyUSB", "char-ttyACM"):
+        assert f"{dev} rw" in [v.strip() for v in e["Service.DeviceAllow"]]
+    assert {"dialout", "lp", "gpio"} <= set(one["Service.SupplementaryGroups"].split())
     env = dict(v.split("=", 1) for v in e["Service.Environment"])
     assert env["SDL_VIDEODRIVER"] == "kmsdrm" and env["KIVY_WINDOW"] == "sdl2" and env["KIVY_GL_BACKEND"] == "sdl2"
     from kiosk.core.bootguard import RESTART_EXIT_CODE
@@ -97,16 +101,22 @@ def test_unit_has_what_a_kiosk_needs():
 def test_udev_rule_names_printer_and_scanner_and_keeps_modemmanager_away():
     lines = [ln for ln in RULES.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     names = set()
+    usb_printer = []
     for line in lines:
-        assert 'SUBSYSTEM=="tty"' in line
         assert re.search(r'ATTRS\{idVendor\}=="[0-9a-f]{4}"', line)
         assert re.search(r'ATTRS\{idProduct\}=="[0-9a-f]{4}"', line)
-        assert 'ENV{ID_MM_DEVICE_IGNORE}="1"' in line
-        names.add(re.search(r'SYMLINK\+="([^"]+)"', line).group(1))
+        name = re.search(r'SYMLINK\+="([^"]+)"', line).group(1)
+        names.add(name)
+        if 'SUBSYSTEM=="usbmisc"' in line:  # usblp's /dev/usb/lp*: not a tty, ModemManager leaves it alone
+            assert name == "kiosk-printer" and 'KERNEL=="lp[0-9]*"' in line and 'GROUP="lp"' in line
+            usb_printer.append(line)
+        else:
+            assert 'SUBSYSTEM=="tty"' in line and 'ENV{ID_MM_DEVICE_IGNORE}="1"' in line
         # every clause is key op "value", comma separated: a typo makes udev skip the rule
         for clause in line.split(", "):
             assert re.fullmatch(r'[A-Z_]+(\{[A-Za-z_]+\})?(==|\+=|=)"[^"]*"', clause), clause
     assert names == {"kiosk-printer", "kiosk-scanner"}
+    assert len(usb_printer) == 1
 
 
 def test_install_script_dry_run_does_every_step(tmp_path):
@@ -131,14 +141,15 @@ def test_install_script_dry_run_does_every_step(tmp_path):
     for pkg in ("libgles2", "libegl1", "libgbm1", "libgl1-mesa-dri", "fonts-wqy-microhei", "libmtdev1"):
         assert pkg in out
     assert "venv --system-site-packages" in out
-    assert re.search(r"usermod -a -G video,render,input,dialout,gpio kiosk", out)
+    assert re.search(r"usermod -a -G video,render,input,dialout,lp,gpio kiosk", out)
     assert "config/dispenser.toml /etc/kiosk/kiosk.toml" in out
     assert re.search(r"install -m 0600 -o kiosk -g kiosk /dev/null /etc/kiosk/token", out)
     assert "/etc/systemd/system/kiosk.service" in out and "/etc/udev/rules.d/99-kiosk.rules" in out
     assert "systemctl set-default multi-user.target" in out
     assert "systemctl enable kiosk.service" in out
-    # the USB ids given end up in the rule, lower-cased
-    assert re.search(r'rule: .*idVendor\}=="0416", ATTRS\{idProduct\}=="5011", SYMLINK\+="kiosk-printer"', out)
+    # the USB ids given end up in the rule, lower-cased, for the serial and the USB printer-class line
+    printer = r'rule: .*idVendor\}=="0416", ATTRS\{idProduct\}=="5011", SYMLINK\+="kiosk-printer"'
+    assert len(re.findall(printer, out)) == 2
     assert re.search(r'rule: .*idVendor\}=="05e0", ATTRS\{idProduct\}=="1701", SYMLINK\+="kiosk-scanner"', out)
 
 
@@ -160,3 +171,40 @@ def test_example_configs_match_the_install_layout(role):
     data = tomllib.loads((ROOT / "config" / f"{role}.toml").read_text())
     assert data["central"]["token_file"] == "/etc/kiosk/token"
     assert data["storage"]["dir"] == "/var/lib/kiosk"  # the unit's StateDirectory, the only writable place
+
+
+def test_install_script_tells_identical_printers_apart_by_serial():
+    cmd = ["bash", str(INSTALL), "--role", "dispenser", "--printer-id", "0416:5011", "--dry-run"]
+    out = subprocess.run([*cmd, "--printer-serial", "SN2024-07"], capture_output=True, text=True, timeout=60).stdout
+    rules = [ln for ln in out.splitlines() if 'SYMLINK+="kiosk-printer"' in ln]
+    assert len(rules) == 2 and all('ATTRS{idProduct}=="5011", ATTRS{serial}=="SN2024-07"' in r for r in rules)
+    bad = subprocess.run([*cmd, "--printer-serial", 'x" RUN+="/bin/sh'], capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "--printer-serial" in bad.stderr
+
+
+def _exposure(tmp_path, text: str) -> float:
+    tool = shutil.which("systemd-analyze")
+    if not tool:
+        pytest.skip("systemd-analyze not installed (apt-get install systemd)")
+    path = tmp_path / "kiosk.service"
+    path.write_text(text)
+    env = {**os.environ, "SYSTEMD_LOG_LEVEL": "warning"}
+    proc = subprocess.run(
+        [tool, "security", "--offline=true", str(path)], capture_output=True, text=True, env=env, timeout=60
+    )
+    m = re.search(r"Overall exposure level for kiosk\.service: ([0-9.]+)", proc.stdout + proc.stderr)
+    if proc.returncode != 0 and m is None:
+        pytest.skip(f"systemd-analyze security --offline cannot run here: {proc.stderr.strip()[:200]}")
+    assert m, proc.stdout[-2000:]
+    return float(m.group(1))
+
+
+def test_the_unit_is_hardened_to_2_5_or_lower(tmp_path):
+    """systemd's own exposure score: no capabilities, a system-call filter, no IPC left behind …"""
+    assert _exposure(tmp_path, UNIT.read_text()) <= 2.5
+
+
+def test_the_exposure_score_really_moves(tmp_path):
+    """Control: taking the capability bound and the system-call filter out raises the score."""
+    loose = re.sub(r"(?m)^(CapabilityBoundingSet|SystemCallFilter)=.*\n", "", UNIT.read_text())
+    assert _exposure(tmp_path, loose) > _exposure(tmp_path, UNIT.read_text()) + 1.0

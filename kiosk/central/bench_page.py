@@ -3,11 +3,19 @@
 What a technician needs at the bench: what devices sent (heartbeats,
 tickets, ratings, events, rejections), a form to create a case and show its
 receipt QR, and buttons that drive each window (call next, end service,
-pause) so a counter pad can be exercised. Applicant names are shown masked.
+pause) so a counter pad can be exercised.
+
+Behind the bench password the central prints at start (a login sets a
+SameSite cookie, so another site cannot drive the forms; scripts may send it
+as HTTP Basic). What it lists is masked as a public screen would be: applicant
+names, receipt numbers, callback phones; query codes are never listed (a new
+case's receipt page shows its code once, to print the receipt).
 """
 
 from __future__ import annotations
 
+import base64
+import hmac
 import io
 import json
 from html import escape
@@ -15,7 +23,9 @@ from urllib.parse import parse_qs, quote
 
 from kiosk.central.faults import Fault
 from kiosk.central.store import CASE_STATUSES, COLLECTION_METHODS, StoreError
-from kiosk.core.privacy import mask_name
+from kiosk.core.privacy import mask_name, mask_phone, mask_receipt, scrub
+
+COOKIE = "bench_session"
 
 CSS = """body{font-family:sans-serif;margin:1em 2em;color:#222}table{border-collapse:collapse;margin-bottom:1em}
 td,th{border:1px solid #bbb;padding:2px 6px;font-size:90%;vertical-align:top}th{background:#eee}
@@ -52,7 +62,10 @@ def _form(action: str, label: str) -> Raw:
 
 
 def _short(obj, n: int = 160) -> str:
-    s = json.dumps(obj, ensure_ascii=False)
+    if isinstance(obj, dict) and obj.get("phone"):
+        obj = dict(obj, phone=mask_phone(obj["phone"]))
+    # Event bodies are the devices' free-form data: mask whatever looks personal.
+    s = scrub(json.dumps(obj, ensure_ascii=False), codes=False)
     return s if len(s) <= n else s[:n] + "…"
 
 
@@ -151,11 +164,11 @@ def index(central) -> str:
     parts.append("<h2>Cases</h2>")
     parts.append(
         _table(
-            ["receipt no", "query code", "item", "applicant", "status", "QR"],
+            ["receipt no", "query code", "item", "applicant", "status", "QR (holds the code)"],
             [
                 [
-                    c["receipt_no"],
-                    c["query_code"],
+                    mask_receipt(c["receipt_no"]),
+                    "******",
                     c["item_name"],
                     mask_name(c["applicant_name"]),
                     c["status"],
@@ -175,8 +188,29 @@ def index(central) -> str:
       领取 <select name=collection>{coll_opts}</select>
       窗口 <input name=window value="08" size=3>
       <button>创建 create case</button></form>""")
-    parts.append("<h2>Device token</h2>")
+    parts.append("<h2>Device tokens</h2>")
+    parts.append(
+        _table(
+            ["device", "roles", "window", "issued", "state", "hash", ""],
+            [
+                [
+                    t["device_id"],
+                    ",".join(t["roles"]) or "(none: reissue)",
+                    t["window"],
+                    t["issued_at"],
+                    "revoked" if t["revoked"] else "valid",
+                    t["hash_prefix"],
+                    "" if t["revoked"] else _form(f"/bench/tokens/{quote(t['device_id'])}/revoke", "revoke device"),
+                ]
+                for t in st.token_list()[-100:]
+            ],
+        )
+    )
     parts.append("""<form method=post action="/bench/tokens">device id <input name=device_id>
+      roles <label><input type=checkbox name=role_dispenser value=1>dispenser</label>
+      <label><input type=checkbox name=role_lookup value=1>lookup</label>
+      <label><input type=checkbox name=role_pad value=1>pad</label>
+      window (a pad's) <input name=window size=3>
       <button>issue token</button></form>""")
     parts.append("<h2>Fault injection</h2>")
     parts.append(
@@ -202,12 +236,52 @@ def qr_png(payload: str) -> bytes:
     return out.getvalue()
 
 
+def signed_in(central, headers) -> bool:
+    """The bench session cookie, or the password as HTTP Basic (any user name)."""
+    for part in (headers.get("Cookie") or "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == COOKIE and hmac.compare_digest(value.encode(), central.bench_session.encode()):
+            return True
+    auth = headers.get("Authorization") or ""
+    if auth.startswith("Basic "):
+        try:
+            _, _, pw = base64.b64decode(auth[6:]).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return hmac.compare_digest(pw.encode(), central.bench_password.encode())
+    return False
+
+
+def _login(central, method: str, query: dict, form: dict):
+    from kiosk.central.server import Response
+
+    given = form.get("password") if method == "POST" else query.get("password")
+    if given is not None and hmac.compare_digest(given.encode(), central.bench_password.encode()):
+        cookie = f"{COOKIE}={central.bench_session}; Path=/bench; HttpOnly; SameSite=Strict"
+        return Response(303, b"", "text/plain", {"Location": "/bench/", "Set-Cookie": cookie})
+    page = _page(
+        "Bench central 测试中心",
+        ("<p>Wrong password.</p>" if given is not None else "")
+        + "<p>The bench password is printed where the bench central was started.</p>"
+        '<form method=post action="/bench/login">password <input type=password name=password autofocus>'
+        "<button>sign in</button></form>",
+    )
+    page.status = 401
+    return page
+
+
 def route(central, method: str, path: str, query: dict, body: bytes, headers):
     from kiosk.central.server import Response, error_response, json_response
 
     st = central.store
     form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
     parts = [p for p in path.split("/") if p][1:]
+    if parts == ["login"]:
+        return _login(central, method, query, form)
+    if not signed_in(central, headers):
+        if method == "GET" and not parts:
+            return _login(central, method, query, form)
+        return error_response(401, "bench_login", "sign in at /bench/login with the bench password first")
     try:
         if method == "GET" and not parts:
             return _page("Bench central 测试中心", index(central))
@@ -245,14 +319,22 @@ def route(central, method: str, path: str, query: dict, body: bytes, headers):
                     return Response(200, qr_png(st.qr_payload(c["receipt_no"], c["query_code"])), "image/png")
             return error_response(404, "not_found", "no such case")
         if len(parts) == 3 and parts[0] == "windows" and method == "POST":
-            action = {"call-next": st.call_next, "end": st.end_service, "pause": st.pause, "resume": st.resume}.get(
-                parts[2]
-            )
+            action = {
+                # The bench's counter works on the newest case of its window, so ratings carry a case.
+                "call-next": lambda w: st.call_next(w, auto_case=True),
+                "end": st.end_service,
+                "pause": st.pause,
+                "resume": st.resume,
+            }.get(parts[2])
             if action:
                 action(parts[1])
                 return _redirect()
+        if len(parts) == 3 and parts[0] == "tokens" and parts[2] == "revoke" and method == "POST":
+            st.revoke_tokens(parts[1])
+            return _redirect()
         if parts == ["tokens"] and method == "POST":
-            token = st.issue_token(form.get("device_id", "").strip())
+            roles = [r for r in ("dispenser", "lookup", "pad") if form.get(f"role_{r}")]
+            token = st.issue_token(form.get("device_id", "").strip(), roles, form.get("window", "").strip() or None)
             return _page(
                 "Device token",
                 f"<p>Token for <b>{escape(form['device_id'])}</b> (shown once; "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import zlib
+from typing import NotRequired, TypedDict
 
 CATEGORIES = [
     # code, prefix, zh, en, number range, average service time (s), windows serving it
@@ -89,7 +90,25 @@ WINDOWS = [
     ("08", ["D", "B", "C"], "S1008", "郑伟", "10208", 5),
 ]
 
-DEMO_CASES = [
+
+class DemoCase(TypedDict):
+    """CentralStore.create_case's arguments for one demo case."""
+
+    receipt_no: str
+    query_code: str
+    item_name: str
+    item_code: str
+    item_version: str
+    applicant_name: str
+    status: str
+    time_limit_days: int
+    collection: str
+    window: str
+    handler: str
+    missing_materials: NotRequired[list[str]]
+
+
+DEMO_CASES: list[DemoCase] = [
     {
         "receipt_no": "ZW2026000101",
         "query_code": "482913",

@@ -3,10 +3,11 @@
 A technician's and a test's stand-in for the province's system. Standard
 library only (ThreadingHTTPServer), SQLite under the data directory, device
 tokens it issues itself. Not a production server: it binds to loopback by
-default and the /bench/ pages have no login.
+default and the /bench/ pages take the bench password made at start
+(`bench_password`, printed by `kiosk central`, opened for you by the demo).
 
     central = BenchCentral("/tmp/central").start()
-    token = central.issue_token("hall01-kiosk01")
+    token = central.issue_token("hall01-pad03", ["pad"], window="03")
     ... CentralClient(central.url, token) ...
     central.stop()
 """
@@ -16,17 +17,20 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from kiosk.central import bench_page
 from kiosk.central.faults import Fault, FaultPlan
-from kiosk.central.store import WINDOW_RX, CentralStore, StoreError
+from kiosk.central.scope import OPERATION_ROLE, WINDOW_RX, Scope, ScopeError
+from kiosk.central.store import CentralStore, StoreError
 
 log = logging.getLogger("kiosk.central")
 
@@ -152,6 +156,7 @@ class Handler(BaseHTTPRequestHandler):
         self._handle("QUERY")
 
     def _read_body(self) -> bytes:
+        self._body_read = True
         try:
             n = int(self.headers.get("Content-Length") or 0)
         except ValueError:
@@ -176,10 +181,13 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path = url.path
         self.query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        try:
-            self._body = self._read_body()
-        except ApiError as e:
-            return self._send(error_response(e.status, e.code, e.message))
+        is_api = path.startswith(API + "/") or path == API
+        self._body, self._body_read = b"", False
+        if not is_api:  # the API reads its body only after the token is checked (_api)
+            try:
+                self._body = self._read_body()
+            except ApiError as e:
+                return self._send(error_response(e.status, e.code, e.message))
         fault = central.faults.take(path) if path.startswith(API + "/") else None
         if fault and fault.kind == "error":
             headers = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else {}
@@ -187,7 +195,7 @@ class Handler(BaseHTTPRequestHandler):
         if fault and fault.kind == "slow":
             time.sleep(fault.delay)
         try:
-            if path.startswith(API + "/") or path == API:
+            if is_api:
                 resp = self._api(method, path[len(API) :])
             elif path == "/bench" or path.startswith("/bench/"):
                 resp = bench_page.route(central, method, path, self.query, self._body, self.headers)
@@ -197,6 +205,8 @@ class Handler(BaseHTTPRequestHandler):
                 resp = error_response(404, "not_found", f"no such path {path}")
         except ApiError as e:
             resp = error_response(e.status, e.code, e.message, e.headers, **e.extra)
+        except ScopeError as e:
+            resp = error_response(403, "forbidden", str(e))
         except StoreError as e:
             headers = {"Retry-After": str(e.extra["retry_after_s"])} if "retry_after_s" in e.extra else {}
             resp = error_response(e.status, e.code, e.message, headers, **e.extra)
@@ -223,6 +233,11 @@ class Handler(BaseHTTPRequestHandler):
         self._send(resp)
 
     def _send(self, resp: Response) -> None:
+        if not self._body_read and (self.headers.get("Content-Length") or "0").strip() not in ("", "0"):
+            # Refused before its body was read: the unread bytes would be taken
+            # for the next request on this connection, so it ends here.
+            self.close_connection = True
+            resp.headers.setdefault("Connection", "close")
         try:
             self.send_response(resp.status)
             self.send_header(
@@ -240,42 +255,46 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     # -- the API ----------------------------------------------------------
-    def _device(self) -> str:
+    def _scope(self) -> Scope:
         auth = self.headers.get("Authorization", "")
         m = re.fullmatch(r"Bearer ([A-Za-z0-9._~+/=-]{10,200})", auth.strip())
-        device = self.server.central.store.device_for_token(m.group(1)) if m else None
-        if device is None:
+        scope = self.server.central.running_store().scope_for_token(m.group(1)) if m else None
+        if scope is None:
             raise ApiError(
                 401,
                 "unauthorized",
-                "missing or unknown device token; issue one with `kiosk central issue-token`",
+                "missing, unknown or revoked device token; issue one with `kiosk central issue-token`",
                 {"WWW-Authenticate": 'Bearer realm="central"'},
             )
-        return device
+        return scope
 
     def _api(self, method: str, sub: str) -> Response:
-        store = self.server.central.store
-        routes = [
-            ("GET", r"/whoami", self._whoami),
-            ("GET", r"/config", self._config),
-            ("POST", r"/tickets", self._ticket),
-            ("POST", r"/tickets/leases", self._lease),
-            ("GET", r"/queue", self._queue),
-            ("GET", r"/queue/(?P<category>[^/]+)", self._queue),
-            ("POST", r"/events", self._events),
-            ("POST", r"/cases/lookup", self._lookup),
-            ("GET", r"/windows/(?P<window>[^/]+)/session", self._session),
-            ("GET", r"/windows/(?P<window>[^/]+)/staff", self._staff),
-            ("GET", r"/staff/(?P<staff_id>[^/]+)/photo", self._photo),
-            ("POST", r"/heartbeat", self._heartbeat),
+        store = self.server.central.running_store()
+        routes: list[tuple[str, str, str, Callable[..., Response]]] = [
+            ("GET", r"/whoami", "whoami", self._whoami),
+            ("GET", r"/config", "getConfig", self._config),
+            ("POST", r"/tickets", "issueTicket", self._ticket),
+            ("POST", r"/tickets/leases", "leaseNumbers", self._lease),
+            ("GET", r"/queue", "queueStatus", self._queue),
+            ("GET", r"/queue/(?P<category>[^/]+)", "queueStatusOne", self._queue),
+            ("POST", r"/events", "uploadEvents", self._events),
+            ("POST", r"/cases/lookup", "lookupCase", self._lookup),
+            ("GET", r"/windows/(?P<window>[^/]+)/session", "windowSession", self._session),
+            ("GET", r"/windows/(?P<window>[^/]+)/staff", "staffCard", self._staff),
+            ("GET", r"/staff/(?P<staff_id>[^/]+)/photo", "staffPhoto", self._photo),
+            ("POST", r"/heartbeat", "heartbeat", self._heartbeat),
         ]
         allowed = []
-        for m, rx, fn in routes:
+        for m, rx, op, fn in routes:
             match = re.fullmatch(rx, sub)
             if match:
                 if m == method:
-                    device = self._device()
-                    return fn(store, device, **{k: unquote(v) for k, v in match.groupdict().items()})
+                    # Token and scope before the body is read: a stranger's or an
+                    # out-of-scope upload costs no memory and never reaches the store.
+                    scope = self._scope()
+                    scope.require(OPERATION_ROLE[op], _WHAT[op])
+                    self._body = self._read_body()
+                    return fn(store, scope, **{k: unquote(v) for k, v in match.groupdict().items()})
                 allowed.append(m)
         if allowed:
             return error_response(405, "method_not_allowed", f"use {', '.join(allowed)}", {"Allow": ", ".join(allowed)})
@@ -285,26 +304,29 @@ class Handler(BaseHTTPRequestHandler):
         given = self.headers.get("If-None-Match", "")
         return any(t.strip() in (etag, "*") for t in given.split(",")) if given else False
 
-    def _whoami(self, store, device):
-        return json_response(200, {"device_id": device, "server_time": _now()})
+    def _whoami(self, store, scope):
+        return json_response(
+            200,
+            {"device_id": scope.device_id, "roles": sorted(scope.roles), "window": scope.window, "server_time": _now()},
+        )
 
-    def _config(self, store, device):
+    def _config(self, store, scope):
         cfg, etag = store.device_config()
         if self._etag_matches(etag):
             return Response(304, b"", "application/json", {"ETag": etag})
         return json_response(200, cfg, {"ETag": etag, "Cache-Control": "no-cache"})
 
-    def _ticket(self, store, device):
+    def _ticket(self, store, scope):
         body = self._json_body()
         rid = _require(body, "request_id", str)
         if not REQUEST_ID_RX.fullmatch(rid):
             raise ApiError(400, "invalid", "request_id: 1..64 letters, digits or . _ : -")
         cat = _require(body, "category", str)
         prio = _require(body, "priority", bool, optional=True) or False
-        ticket, created = store.issue_ticket(device, rid, cat, prio)
+        ticket, created = store.issue_ticket(scope.device_id, rid, cat, prio)
         return json_response(201 if created else 200, ticket)
 
-    def _lease(self, store, device):
+    def _lease(self, store, scope):
         body = self._json_body()
         cat = _require(body, "category", str)
         size = _require(body, "size", int)
@@ -312,29 +334,30 @@ class Handler(BaseHTTPRequestHandler):
         if rid is not None and not REQUEST_ID_RX.fullmatch(rid):
             raise ApiError(400, "invalid", "request_id: 1..64 letters, digits or . _ : -")
         prio = _require(body, "priority", bool, optional=True) or False
-        lease, created = store.lease(device, cat, size, rid, prio)
+        lease, created = store.lease(scope.device_id, cat, size, rid, prio)
         return json_response(201 if created else 200, lease)
 
-    def _queue(self, store, device, category=None):
+    def _queue(self, store, scope, category=None):
         return json_response(200, store.queue_status(category))
 
-    def _events(self, store, device):
+    def _events(self, store, scope):
         body = self._json_body()
         events = _require(body, "events", list)
         if len(events) > MAX_BATCH:
             raise ApiError(400, "too_many", f"at most {MAX_BATCH} events per request: send smaller batches")
         if not all(isinstance(e, dict) for e in events):
             raise ApiError(400, "invalid", "every item of events must be a JSON object")
-        return json_response(200, {"results": store.accept_events(device, events)})
+        return json_response(200, {"results": store.accept_events(scope, events)})
 
-    def _lookup(self, store, device):
+    def _lookup(self, store, scope):
         body = self._json_body()
         case = store.lookup_case(_require(body, "receipt_no", str), _require(body, "query_code", str))
         return json_response(200, case, {"Cache-Control": "no-store"})
 
-    def _session(self, store, device, window):
+    def _session(self, store, scope, window):
         if not WINDOW_RX.fullmatch(window):
             raise ApiError(400, "invalid", "window: 1..8 letters, digits or '-'")
+        scope.require_window(window, "read the service session")
         try:
             wait = float(self.query.get("wait", "0"))
             since = int(self.query["since"]) if "since" in self.query else None
@@ -348,22 +371,27 @@ class Handler(BaseHTTPRequestHandler):
         s = store.wait_window(window, since, min(wait, central.long_poll_cap), lambda: central.stopping)
         return json_response(200, s)
 
-    def _staff(self, store, device, window):
+    def _staff(self, store, scope, window):
+        scope.require_window(window, "read the staff card")
         card, etag = store.staff_card(window)
         if self._etag_matches(etag):
             return Response(304, b"", "application/json", {"ETag": etag})
         return json_response(200, card, {"ETag": etag})
 
-    def _photo(self, store, device, staff_id):
+    def _photo(self, store, scope, staff_id):
+        if staff_id != store.staff_on_window(scope.window):
+            raise ScopeError(
+                f"the token of {scope.describe()} may read the photo of the staff member on its own window only"
+            )
         photo, ctype, etag = store.staff_photo(staff_id)
         if self._etag_matches(etag):
             return Response(304, b"", ctype, {"ETag": etag})
         return Response(200, photo, ctype, {"ETag": etag, "Cache-Control": "max-age=3600"})
 
-    def _heartbeat(self, store, device):
+    def _heartbeat(self, store, scope):
         body = self._json_body()
         _check_health(body)
-        return json_response(200, store.heartbeat(device, body))
+        return json_response(200, store.heartbeat(scope.device_id, body))
 
 
 # Health fields this firmware sends, with their JSON types; other fields pass as they are.
@@ -378,6 +406,23 @@ _HEALTH_TYPES = {
     "sent_at": (str,),
 }
 _OUTBOX_TYPES = {"pending": (int,), "dead": (int,), "oldest_pending_age_s": (int, float, None)}
+
+
+# What each operation is, in a refusal's message ("may not <what>").
+_WHAT = {
+    "whoami": "ask who it is",
+    "getConfig": "read the config",
+    "heartbeat": "send a heartbeat",
+    "queueStatus": "read the queue",
+    "queueStatusOne": "read the queue",
+    "uploadEvents": "upload events",
+    "issueTicket": "issue queue tickets",
+    "leaseNumbers": "lease ticket numbers",
+    "lookupCase": "look up cases",
+    "windowSession": "read window sessions",
+    "staffCard": "read staff cards",
+    "staffPhoto": "read staff photos",
+}
 
 
 def _check_health(body: dict) -> None:
@@ -415,9 +460,14 @@ class BenchCentral:
         long_poll_cap: float = MAX_WAIT,
         tls_cert: str | None = None,
         tls_key: str | None = None,
+        bench_password: str | None = None,
         **store_options,
     ):
         self.data_dir = Path(data_dir)
+        # A new password for each run unless one is given: whoever started the
+        # central sees it; anyone else who can reach the port does not.
+        self.bench_password = bench_password or secrets.token_urlsafe(12)
+        self.bench_session = secrets.token_urlsafe(32)
         # HTTPS like a production central, for checking a device's ca_file and
         # certificate verification at the bench.
         self.tls: ssl.SSLContext | None = None
@@ -449,23 +499,26 @@ class BenchCentral:
         """Foreground use (`kiosk central`): serve until interrupted."""
         if self._httpd is None:
             self.start()
+        thread = self._thread
         try:
-            while self._thread.is_alive():
-                self._thread.join(0.5)
+            while thread is not None and thread.is_alive():
+                thread.join(0.5)
         finally:
             self.stop()
 
     def stop(self) -> None:
         if self._httpd is None:
             return
+        store = self.running_store()
         self.stopping = True
-        with self.store.window_changed:
-            self.store.window_changed.notify_all()
+        with store.window_changed:
+            store.window_changed.notify_all()
         self._httpd.shutdown()
         self._httpd.close_all_connections()
         self._httpd.server_close()
-        self._thread.join(5)
-        self.store.close()
+        if self._thread is not None:
+            self._thread.join(5)
+        store.close()
         self._httpd = None
 
     def __enter__(self):
@@ -478,28 +531,39 @@ class BenchCentral:
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
+    @property
+    def bench_login_url(self) -> str:
+        """Opens the bench pages signed in (the password travels once, to this central only)."""
+        return f"{self.url}/bench/login?password={self.bench_password}"
+
     # -- driving it -------------------------------------------------------
-    def issue_token(self, device_id: str) -> str:
-        return self.store.issue_token(device_id)
+    def running_store(self) -> CentralStore:
+        """The store of a started central (driving one that was never started is a caller's mistake)."""
+        if self.store is None:
+            raise RuntimeError("the bench central is not started: call start() first")
+        return self.store
+
+    def issue_token(self, device_id: str, roles: list[str] | tuple[str, ...], window: str | None = None) -> str:
+        return self.running_store().issue_token(device_id, roles, window)
 
     def create_case(self, item_name: str = "个体工商户设立登记", applicant_name: str = "张小三", **kw) -> dict:
         """Returns receipt_no, query_code and qr_payload (the receipt's QR text)."""
-        return self.store.create_case(item_name, applicant_name, **kw)
+        return self.running_store().create_case(item_name, applicant_name, **kw)
 
     def call_next(self, window: str, **kw) -> dict:
-        return self.store.call_next(window, **kw)
+        return self.running_store().call_next(window, **kw)
 
     def end_service(self, window: str) -> dict:
-        return self.store.end_service(window)
+        return self.running_store().end_service(window)
 
     def pause(self, window: str) -> dict:
-        return self.store.pause(window)
+        return self.running_store().pause(window)
 
     def resume(self, window: str) -> dict:
-        return self.store.resume(window)
+        return self.running_store().resume(window)
 
     def events(self, kind: str | None = None) -> list[dict]:
-        return self.store.events(kind)
+        return self.running_store().events(kind)
 
     def inject(
         self,

@@ -26,30 +26,46 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.central import seed
+from kiosk.central.scope import EVENT_ROLE, Scope, check_roles
 from kiosk.core import keys
 from kiosk.core.privacy import mask_name
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tokens (
-    token_hash TEXT PRIMARY KEY, device_id TEXT NOT NULL, issued_at TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS series (
-    day TEXT NOT NULL, series TEXT NOT NULL, next_number INTEGER NOT NULL, PRIMARY KEY (day, series));
-CREATE TABLE IF NOT EXISTS tickets (
+# The tables whose keys changed in schema 1 (ids scoped per device) are kept
+# apart so an older data directory can be rebuilt into them (see _migrate).
+REBUILT = {
+    "tickets": """CREATE TABLE IF NOT EXISTS tickets (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     day TEXT NOT NULL, series TEXT NOT NULL, category TEXT NOT NULL, number INTEGER NOT NULL,
-    display TEXT NOT NULL, priority INTEGER NOT NULL, request_id TEXT UNIQUE, device_id TEXT NOT NULL,
+    display TEXT NOT NULL, priority INTEGER NOT NULL, request_id TEXT, device_id TEXT NOT NULL,
     source TEXT NOT NULL, people_ahead INTEGER, est_wait_s INTEGER, issued_at TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'waiting', called_at TEXT, window TEXT);
-CREATE INDEX IF NOT EXISTS tickets_queue ON tickets(day, series, state);
-CREATE TABLE IF NOT EXISTS leases (
-    lease_id TEXT PRIMARY KEY, request_id TEXT UNIQUE, device_id TEXT NOT NULL, day TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'waiting', called_at TEXT, window TEXT, UNIQUE (device_id, request_id))""",
+    "leases": """CREATE TABLE IF NOT EXISTS leases (
+    lease_id TEXT PRIMARY KEY, request_id TEXT, device_id TEXT NOT NULL, day TEXT NOT NULL,
     category TEXT NOT NULL, series TEXT NOT NULL, priority INTEGER NOT NULL,
-    first INTEGER NOT NULL, last INTEGER NOT NULL, issued_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS events (
-    id TEXT PRIMARY KEY, device_id TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL,
-    created_at TEXT NOT NULL, boot_id TEXT NOT NULL, seq INTEGER NOT NULL, received_at TEXT NOT NULL);
+    first INTEGER NOT NULL, last INTEGER NOT NULL, issued_at TEXT NOT NULL, UNIQUE (device_id, request_id))""",
+    "events": """CREATE TABLE IF NOT EXISTS events (
+    id TEXT NOT NULL, device_id TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL,
+    created_at TEXT NOT NULL, boot_id TEXT NOT NULL, seq INTEGER NOT NULL, received_at TEXT NOT NULL,
+    PRIMARY KEY (device_id, id))""",
+}
+
+SCHEMA_VERSION = 1
+SCHEMA = (
+    """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (
+    token_hash TEXT PRIMARY KEY, device_id TEXT NOT NULL, issued_at TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0,
+    roles TEXT NOT NULL DEFAULT '[]', window TEXT);
+CREATE TABLE IF NOT EXISTS series (
+    day TEXT NOT NULL, series TEXT NOT NULL, next_number INTEGER NOT NULL, PRIMARY KEY (day, series));
+"""
+    + ";\n".join(REBUILT.values())
+    + """;
+CREATE INDEX IF NOT EXISTS tickets_queue ON tickets(day, series, state);
 CREATE INDEX IF NOT EXISTS events_kind ON events(kind);
+CREATE TABLE IF NOT EXISTS rating_outcomes (
+    window TEXT NOT NULL, session_id TEXT NOT NULL, device_id TEXT NOT NULL, event_id TEXT NOT NULL,
+    outcome TEXT NOT NULL, PRIMARY KEY (window, session_id));
 CREATE TABLE IF NOT EXISTS rejections (
     n INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT, device_id TEXT NOT NULL, kind TEXT,
     reason TEXT NOT NULL, at TEXT NOT NULL);
@@ -69,14 +85,18 @@ CREATE TABLE IF NOT EXISTS windows (
     rev INTEGER NOT NULL DEFAULT 0, changed_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY, window TEXT NOT NULL, staff_id TEXT, ticket TEXT, case_no TEXT,
-    started_at TEXT NOT NULL, ended_at TEXT);
+    started_at TEXT NOT NULL, ended_at TEXT, item_code TEXT, item_version TEXT, item_name TEXT, case_type TEXT);
 """
+)
 
 # Event kinds the central knows: <family>.<what>. An unknown family is a
 # device bug (or a newer device than this central) and is rejected, not stored.
 KIND_RX = re.compile(r"(ticket|rating|lookup|audit|device|printer|pad)\.[a-z][a-z0-9_]{0,39}")
+# The outcomes of a rating session: exactly one per window session (一次一评).
+RATING_OUTCOMES = ("rating.submitted", "rating.not_rated")
+# Sessions a clerk opens on the pad itself (offline 请评价 button) carry this prefix.
+CLERK_SESSION_PREFIX = "L-"
 RECEIPT_RX = re.compile(r"[A-Za-z0-9-]{4,40}")
-WINDOW_RX = re.compile(r"[0-9A-Za-z-]{1,8}")
 
 CASE_STATUSES = {
     "accepted": ("已受理", "Accepted"),
@@ -148,7 +168,7 @@ class CentralStore:
         # acknowledgement, so an acknowledged event lost in a power cut here
         # would be lost for good.
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self._migrate()
         if self._meta("seeded") is None:
             self._seed()
 
@@ -177,6 +197,44 @@ class CentralStore:
                     store._lock.release()
 
         return Tx()
+
+    def _migrate(self) -> None:
+        """Bring a data directory of an older bench central up to SCHEMA_VERSION, keeping its data.
+
+        Schema 0 kept request ids and event ids hall-wide (one device could take
+        another's ticket or pre-empt its event id) and tokens without roles. Its
+        tokens keep working for whoami only: each device needs a new token with roles."""
+        db = self._db
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.dir} was written by a newer bench central (schema {version}); use that version or a new --data"
+            )
+        old = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if version == 0 and "tokens" in old:
+                cols = {r[1] for r in db.execute("PRAGMA table_info(tokens)")}
+                if "roles" not in cols:
+                    db.execute("ALTER TABLE tokens ADD COLUMN roles TEXT NOT NULL DEFAULT '[]'")
+                    db.execute("ALTER TABLE tokens ADD COLUMN window TEXT")
+                if "sessions" in old:
+                    for col in ("item_code", "item_version", "item_name", "case_type"):
+                        db.execute(f"ALTER TABLE sessions ADD COLUMN {col} TEXT")
+                for table, ddl in REBUILT.items():
+                    if table in old:
+                        db.execute(f"ALTER TABLE {table} RENAME TO old_{table}")
+                        db.execute(ddl)
+                        db.execute(f"INSERT INTO {table} SELECT * FROM old_{table}")
+                        db.execute(f"DROP TABLE old_{table}")
+            for stmt in SCHEMA.split(";"):
+                if stmt.strip():
+                    db.execute(stmt)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def _meta(self, key: str) -> str | None:
         rows = self._q("SELECT value FROM meta WHERE key = ?", (key,))
@@ -215,26 +273,62 @@ class CentralStore:
             self.create_case(**case)
 
     # -- tokens -----------------------------------------------------------
-    def issue_token(self, device_id: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", device_id):
+    def issue_token(self, device_id: str, roles: list[str] | tuple[str, ...], window: str | None = None) -> str:
+        """A new token for one device, scoped to its roles (and, for a pad, its window)."""
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", device_id or ""):
             raise ValueError(f"device id {device_id!r}: use letters, digits, '.', '_' or '-'")
+        role_set, window = check_roles(roles, window)
+        if window is not None and not self._q("SELECT 1 FROM windows WHERE window = ?", (window,)):
+            known = ", ".join(r["window"] for r in self._q("SELECT window FROM windows ORDER BY window"))
+            raise ValueError(f"window {window!r} is not a window of this hall (windows: {known})")
         token = secrets.token_urlsafe(32)
         with self._tx() as db:
             # Only the hash is kept: a copy of the database lets no one act as a device.
-            db.execute("INSERT INTO tokens VALUES (?, ?, ?, 0)", (token_hash(token), device_id, now_iso()))
+            db.execute(
+                "INSERT INTO tokens (token_hash, device_id, issued_at, revoked, roles, window)"
+                " VALUES (?, ?, ?, 0, ?, ?)",
+                (token_hash(token), device_id, now_iso(), canonical(sorted(role_set)), window),
+            )
         return token
 
-    def revoke_tokens(self, device_id: str) -> None:
+    def revoke_tokens(self, device_id: str) -> int:
+        """Revoke every token of the device; returns how many were still valid."""
         with self._tx() as db:
-            db.execute("UPDATE tokens SET revoked = 1 WHERE device_id = ?", (device_id,))
+            cur = db.execute("UPDATE tokens SET revoked = 1 WHERE device_id = ? AND revoked = 0", (device_id,))
+            return cur.rowcount
+
+    def scope_for_token(self, token: str) -> Scope | None:
+        rows = self._q(
+            "SELECT device_id, roles, window FROM tokens WHERE token_hash = ? AND revoked = 0", (token_hash(token),)
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return Scope(r["device_id"], frozenset(json.loads(r["roles"])), r["window"])
 
     def device_for_token(self, token: str) -> str | None:
-        rows = self._q("SELECT device_id FROM tokens WHERE token_hash = ? AND revoked = 0", (token_hash(token),))
-        return rows[0]["device_id"] if rows else None
+        scope = self.scope_for_token(token)
+        return scope.device_id if scope else None
+
+    def token_list(self) -> list[dict]:
+        """Every token as the bench page lists it: never the token, a short prefix of its hash."""
+        return [
+            {
+                "device_id": r["device_id"],
+                "roles": json.loads(r["roles"]),
+                "window": r["window"],
+                "issued_at": r["issued_at"],
+                "revoked": bool(r["revoked"]),
+                "hash_prefix": r["token_hash"][:8],
+            }
+            for r in self._q("SELECT * FROM tokens ORDER BY issued_at, rowid")
+        ]
 
     # -- device config ----------------------------------------------------
     def device_config(self) -> tuple[dict, str]:
         raw = self._meta("device_config")
+        if raw is None:  # written when the store is made: only a hand-edited database lacks it
+            raise RuntimeError("the bench central has no device config (its database was edited?)")
         etag = '"' + hashlib.sha256(raw.encode()).hexdigest()[:20] + '"'
         cfg = json.loads(raw)
         cfg["version"] = etag.strip('"')
@@ -286,7 +380,10 @@ class CentralStore:
         series, prefix, lo, hi = self._series(category, priority)
         cat = self._category(category)
         with self._tx() as db:
-            row = db.execute("SELECT * FROM tickets WHERE request_id = ?", (request_id,)).fetchone()
+            # Request ids are the device's own: another device's id finds nothing here.
+            row = db.execute(
+                "SELECT * FROM tickets WHERE device_id = ? AND request_id = ?", (device_id, request_id)
+            ).fetchone()
             if row is not None:
                 if row["category"] != category or bool(row["priority"]) != bool(priority):
                     raise StoreError(409, "conflict", "this request_id was already used for another ticket")
@@ -340,7 +437,9 @@ class CentralStore:
         series, prefix, lo, hi = self._series(category, priority)
         with self._tx() as db:
             if request_id:
-                row = db.execute("SELECT * FROM leases WHERE request_id = ?", (request_id,)).fetchone()
+                row = db.execute(
+                    "SELECT * FROM leases WHERE device_id = ? AND request_id = ?", (device_id, request_id)
+                ).fetchone()
                 if row is not None:
                     return self._lease_json(row, prefix), False
             day = self.today()
@@ -409,7 +508,7 @@ class CentralStore:
         return {"day": day, "updated_at": now_iso(), "categories": out, "priority_waiting": prio}
 
     # -- events -----------------------------------------------------------
-    def _check_event(self, device_id: str, ev: Any) -> str | None:
+    def _check_event(self, scope: Scope, ev: Any) -> str | None:
         """None if the event is acceptable, else why it is not (told to the device, kept as a rejection)."""
         if not isinstance(ev, dict):
             return "invalid: an event must be a JSON object"
@@ -421,10 +520,15 @@ class CentralStore:
         kind = ev.get("kind")
         if not isinstance(kind, str) or not KIND_RX.fullmatch(kind):
             return f"unknown_kind: {str(kind)[:60]!r} is not a kind this central accepts"
-        if ev.get("device_id") != device_id:
+        if ev.get("device_id") != scope.device_id:
             return "invalid: device_id does not match the device token"
+        role = EVENT_ROLE[kind.split(".", 1)[0]]
+        if role is not None and role not in scope.roles:
+            return f"forbidden: {kind} events come from a {role}; this token's roles are {sorted(scope.roles)}"
         ca = ev.get("created_at")
         try:
+            if not isinstance(ca, str):
+                raise TypeError(ca)
             datetime.fromisoformat(ca)
         except (TypeError, ValueError):
             return "invalid: created_at must be an ISO 8601 time"
@@ -437,7 +541,9 @@ class CentralStore:
         if not isinstance(body, dict):
             return "invalid: body must be a JSON object"
         if kind == "ticket.issued" and (
-            not isinstance(body.get("category"), str) or not isinstance(body.get("number"), int)
+            not isinstance(body.get("category"), str)
+            or not isinstance(body.get("number"), int)
+            or isinstance(body.get("number"), bool)
         ):
             return "invalid: ticket.issued needs category (string) and number (integer)"
         if kind == "rating.submitted":
@@ -446,25 +552,53 @@ class CentralStore:
                 return "invalid: rating.submitted needs level 1..5"
             if not isinstance(reasons, list) or (level <= 2 and not reasons):
                 return "invalid: a rating of 1 or 2 needs at least one reason"
+        if kind in RATING_OUTCOMES:
+            if body.get("window") != scope.window:
+                return f"forbidden: this pad rates window {scope.window} only, not {str(body.get('window'))[:8]!r}"
+            sid = body.get("session_id")
+            if not isinstance(sid, str) or not 1 <= len(sid) <= 64:
+                return f"invalid: {kind} needs the session_id (1..64 characters) of the service it rates"
         return None
 
-    def accept_events(self, device_id: str, events: list) -> list[dict]:
-        """Exactly-once intake: same id + same content is a duplicate, same id + other content a conflict."""
+    def _check_session(self, db, scope: Scope, ev: dict) -> str | None:
+        """A rating outcome must be for a session of the pad's own window (a clerk-opened
+        offline session, `L-…`, is the pad's own), and only one per session (一次一评)."""
+        body = ev["body"]
+        sid = body["session_id"]
+        if not sid.startswith(CLERK_SESSION_PREFIX):
+            row = db.execute("SELECT window FROM sessions WHERE session_id = ?", (sid,)).fetchone()
+            if row is None or row["window"] != scope.window:
+                return f"invalid: no service session {sid[:12]}… at window {scope.window}"
+        taken = db.execute(
+            "SELECT device_id, event_id FROM rating_outcomes WHERE window = ? AND session_id = ?", (scope.window, sid)
+        ).fetchone()
+        if taken is not None:
+            return "already_rated: this service session already has its rating outcome (一次一评)"
+        return None
+
+    def accept_events(self, scope: Scope, events: list) -> list[dict]:
+        """Exactly-once intake per device: same id + same content is a duplicate, same id + other
+        content a conflict. Ids are the device's own: another device's id never collides."""
         results = []
+        device_id = scope.device_id
         with self._tx() as db:
             for ev in events:
                 eid = ev.get("id") if isinstance(ev, dict) else None
                 eid = eid if isinstance(eid, str) else None
-                why = self._check_event(device_id, ev)
+                why = self._check_event(scope, ev)
                 if why is None:
                     content = canonical(ev["body"])
-                    row = db.execute("SELECT device_id, kind, body FROM events WHERE id = ?", (eid,)).fetchone()
+                    row = db.execute(
+                        "SELECT kind, body FROM events WHERE device_id = ? AND id = ?", (device_id, eid)
+                    ).fetchone()
                     if row is not None:
-                        if (row["device_id"], row["kind"], row["body"]) == (device_id, ev["kind"], content):
+                        if (row["kind"], row["body"]) == (ev["kind"], content):
                             results.append({"id": eid, "status": "duplicate"})
                             continue
                         why = "conflict: this id was already received with a different body"
-                    else:
+                    elif ev["kind"] in RATING_OUTCOMES:
+                        why = self._check_session(db, scope, ev)
+                    if why is None:
                         db.execute(
                             "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                             (
@@ -478,7 +612,7 @@ class CentralStore:
                                 now_iso(),
                             ),
                         )
-                        self._apply_event(db, device_id, ev)
+                        self._apply_event(db, scope, ev)
                         results.append({"id": eid, "status": "accepted"})
                         continue
                 db.execute(
@@ -494,7 +628,13 @@ class CentralStore:
                 results.append({"id": eid, "status": "rejected", "reason": why})
         return results
 
-    def _apply_event(self, db, device_id: str, ev: dict) -> None:
+    def _apply_event(self, db, scope: Scope, ev: dict) -> None:
+        device_id = scope.device_id
+        if ev["kind"] in RATING_OUTCOMES:
+            db.execute(
+                "INSERT INTO rating_outcomes VALUES (?, ?, ?, ?, ?)",
+                (scope.window, ev["body"]["session_id"], device_id, ev["id"], ev["kind"]),
+            )
         # Tickets a dispenser issued from a lease or its offline range join the
         # queue when their event arrives; online tickets are already in it.
         body = ev["body"]
@@ -767,6 +907,10 @@ class CentralStore:
         etag = '"' + hashlib.sha256(canonical(card).encode()).hexdigest()[:20] + '"'
         return card, etag
 
+    def staff_on_window(self, window: str | None) -> str | None:
+        rows = self._q("SELECT staff_id FROM windows WHERE window = ?", (window,))
+        return rows[0]["staff_id"] if rows else None
+
     def staff_photo(self, staff_id: str) -> tuple[bytes, str, str]:
         rows = self._q("SELECT photo, photo_type FROM staff WHERE staff_id = ?", (staff_id,))
         if not rows:
@@ -846,9 +990,25 @@ class CentralStore:
         item_code: str | None = None,
         item_version: str | None = None,
         item_name: str | None = None,
+        case_type: str | None = None,
+        auto_case: bool = False,
     ) -> dict:
-        """Start serving the next waiting ticket (priority first); ends a session still open."""
+        """Start serving the next waiting ticket (priority first); ends a session still open.
+
+        The session carries the case the counter works on (办件编号, 事项编码 and
+        version), so the rating for it does too. Given a `case_no` of a case the
+        bench central holds, the rest comes from that case; with `auto_case`
+        (the bench page, the demo) the newest case assigned to this window is taken."""
         with self._lock:
+            case = self._case_for_session(window, case_no, auto_case)
+            if case is not None:
+                case_no = case_no or case["receipt_no"]
+                item_code = item_code or case["item_code"]
+                item_version = item_version or case["item_version"]
+                item_name = item_name or case["item_name"]
+                case_type = case_type or ("immediate" if case["time_limit_days"] == 0 else "promised")
+            if case_type not in (None, "immediate", "promised"):
+                raise ValueError(f"case_type {case_type!r}: use immediate (即办件) or promised (承诺件)")
             cur = self.window_session(window)
             if cur["state"] == "serving":
                 self.end_service(window)
@@ -881,10 +1041,43 @@ class CentralStore:
             )
             with self._tx() as db:
                 db.execute(
-                    "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                    (sid, window, s["staff_id"], s["ticket"], case_no, s["started_at"]),
+                    "INSERT INTO sessions (session_id, window, staff_id, ticket, case_no, started_at, item_code,"
+                    " item_version, item_name, case_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        sid,
+                        window,
+                        s["staff_id"],
+                        s["ticket"],
+                        case_no,
+                        s["started_at"],
+                        item_code,
+                        item_version,
+                        item_name,
+                        case_type,
+                    ),
                 )
             return s
+
+    def _case_for_session(self, window: str, case_no: str | None, auto_case: bool) -> dict | None:
+        if case_no is not None:
+            rows = self._q("SELECT * FROM cases WHERE receipt_no = ?", (case_no,))
+        elif auto_case:
+            rows = [
+                r
+                for r in self._q("SELECT * FROM cases ORDER BY created_at DESC, rowid DESC")
+                if json.loads(r["data"]).get("window") == window
+            ][:1]
+        else:
+            return None
+        return {"receipt_no": rows[0]["receipt_no"], **json.loads(rows[0]["data"])} if rows else None
+
+    def session(self, session_id: str) -> dict | None:
+        rows = self._q("SELECT * FROM sessions WHERE session_id = ?", (session_id,))
+        return dict(rows[0]) if rows else None
+
+    def staff_name(self, staff_id: str | None) -> str | None:
+        rows = self._q("SELECT name FROM staff WHERE staff_id = ?", (staff_id,))
+        return rows[0]["name"] if rows else None
 
     def end_service(self, window: str) -> dict:
         with self._lock:

@@ -6,14 +6,14 @@ import argparse
 import importlib
 import sys
 
-from kiosk.core.config import ConfigError, load_config, resolve_path
+from kiosk.core.config import Config, ConfigError, load_config, resolve_path
 
 # Modules that add their own subcommands with register(subparsers); one that
 # is missing or broken must not take the others (check-config above all) down.
 PLUGINS = ("kiosk.cli.central", "kiosk.cli.dispenser", "kiosk.cli.lookup", "kiosk.cli.pad", "kiosk.cli.technician")
 
 
-def _load(args) -> Config:  # noqa: F821
+def _load(args) -> Config:
     return load_config(resolve_path(getattr(args, "config", None)))
 
 
@@ -45,7 +45,7 @@ def cmd_run(args) -> int:
 def cmd_demo(args) -> int:
     from kiosk.cli.demo import run_demo
 
-    return run_demo(data_dir=args.data, port=args.port)
+    return run_demo(data_dir=args.data, port=args.port, browser=not args.no_browser)
 
 
 def cmd_screenshot(args) -> int:
@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the kiosk with a bench central and simulated devices, no setup")
     p.add_argument("--data", help="where the demo keeps its data (default: per-user data dir)")
     p.add_argument("--port", type=int, default=0, help="bench central port (default: any free one)")
+    p.add_argument("--no-browser", action="store_true", help="do not open the bench pages in a web browser")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("screenshot", help="render a screen to PNG without a display")

@@ -1,7 +1,9 @@
 """Subcommands for the central side: `kiosk central`, `kiosk status`, `kiosk sync`.
 
     kiosk central --host 127.0.0.1 --port 8080 --data DIR      serve the bench central
-    kiosk central issue-token --data DIR --device ID --out FILE
+    kiosk central issue-token --data DIR --device ID --role ROLE [--role ROLE] [--window W] --out FILE
+    kiosk central revoke-token --data DIR --device ID
+    kiosk central export-ratings --data DIR --profile national|zhejiang|anhui --day YYYY-MM-DD [--out FILE]
     kiosk status --config FILE [--json]                       outbox, last sync, central reachable?
     kiosk sync --config FILE --once                           deliver now; exit 1 if unreachable
 
@@ -12,8 +14,10 @@ reached or refused the token, 2 bad config or arguments.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
+import socket
 import ssl
 import sys
 from pathlib import Path
@@ -24,7 +28,9 @@ from kiosk.core import keys
 def register(sub) -> None:
     p = sub.add_parser("central", help="the bench central (a stand-in central system for bench and tests)")
     p.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: the bench page has no login)"
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1: a bench tool stays on this machine unless you say otherwise)",
     )
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--data", help="directory for its database (kept across restarts)")
@@ -37,8 +43,27 @@ def register(sub) -> None:
     t = csub.add_parser("issue-token", help="issue a device token into a 0600 file")
     t.add_argument("--data", default=argparse.SUPPRESS, help="the bench central's data directory")
     t.add_argument("--device", required=True, help="device id, as in [device] id of its config")
+    t.add_argument(
+        "--role",
+        action="append",
+        required=True,
+        choices=("dispenser", "lookup", "pad"),
+        help="a role the device plays (repeat for several); the token allows only these roles' operations",
+    )
+    t.add_argument("--window", help="for a pad: the window it rates (its token reads and rates only this window)")
     t.add_argument("--out", required=True, help="token file to write (mode 0600); '-' prints it")
     t.set_defaults(func=cmd_issue_token)
+    r = csub.add_parser("revoke-token", help="revoke every token of a device (e.g. a lost or replaced device)")
+    r.add_argument("--data", default=argparse.SUPPRESS, help="the bench central's data directory")
+    r.add_argument("--device", required=True, help="device id whose tokens stop working at once")
+    r.set_defaults(func=cmd_revoke_token)
+    e = csub.add_parser("export-ratings", help="write one day's ratings in a 好差评 profile (JSON)")
+    e.add_argument("--data", default=argparse.SUPPRESS, help="the bench central's data directory")
+    e.add_argument("--profile", required=True, help="national (GB/T 39046-2020), zhejiang or anhui")
+    e.add_argument("--day", required=True, help="the hall's day, YYYY-MM-DD")
+    e.add_argument("--out", default="-", help="file to write (default '-': standard output)")
+    e.add_argument("--reason-map", help="JSON file {our reason code: the profile's code} (zhejiang needs it)")
+    e.set_defaults(func=cmd_export_ratings)
 
     p = sub.add_parser("status", help="outbox, last sync and whether the central answers")
     p.add_argument("--config", help="default: $KIOSK_CONFIG, else /etc/kiosk/kiosk.toml")
@@ -89,12 +114,33 @@ def cmd_central(args) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"bench central: API {central.url}/api/v1, bench page {central.url}/bench/, data in {data}", file=sys.stderr)
+    warning = exposure_warning(args.host)
+    if warning:
+        print(warning, file=sys.stderr)
+    print(
+        f"bench central: API {central.url}/api/v1, bench page {central.url}/bench/ "
+        f"(password {central.bench_password}), data in {data}",
+        file=sys.stderr,
+    )
     try:
         central.serve_forever()
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def exposure_warning(host: str) -> str | None:
+    """What to tell the technician when the bench central would be reachable from the network."""
+    try:
+        loopback = ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+    except (OSError, ValueError):
+        loopback = False  # not resolvable here: warn rather than assume
+    if loopback:
+        return None
+    return (
+        f"kiosk central: WARNING: listening on {host}, reachable from the network. This is a bench "
+        "tool, not a production central: anyone who can reach it and has the bench password drives it."
+    )
 
 
 def write_secret(path: str, text: str) -> None:
@@ -113,7 +159,7 @@ def cmd_issue_token(args) -> int:
         return 2
     store = CentralStore(data)
     try:
-        token = store.issue_token(args.device)
+        token = store.issue_token(args.device, args.role, args.window)
     except ValueError as e:
         print(f"kiosk central issue-token: {e}", file=sys.stderr)
         return 2
@@ -128,6 +174,68 @@ def cmd_issue_token(args) -> int:
             f'set central.token_file = "{args.out}" in the device config',
             file=sys.stderr,
         )
+    return 0
+
+
+def cmd_revoke_token(args) -> int:
+    from kiosk.central.store import CentralStore
+
+    data = _need_data(args)
+    if data is None:
+        return 2
+    store = CentralStore(data)
+    try:
+        n = store.revoke_tokens(args.device)
+    finally:
+        store.close()
+    if n == 0:
+        print(f"kiosk central revoke-token: device {args.device!r} has no valid token in {data}", file=sys.stderr)
+        return 1
+    print(f"revoked {n} token(s) of {args.device}; its requests now get 401", file=sys.stderr)
+    return 0
+
+
+def cmd_export_ratings(args) -> int:
+    from datetime import date
+
+    from kiosk.central.export import export_day
+    from kiosk.central.profiles import ProfileError
+    from kiosk.central.store import CentralStore
+
+    data = _need_data(args)
+    if data is None:
+        return 2
+    try:
+        day = date.fromisoformat(args.day)
+    except ValueError:
+        print(f"kiosk central export-ratings: --day {args.day!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    reason_map = None
+    if args.reason_map:
+        try:
+            reason_map = json.loads(Path(args.reason_map).read_text(encoding="utf-8"))
+            if not isinstance(reason_map, dict) or not all(isinstance(v, str) for v in reason_map.values()):
+                raise ValueError("it must be one JSON object of strings")
+        except (OSError, ValueError) as e:
+            print(f"kiosk central export-ratings: cannot use --reason-map {args.reason_map}: {e}", file=sys.stderr)
+            return 2
+    store = CentralStore(data)
+    try:
+        doc = export_day(store, args.profile, day, reason_map)
+    except ProfileError as e:
+        print(f"kiosk central export-ratings: {e}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    text = json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        # Whole or nothing: a half-written export must never be taken for a day's ratings.
+        tmp = Path(args.out + ".part")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, args.out)
+        print(f"{doc['count']} rating(s) of {day} written to {args.out} ({args.profile})", file=sys.stderr)
     return 0
 
 

@@ -25,6 +25,8 @@ log = logging.getLogger("kiosk.demo")
 # checkout it is a link to config/demo.toml (one file, and relative paths in it
 # stay relative to config/); the wheel holds a copy of the content.
 DEMO_CONFIG = resources.files("kiosk") / "data" / "demo.toml"
+# The bench pages' password of this run, for scripts (mode 0600, next to the token).
+BENCH_PASSWORD_FILE = "bench-password"
 
 
 def default_data_dir() -> Path:
@@ -61,16 +63,45 @@ def start_bench_central(data_dir: Path, port: int):
     return central
 
 
-def run_demo(data_dir: str | None = None, port: int = 0) -> int:
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+
+
+def open_bench_pages(central, browser: bool) -> None:
+    """Open the bench pages signed in, where there is a desktop to open them on."""
+    if not browser or not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return
+    import webbrowser
+
+    try:
+        webbrowser.open(central.bench_login_url, new=2)
+    except webbrowser.Error as e:  # the demo runs on without a browser
+        log.warning("could not open a web browser (%s): open the bench page yourself", e)
+
+
+def run_demo(data_dir: str | None = None, port: int = 0, browser: bool = True) -> int:
     from kiosk.app import run
 
     base = Path(data_dir) if data_dir else default_data_dir()
     central = start_bench_central(base, port)
     try:
         if central is not None:
-            token = central.issue_token("demo-kiosk")
+            device = tomllib.loads(DEMO_CONFIG.read_text(encoding="utf-8"))
+            # The demo device's token covers exactly what its config has it do.
+            token = central.issue_token(
+                device["device"]["id"], device["device"]["roles"], device.get("pad", {}).get("window")
+            )
             path = prepare_demo(base, central.url, token)
-            print(f"kiosk demo: bench central at {central.url}/bench/  data in {base}", file=sys.stderr)
+            _write_private(base / BENCH_PASSWORD_FILE, central.bench_password)
+            print(
+                f"kiosk demo: bench central at {central.url}/bench/ (password {central.bench_password}, "
+                f"also in {base / BENCH_PASSWORD_FILE})  data in {base}",
+                file=sys.stderr,
+            )
+            open_bench_pages(central, browser)
         else:
             path = prepare_demo(base, None, "no-central")
         return run(load_config(path), demo=True, runtime_hook=add_demo_scans)

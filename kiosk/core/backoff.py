@@ -45,7 +45,7 @@ class Backoff:
 
     def bound(self) -> float:
         """The largest delay the current failure count can draw."""
-        return min(self.cap, self.base * 2 ** max(0, self.failures - 1))
+        return min(self.cap, self.base * 2.0 ** max(0, self.failures - 1))
 
     def failure(self, retry_after: float | None = None) -> float:
         """Count a failure; return the delay before the next try (and set next_at)."""

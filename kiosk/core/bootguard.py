@@ -28,11 +28,16 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from kiosk.core import keys
 from kiosk.core.privacy import scrub
+
+if TYPE_CHECKING:
+    from kiosk.core.config import Config
 
 log = logging.getLogger("kiosk.bootguard")
 
@@ -63,12 +68,12 @@ class Tripped:
 class BootGuard:
     def __init__(
         self,
-        storage_dir,
+        storage_dir: str | os.PathLike[str],
         *,
         max_crashed: int = MAX_CRASHED,
         window_s: float = WINDOW_S,
         healthy_after_s: float = HEALTHY_AFTER_S,
-        clock=time.time,
+        clock: Callable[[], float] = time.time,
     ):
         self.path = Path(storage_dir) / keys.BOOT_GUARD_FILE
         self.max_crashed = max_crashed
@@ -79,7 +84,7 @@ class BootGuard:
         self._start: float | None = None
 
     # -- the file -------------------------------------------------------------
-    def _read(self) -> dict:
+    def _read(self) -> dict[str, Any]:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if isinstance(data, dict) and isinstance(data.get("starts"), list):
@@ -90,7 +95,7 @@ class BootGuard:
             log.warning("boot guard file %s unreadable (%s); starting a new one", self.path, e)
         return {"starts": [], "last_error": ""}
 
-    def _write(self, data: dict) -> None:
+    def _write(self, data: dict[str, Any]) -> None:
         # Write-then-rename: a power cut leaves the old file or the new one, never half.
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,7 +157,7 @@ class BootGuard:
         self.tripped = None
         self._write({"starts": [], "last_error": ""})
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         data = self._read()
         now = self.clock()
         recent = [t for t in data["starts"] if isinstance(t, (int, float)) and now - t < self.window_s]
@@ -185,17 +190,17 @@ class OutOfServiceRuntime:
     printer = None
     scanner = None
     pad_leds = None
-    button_banks: tuple = ()
-    demo_scans: tuple = ()
+    button_banks: tuple[tuple[str, Any], ...] = ()
+    demo_scans: tuple[str, ...] = ()
 
-    def __init__(self, cfg, tripped: Tripped, guard: BootGuard | None = None):
+    def __init__(self, cfg: Config, tripped: Tripped, guard: BootGuard | None = None):
         self.cfg = cfg
         self.out_of_service = tripped
         self.boot_guard = guard
         self.started_at = time.monotonic()
         self.ledger = None
         self.selftest_result = None
-        self.health_parts: dict = {}
+        self.health_parts: dict[str, Callable[[], object]] = {}
         try:
             from kiosk.core.ledger import Ledger
 
@@ -210,7 +215,7 @@ class OutOfServiceRuntime:
     def uptime_s(self) -> float:
         return time.monotonic() - self.started_at
 
-    def start(self, only=None, without=()) -> None:
+    def start(self, only: Iterable[str] | None = None, without: Iterable[str] = ()) -> None:
         pass
 
     def stop(self) -> None:

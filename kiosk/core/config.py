@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from kiosk.core import ports
 
@@ -46,6 +46,11 @@ class ConfigError(Exception):
         super().__init__("\n".join(p.line(file) for p in problems))
 
 
+# (what is wrong, what to do), or None when the value is fine.
+Verdict = tuple[str, str] | None
+Check = Callable[[Any], Verdict]
+
+
 @dataclass(frozen=True)
 class Key:
     """One config key: its type, default and an optional extra check.
@@ -53,84 +58,99 @@ class Key:
     ``check`` returns None when the value is fine, else (what, fix).
     """
 
-    type: Any
-    default: Any = _REQUIRED
-    check: Callable[[Any], tuple[str, str] | None] | None = None
+    type: type
+    default: object = _REQUIRED
+    # The value reaching a check has passed the type test for ``type``, so
+    # each check is written for that type; TOML itself gives Any.
+    check: Check | None = None
     doc: str = ""
 
 
 # ---- small checks -------------------------------------------------------
 
 
-def one_of(*choices):
-    def check(v):
+def one_of(*choices: object) -> Callable[[object], Verdict]:
+    def check(v: object) -> Verdict:
         if v not in choices:
             return (
                 f"{v!r} is not one of {', '.join(map(repr, choices))}",
                 f"use one of {', '.join(map(str, choices))}",
             )
+        return None
 
     return check
 
 
-def in_range(lo, hi):
-    def check(v):
+def in_range(lo: float, hi: float) -> Callable[[float], Verdict]:
+    def check(v: float) -> Verdict:
         if not lo <= v <= hi:
             return (f"{v} is out of range", f"use a value from {lo} to {hi}")
+        return None
 
     return check
 
 
-def matches(pattern, example):
+def matches(pattern: str, example: str) -> Callable[[str], Verdict]:
     rx = re.compile(pattern)
 
-    def check(v):
+    def check(v: str) -> Verdict:
         if not rx.fullmatch(v):
             return (f"{v!r} has the wrong form", f"write it like {example!r}")
+        return None
 
     return check
 
 
-def length(lo, hi):
-    def check(v):
+def length(lo: int, hi: int) -> Callable[[str], Verdict]:
+    def check(v: str) -> Verdict:
         if not lo <= len(v) <= hi:
             return (f"length {len(v)} is out of range", f"use {lo} to {hi} characters")
+        return None
 
     return check
 
 
-def gpio_pin(v):
+def gpio_pin(v: int) -> Verdict:
     if not 2 <= v <= 27:
         return (f"GPIO {v} is not a usable BCM pin", "use a BCM GPIO number from 2 to 27")
+    return None
 
 
-def _pin_list(n):
-    def check(v):
+def _pin_list(n: int) -> Callable[[list[object]], Verdict]:
+    def check(v: list[object]) -> Verdict:
         if len(v) != n:
             return (f"{len(v)} pins given", f"give exactly {n} BCM pin numbers")
         for p in v:
             bad = gpio_pin(p) if isinstance(p, int) and not isinstance(p, bool) else ("not a number", "")
             if bad:
                 return (f"pin {p!r}: {bad[0]}", "use BCM GPIO numbers from 2 to 27")
+        return None
 
     return check
 
 
-def _hours(v):
+def _hours(v: list[object]) -> Verdict:
     for span in v:
-        m = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)", span)
+        m = (
+            re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)", span)
+            if isinstance(span, str)
+            else None
+        )
         if not m or m.group(1) + m.group(2) >= m.group(3) + m.group(4):
             return (f"{span!r} is not a time span", 'write spans like "08:30-12:00"')
+    return None
 
 
-def _weekdays(v):
+def _weekdays(v: list[object]) -> Verdict:
     if not v or any(not isinstance(d, int) or not 1 <= d <= 7 for d in v):
         return (f"{v!r} is not a list of weekdays", "use numbers 1 (Monday) to 7 (Sunday)")
+    return None
 
 
-def _pin_hash(v):
+def _pin_hash(v: str) -> Verdict:
     if v and not re.fullmatch(r"pbkdf2_sha256\$\d{5,8}\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+", v):
         return ("not a PBKDF2 hash", "make one with `kiosk hash-pin`")
+    return None
 
 
 # ---- the schema ---------------------------------------------------------
@@ -172,11 +192,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "path": Key(str, ""),
         "profile": Key(str, "default", one_of(*ports.PRINTER_PROFILES)),
         "status_timeout": Key(float, 0.5, in_range(0.05, 5)),
+        "flow_control": Key(str, "profile", one_of("profile", *ports.PRINTER_FLOW_CONTROLS)),
+        "write_timeout": Key(float, 5.0, in_range(0.5, 60)),
+        "on_unknown_status": Key(str, "issue", one_of(*ports.PRINTER_ON_UNKNOWN_STATUS)),
     },
     "scanner": {
         "backend": Key(str, "sim", one_of(*ports.SCANNER_BACKENDS)),
         "port": Key(str, ""),
         "baudrate": Key(int, 9600, one_of(*ports.BAUD_RATES)),
+        "idle_gap_ms": Key(int, 200, in_range(0, 5000), doc="silence that ends a scan sent without CR/LF; 0 = off"),
     },
     "gpio": {
         "pin_factory": Key(str, "default", one_of(*ports.PIN_FACTORIES, *ports.PIN_FACTORY_RENAMED)),
@@ -212,6 +236,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "keypad_pins": Key(list, [], _pin_list(5)),
         "led_pins": Key(list, [], _pin_list(5)),
         "reasons_version": Key(str, "GB/T 39734-2020"),
+    },
+    "metrics": {
+        "textfile": Key(
+            str, "", doc="node_exporter textfile to write (e.g. /var/lib/prometheus/node-exporter/kiosk.prom)"
+        ),
+        "interval": Key(int, 30, in_range(5, 3600), doc="seconds between writes"),
     },
     "technician": {
         "pin_hash": Key(str, "", _pin_hash),
@@ -249,7 +279,13 @@ _TYPE_NAMES = {
 
 
 class Section:
-    """Attribute access to one config section (cfg.printer.port)."""
+    """Attribute access to one config section (cfg.printer.port).
+
+    The values are the validated ones, set from ``SCHEMA``; each subclass
+    below only declares its section's keys and their types, so that a typo
+    or a wrong type in the code reading the config is caught by the type
+    checker. tests/core/test_config.py holds the declarations to ``SCHEMA``.
+    """
 
     def __init__(self, name: str, values: dict[str, Any]):
         self._name = name
@@ -258,16 +294,165 @@ class Section:
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Section({self._name}, {self.as_dict()})"
 
 
+class DeviceSection(Section):
+    id: str
+    hall: str
+    roles: list[str]
+    region_code: str
+
+
+class CentralSection(Section):
+    url: str
+    token_file: str
+    allow_http: bool
+    ca_file: str
+    connect_timeout: float
+    read_timeout: float
+    sync_interval: float
+
+
+class StorageSection(Section):
+    dir: str
+
+
+class DisplaySection(Section):
+    language: str
+    large_text: bool
+    idle_timeout: int
+    fullscreen: bool
+    width: int
+    height: int
+    rotation: int
+    font: str
+
+
+class PrinterSection(Section):
+    backend: str
+    port: str
+    baudrate: int
+    path: str
+    profile: str
+    status_timeout: float
+    flow_control: str
+    write_timeout: float
+    on_unknown_status: str
+
+
+class ScannerSection(Section):
+    backend: str
+    port: str
+    baudrate: int
+    idle_gap_ms: int
+
+
+class GpioSection(Section):
+    pin_factory: str
+    bounce_ms: int
+
+
+class CategoryEntry(TypedDict):
+    """One ``[[dispenser.categories]]`` entry."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    prefix: str
+
+
+class ReasonEntry(TypedDict):
+    """One ``[[pad.reasons]]`` entry."""
+
+    code: str
+    zh: str
+    en: str
+
+
+class DispenserSection(Section):
+    open_days: list[int]
+    open_hours: list[str]
+    offline_range: list[int]
+    lease_size: int
+    queue_url: str
+    priority_prefix: str
+    priority_button_pin: int
+    button_pins: dict[str, int]
+    online_timeout: float
+    confirm_seconds: int
+    categories: list[CategoryEntry]
+
+
+class LookupSection(Section):
+    receipt_param: str
+    code_param: str
+    max_attempts: int
+    lockout_minutes: int
+    help_phone: str
+    timeout: float
+
+
+class PadSection(Section):
+    window: str
+    rating_seconds: int
+    poll_wait: int
+    clerk_button_pin: int
+    keypad_pins: list[int]
+    led_pins: list[int]
+    reasons_version: str
+    reasons: list[ReasonEntry]
+
+
+class MetricsSection(Section):
+    textfile: str
+    interval: int
+
+
+class TechnicianSection(Section):
+    pin_hash: str
+    max_tries: int
+    lockout_minutes: int
+
+
+# The typed view of each section of SCHEMA.
+SECTION_TYPES: dict[str, type[Section]] = {
+    "device": DeviceSection,
+    "central": CentralSection,
+    "storage": StorageSection,
+    "display": DisplaySection,
+    "printer": PrinterSection,
+    "scanner": ScannerSection,
+    "gpio": GpioSection,
+    "dispenser": DispenserSection,
+    "lookup": LookupSection,
+    "pad": PadSection,
+    "metrics": MetricsSection,
+    "technician": TechnicianSection,
+}
+
+
 class Config:
+    # Set in __init__ from SECTION_TYPES; declared here for the type checker.
+    device: DeviceSection
+    central: CentralSection
+    storage: StorageSection
+    display: DisplaySection
+    printer: PrinterSection
+    scanner: ScannerSection
+    gpio: GpioSection
+    dispenser: DispenserSection
+    lookup: LookupSection
+    pad: PadSection
+    metrics: MetricsSection
+    technician: TechnicianSection
+
     def __init__(self, path: str, sections: dict[str, dict[str, Any]], warnings: list[Problem]):
         self.path = path
         self.warnings = warnings
         for name, values in sections.items():
-            setattr(self, name, Section(name, values))
+            setattr(self, name, SECTION_TYPES[name](name, values))
 
     @property
     def storage_dir(self) -> Path:
@@ -282,7 +467,7 @@ class Config:
 
     def summary(self) -> dict[str, Any]:
         """What a technician may see: everything but secrets."""
-        out = {}
+        out: dict[str, dict[str, Any]] = {}
         for name in SCHEMA:
             sec = getattr(self, name).as_dict()
             if name == "technician":
@@ -308,7 +493,7 @@ def check_token_file(path: str) -> Problem | None:
     return None
 
 
-def _typecheck(value, typ) -> bool:
+def _typecheck(value: object, typ: type) -> bool:
     if typ is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if typ is int:
@@ -316,8 +501,8 @@ def _typecheck(value, typ) -> bool:
     return isinstance(value, typ)
 
 
-def _check_keys(prefix: str, given: dict, schema: dict[str, Key], problems: list[Problem]) -> dict:
-    out = {}
+def _check_keys(prefix: str, given: dict[str, Any], schema: dict[str, Key], problems: list[Problem]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for k in given:
         if k not in schema and f"{prefix}.{k}" not in TABLES:
             known = ", ".join(sorted(schema))
@@ -345,7 +530,7 @@ def _check_keys(prefix: str, given: dict, schema: dict[str, Key], problems: list
     return out
 
 
-def _check_tables(name: str, given, problems: list[Problem]) -> list[dict]:
+def _check_tables(name: str, given: object, problems: list[Problem]) -> list[dict[str, Any]]:
     if not isinstance(given, list) or not all(isinstance(e, dict) for e in given):
         problems.append(Problem(name, "is not an array of tables", f"write entries as [[{name}]]"))
         return []
@@ -359,7 +544,7 @@ MOVED: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 
-def _move_old_keys(data: dict, problems: list[Problem]) -> dict:
+def _move_old_keys(data: dict[str, Any], problems: list[Problem]) -> dict[str, Any]:
     """Carry moved keys to their new place, with a warning that says where they went."""
     old_sections = {old for old, _ in MOVED}
     if not any(isinstance(data.get(sec), dict) for sec in old_sections):
@@ -394,9 +579,9 @@ def _move_old_keys(data: dict, problems: list[Problem]) -> dict:
     return data
 
 
-def validate(data: dict, file: str) -> Config:
+def validate(data: dict[str, Any], file: str) -> Config:
     problems: list[Problem] = []
-    sections: dict[str, dict] = {}
+    sections: dict[str, dict[str, Any]] = {}
     data = _move_old_keys(data, problems)
     for name in data:
         if name not in SCHEMA:
@@ -445,17 +630,18 @@ PATH_KEYS = (
     ("storage", "dir"),
     ("printer", "path"),
     ("display", "font"),
+    ("metrics", "textfile"),
 )
 
 
-def _resolve_paths(sections: dict[str, dict], base: Path) -> None:
+def _resolve_paths(sections: dict[str, dict[str, Any]], base: Path) -> None:
     for sec, key in PATH_KEYS:
         value = sections[sec].get(key)
         if value and not os.path.isabs(value):
             sections[sec][key] = str(base / value)
 
 
-def _cross_checks(data: dict, s: dict[str, dict], problems: list[Problem]) -> None:
+def _cross_checks(data: dict[str, Any], s: dict[str, dict[str, Any]], problems: list[Problem]) -> None:
     central = s["central"]
     url = central.get("url")
     if url is not None:
@@ -495,9 +681,13 @@ def _cross_checks(data: dict, s: dict[str, dict], problems: list[Problem]) -> No
         )
 
     pr = s["printer"]
-    if pr.get("backend") == "serial" and not pr.get("port"):
+    if pr.get("backend") in ("serial", "usb") and not pr.get("port"):
         problems.append(
-            Problem("printer.port", "missing for the serial backend", 'set port = "/dev/kiosk-printer" (the udev name)')
+            Problem(
+                "printer.port",
+                f"missing for the {pr['backend']} backend",
+                'set port = "/dev/kiosk-printer" (the udev name)',
+            )
         )
     if pr.get("backend") == "file" and not pr.get("path"):
         problems.append(
@@ -555,8 +745,9 @@ def _cross_checks(data: dict, s: dict[str, dict], problems: list[Problem]) -> No
         ("dispenser.priority_button_pin", d.get("priority_button_pin")),
         ("pad.clerk_button_pin", s["pad"].get("clerk_button_pin")),
     ):
-        if pin and gpio_pin(pin):
-            problems.append(Problem(path, *gpio_pin(pin)))
+        bad = gpio_pin(pin) if pin else None
+        if bad:
+            problems.append(Problem(path, *bad))
 
     rcodes = [r.get("code") for r in s["pad"].get("reasons", [])]
     if len(set(rcodes)) != len(rcodes):
@@ -582,7 +773,7 @@ def _cross_checks(data: dict, s: dict[str, dict], problems: list[Problem]) -> No
             used[pin] = path
 
 
-def load_config(path: str | os.PathLike) -> Config:
+def load_config(path: str | os.PathLike[str]) -> Config:
     path = str(path)
     try:
         raw = Path(path).read_bytes()

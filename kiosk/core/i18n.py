@@ -18,7 +18,7 @@ def register(strings: dict[str, tuple[str, str]]) -> None:
         _STRINGS[key] = pair
 
 
-def tr(key: str, lang: str = "zh", **values) -> str:
+def tr(key: str, lang: str = "zh", **values: object) -> str:
     pair = _STRINGS.get(key)
     if pair is None:
         return key

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypedDict
 
 from kiosk.core.time import wall_now
 
@@ -122,18 +123,25 @@ MIGRATIONS: list[str] = [
 ]
 
 
+class OutboxStats(TypedDict):
+    pending: int
+    delivered: int
+    dead: int
+    oldest_pending_age_s: float | None
+
+
 @dataclass(frozen=True)
 class OutboxEvent:
     uuid: str
     kind: str
-    body: dict
+    body: dict[str, Any]  # a JSON object
     created_at: str
     boot_id: str
     seq: int
     attempts: int
     last_error: str | None
 
-    def wire(self, device_id: str) -> dict:
+    def wire(self, device_id: str) -> dict[str, Any]:
         """The event as it travels: its UUID is the idempotency key, so it never changes."""
         return {
             "id": self.uuid,
@@ -186,7 +194,7 @@ class Ledger:
             raise
         conn.execute("COMMIT")
 
-    def query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
         return self._conn().execute(sql, params).fetchall()
 
     def close(self) -> None:
@@ -212,13 +220,15 @@ class Ledger:
 
     @property
     def schema_version(self) -> int:
-        return self._conn().execute("PRAGMA user_version").fetchone()[0]
+        version: int = self._conn().execute("PRAGMA user_version").fetchone()[0]
+        return version
 
     def integrity_ok(self) -> bool:
-        return self._conn().execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        answer: str = self._conn().execute("PRAGMA integrity_check").fetchone()[0]
+        return answer == "ok"
 
     # -- outbox -----------------------------------------------------------
-    def add_event(self, tx: sqlite3.Connection, kind: str, body: dict) -> str:
+    def add_event(self, tx: sqlite3.Connection, kind: str, body: dict[str, Any]) -> str:
         """Queue an event inside the caller's transaction; returns its UUID."""
         eid = str(uuidlib.uuid4())
         tx.execute(
@@ -269,10 +279,9 @@ class Ledger:
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE uuid = ?", [(error, u) for u in uuids]
             )
 
-    def outbox_stats(self) -> dict:
-        counts = {"pending": 0, "delivered": 0, "dead": 0}
-        for r in self.query("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state"):
-            counts[r["state"]] = r["n"]
+    def outbox_stats(self) -> OutboxStats:
+        # The table's CHECK allows exactly these three states.
+        n = {r["state"]: r["n"] for r in self.query("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")}
         oldest = self.query("SELECT created_at FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1")
         age = None
         if oldest:
@@ -280,10 +289,14 @@ class Ledger:
                 age = max(0.0, time.time() - datetime.fromisoformat(oldest[0]["created_at"]).timestamp())
             except ValueError:
                 age = None
-        counts["oldest_pending_age_s"] = age
-        return counts
+        return {
+            "pending": n.get("pending", 0),
+            "delivered": n.get("delivered", 0),
+            "dead": n.get("dead", 0),
+            "oldest_pending_age_s": age,
+        }
 
-    def dead_letters(self, limit: int = 100) -> list[dict]:
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = self.query("SELECT * FROM dead_letters ORDER BY dead_at DESC LIMIT ?", (limit,))
         return [
             {

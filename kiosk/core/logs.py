@@ -24,11 +24,16 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any, TextIO
 
 # Masking lives in kiosk.core.privacy; Personal and forget_in_logs are re-exported
-# because they are part of how code logs: logs.Personal(name).
-from kiosk.core.privacy import MASK, Personal, forget_in_logs, scrub  # noqa: F401
+# because they are part of how code logs: logs.Personal(name). (`X as X` is
+# the spelling of a deliberate re-export that type checkers honour.)
+from kiosk.core.privacy import MASK, scrub  # noqa: F401
+from kiosk.core.privacy import Personal as Personal
+from kiosk.core.privacy import forget_in_logs as forget_in_logs
 
 # Standard LogRecord attributes: everything else on a record came from extra=.
 _RECORD_ATTRS = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime", "personal"}
@@ -36,13 +41,14 @@ _RECORD_ATTRS = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | 
 _SYSLOG = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
 
 
-def _scrub_line(text: str, values) -> str:
+def _scrub_line(text: str, values: Iterable[object]) -> str:
     # codes=False: a log line keeps its ids, timestamps and JSON punctuation.
     return scrub(text, values, codes=False)
 
 
-def _personal_values(record: logging.LogRecord) -> list:
+def _personal_values(record: logging.LogRecord) -> list[object]:
     given = getattr(record, "personal", None)
+    values: list[object]
     if given is None:
         values = []
     elif isinstance(given, (list, tuple, set)):
@@ -73,7 +79,7 @@ class ScrubFilter(logging.Filter):
         return True
 
 
-def _extras(record: logging.LogRecord) -> dict:
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS and not k.startswith("_")}
 
 
@@ -82,12 +88,12 @@ class _Base(logging.Formatter):
         super().__init__()
         self.journal = journal
 
-    def _exc(self, record) -> str | None:
+    def _exc(self, record: logging.LogRecord) -> str | None:
         if record.exc_info:
             return self.formatException(record.exc_info)
         return record.exc_text or None
 
-    def _finish(self, record, line: str) -> str:
+    def _finish(self, record: logging.LogRecord, line: str) -> str:
         line = _scrub_line(line, getattr(record, "_kiosk_personal", ()))
         if self.journal:
             line = f"<{_SYSLOG.get(record.levelno, 6)}>" + line
@@ -98,7 +104,7 @@ class JsonFormatter(_Base):
     """One JSON object per record, on one line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out = {
+        out: dict[str, object] = {
             "t": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
@@ -112,7 +118,7 @@ class JsonFormatter(_Base):
         return self._finish(record, json.dumps(out, ensure_ascii=False))
 
 
-def _kv(value) -> str:
+def _kv(value: object) -> str:
     text = str(value)
     if text and not re.search(r'[\s"=]', text):
         return text
@@ -134,7 +140,22 @@ class KeyValueFormatter(_Base):
 _HANDLER_NAME = "kiosk-journal"
 
 
-def setup(verbose: bool = False, fmt: str | None = None, stream=None) -> logging.Handler:
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever sys.stderr is when a record comes, not to the one at set-up.
+
+    A command run in-process (the tests run `kiosk …` through main()) may swap
+    sys.stderr and close it afterwards; a worker thread still logging then must
+    not hit a closed file."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def setup(verbose: bool = False, fmt: str | None = None, stream: TextIO | None = None) -> logging.Handler:
     """Route all logging (ours and Kivy's) through one scrubbing handler on stderr.
 
     fmt: "json" or "kv"; default from $KIOSK_LOG_FORMAT, else JSON under
@@ -145,7 +166,7 @@ def setup(verbose: bool = False, fmt: str | None = None, stream=None) -> logging
     fmt = fmt or os.environ.get("KIOSK_LOG_FORMAT") or ("json" if journal else "kv")
     if fmt not in ("json", "kv"):
         raise ValueError(f"log format {fmt!r}: use json or kv")
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.set_name(_HANDLER_NAME)
     handler.addFilter(ScrubFilter())
     handler.setFormatter(JsonFormatter(journal) if fmt == "json" else KeyValueFormatter(journal))

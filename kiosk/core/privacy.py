@@ -13,11 +13,12 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 
 STAR = "*"
 
 
-def mask_name(name) -> str:
+def mask_name(name: object) -> str:
     """张小三 -> 张*三, 李四 -> 李*, 欧阳娜娜 -> 欧**娜, John Smith -> J*** S****."""
     name = "" if name is None else str(name).strip()
     if not name:
@@ -31,7 +32,7 @@ def mask_name(name) -> str:
     return name[0] + STAR * (len(name) - 2) + name[-1]
 
 
-def mask_receipt(receipt_no) -> str:
+def mask_receipt(receipt_no: object) -> str:
     """ZW2026000101 -> ZW20******0101: the ends let the owner compare it with the paper."""
     s = "" if receipt_no is None else str(receipt_no)
     n = len(s)
@@ -42,7 +43,7 @@ def mask_receipt(receipt_no) -> str:
     return s[:4] + STAR * (n - 8) + s[-4:]
 
 
-def mask_id_number(id_no) -> str:
+def mask_id_number(id_no: object) -> str:
     """Resident ID 110101199003071234 -> 110***********1234 (as vendors show it)."""
     s = "" if id_no is None else str(id_no)
     if len(s) <= 7:
@@ -50,7 +51,7 @@ def mask_id_number(id_no) -> str:
     return s[:3] + STAR * (len(s) - 7) + s[-4:]
 
 
-def mask_phone(phone) -> str:
+def mask_phone(phone: object) -> str:
     """13812345678 -> 138****5678; a landline (057187654321, 0108765432) keeps its last four digits only.
 
     Spaces, dashes, brackets and a +86 / 0086 prefix are dropped first, so the
@@ -66,7 +67,7 @@ def mask_phone(phone) -> str:
     return STAR * (len(s) - 4) + s[-4:]
 
 
-def mask_text(text, keep: int = 6) -> str:
+def mask_text(text: object, keep: int = 6) -> str:
     """A prefix and the length, for a technician to tell one scan from another: ZW20******** (12 chars)."""
     text = "" if text is None else str(text)
     return text[:keep] + STAR * min(12, max(0, len(text) - keep)) + f" ({len(text)} chars)"
@@ -96,10 +97,10 @@ class Personal:
 
     __slots__ = ("value",)
 
-    def __init__(self, value):
+    def __init__(self, value: object):
         self.value = value
 
-    def __str__(self):
+    def __str__(self) -> str:
         return MASK
 
     __repr__ = __str__
@@ -113,7 +114,7 @@ class _Forgotten:
         self._size = size
         self._lock = threading.Lock()
 
-    def add(self, value) -> None:
+    def add(self, value: object) -> None:
         text = str(value).strip()
         if len(text) < 2:  # masking single characters would shred every line
             return
@@ -136,14 +137,14 @@ class _Forgotten:
 _forgotten = _Forgotten()
 
 
-def forget_in_logs(*values) -> None:
+def forget_in_logs(*values: object) -> None:
     """Mask these values in every later scrubbed text of this process (log lines above all)."""
     for v in values:
         if v is not None:
             _forgotten.add(v)
 
 
-def scrub(text, personal=(), *, codes: bool = True) -> str:
+def scrub(text: object, personal: Iterable[object] = (), *, codes: bool = True) -> str:
     """Mask anything in free text that looks like personal data; safe on any input.
 
     personal: values known to be personal (masked as *** wherever they occur),

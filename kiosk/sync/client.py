@@ -22,6 +22,7 @@ from typing import Any
 import requests
 
 from kiosk import __version__
+from kiosk.core.config import Config
 
 API = "/api/v1"
 
@@ -42,7 +43,7 @@ class CentralAuthError(CentralError):
 
 class CentralRejected(CentralError):
     def __init__(
-        self, status: int, code: str, message: str, body: dict | None = None, retry_after: float | None = None
+        self, status: int, code: str, message: str, body: dict[str, Any] | None = None, retry_after: float | None = None
     ):
         super().__init__(f"central refused ({status} {code}): {message}")
         self.status, self.code, self.message, self.body, self.retry_after = (
@@ -59,7 +60,8 @@ class CaseCodeWrong(CentralRejected):
 
     @property
     def attempts_left(self) -> int | None:
-        return self.body.get("attempts_left")
+        left = self.body.get("attempts_left")
+        return left if isinstance(left, int) else None
 
 
 class CaseLocked(CentralRejected):
@@ -120,7 +122,7 @@ class CentralClient:
         self._sessions_lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, cfg) -> CentralClient:
+    def from_config(cls, cfg: Config) -> CentralClient:
         c = cfg.central
         if c.url.startswith("http://") and not c.allow_http:
             raise ValueError(
@@ -155,7 +157,7 @@ class CentralClient:
         for session in sessions:
             session.close()
 
-    def __repr__(self):  # never show the token
+    def __repr__(self) -> str:  # never show the token
         return f"CentralClient({self.base_url!r})"
 
     # -- one request ------------------------------------------------------
@@ -165,8 +167,8 @@ class CentralClient:
         path: str,
         *,
         json: Any = None,
-        params: dict | None = None,
-        headers: dict | None = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
         read_timeout: float | None = None,
         connect_timeout: float | None = None,
     ) -> requests.Response:
@@ -195,9 +197,12 @@ class CentralClient:
         retry_after = parse_retry_after(r.headers.get("Retry-After"))
         if r.status_code >= 500 or r.status_code == 429:
             raise CentralUnreachable(f"{self.base_url} answered {r.status_code} to {method} {path}", retry_after)
-        body = self._json_or_none(r)
-        code = body.get("error", "") if isinstance(body, dict) else ""
-        message = body.get("message", r.reason) if isinstance(body, dict) else (r.reason or "")
+        # A refusal's body is a JSON object by the contract; anything else
+        # (an HTML error page, a JSON list) counts as an empty one.
+        answer = self._json_or_none(r)
+        body: dict[str, Any] = answer if isinstance(answer, dict) else {}
+        code = body.get("error", "")
+        message = body.get("message", r.reason or "")
         if r.status_code == 401 or (r.status_code == 403 and code != "wrong_code"):
             raise CentralAuthError(
                 f"central refused the device token ({r.status_code}: {message}); "
@@ -207,12 +212,10 @@ class CentralClient:
             raise CaseCodeWrong(403, code, message, body)
         if r.status_code == 423:
             raise CaseLocked(423, code or "locked", message, body, retry_after or body.get("retry_after_s"))
-        raise CentralRejected(
-            r.status_code, code or "rejected", message, body if isinstance(body, dict) else {}, retry_after
-        )
+        raise CentralRejected(r.status_code, code or "rejected", message, body, retry_after)
 
     @staticmethod
-    def _json_or_none(r: requests.Response):
+    def _json_or_none(r: requests.Response) -> object:
         try:
             return r.json()
         except ValueError:
@@ -226,6 +229,16 @@ class CentralClient:
                 f"{self.base_url} sent an answer that is not JSON ({len(r.content)} bytes, HTTP {r.status_code})"
             ) from None
 
+    def _object(self, r: requests.Response) -> dict[str, Any]:
+        """An answer the contract makes a JSON object; anything else is a broken answer, like non-JSON."""
+        data = self._json(r)
+        if not isinstance(data, dict):
+            raise CentralUnreachable(
+                f"{self.base_url} sent an answer that is not a JSON object "
+                f"({type(data).__name__}, HTTP {r.status_code})"
+            )
+        return data
+
     def _conditional(self, path: str, etag: str | None, binary: bool = False) -> Fetched:
         r = self._request("GET", path, headers={"If-None-Match": etag} if etag else None)
         if r.status_code == 304:
@@ -234,9 +247,9 @@ class CentralClient:
         return Fetched(data, r.headers.get("ETag"), False, r.headers.get("Content-Type"))
 
     # -- the endpoints ----------------------------------------------------
-    def whoami(self) -> dict:
+    def whoami(self) -> dict[str, Any]:
         """Who the central thinks this device is: checks reachability and the token at once."""
-        return self._json(self._request("GET", "/whoami"))
+        return self._object(self._request("GET", "/whoami"))
 
     def get_config(self, etag: str | None = None) -> Fetched:
         return self._conditional("/config", etag)
@@ -248,12 +261,12 @@ class CentralClient:
         priority: bool = False,
         read_timeout: float | None = None,
         connect_timeout: float | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Same request_id, same ticket: safe to resend after a timeout.
 
         A citizen is waiting at the screen, so the dispenser passes short
         timeouts and falls back to offline numbering when they run out."""
-        return self._json(
+        return self._object(
             self._request(
                 "POST",
                 "/tickets",
@@ -263,25 +276,27 @@ class CentralClient:
             )
         )
 
-    def lease_numbers(self, category: str, size: int, request_id: str | None = None, priority: bool = False) -> dict:
-        body = {"category": category, "size": size, "priority": priority}
+    def lease_numbers(
+        self, category: str, size: int, request_id: str | None = None, priority: bool = False
+    ) -> dict[str, Any]:
+        body: dict[str, object] = {"category": category, "size": size, "priority": priority}
         if request_id:
             body["request_id"] = request_id
-        return self._json(self._request("POST", "/tickets/leases", json=body))
+        return self._object(self._request("POST", "/tickets/leases", json=body))
 
-    def queue_status(self, category: str | None = None) -> dict:
-        return self._json(self._request("GET", f"/queue/{category}" if category else "/queue"))
+    def queue_status(self, category: str | None = None) -> dict[str, Any]:
+        return self._object(self._request("GET", f"/queue/{category}" if category else "/queue"))
 
-    def upload_events(self, events: list[dict]) -> list[dict]:
-        """Per event: {"id", "status": accepted|duplicate|rejected, "reason"?}."""
+    def upload_events(self, events: list[dict[str, Any]]) -> list[object]:
+        """Per event: {"id", "status": accepted|duplicate|rejected, "reason"?}; the caller checks each entry."""
         data = self._json(self._request("POST", "/events", json={"events": events}))
         results = data.get("results") if isinstance(data, dict) else None
         if not isinstance(results, list):
             raise CentralUnreachable(f"{self.base_url} answered the event upload without results")
         return results
 
-    def lookup_case(self, receipt_no: str, query_code: str, read_timeout: float | None = None) -> dict:
-        return self._json(
+    def lookup_case(self, receipt_no: str, query_code: str, read_timeout: float | None = None) -> dict[str, Any]:
+        return self._object(
             self._request(
                 "POST",
                 "/cases/lookup",
@@ -290,12 +305,12 @@ class CentralClient:
             )
         )
 
-    def window_session(self, window: str, wait: float = 0, since: int | None = None) -> dict:
+    def window_session(self, window: str, wait: float = 0, since: int | None = None) -> dict[str, Any]:
         """Long-poll: returns when the session's rev differs from `since`, or after `wait` s."""
         params = {"wait": f"{wait:g}"}
         if since is not None:
             params["since"] = str(since)
-        return self._json(
+        return self._object(
             self._request("GET", f"/windows/{window}/session", params=params, read_timeout=self.read_timeout + wait)
         )
 
@@ -305,8 +320,8 @@ class CentralClient:
     def staff_photo(self, staff_id: str, etag: str | None = None) -> Fetched:
         return self._conditional(f"/staff/{staff_id}/photo", etag, binary=True)
 
-    def heartbeat(self, health: dict) -> dict:
-        return self._json(self._request("POST", "/heartbeat", json=health))
+    def heartbeat(self, health: dict[str, Any]) -> dict[str, Any]:
+        return self._object(self._request("POST", "/heartbeat", json=health))
 
 
 def _reason(e: Exception) -> str:

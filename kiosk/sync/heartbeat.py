@@ -10,6 +10,7 @@ from typing import Any
 
 from kiosk import __version__
 from kiosk.core.keys import LAST_SYNC
+from kiosk.core.ledger import Ledger
 from kiosk.core.time import wall_now
 
 
@@ -21,7 +22,7 @@ def system_uptime() -> float | None:
 
 
 def health_report(
-    ledger: Any, device_id: str, started: float, storage_dir: Path, extra: Callable[[], dict[str, Any]] | None = None
+    ledger: Ledger, device_id: str, started: float, storage_dir: Path, extra: Callable[[], dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     """The heartbeat body: outbox, disk, uptime, and each role's part (printer, scanner ...) from ``extra``."""
     stats = ledger.outbox_stats()

@@ -10,9 +10,10 @@ pending and travels again, with the same UUID, next time.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from kiosk.core.ledger import Ledger
 from kiosk.sync.client import CentralAuthError, CentralClient, CentralRejected, CentralUnreachable
 
 log = logging.getLogger("kiosk.sync")
@@ -30,7 +31,12 @@ class OutboxUploader:
     """Drains the ledger's outbox; remembers a smaller batch size after a batch was refused as too big."""
 
     def __init__(
-        self, ledger: Any, client: CentralClient, device_id: str, batch_size: int = 200, on_progress: Any = None
+        self,
+        ledger: Ledger,
+        client: CentralClient,
+        device_id: str,
+        batch_size: int = 200,
+        on_progress: Callable[[], object] | None = None,
     ):
         self.ledger = ledger
         self.client = client

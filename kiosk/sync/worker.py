@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.core.backoff import Backoff
+from kiosk.core.cache import Cache
 from kiosk.core.keys import LAST_SYNC
+from kiosk.core.ledger import Ledger
 from kiosk.core.time import wall_now
 from kiosk.sync.client import CentralAuthError, CentralClient, CentralRejected, CentralUnreachable
 from kiosk.sync.heartbeat import health_report
@@ -45,11 +47,11 @@ SECONDS = "seconds"
 class SyncWorker:
     def __init__(
         self,
-        ledger,
+        ledger: Ledger,
         client: CentralClient,
-        cache=None,
+        cache: Cache | None = None,
         device_id: str = "",
-        health: Callable[[], dict] | None = None,
+        health: Callable[[], dict[str, Any]] | None = None,
         interval: float = 15.0,
         batch_size: int = 200,
         backoff_base: float = 1.0,
@@ -87,7 +89,7 @@ class SyncWorker:
         self._wakeup = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._listeners: list[Callable[[dict], None]] = []
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self._failures = 0
         self._next_try = 0.0  # monotonic
         self._next_pull = 0.0  # monotonic
@@ -123,7 +125,7 @@ class SyncWorker:
             self._next_try = min(self._next_try, max(time.monotonic(), self._last_attempt + self.min_retry_gap))
         self._wakeup.set()
 
-    def add_listener(self, fn: Callable[[dict], None]) -> None:
+    def add_listener(self, fn: Callable[[dict[str, Any]], None]) -> None:
         """fn(state) is called on the sync thread after every exchange."""
         self._listeners.append(fn)
 
@@ -171,7 +173,7 @@ class SyncWorker:
             self._wakeup.wait(wait)
             self._wakeup.clear()
 
-    def run_once(self, pull: bool = True) -> dict:
+    def run_once(self, pull: bool = True) -> dict[str, Any]:
         """One exchange: drain the outbox, then (if `pull`) config, staff card, queue, heartbeat.
 
         Returns a summary; `ok` is False when the central could not be reached

@@ -263,7 +263,7 @@ def check_gpio(cfg, rt) -> Row:
 def _check_gpio(cfg, rt) -> Row:
     """Pins held by the running buttons/LEDs are fine; every other configured pin must be claimable.
 
-    A role that could not claim its pins runs touch-only (kiosk/rating_keys.py)
+    A role that could not claim its pins runs touch-only (kiosk/wiring.py, pad keys)
     and has no bank on the runtime: this check then names the pin that failed."""
     pins = _pins_by_part(cfg)
     if not pins:
@@ -311,7 +311,7 @@ def check_central(cfg, rt) -> Row:
         return Row("central", FAIL, f"{problem.what} ({problem.fix})")
     client = rt.client if rt is not None else None
     own = client is None
-    if own:
+    if client is None:
         try:
             client = CentralClient.from_config(cfg)
         except ConfigError as e:  # token file missing, unreadable or too open

@@ -20,13 +20,22 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from kiosk import __version__
 from kiosk.core import keys
 from kiosk.core.pin import verify_pin
 from kiosk.core.privacy import mask_receipt, mask_text, scrub
+
+
+class _Bank(Protocol):
+    """A button bank as the device test borrows it: whoever set on_press gets the presses."""
+
+    on_press: Callable[[str], None]
+
 
 log = logging.getLogger("kiosk.technician")
 
@@ -180,7 +189,7 @@ class Bench:
         self.last_scan_at: str | None = None
         self.last_press: str | None = None
         self.presses = 0
-        self._banks: list[tuple[object, object]] = []  # (bank, its role's on_press)
+        self._banks: list[tuple[_Bank, Callable[[str], None]]] = []  # (bank, its role's on_press)
         self._central = None
         self._central_at = -1e9
         self._lock = threading.Lock()

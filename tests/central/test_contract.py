@@ -39,7 +39,7 @@ def test_bench_central_conforms_to_the_api_document(tmp_path):
     # lookup lockout is out of reach, so random inputs cannot stall or lock the run.
     central = BenchCentral(tmp_path / "central", long_poll_cap=0.2, max_code_attempts=10**6).start()
     try:
-        token = central.issue_token("contract-test")
+        token = central.issue_token("contract-test", ["dispenser", "lookup", "pad"], "01")
         cmd = [
             *_schemathesis(),
             "run",

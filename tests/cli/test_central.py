@@ -16,7 +16,22 @@ from tests.helpers import write_config
 def test_issue_token_writes_a_0600_file_the_central_accepts(tmp_path, capsys):
     out = tmp_path / "token"
     assert (
-        main(["central", "issue-token", "--data", str(tmp_path / "c"), "--device", "hall01-pad08", "--out", str(out)])
+        main(
+            [
+                "central",
+                "issue-token",
+                "--data",
+                str(tmp_path / "c"),
+                "--device",
+                "hall01-pad08",
+                "--role",
+                "pad",
+                "--window",
+                "08",
+                "--out",
+                str(out),
+            ]
+        )
         == 0
     )
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
@@ -37,6 +52,8 @@ def test_issue_token_writes_a_0600_file_the_central_accepts(tmp_path, capsys):
                 str(tmp_path / "c"),
                 "--device",
                 "bad id!",
+                "--role",
+                "lookup",
                 "--out",
                 str(tmp_path / "t2"),
             ]
@@ -87,3 +104,56 @@ def test_status_with_a_wrong_token_says_so(tmp_path, central, capsys):
     assert st["central"]["reachable"] is True and st["central"]["authorised"] is False
     assert "token" in st["central"]["error"]
     assert main(["sync", "--config", str(cfg), "--once"]) == 1
+
+
+def _post_rating(central, token, session_id, level, reasons):
+    import uuid
+
+    import requests
+
+    ev = {
+        "id": str(uuid.uuid4()),
+        "kind": "rating.submitted",
+        "device_id": "pad-01",
+        "created_at": "2026-05-12T10:00:00+08:00",
+        "boot_id": "b",
+        "seq": 1,
+        "body": {"window": "01", "session_id": session_id, "level": level, "reasons": reasons},
+    }
+    r = requests.post(
+        central.url + "/api/v1/events", json={"events": [ev]}, headers={"Authorization": f"Bearer {token}"}, timeout=5
+    )
+    assert r.json()["results"][0]["status"] == "accepted"
+
+
+def test_export_ratings_writes_the_profile_or_nothing(tmp_path, central, capsys):
+    token = central.issue_token("pad-01", ["pad"], "01")
+    _post_rating(central, token, "L-a", 5, [])
+    data = ["--data", str(central.data_dir)]
+    out = tmp_path / "zj.json"
+    args = ["central", "export-ratings", *data, "--profile", "zhejiang", "--day", "2026-05-12", "--out", str(out)]
+    assert main(args) == 0
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert doc["count"] == 1 and doc["records"][0]["satisfaction"] == "5" and doc["records"][0]["pf"] == "4"
+    _post_rating(central, token, "L-b", 1, [{"code": "A07", "zh": "服务态度不好"}])
+    out.unlink()
+    assert main(args) == 2 and "--reason-map" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "zj.json.part").exists()  # nothing half-written
+    (tmp_path / "map.json").write_text('{"A07": "501"}', encoding="utf-8")
+    assert main([*args, "--reason-map", str(tmp_path / "map.json")]) == 0
+    assert [r["evalDetail"] for r in json.loads(out.read_text(encoding="utf-8"))["records"]] == ["", "501"]
+    assert main(["central", "export-ratings", *data, "--profile", "national", "--day", "12/05/2026"]) == 2
+    assert "YYYY-MM-DD" in capsys.readouterr().err
+    assert main(["central", "export-ratings", *data, "--profile", "mars", "--day", "2026-05-12"]) == 2
+
+
+def test_revoke_token_stops_the_device_at_once(tmp_path, central, capsys):
+    import requests
+
+    token = central.issue_token("hall01-lookup01")
+    who = central.url + "/api/v1/whoami"
+    assert requests.get(who, headers={"Authorization": f"Bearer {token}"}, timeout=5).status_code == 200
+    assert main(["central", "revoke-token", "--data", str(central.data_dir), "--device", "hall01-lookup01"]) == 0
+    assert requests.get(who, headers={"Authorization": f"Bearer {token}"}, timeout=5).status_code == 401
+    assert main(["central", "revoke-token", "--data", str(central.data_dir), "--device", "hall01-lookup01"]) == 1
+    assert "no valid token" in capsys.readouterr().err

@@ -23,7 +23,7 @@ def test_demo_starts_central_and_device_and_stops_on_sigterm(tmp_path):
     port = free_port()
     env = {**os.environ, "SDL_VIDEODRIVER": "offscreen"}
     p = subprocess.Popen(
-        [sys.executable, "-m", "kiosk", "demo", "--data", str(tmp_path), "--port", str(port)],
+        [sys.executable, "-m", "kiosk", "demo", "--data", str(tmp_path), "--port", str(port), "--no-browser"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -37,8 +37,11 @@ def test_demo_starts_central_and_device_and_stops_on_sigterm(tmp_path):
         while time.monotonic() < deadline and not beat:
             time.sleep(0.5)
             assert p.poll() is None, p.stdout.read()[-3000:]
+            password = tmp_path / "bench-password"
+            if not password.exists():
+                continue
             try:
-                page = requests.get(f"http://127.0.0.1:{port}/bench/", timeout=2).text
+                page = requests.get(f"http://127.0.0.1:{port}/bench/", auth=("", password.read_text()), timeout=2).text
             except requests.ConnectionError:
                 continue
             heartbeats = page.split("<h2>Heartbeats</h2>", 1)[-1].split("<h2>", 1)[0]
@@ -47,6 +50,8 @@ def test_demo_starts_central_and_device_and_stops_on_sigterm(tmp_path):
         # Its config and token are where the demo says, the token private.
         assert (tmp_path / "kiosk.toml").exists()
         assert os.stat(tmp_path / keys.DEMO_TOKEN_FILE).st_mode & 0o077 == 0
+        assert os.stat(tmp_path / "bench-password").st_mode & 0o077 == 0
+        assert requests.get(f"http://127.0.0.1:{port}/bench/", timeout=2).status_code == 401  # not without it
         assert (tmp_path / keys.DEMO_DEVICE_DIR / keys.LEDGER_FILE).exists()
         p.send_signal(signal.SIGTERM)
         try:

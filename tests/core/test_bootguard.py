@@ -97,7 +97,7 @@ def test_repeated_crashed_starts_show_out_of_service_with_data_intact(tmp_path, 
     try:
         app = h.app
         assert app.sm.current == "outofservice"
-        assert set(app.sm.screen_names) == {"outofservice", "service"}  # no role screen started
+        assert set(app.sm.screen_names) == {"outofservice"}  # no role screen started (service: on first use)
         h.find("暂停服务")
         reason = h.app.screen("outofservice").ids.reason.text
         assert "3 starts" in reason and "FontMissing" in reason and cfg.device.id in reason

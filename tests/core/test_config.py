@@ -3,10 +3,11 @@
 import os
 import subprocess
 import sys
+import typing
 
 import pytest
 
-from kiosk.core.config import ConfigError, load_config
+from kiosk.core.config import SCHEMA, SECTION_TYPES, TABLES, Config, ConfigError, load_config
 from tests.helpers import ROOT, refused_url, write_config
 
 
@@ -45,6 +46,24 @@ def problems_of(tmp_path, changes, **kw):
 def test_unknown_key_is_an_error_naming_the_key(tmp_path):
     lines = problems_of(tmp_path, {"display": {"idle_timout": 30}})
     assert any(": display.idle_timout: unknown key" in ln for ln in lines)
+
+
+def test_open_hours_that_are_not_strings_are_a_problem_not_a_crash(tmp_path):
+    lines = problems_of(tmp_path, {"dispenser": {"open_hours": [830]}})
+    assert any(": dispenser.open_hours: 830 is not a time span" in ln for ln in lines)
+
+
+def test_each_section_type_declares_exactly_the_schemas_keys():
+    """The typed views (cfg.printer.port) and SCHEMA describe the same keys, of the same types."""
+    assert set(SECTION_TYPES) == set(SCHEMA) == set(typing.get_type_hints(Config))
+    for name, keys in SCHEMA.items():
+        assert typing.get_type_hints(Config)[name] is SECTION_TYPES[name]
+        declared = typing.get_type_hints(SECTION_TYPES[name])
+        tables = {t.split(".")[1] for t in TABLES if t.split(".")[0] == name}
+        assert set(declared) == set(keys) | tables, name
+        for key, spec in keys.items():
+            hint = declared[key]
+            assert (typing.get_origin(hint) or hint) is spec.type, f"{name}.{key}"
 
 
 def test_unknown_section(tmp_path):

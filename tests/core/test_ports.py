@@ -53,6 +53,8 @@ def test_a_gpiozero_factory_without_its_library_tells_what_to_install():
         ("scanner.baudrate", ports.BAUD_RATES),
         ("printer.backend", ports.PRINTER_BACKENDS),
         ("scanner.backend", ports.SCANNER_BACKENDS),
+        ("printer.flow_control", ("profile", *ports.PRINTER_FLOW_CONTROLS)),
+        ("printer.on_unknown_status", ports.PRINTER_ON_UNKNOWN_STATUS),
     ],
 )
 def test_the_validator_takes_its_lists_from_ports(tmp_path, key, values):
@@ -66,3 +68,23 @@ def test_the_validator_takes_its_lists_from_ports(tmp_path, key, values):
 def test_paper_widths():
     assert escpos.get_profile("default").dots_per_line == ports.PAPER_DOTS[80]
     assert escpos.get_profile("default", dots_per_line=ports.PAPER_DOTS[58]).columns == 32
+
+
+@pytest.mark.parametrize("backend", ports.PRINTER_BACKENDS)
+def test_wiring_builds_every_printer_backend_check_config_accepts(tmp_path, backend):
+    from kiosk.wiring import build_printer
+
+    printer = {"backend": backend, "port": "/dev/kiosk-printer", "path": str(tmp_path / "out.bin")}
+    worker = build_printer(load_config(str(write_config(tmp_path, {"printer": printer}))))
+    assert backend in type(worker.printer.backend).__name__.lower()
+    worker.close()
+
+
+def test_flow_control_comes_from_the_profile_unless_the_config_sets_it(tmp_path):
+    from kiosk.wiring import build_printer
+
+    for setting, expected in (("profile", escpos.DEFAULT_PROFILE.flow_control), ("rtscts", "rtscts")):
+        printer = {"backend": "serial", "port": "/dev/kiosk-printer", "flow_control": setting, "write_timeout": 2.5}
+        worker = build_printer(load_config(str(write_config(tmp_path, {"printer": printer}))))
+        assert (worker.printer.backend.flow_control, worker.printer.backend.write_timeout) == (expected, 2.5)
+        worker.close()

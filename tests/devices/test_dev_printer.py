@@ -148,7 +148,9 @@ def test_file_backend_appends_exact_bytes(tmp_path, ticket):
     first = printer.print_document(ticket)
     printer.print_bytes(b"\x1b@again\n")
     assert path.read_bytes() == first + b"\x1b@again\n"
-    assert printer.status().paper == "ok"
+    status = printer.status()  # a file cannot answer: never "paper ok"
+    assert (status.online, status.paper) == (None, "unknown")
+    assert "paper check not available" in status.detail
 
 
 def test_file_backend_bad_path(tmp_path):
@@ -205,7 +207,8 @@ def test_worker_status_goes_through_the_worker(pty_device, ticket):
     seen = []
     job = worker.submit(ticket)
     status = worker.check_status(0.5, on_done=seen.append).result(5)
-    job.result(5)
+    with pytest.raises(PrinterError, match="paper out"):  # asked again after the job
+        job.result(5)
     assert status.paper == "out" and seen == [status]
     assert dev.wait_for(len(encode(ticket))) == encode(ticket)
     worker.close()

@@ -229,3 +229,33 @@ def test_wedge_overflow_is_invalid():
     t = type_at(wedge, "x" * 20, 0.0, 0.001)
     payload = wedge.enter(t)
     assert (payload.valid, payload.problem) == (False, "too_long")
+
+
+def test_scanner_without_suffix_delivers_after_the_idle_gap(pty_device, scanner_on):
+    dev = pty_device()
+    _scanner, got = scanner_on(dev.path, idle_gap=0.15)
+    dev.send(b"44010620240501|8K3Q")  # no CR, no LF: the scanner's factory setting
+    first = got.next()
+    assert first.text == "44010620240501|8K3Q" and first.valid
+    dev.send(b"44010620240502|7Z2P")  # the next citizen's scan is a payload of its own
+    assert got.next().text == "44010620240502|7Z2P"
+    dev.send(b"A1\r")  # a terminator still ends a scan at once, with nothing left over for the gap
+    assert got.next().text == "A1" and got.none_within(0.4)
+
+
+def test_a_pause_shorter_than_the_idle_gap_does_not_split_a_scan(pty_device, scanner_on):
+    dev = pty_device()
+    _scanner, got = scanner_on(dev.path, idle_gap=0.8)
+    dev.send(b"44010620240501|")
+    time.sleep(0.05)  # the scanner's own pause between two USB packets (device behaviour, not a wait)
+    dev.send(b"8K3Q")
+    assert got.next().text == "44010620240501|8K3Q"
+
+
+def test_without_an_idle_gap_only_a_terminator_ends_a_scan(pty_device, scanner_on):
+    dev = pty_device()
+    _scanner, got = scanner_on(dev.path)
+    dev.send(b"no-suffix")
+    assert got.none_within(0.4)
+    dev.send(b"\r")
+    assert got.next().text == "no-suffix"

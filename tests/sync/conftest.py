@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from kiosk.core import keys
@@ -32,8 +34,13 @@ class Device:
         ids = []
         for i in range(n):
             with self.ledger.transaction() as tx:
-                ids.append(self.ledger.add_event(tx, kind, body or {"level": 5, "reasons": [], "n": i}))
+                ids.append(self.ledger.add_event(tx, kind, body or self.rating(level=5, n=i)))
         return ids
+
+    def rating(self, **fields) -> dict:
+        """A rating body the central takes: this pad's window (03, tests.helpers.TEST_DEVICES),
+        a clerk-opened session of its own, one outcome per session."""
+        return {"window": "03", "session_id": "L-" + uuid.uuid4().hex, "reasons": [], **fields}
 
     def close(self):
         self.client.close()

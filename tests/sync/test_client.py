@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import threading
 
-from kiosk.sync.client import CentralClient
+import pytest
+
+from kiosk.sync.client import CaseLocked, CentralClient, CentralUnreachable
 
 
 def _open_pools(session) -> int:
@@ -39,3 +42,50 @@ def test_each_thread_gets_its_own_session_and_close_closes_them_all(central):
 
     client.close()
     assert _open_pools(s1) == _open_pools(s2) == _open_pools(client.session) == 0
+
+
+class _Answers(http.server.BaseHTTPRequestHandler):
+    """A central that answers every request with one fixed status and JSON body."""
+
+    status = 200
+    body = b"[]"
+
+    def _answer(self) -> None:
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def answering():
+    servers = []
+
+    def serve(status: int, body: bytes) -> CentralClient:
+        handler = type("Handler", (_Answers,), {"status": status, "body": body})
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return CentralClient(f"http://127.0.0.1:{server.server_port}", "token", 2.0, 2.0)
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_answer_that_is_not_a_json_object_is_a_broken_answer(answering):
+    with pytest.raises(CentralUnreachable, match="not a JSON object"):
+        answering(200, b"[1, 2]").whoami()
+
+
+def test_a_refusal_whose_body_is_not_an_object_keeps_its_meaning(answering):
+    with pytest.raises(CaseLocked) as e:
+        answering(423, b'["locked"]').lookup_case("ZW2026000101", "123456")
+    assert e.value.body == {} and e.value.retry_after is None

@@ -11,7 +11,7 @@ from kiosk.central.server import BenchCentral
 from kiosk.core import keys
 from kiosk.core.ledger import Ledger
 from kiosk.sync.client import CentralClient, CentralUnreachable
-from tests.helpers import ROOT, write_config
+from tests.helpers import ROOT, device_tokens, write_config
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
 
@@ -42,6 +42,7 @@ def tls_central(tmp_path):
         capture_output=True,
     )
     c = BenchCentral(tmp_path / "central", tls_cert=str(cert), tls_key=str(key)).start()
+    c.issue_token = device_tokens(c)  # each test device with its usual scope
     yield c, cert
     c.stop()
 

@@ -133,7 +133,7 @@ def test_wrong_token_is_a_clear_error_and_loses_nothing(device):
 def test_rejected_event_goes_to_dead_letters_with_reason(device):
     good = device.add_events(3)
     bad = device.add_events(1, kind="weird.kind")
-    incomplete = device.add_events(1, kind="rating.submitted", body={"level": 1, "reasons": []})
+    incomplete = device.add_events(1, kind="rating.submitted", body=device.rating(level=1))
     s = device.worker().run_once(pull=False)
     assert s["ok"] and s["delivered"] == 3 and s["rejected"] == 2
     dead = {d["uuid"]: d for d in device.ledger.dead_letters()}
@@ -152,11 +152,11 @@ def test_same_id_different_body_is_a_conflict(device):
         "created_at": "2026-05-12T09:30:00+08:00",
         "boot_id": "b1",
         "seq": 1,
-        "body": {"level": 5, "reasons": []},
+        "body": device.rating(level=5),
     }
     assert device.client.upload_events([ev])[0]["status"] == "accepted"
     assert device.client.upload_events([ev])[0]["status"] == "duplicate"
-    changed = dict(ev, body={"level": 4, "reasons": []})
+    changed = dict(ev, body=dict(ev["body"], level=4))
     r = device.client.upload_events([changed])[0]
     assert r["status"] == "rejected" and r["reason"].startswith("conflict")
     assert device.central.events()[0]["body"]["level"] == 5

@@ -5,7 +5,7 @@ path, pad keys and dispenser buttons reporting to the test, the pad LEDs lit on 
 import pytest
 
 from kiosk.central.server import BenchCentral
-from tests.helpers import DEMO_PIN, AppHarness, write_config
+from tests.helpers import DEMO_PIN, AppHarness, device_tokens, write_config
 
 KEYPAD = [5, 6, 13, 19, 26]  # ★5 … ★1
 LEDS = [12, 16, 20, 21, 25]
@@ -15,6 +15,7 @@ DISPENSER_A = 17
 @pytest.fixture
 def central(tmp_path):
     c = BenchCentral(tmp_path / "central", long_poll_cap=1).start()
+    c.issue_token = device_tokens(c)  # each test device with its usual scope
     yield c
     c.stop()
 

@@ -11,7 +11,15 @@ from __future__ import annotations
 # Printer models by what they can do (devices/escpos.py PROFILES implements each).
 PRINTER_PROFILES = ("default", "chinese-mode", "no-chinese", "no-qr")
 
-PRINTER_BACKENDS = ("serial", "file", "sim")
+PRINTER_BACKENDS = ("serial", "usb", "file", "sim")
+
+# How a serial printer holds the sender back while it is busy (devices/printer.py SerialBackend).
+# "profile": the printer profile's own choice.
+PRINTER_FLOW_CONTROLS = ("none", "xonxoff", "rtscts", "dsrdtr")
+
+# What the dispenser does when the printer's status is unknown (no answer, one-way printer):
+# issue the ticket anyway, or refuse it and send the citizen to the counter.
+PRINTER_ON_UNKNOWN_STATUS = ("issue", "refuse")
 SCANNER_BACKENDS = ("serial", "wedge", "sim")
 
 # The rates thermal printers and serial scanners are sold with; 8N1 always.

@@ -9,6 +9,7 @@ may import.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -37,7 +38,7 @@ class Text:
     width: int = 1  # character width multiplier, 1..8
     height: int = 1  # character height multiplier, 1..8
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_align(self.align)
         for name in ("width", "height"):
             value = getattr(self, name)
@@ -49,7 +50,7 @@ class Text:
 class Feed:
     lines: int = 1
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not 1 <= self.lines <= 255:
             raise ValueError(f"feed must be 1..255 lines, got {self.lines}")
 
@@ -64,7 +65,7 @@ class QR:
     # four modules, and neither the native command nor the raster adds one.
     margin_lines: int = 1
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_align(self.align)
         if not 0 <= self.margin_lines <= 10:
             raise ValueError(f"QR margin must be 0..10 lines, got {self.margin_lines}")
@@ -90,7 +91,7 @@ class Image:
     image: PILImage.Image
     align: str = "center"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_align(self.align)
 
 
@@ -116,20 +117,22 @@ class Document:
         self.blocks.append(block)
         return self
 
-    def text(self, text: str, align="left", bold=False, width=1, height=1) -> Document:
+    def text(self, text: str, align: str = "left", bold: bool = False, width: int = 1, height: int = 1) -> Document:
         return self.add(Text(text, align, bold, width, height))
 
     def feed(self, lines: int = 1) -> Document:
         return self.add(Feed(lines))
 
-    def qr(self, data: str, module_size=6, error_level="M", align="center", margin_lines=1) -> Document:
+    def qr(
+        self, data: str, module_size: int = 6, error_level: str = "M", align: str = "center", margin_lines: int = 1
+    ) -> Document:
         return self.add(QR(data, module_size, error_level, align, margin_lines))
 
-    def image(self, image: PILImage.Image, align="center") -> Document:
+    def image(self, image: PILImage.Image, align: str = "center") -> Document:
         return self.add(Image(image, align))
 
     def cut(self, feed: int = 4, partial: bool = False) -> Document:
         return self.add(Cut(feed, partial))
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Block]:
         return iter(self.blocks)

@@ -9,9 +9,14 @@ same ticket drawn as an image would take over ten.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from kiosk.core.ports.document import Document
+
+if TYPE_CHECKING:  # the service imports this module to lay its tickets out
+    from kiosk.core.config import Config
+    from kiosk.roles.dispenser.service import Ticket
 
 # The number is the one thing a citizen must read from across the hall.
 NUMBER_SIZE = 4
@@ -35,8 +40,8 @@ def minutes(seconds: int) -> int:
     return max(1, round(seconds / 60))
 
 
-def ticket_document(ticket, hall: str, queue_url: str = "", *, reprint: bool = False) -> Document:
-    """The document for one ticket (a kiosk.roles.dispenser.service.Ticket or anything with its fields)."""
+def ticket_document(ticket: Ticket, hall: str, queue_url: str = "", *, reprint: bool = False) -> Document:
+    """The document for one ticket."""
     doc = Document()
     if reprint:
         doc.text("** 补打 REPRINT **", align="center", bold=True)
@@ -67,12 +72,12 @@ def ticket_document(ticket, hall: str, queue_url: str = "", *, reprint: bool = F
     return doc
 
 
-def ticket_for(ticket, cfg, *, reprint: bool = False) -> Document:
+def ticket_for(ticket: Ticket, cfg: Config, *, reprint: bool = False) -> Document:
     """The document of one ticket for this device's hall and queue link."""
     return ticket_document(ticket, cfg.device.hall, cfg.dispenser.queue_url, reprint=reprint)
 
 
-def test_document(cfg, when: datetime | None = None) -> Document:
+def test_document(cfg: Config, when: datetime | None = None) -> Document:
     """The `kiosk print-test` slip: every element of a real ticket, clearly a test."""
     when = when or datetime.now()
     doc = Document()

@@ -7,16 +7,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from kiosk.core.config import CategoryEntry, Config
 from kiosk.roles.dispenser.service import Ticket
 
 # The dispenser screen's states a screenshot can show (screens/states.py renders them).
 DISPENSER_STATES = ("choose", "priority", "done", "offline", "failed", "paper_out", "printer_unavailable", "closed")
 
 
-def sample_ticket(cfg, *, offline: bool = False, priority: bool = False):
+def sample_ticket(cfg: Config, *, offline: bool = False, priority: bool = False) -> Ticket:
     """A ticket as the dispenser would issue it now, for the preview (nothing is stored)."""
     cats = cfg.dispenser.categories
-    cat = cats[0] if cats else {"code": "A", "prefix": "A", "name_zh": "综合受理", "name_en": "General services"}
+    cat: CategoryEntry = (
+        cats[0] if cats else {"code": "A", "prefix": "A", "name_zh": "综合受理", "name_en": "General services"}
+    )
     prefix = cfg.dispenser.priority_prefix if priority else (cat.get("prefix") or cat["code"])
     number = cfg.dispenser.offline_range[0] if offline else 23
     now = datetime.now().astimezone()

@@ -37,17 +37,21 @@ import threading
 import time
 import uuid as uuidlib
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from kiosk.core import keys
+from kiosk.core.cache import Cache
+from kiosk.core.config import Config
 from kiosk.core.ledger import Ledger
 from kiosk.core.ports.document import Document
 from kiosk.core.time import wall_now
 from kiosk.roles.dispenser.layout import ticket_for
+from kiosk.sync.client import CentralClient
 
-log = logging.getLogger("kiosk.tickets")
+log = logging.getLogger("kiosk.dispenser")
 
 PRIORITY_SERIES = "*priority"  # local key for the hall-wide priority series (as the central calls it)
 PAPER_STATES = ("ok", "near_end", "out", "unknown")
@@ -180,17 +184,43 @@ def is_open(now: datetime, days: list[int], spans: list[str]) -> bool:
 # ---- the service --------------------------------------------------------------
 
 
+class PrinterStatusLike(Protocol):
+    """What a status query answers (devices' PrinterStatus)."""
+
+    @property
+    def online(self) -> bool | None: ...  # None: the printer did not answer
+
+    @property
+    def paper(self) -> str: ...
+
+    @property
+    def detail(self) -> str: ...
+
+
+class PrinterPort(Protocol):
+    """The dispenser's printer: the printer worker, which does both on its own thread."""
+
+    def submit(self, data: Document) -> Future[Any]: ...
+
+    def check_status(self, timeout: float) -> Future[PrinterStatusLike]: ...
+
+
+# The client itself, or a function asked each time (the runtime may connect
+# the client after the role was attached); None: offline.
+ClientSource = CentralClient | Callable[[], CentralClient | None] | None
+
+
 class TicketService:
     """One per dispenser. issue() is thread-safe and serialised: one citizen at a time."""
 
     def __init__(
         self,
-        cfg,
+        cfg: Config,
         ledger: Ledger,
         *,
-        cache=None,
-        client=None,
-        printer=None,
+        cache: Cache | None = None,
+        client: ClientSource = None,
+        printer: PrinterPort | None = None,
         now: Callable[[], datetime] = datetime.now,
         wake_sync: Callable[[], None] | None = None,
     ):
@@ -215,12 +245,12 @@ class TicketService:
         self._abandon_leftover_requests()
 
     @property
-    def client(self):
+    def client(self) -> CentralClient | None:
         c = self._client
-        return c() if callable(c) and not hasattr(c, "issue_ticket") else c
+        return c if c is None or isinstance(c, CentralClient) else c()
 
     # -- configuration as it stands now ------------------------------------
-    def _central_config(self) -> dict:
+    def _central_config(self) -> dict[str, Any]:
         if self.cache is None:
             return {}
         data = self.cache.get(keys.CENTRAL_CONFIG)
@@ -296,6 +326,7 @@ class TicketService:
     def check_paper(self) -> PaperReport:
         """Ask the printer (on its own thread) and record changes for technicians."""
         timeout = self.cfg.printer.status_timeout
+        online: bool | None
         if self.printer is None:
             state, detail, online = "unknown", "no printer configured", False
         else:
@@ -346,6 +377,9 @@ class TicketService:
                 raise PaperOut(paper.detail or "paper out")
             if paper.state == "offline":
                 raise PrinterUnavailable(paper.detail or "printer not available")
+            if paper.state == "unknown" and self.cfg.printer.on_unknown_status == "refuse":
+                # The hall chose: a ticket that may not print is worse than none (printer.on_unknown_status).
+                raise PrinterUnavailable(paper.detail or "printer status unknown")
             ticket = self._take_number(cat, priority)
             self._wake()
             error = self._print(ticket_for(ticket, self.cfg, reprint=False))
@@ -430,7 +464,9 @@ class TicketService:
             if client is not None and online is None:
                 self._kick.set()  # maybe the central is back: let the refresh thread look
 
-    def _ask_central(self, client, request_id: str, category: str, priority: bool) -> dict | None:
+    def _ask_central(
+        self, client: CentralClient, request_id: str, category: str, priority: bool
+    ) -> dict[str, Any] | None:
         try:
             timeout = self.cfg.dispenser.online_timeout
             t = client.issue_ticket(
@@ -451,7 +487,14 @@ class TicketService:
         return t
 
     def _store(
-        self, tx, request_id: str, cat: Category, priority: bool, t: dict, source: str, lease_id: str | None = None
+        self,
+        tx: sqlite3.Connection,
+        request_id: str,
+        cat: Category,
+        priority: bool,
+        t: dict[str, Any],
+        source: str,
+        lease_id: str | None = None,
     ) -> Ticket:
         central_day = t.get("day") if source == "online" and isinstance(t.get("day"), str) else None
         day = self._service_day(tx, central_day)
@@ -504,10 +547,10 @@ class TicketService:
         row = tx.execute("SELECT * FROM tickets WHERE id = ?", (cur.lastrowid,)).fetchone()
         return Ticket.from_row(row)
 
-    def _display_used(self, tx, day: str, display: str) -> bool:
+    def _display_used(self, tx: sqlite3.Connection, day: str, display: str) -> bool:
         return tx.execute("SELECT 1 FROM tickets WHERE day = ? AND display = ?", (day, display)).fetchone() is not None
 
-    def _take_offline(self, tx, request_id: str, cat: Category, priority: bool) -> Ticket:
+    def _take_offline(self, tx: sqlite3.Connection, request_id: str, cat: Category, priority: bool) -> Ticket:
         day = self._service_day(tx)
         series = PRIORITY_SERIES if priority else cat.code
         prefix = self.priority_prefix() if priority else cat.prefix
@@ -596,7 +639,7 @@ class TicketService:
                 continue
             self.add_lease(lease, series)
 
-    def add_lease(self, lease: dict, series: str) -> None:
+    def add_lease(self, lease: dict[str, Any], series: str) -> None:
         try:
             first, last, lday = int(lease["first"]), int(lease["last"]), str(lease["day"])
             lease_id = str(lease["lease_id"])
@@ -627,7 +670,7 @@ class TicketService:
             return
         every = interval or self.cfg.central.sync_interval
 
-        def loop():
+        def loop() -> None:
             while not self._stop.is_set():
                 try:
                     self.refresh()

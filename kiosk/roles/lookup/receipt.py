@@ -45,7 +45,7 @@ class ReceiptRef:
     receipt_no: str
     query_code: str
 
-    def __repr__(self):  # a case reference must not end up whole in a log line
+    def __repr__(self) -> str:  # a case reference must not end up whole in a log line
         from kiosk.core.privacy import mask_receipt
 
         return f"ReceiptRef({mask_receipt(self.receipt_no)}, query_code=***)"
@@ -56,7 +56,7 @@ class Rejection:
     reason: str  # one of REASONS
     detail: str = ""  # for technicians; never contains the payload itself
 
-    def __bool__(self):  # `if parse_payload(...)` reads as "if it is a receipt"
+    def __bool__(self) -> bool:  # `if parse_payload(...)` reads as "if it is a receipt"
         return False
 
 
@@ -79,7 +79,7 @@ def check_fields(receipt_no: str, query_code: str) -> ReceiptRef | Rejection:
     return ReceiptRef(receipt_no, query_code)
 
 
-def _parse(data, receipt_param: str, code_param: str) -> ReceiptRef | Rejection:
+def _parse(data: object, receipt_param: str, code_param: str) -> ReceiptRef | Rejection:
     if data is None:
         return Rejection("empty")
     if isinstance(data, (bytes, bytearray, memoryview)):

@@ -31,7 +31,7 @@ LOOKUP_STATES = (
 )
 
 
-def sample_result(state: str, today: date | None = None):
+def sample_result(state: str, today: date | None = None) -> LookupResult:
     """A made-up case in the given state, through the same reduction as a real answer."""
     today = today or date.today()
     if state in ("offline", "wrong_code", "locked", "bad_payload"):

@@ -37,16 +37,23 @@ import json
 import logging
 import re
 import secrets
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from kiosk.core import keys
-from kiosk.core.logs import forget_in_logs
-from kiosk.core.privacy import mask_name, mask_receipt
+from kiosk.core.cache import Cache
+from kiosk.core.config import Config
+from kiosk.core.ledger import Ledger
+from kiosk.core.privacy import forget_in_logs, mask_name, mask_receipt
 from kiosk.roles.lookup.receipt import ReceiptRef, Rejection, check_fields, parse_payload
+
+if TYPE_CHECKING:
+    from kiosk.sync.client import CentralClient
 
 log = logging.getLogger("kiosk.lookup")
 
@@ -73,27 +80,27 @@ class Scan:
     source: str  # serial | wedge | sim | keypad
     problem: str | None = None  # set when the device already found it unusable
 
-    def __repr__(self):  # the payload may hold a receipt number and its code
+    def __repr__(self) -> str:  # the payload may hold a receipt number and its code
         return f"Scan(source={self.source!r}, problem={self.problem!r})"
 
 
 @dataclass
 class LookupResult:
     outcome: str  # one of OUTCOMES
-    case: dict | None = None  # display fields, masked (see display_from_case)
+    case: dict[str, Any] | None = None  # display fields, masked (see display_from_case)
     as_of: str | None = None  # when the shown data came from the central (ISO)
-    deadline: dict | None = None  # see deadline_info
+    deadline: dict[str, Any] | None = None  # see deadline_info
     attempts_left: int | None = None  # after a wrong code
     locked_minutes: int | None = None  # after a lockout
     reason: str | None = None  # rejection reason code (bad_payload / rejected)
     elapsed_ms: float = 0.0
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class ScanHub:
     """Fan-out of scans from device threads to whoever listens (the screen)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._listeners: list[Callable[[Scan], None]] = []
         self._lock = threading.Lock()
 
@@ -102,7 +109,7 @@ class ScanHub:
             if fn not in self._listeners:
                 self._listeners.append(fn)
 
-    def unsubscribe(self, fn) -> None:
+    def unsubscribe(self, fn: Callable[[Scan], None]) -> None:
         with self._lock:
             if fn in self._listeners:
                 self._listeners.remove(fn)
@@ -120,7 +127,7 @@ class ScanHub:
 # ---- what the screen shows ------------------------------------------------
 
 
-def _clean(value, limit: int = 80) -> str:
+def _clean(value: object, limit: int = 80) -> str:
     """Text from the central is shown as plain text (never markup), bounded, without control characters."""
     if value is None:
         return ""
@@ -128,14 +135,14 @@ def _clean(value, limit: int = 80) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-def _iso(value) -> str | None:
+def _iso(value: object) -> str | None:
     try:
         return datetime.fromisoformat(str(value)).isoformat(timespec="minutes")
     except (TypeError, ValueError):
         return None
 
 
-def display_from_case(case: dict) -> dict:
+def display_from_case(case: dict[str, Any]) -> dict[str, Any]:
     """The central's answer reduced to what the screen shows, masked again here
     (the device does not rely on the central having masked the name)."""
     status = case.get("status") if case.get("status") in STATUSES else "unknown"
@@ -206,7 +213,7 @@ def working_days_between(start: date, end: date) -> int:
     return n
 
 
-def deadline_info(display: dict, today: date) -> dict:
+def deadline_info(display: dict[str, Any], today: date) -> dict[str, Any]:
     """state: done (no deadline any more), open (days = working days left),
     due_today, overdue (days = working days over), unknown."""
     if display.get("status") not in IN_PROGRESS:
@@ -228,11 +235,11 @@ def deadline_info(display: dict, today: date) -> dict:
 class LookupService:
     def __init__(
         self,
-        cfg,
-        ledger,
-        cache,
+        cfg: Config,
+        ledger: Ledger,
+        cache: Cache,
         *,
-        client: Callable[[], object] = lambda: None,
+        client: Callable[[], CentralClient | None] = lambda: None,
         wake: Callable[[], None] = lambda: None,
         now: Callable[[], float] = time.time,
         today: Callable[[], date] = date.today,
@@ -261,6 +268,8 @@ class LookupService:
                         (keys.LOOKUP_SECRET, secrets.token_hex(32)),
                     )
                 value = self.ledger.get_meta(keys.LOOKUP_SECRET)
+                if value is None:  # only if the meta table lost the row we just committed
+                    raise RuntimeError("the ledger does not keep the lookup secret")
             self._secret = bytes.fromhex(value)
         return self._secret
 
@@ -340,16 +349,12 @@ class LookupService:
             central_state = "no_client"
         return self._offline(h, ref, source, central_state)
 
-    def _ask_central(self, client, ref: ReceiptRef) -> dict:
+    def _ask_central(self, client: CentralClient, ref: ReceiptRef) -> dict[str, Any]:
         """The one call to the central system (contract: POST /cases/lookup)."""
-        case = client.lookup_case(ref.receipt_no, ref.query_code, read_timeout=self.cfg.lookup.timeout)
-        if not isinstance(case, dict):
-            from kiosk.sync.client import CentralUnreachable
+        # The client raises CentralUnreachable for an answer that is not a JSON object.
+        return client.lookup_case(ref.receipt_no, ref.query_code, read_timeout=self.cfg.lookup.timeout)
 
-            raise CentralUnreachable("case lookup answer is not a JSON object")
-        return case
-
-    def _found(self, h: str, ref: ReceiptRef, case: dict, source: str) -> LookupResult:
+    def _found(self, h: str, ref: ReceiptRef, case: dict[str, Any], source: str) -> LookupResult:
         display = display_from_case({**case, "receipt_no": ref.receipt_no})
         as_of = datetime.fromtimestamp(self.now()).astimezone().isoformat(timespec="seconds")
         # Only the masked display fields and a keyed hash of the code are kept.
@@ -382,7 +387,7 @@ class LookupService:
         )
 
     # -- wrong codes and lockout ------------------------------------------------
-    def _read_lock(self, h: str) -> dict:
+    def _read_lock(self, h: str) -> dict[str, Any]:
         raw = self.ledger.get_meta(keys.LOOKUP_LOCK_PREFIX + h)
         try:
             state = json.loads(raw) if raw else {}
@@ -437,7 +442,7 @@ class LookupService:
         self._wake()
 
     @staticmethod
-    def _prune_locks(tx, now: float, window: float) -> None:
+    def _prune_locks(tx: sqlite3.Connection, now: float, window: float) -> None:
         """Drop counters that can no longer matter, so the table does not grow for ever."""
         for row in tx.execute(
             "SELECT key, value FROM meta WHERE key LIKE ?", (keys.LOOKUP_LOCK_PREFIX + "%",)
@@ -451,12 +456,12 @@ class LookupService:
                 tx.execute("DELETE FROM meta WHERE key = ?", (row["key"],))
 
     # -- audit ----------------------------------------------------------------
-    def _audit(self, h: str | None, outcome: str, source: str, **extra) -> None:
+    def _audit(self, h: str | None, outcome: str, source: str, **extra: object) -> None:
         with self.ledger.transaction() as tx:
             self._audit_tx(tx, h, outcome, source, **extra)
         self._wake()
 
-    def _audit_tx(self, tx, h: str | None, outcome: str, source: str, **extra) -> None:
+    def _audit_tx(self, tx: sqlite3.Connection, h: str | None, outcome: str, source: str, **extra: object) -> None:
         body = {"receipt_hash": h, "outcome": outcome, "source": source, "device_id": self.cfg.device.id, **extra}
         self.ledger.add_event(tx, AUDIT_KIND, body)
 

@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 GENESIS = "0" * 64
 
 
-def canonical(body: dict) -> str:
+def canonical(body: dict[str, Any]) -> str:
     """One text per body: sorted keys, no spaces, UTF-8 kept (not \\u escapes)."""
     return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def record_hash(body: dict) -> str:
+def record_hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(body).encode("utf-8")).hexdigest()
 
 
@@ -40,7 +43,7 @@ class ChainProblem:
         return f"{where}: {self.what}"
 
 
-def verify(rows, head: str | None) -> tuple[int, list[ChainProblem]]:
+def verify(rows: Iterable[sqlite3.Row], head: str | None) -> tuple[int, list[ChainProblem]]:
     """Walk rows (seq, uuid, session_id, body, prev_hash, hash) in seq order.
 
     Returns (records checked, problems). An empty problem list means intact.

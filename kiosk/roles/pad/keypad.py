@@ -16,10 +16,25 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Protocol
 
-from kiosk.roles.pad.service import BAD_LEVELS, LEVELS, RatingError, RatingService
+from kiosk.roles.pad.service import BAD_LEVELS, LEVELS, PadState, RatingError, RatingService
 
-log = logging.getLogger("kiosk.rating")
+log = logging.getLogger("kiosk.pad")
+
+
+class Lights(Protocol):
+    """What PadKeys lights: five LEDs, ★5 … ★1."""
+
+    def set(self, lit: list[bool]) -> None: ...
+
+
+class NamedLeds(Protocol):
+    """An LED bank switched by name (devices' LedBank)."""
+
+    def on(self, name: str) -> None: ...
+
+    def off(self, name: str) -> None: ...
 
 
 class PadKeys:
@@ -27,9 +42,9 @@ class PadKeys:
 
     SHOW_CHOICE_S = 3.0  # the chosen level's LED stays lit this long after a rating
 
-    def __init__(self, service: RatingService, leds=None):
+    def __init__(self, service: RatingService, leds: Lights | None = None):
         self.service = service
-        self.leds = leds  # object with set(states: list[bool]) for ★5..★1, or None
+        self.leds = leds  # None: a pad without keypad LEDs
         self._off_timer: threading.Timer | None = None
         service.subscribe(self._on_change)
 
@@ -56,7 +71,7 @@ class PadKeys:
         if self.service.clerk_button() is None:
             log.info("clerk button ignored: online, paused or a session is already open")
 
-    def _on_change(self, what, st) -> None:
+    def _on_change(self, what: str, st: PadState) -> None:
         if self.leds is None:
             return
         if what in ("invite", "level") and st.session is not None:
@@ -68,10 +83,12 @@ class PadKeys:
         elif what == "not_rated":
             self._show([False] * 5)
 
-    def _show(self, lit) -> None:
+    def _show(self, lit: list[bool]) -> None:
         if self._off_timer is not None:
             self._off_timer.cancel()
             self._off_timer = None
+        if self.leds is None:
+            return
         try:
             self.leds.set(lit)
         except Exception:
@@ -97,9 +114,9 @@ def key_names() -> list[str]:
 class LedLights:
     """PadKeys' view of a LedBank: one list of five booleans, ★5 … ★1."""
 
-    def __init__(self, bank):
+    def __init__(self, bank: NamedLeds):
         self.bank = bank
 
-    def set(self, lit) -> None:
+    def set(self, lit: list[bool]) -> None:
         for name, on in zip(key_names(), lit, strict=True):
             (self.bank.on if on else self.bank.off)(name)

@@ -34,13 +34,18 @@ import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from kiosk.core import keys
 from kiosk.core.backoff import Backoff
+from kiosk.core.cache import Cache
+from kiosk.core.config import Config
+from kiosk.core.ledger import Ledger
 from kiosk.core.time import wall_now
 from kiosk.roles.pad.chain import GENESIS, record_hash
+from kiosk.sync.client import CentralClient
 
-log = logging.getLogger("kiosk.rating")
+log = logging.getLogger("kiosk.pad")
 
 CHANNEL = "PJQ"  # 评价器, as the provincial platforms name the channel
 LEVELS = (5, 4, 3, 2, 1)
@@ -71,13 +76,13 @@ def valid_phone(phone: str) -> bool:
     return bool(PHONE_RX.fullmatch(phone or ""))
 
 
-def stars(n, total: int = 5) -> str:
+def stars(n: int | float | str | None, total: int = 5) -> str:
     """★★★☆☆ for 3: the level drawn the way the citizen knows it."""
     try:
-        n = max(0, min(total, int(n or 0)))
+        k = max(0, min(total, int(n or 0)))
     except (TypeError, ValueError):
-        n = 0
-    return "★" * n + "☆" * (total - n)
+        k = 0
+    return "★" * k + "☆" * (total - k)
 
 
 @dataclass
@@ -106,7 +111,7 @@ class RatingSession:
 @dataclass(frozen=True)
 class Reasons:
     version: str
-    items: tuple[dict, ...]  # {"code", "zh", "en"}
+    items: tuple[dict[str, Any], ...]  # each with str "code", "zh", "en"
 
     def codes(self) -> set[str]:
         return {r["code"] for r in self.items}
@@ -118,9 +123,9 @@ class PadState:
 
     paused: bool = False
     online: bool = False
-    card: dict | None = None  # staff card + "photo_path"
+    card: dict[str, Any] | None = None  # staff card + "photo_path"
     session: RatingSession | None = None
-    last_outcome: dict | None = field(default=None)
+    last_outcome: dict[str, Any] | None = field(default=None)
 
 
 class RatingService:
@@ -128,11 +133,11 @@ class RatingService:
 
     def __init__(
         self,
-        cfg,
-        ledger,
-        cache,
+        cfg: Config,
+        ledger: Ledger,
+        cache: Cache,
         *,
-        client=None,
+        client: CentralClient | None = None,
         wake: Callable[[], None] | None = None,
         storage_dir: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -154,7 +159,7 @@ class RatingService:
         self._listeners: list[Callable[[str, PadState], None]] = []
         self._timer: threading.Timer | None = None
         self._watcher: WindowWatcher | None = None
-        self._card_seen = None
+        self._card_seen: tuple[object, ...] | None = None
         self._closed = False
 
     # -- observers --------------------------------------------------------
@@ -163,11 +168,11 @@ class RatingService:
         hands it to the UI thread with Clock.schedule_once."""
         self._listeners.append(fn)
 
-    def unsubscribe(self, fn) -> None:
+    def unsubscribe(self, fn: Callable[[str, PadState], None]) -> None:
         if fn in self._listeners:
             self._listeners.remove(fn)
 
-    def _notify(self, what: str, outcome: dict | None = None) -> None:
+    def _notify(self, what: str, outcome: dict[str, Any] | None = None) -> None:
         if self._closed or not self._listeners:
             return
         st = self.state()
@@ -201,7 +206,7 @@ class RatingService:
                 return Reasons(rr["version"], items)
         return Reasons(self.cfg.pad.reasons_version, tuple(dict(r) for r in self.cfg.pad.reasons))
 
-    def staff_card(self) -> dict | None:
+    def staff_card(self) -> dict[str, Any] | None:
         """The window's staff card as the sync worker (or the watcher) cached it,
         with ``photo_path``: the photo written out as a file for the screen."""
         entry = self.cache.get(keys.staff_card(self.window))
@@ -245,7 +250,7 @@ class RatingService:
 
     def store_card(
         self,
-        card: dict,
+        card: dict[str, Any],
         photo: bytes | None,
         *,
         etag: str | None = None,
@@ -265,7 +270,7 @@ class RatingService:
             )
         self.card_maybe_changed()
 
-    def card_maybe_changed(self, *args) -> None:
+    def card_maybe_changed(self, *args: object) -> None:
         """Tell the screen when the card or photo it shows has changed (the sync
         worker refreshes them in the background)."""
         card = self.staff_card()
@@ -292,7 +297,7 @@ class RatingService:
         if changed:
             self._notify("online")
 
-    def on_window_session(self, s: dict, *, first: bool = False) -> None:
+    def on_window_session(self, s: dict[str, Any], *, first: bool = False) -> None:
         """React to the central system's window session (one long-poll answer)."""
         state = s.get("state")
         with self._lock:
@@ -316,12 +321,14 @@ class RatingService:
             item_version=s.get("item_version"),
         )
 
-    def _recently_ended(self, ended_at) -> bool:
+    def _recently_ended(self, ended_at: object) -> bool:
         from datetime import datetime
 
+        if not isinstance(ended_at, str):
+            return False
         try:
             ended = datetime.fromisoformat(ended_at).timestamp()
-        except (TypeError, ValueError):
+        except ValueError:
             return False
         return abs(time.time() - ended) < self.rating_seconds
 
@@ -331,12 +338,12 @@ class RatingService:
         session_id: str,
         *,
         origin: str,
-        staff_id=None,
-        started_at=None,
-        ticket=None,
-        case_no=None,
-        item_code=None,
-        item_version=None,
+        staff_id: str | None = None,
+        started_at: str | None = None,
+        ticket: str | None = None,
+        case_no: str | None = None,
+        item_code: str | None = None,
+        item_version: str | None = None,
     ) -> RatingSession | None:
         """Invite a rating. A session already decided (rated or timed out) is never reopened."""
         if self.outcome_of(session_id) is not None:
@@ -391,7 +398,8 @@ class RatingService:
             return None
         import json
 
-        return json.loads(rows[0]["body"]).get("outcome")
+        outcome = json.loads(rows[0]["body"]).get("outcome")
+        return str(outcome) if outcome is not None else None
 
     def choose_level(self, level: int, session_id: str | None = None) -> RatingSession:
         """A level picked on the keypad that still needs reasons (★2/★1): remembered
@@ -424,12 +432,12 @@ class RatingService:
     def submit(
         self,
         level: int,
-        reasons: list[str] | tuple = (),
+        reasons: list[str] | tuple[str, ...] = (),
         phone: str | None = None,
         *,
         session_id: str | None = None,
         via: str = "touch",
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Record the citizen's rating; returns the committed record body."""
         if not isinstance(level, int) or isinstance(level, bool) or level not in LEVELS:
             raise RatingError("bad_level", f"level {level!r} is not one of 1..5")
@@ -509,7 +517,7 @@ class RatingService:
             raise RatingError("expired", "the time for this rating has run out")
         return sess
 
-    def _body(self, sess: RatingSession, outcome: str) -> dict:
+    def _body(self, sess: RatingSession, outcome: str) -> dict[str, Any]:
         return {
             "uuid": str(uuidlib.uuid4()),
             "session_id": sess.session_id,
@@ -529,7 +537,7 @@ class RatingService:
             "region_code": self.cfg.device.region_code or None,
         }
 
-    def _write(self, body: dict, kind: str) -> dict:
+    def _write(self, body: dict[str, Any], kind: str) -> dict[str, Any]:
         """Chain, store and queue the record in ONE transaction."""
         try:
             with self.ledger.transaction() as tx:
@@ -593,7 +601,7 @@ class RatingService:
             self._watcher = None
 
 
-def _canonical(body: dict) -> str:
+def _canonical(body: dict[str, Any]) -> str:
     from kiosk.roles.pad.chain import canonical
 
     return canonical(body)
@@ -611,11 +619,17 @@ class WindowWatcher(threading.Thread):
 
     NO_CLIENT_WAIT = 2.0
 
-    def __init__(self, service: RatingService, client_getter, *, poll_wait: int, backoff: Backoff | None = None):
+    def __init__(
+        self,
+        service: RatingService,
+        client_getter: Callable[[], CentralClient | None],
+        *,
+        poll_wait: int,
+        backoff: Backoff | None = None,
+    ):
         super().__init__(name="pad-watcher", daemon=True)
         self.service = service
         self.client_getter = client_getter
-        self.client = None
         self.poll_wait = poll_wait
         # Jittered: after a central or network outage, the pads of a hall must not reconnect in lockstep.
         self.backoff = backoff or Backoff(base=1.0, cap=30.0, floor=0.2)
@@ -630,17 +644,17 @@ class WindowWatcher(threading.Thread):
         staff = None
         first = True
         while not self._stop_event.is_set():
-            self.client = self.client_getter()
-            if self.client is None:  # no token yet: offline, the clerk's button works
+            client = self.client_getter()
+            if client is None:  # no token yet: offline, the clerk's button works
                 self.service.set_online(False)
                 self._stop_event.wait(self.NO_CLIENT_WAIT)
                 continue
             try:
-                s = self.fetch_session(rev)
+                s = self.fetch_session(client, rev)
                 self.service.set_online(True)
                 self.backoff.success()
                 if s.get("staff_id") != staff or time.monotonic() >= card_due:
-                    self.refresh_card()
+                    self.refresh_card(client)
                     staff = s.get("staff_id")
                     card_due = time.monotonic() + self.CARD_EVERY
                 if self._stop_event.is_set():
@@ -655,23 +669,22 @@ class WindowWatcher(threading.Thread):
                 self._stop_event.wait(self.backoff.failure(getattr(e, "retry_after", None)))
 
     # -- the central calls --------------------------------------------------------
-    def fetch_session(self, since):
-        s = self.client.window_session(self.service.window, wait=self.poll_wait, since=since)
-        if not isinstance(s, dict):
-            raise ValueError("window session answer is not an object")
-        return s
+    # The client is the one of this round: a new token (a new client) takes
+    # effect on the next round, never halfway through one.
+    def fetch_session(self, client: CentralClient, since: int | None) -> dict[str, Any]:
+        return client.window_session(self.service.window, wait=self.poll_wait, since=since)
 
-    def refresh_card(self) -> None:
+    def refresh_card(self, client: CentralClient) -> None:
         """Fetch the card now (the staff on the window changed); ETags keep it cheap."""
         svc = self.service
         try:
             have = svc.cache.get(keys.staff_card(svc.window)) or {}
-            f = self.client.staff_card(svc.window, have.get("etag") if have.get("card") else None)
+            f = client.staff_card(svc.window, have.get("etag") if have.get("card") else None)
             card = have.get("card") if f.not_modified else f.data
             if not isinstance(card, dict) or not card.get("staff_id"):
                 return
             photo = svc.cache.get(keys.staff_photo(str(card["staff_id"]))) or {}
-            p = self.client.staff_photo(card["staff_id"], photo.get("etag") if photo.get("data_b64") else None)
+            p = client.staff_photo(card["staff_id"], photo.get("etag") if photo.get("data_b64") else None)
         except Exception as e:
             log.warning("staff card fetch failed: %s", type(e).__name__)
             return

@@ -376,3 +376,32 @@ def test_failure_midway_through_a_ticket_on_the_sim_printer(tmp_path):
         assert r2.printed and b"REPRINT" in sim.jobs[-1]
     finally:
         worker.close()
+
+
+def test_paper_running_out_mid_ticket_is_a_failed_ticket_offered_for_reprint(tmp_path, devices):
+    # The check before issuing says "ok"; the roll ends 100 bytes into the ticket.
+    dev = devices(answers={1: OK, 4: OK}, paper_out_after=100)
+    svc, worker, ledger = build(tmp_path, dev.path)
+    try:
+        r = svc.issue("A")
+        assert not r.printed and r.ticket.print_state == "failed"
+        assert "paper out" in r.print_error and "reprint" in r.print_error
+        assert [e["display"] for e in events(ledger, "ticket.issued")] == [r.ticket.display]  # kept
+        dev.paper_out_after = None
+        dev.answers = {1: OK, 4: OK}  # a new roll
+        again = svc.reprint(r.ticket.id)
+        assert again.printed and again.ticket.print_state == "printed"
+    finally:
+        worker.close()
+
+
+def test_unknown_status_refuses_when_the_hall_chose_so(tmp_path, devices):
+    dev = devices(answers={})  # a printer that never answers DLE EOT
+    svc, worker, _ = build(tmp_path, dev.path)
+    svc.cfg.printer.on_unknown_status = "refuse"
+    try:
+        with pytest.raises(PrinterUnavailable, match="did not answer"):
+            svc.issue("A")
+        assert svc.tickets() == [] and dev.received == bytearray()  # no number used, nothing printed
+    finally:
+        worker.close()

@@ -18,7 +18,7 @@ from kiosk.roles.lookup.service import (
 )
 from kiosk.sync.client import CentralClient
 from kiosk.wiring import build_runtime
-from tests.helpers import write_config
+from tests.helpers import device_tokens, write_config
 
 CODE = "482913"
 
@@ -133,6 +133,7 @@ def test_wrong_codes_lock_the_receipt_on_the_device_and_the_lock_survives_restar
 
 def test_the_central_lockout_is_respected(tmp_path):
     central = BenchCentral(tmp_path / "c2", max_code_attempts=2, lockout_s=300).start()
+    central.issue_token = device_tokens(central)  # each test device with its usual scope
     rt = make_runtime(tmp_path, central, {"max_attempts": 5})
     try:
         central.create_case(receipt_no="ZW2026000888", query_code=CODE)

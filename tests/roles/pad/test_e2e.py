@@ -9,7 +9,7 @@ import pytest
 
 from kiosk.central.server import BenchCentral
 from screens.pad import LevelButton, ReasonToggle
-from tests.helpers import AppHarness, refused_url, write_config
+from tests.helpers import AppHarness, device_tokens, refused_url, write_config
 
 KEYPAD = [5, 6, 13, 19, 26]  # ★5 … ★1
 LEDS = [12, 16, 20, 21, 25]
@@ -19,6 +19,7 @@ CLERK = 4
 @pytest.fixture
 def central(tmp_path):
     c = BenchCentral(tmp_path / "central", long_poll_cap=5).start()
+    c.issue_token = device_tokens(c)  # each test device with its usual scope
     yield c
     c.stop()
 
