@@ -102,6 +102,7 @@ class RatingSession:
     item_version: str | None = None
     level: int | None = None  # chosen on the keypad, waiting for reasons
     state: str = "open"  # open | rated | not_rated
+    extensions: int = 0  # times the citizen asked for more time
 
     def seconds_left(self, now: float | None = None) -> float:
         return max(0.0, self.deadline - (time.monotonic() if now is None else now))
@@ -410,6 +411,22 @@ class RatingService:
             sess.level = level
             out = replace(sess)
         self._notify("level")
+        return out
+
+    MAX_EXTENSIONS = 2  # the rating keeps a time window (GB/T 39734): more time, not endless time
+
+    def extend(self, session_id: str | None = None) -> RatingSession:
+        """The citizen asked for more time: the deadline moves to a full rating window
+        from now, at most MAX_EXTENSIONS times per session (then "no_more_time")."""
+        with self._lock:
+            sess = self._require_open(session_id)
+            if sess.extensions >= self.MAX_EXTENSIONS:
+                raise RatingError("no_more_time", "this rating has had all the extra time it can have")
+            sess.extensions += 1
+            sess.deadline = max(sess.deadline, self.clock() + self.rating_seconds)
+            left = sess.seconds_left(self.clock())
+            out = replace(sess)
+        self._arm_timer(left)
         return out
 
     def submit(
