@@ -14,14 +14,14 @@ from pathlib import Path
 
 from kivy.clock import Clock
 from kivy.lang import Builder
-from kivy.metrics import dp
+from kivy.metrics import dp, sp
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.screenmanager import NoTransition, Screen
 
 from kiosk.core import i18n
 from kiosk.roles.dispenser.service import TicketRefused
 from screens import theme
-from screens.widgets import BigButton, KioskScreen, in_background
+from screens.widgets import FitButton, KioskScreen, in_background
 
 log = logging.getLogger("screens.dispenser")
 
@@ -38,6 +38,8 @@ i18n.register(
         "disp.your_number": ("您的号码", "Your number"),
         "disp.take": ("请取走您的号票", "Please take your ticket"),
         "disp.ahead": ("前面还有 {n} 人等候", "{n} people ahead of you"),
+        "disp.ahead_wait": ("前面还有 {n} 人等候，预计约 {m} 分钟", "{n} people ahead of you, about {m} min"),
+        "disp.issued_priority": ("绿色通道号", "Priority lane ticket"),
         "disp.offline": ("离线票：等候人数请看叫号屏", "Offline ticket: see the call display for the queue"),
         "disp.print_failed": (
             "号票打印失败，您的号码已保留。请按“补打”，或到服务台告知号码。",
@@ -47,20 +49,21 @@ i18n.register(
         "disp.back_in": ("{s} 秒后返回", "Back in {s} s"),
         "disp.done_button": ("完成", "Done"),
         "disp.refused.paper_out": (
-            "打印纸已用完，暂时无法取号。请到服务台人工取号。",
+            # Two sentences, two lines: wrapped as one, the second left one character alone.
+            "打印纸已用完，暂时无法取号。\n请到服务台人工取号。",
             "The printer is out of paper. Please go to the service counter.",
         ),
         "disp.refused.printer_unavailable": (
-            "取号机打印机故障，暂时无法取号。请到服务台人工取号。",
+            "取号机打印机故障，暂时无法取号。\n请到服务台人工取号。",
             "The ticket printer is not working. Please go to the service counter.",
         ),
         "disp.refused.numbers_exhausted": (
-            "今日号码已发完。请到服务台咨询。",
+            "今日号码已发完。\n请到服务台咨询。",
             "No more numbers today. Please ask at the service counter.",
         ),
         "disp.refused.closed": ("现在不是办公时间。", "The hall is closed now."),
         "disp.refused.refused": (
-            "暂时无法取号。请到服务台人工取号。",
+            "暂时无法取号。\n请到服务台人工取号。",
             "No ticket can be issued now. Please go to the service counter.",
         ),
         "disp.refused.title": ("抱歉", "Sorry"),
@@ -101,6 +104,7 @@ class DispenserScreen(KioskScreen):
     ahead_text = StringProperty("")
     offline = BooleanProperty(False)
     print_failed = BooleanProperty(False)
+    is_priority = BooleanProperty(False)  # the issued ticket is a 绿色通道 one
 
     def on_kv_post(self, base_widget):
         # Kept: at app stop App.get_running_app() is already None, and we still need the runtime.
@@ -172,7 +176,14 @@ class DispenserScreen(KioskScreen):
             text = cat.name(lang)
             if extra:
                 text += f"\n[size={int(dp(24) * scale)}]{'  ·  '.join(extra)}[/size]"
-            btn = BigButton(text=text, base_size=38, bg=theme.ACCENT if self.priority_mode else theme.PRIMARY)
+            # A central's English names can be long ("Social & medical insurance"):
+            # the button shrinks them to fit whole rather than dropping a line.
+            btn = FitButton(
+                text=text,
+                base_size=38,
+                want_size=sp(38) * scale,
+                bg=theme.PRIORITY if self.priority_mode else theme.PRIMARY,
+            )
             btn.code = cat.code
             btn.bind(on_release=lambda b: self.choose(b.code))
             grid.add_widget(btn)
@@ -222,12 +233,18 @@ class DispenserScreen(KioskScreen):
         self.number = t.display
         self.service_name = t.service_en if self.app.lang == "en" else t.service_zh
         self.offline = t.offline
-        self.ahead_text = (
-            self.app.tr("disp.ahead", n=t.people_ahead) if (t.people_ahead is not None and not t.offline) else ""
-        )
+        self.is_priority = bool(t.priority)
+        if t.people_ahead is None or t.offline:
+            self.ahead_text = ""
+        elif t.est_wait_s:
+            self.ahead_text = self.app.tr("disp.ahead_wait", n=t.people_ahead, m=max(1, round(t.est_wait_s / 60)))
+        else:
+            self.ahead_text = self.app.tr("disp.ahead", n=t.people_ahead)
         self.print_failed = not result.printed
         self.priority_mode = False
         self.set_state("done")
+        # Said as shown: the number on the screen, or the print failure it explains.
+        self.app.speak("ticket.issued", number=t.display) if result.printed else self.app.speak("ticket.fault")
         self.app.touch_activity()
         self._start_countdown(self.app.rt.cfg.dispenser.confirm_seconds * (3 if self.print_failed else 1))
 
@@ -242,10 +259,23 @@ class DispenserScreen(KioskScreen):
             return
         self.refused_reason = reason
         self.set_state("refused")
+        if reason in ("paper_out", "printer_unavailable"):
+            self.app.speak("ticket.paper_out" if reason == "paper_out" else "ticket.fault")
         self.app.touch_activity()
         self._start_countdown(self.app.rt.cfg.dispenser.confirm_seconds * 2)
 
+    def time_left(self) -> float | None:
+        if self.state in ("done", "refused") and self._count_event is not None:
+            return self.countdown
+        return super().time_left()
+
+    def more_time(self) -> None:
+        if self.state in ("done", "refused") and self._count_event is not None:
+            self.countdown = self._count_from  # a full confirmation time again
+        super().more_time()
+
     def _start_countdown(self, seconds: int):
+        self._count_from = seconds
         self._cancel_timers()
         self.countdown = seconds
         self._count_event = Clock.schedule_interval(self._tick, 1)
@@ -270,7 +300,7 @@ class DispenserScreen(KioskScreen):
         self._cancel_timers()
         self._ticket = None
         self.number = self.service_name = self.ahead_text = self.refused_reason = ""
-        self.offline = self.print_failed = False
+        self.offline = self.print_failed = self.is_priority = False
         self.priority_mode = False
         if not self.is_busy:
             self.state = "choose"

@@ -109,6 +109,12 @@ i18n.register(
             "还缺少材料，请按下面的清单补交，补齐后继续办理。",
             "Some documents are missing. Bring the ones listed below; work continues once they arrive.",
         ),
+        # The central did not send the list: promise none, say where to ask.
+        "status.needs_materials.means_none": (
+            "还缺少材料。请到服务窗口或拨打 {phone} 询问需要补交哪些材料，补齐后继续办理。",
+            "Some documents are missing. Ask at a service counter or call {phone} which ones; "
+            "work continues once they arrive.",
+        ),
         "status.deciding": ("审批中", "Awaiting decision"),
         "status.deciding.means": (
             "材料审查已通过，正在等待审批决定。",
@@ -258,6 +264,19 @@ class KeypadPanel(BoxLayout):
     field = StringProperty("receipt")
     screen = ObjectProperty(None)
 
+    def on_kv_post(self, base_widget):
+        self._follow_field()
+
+    def on_field(self, *args):
+        self._follow_field()
+
+    def _follow_field(self):
+        # Receipt numbers start with letters (ZW…), query codes are digits: the
+        # keypad opens on what the field needs; its own key still switches.
+        keypad = self.ids.get("keypad")
+        if keypad is not None:
+            keypad.letters = self.field == "receipt" and not any(c.isdigit() for c in self.receipt)
+
     def on_key(self, key):
         self.screen.app.touch_activity()
         value = getattr(self, self.field)
@@ -284,6 +303,7 @@ class LookupScreen(KioskScreen):
         self._wedge_burst = False
         self._typed = False
         self._panels = None
+        self._typed_receipt = ""
         super().__init__(**kw)
 
     # -- wiring ---------------------------------------------------------------
@@ -394,9 +414,19 @@ class LookupScreen(KioskScreen):
         panel = KeypadPanel(screen=self)
         self._set_body(panel)
 
+    def retype(self):
+        """Type it in again: after a wrong query code the receipt number stays, only the code is retyped."""
+        r = self._message
+        receipt = self._typed_receipt if r is not None and r.outcome == "wrong_code" else ""
+        self.open_keypad()
+        if receipt:
+            panel = self.ids.body.children[0]
+            panel.receipt, panel.field = receipt, "code"
+
     def submit_keypad(self, panel):
         receipt, code = panel.receipt, panel.code
         self.forget()
+        self._typed_receipt = receipt  # kept only until the answer is forgotten
         self._run(self.rt.lookup.service.lookup_fields, receipt, code, "keypad", typed=True)
 
     # -- the lookup itself ----------------------------------------------------------
@@ -475,6 +505,7 @@ class LookupScreen(KioskScreen):
         self.is_busy = False
         self._result = None
         self._message = None
+        self._typed_receipt = ""
         self.ids.body.clear_widgets()
         if self._panels is not None:
             self._panels["result"].clear()
@@ -563,7 +594,7 @@ class ResultPanel(BoxLayout):
 
     def clear(self):
         """Blank every label that showed the case (the panel stays built for the next one)."""
-        for name in ("item", "means", "as_of"):
+        for name in ("item", "means", "deadline", "as_of"):
             self.ids[name].text = ""
         self.ids.badge.text = ""
         _blank(self._extra + self._rows + self._steps)
@@ -582,7 +613,10 @@ class ResultPanel(BoxLayout):
             if status != "unknown" or not case.get("status_zh")
             else (case.get("status_en") if lang == "en" else case.get("status_zh"))
         )
-        self.ids.means.text = tr(f"status.{status}.means")
+        if status == "needs_materials" and not case.get("missing_materials"):
+            self.ids.means.text = tr("status.needs_materials.means_none", phone=self.screen.rt.cfg.lookup.help_phone)
+        else:
+            self.ids.means.text = tr(f"status.{status}.means")
 
         lines = []  # (text, bold, colour)
         if status == "needs_materials" and case.get("missing_materials"):
@@ -607,14 +641,19 @@ class ResultPanel(BoxLayout):
             rows.append((tr("lookup.applicant"), case["applicant_masked"], theme.TEXT))
         if case.get("time_limit_days") is not None:
             rows.append((tr("lookup.limit"), tr("lookup.limit_value", days=case["time_limit_days"]), theme.TEXT))
-        rows.append((tr("lookup.due"), fmt_date(case.get("due_date"), lang), theme.TEXT))
+        # The deadline is what a citizen came to see: it stands under the status,
+        # above the fold even in large English text, not at the bottom of the details.
         dl = r.deadline or {}
+        due = tr("lookup.due") + " " + fmt_date(case.get("due_date"), lang)
+        left, colour = "", theme.TEXT
         if dl.get("state") == "open":
-            rows.append(("", tr("lookup.days_left", n=dl["days"]), theme.OK))
+            left, colour = tr("lookup.days_left", n=dl["days"]), theme.OK
         elif dl.get("state") == "due_today":
-            rows.append(("", tr("lookup.due_today"), theme.WARN))
+            left, colour = tr("lookup.due_today"), theme.WARN
         elif dl.get("state") == "overdue":
-            rows.append(("", tr("lookup.overdue", n=dl["days"]), theme.ACCENT))
+            left, colour = tr("lookup.overdue", n=dl["days"]), theme.ACCENT
+        self.ids.deadline.text = due + ("  ·  " + left if left else "")
+        self.ids.deadline.color = colour
         handler, window = case.get("handler"), case.get("window")
         if handler or window:
             value = (

@@ -9,19 +9,16 @@ service has committed the record.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from kivy.clock import Clock
-from kivy.core.text.markup import MarkupLabel
 from kivy.lang import Builder
-from kivy.metrics import sp
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 
 from kiosk.core.i18n import register
 from kiosk.core.privacy import mask_phone
 from kiosk.roles.pad.service import BAD_LEVELS, LEVELS, RatingError, stars, valid_phone  # noqa: F401
-from screens.widgets import BigButton, KioskScreen, in_background
+from screens.widgets import BigButton, FitText, KioskScreen, in_background
 
 register(
     {
@@ -62,6 +59,7 @@ register(
         "pad.err.expired": ("评价时间已到", "The time to rate has run out"),
         "pad.err.already_rated": ("本次服务已评价", "This service has already been rated"),
         "pad.err.no_session": ("暂无可评价的服务", "There is no service to rate now"),
+        "pad.err.no_more_time": ("已不能再延长时间，请尽快评价", "No more time can be added; please rate now"),
         "pad.err.failed": ("评价未能保存，请再试一次", "The rating could not be saved; please try again"),
         "pad.no_service": ("评价器未就绪，请联系工作人员", "The pad is not ready; please tell the staff"),
     }
@@ -77,54 +75,6 @@ LEVEL_COLOURS = {
     1: (0.718, 0.078, 0.114, 1),
 }
 THANKS_S = 4.0  # seconds the thank-you stays before the idle card returns
-
-
-class FitText:
-    """Shrinks its font until the text fits its box: an English translation
-    in large-text mode on a 7" panel must still be read whole, not clipped.
-
-    ``want_size`` is the size asked for (kv binds it to the text scale);
-    ``font_size`` is what fits, measured with a core label at that width."""
-
-    MIN_SP = 12
-
-    def __init__(self, **kw):
-        self._refit = Clock.create_trigger(self._fit, -1)
-        super().__init__(**kw)
-        self.fbind("text", self._refit)
-        self.fbind("text_size", self._refit)
-        self.fbind("want_size", self._refit)
-        self.fbind("font_size", self._refit)
-
-    def _fit(self, *args):
-        box_w, box_h = self.text_size
-        if not self.text or not box_w or not box_h or box_w <= 0 or box_h <= 0 or self.want_size <= 0:
-            return
-        size = self.want_size
-        # Kivy breaks a word that is too wide at any letter ("Dissatisf/ied"):
-        # Latin words must each fit on one line. Chinese wraps anywhere, fine.
-        words = [w for w in re.sub(r"\[[^\]]*\]", " ", self.text).split() if re.fullmatch(r"[A-Za-z'().,-]+", w)]
-        longest = max(words, key=len, default="")
-        while size > sp(self.MIN_SP):
-            m = MarkupLabel(
-                text=self.text,
-                font_size=size,
-                font_name=self.font_name,
-                bold=self.bold,
-                text_size=(box_w, None),
-                halign=self.halign,
-            )
-            m.refresh()
-            w, h = m.content_size
-            word_w = 0
-            if longest:
-                one = MarkupLabel(text=longest, font_size=size, font_name=self.font_name, bold=self.bold)
-                one.refresh()
-                word_w = one.content_size[0]
-            if w <= box_w + 1 and h <= box_h + 1 and word_w <= box_w:
-                break
-            size *= 0.9
-        self.font_size = max(size, sp(self.MIN_SP))
 
 
 class PadButton(FitText, BigButton):
@@ -165,6 +115,7 @@ class PadScreen(KioskScreen):
     chosen = ListProperty([])  # reason codes
     phone = StringProperty("")  # accepted callback number (shown masked only)
     typed = StringProperty("")  # digits being typed on the keypad
+    typed_display = StringProperty("")  # the same, grouped 3-4-4 for reading back
     message = StringProperty("")  # a short error line, as an i18n key
     outcome_level = NumericProperty(0)  # the committed record shown on the thank-you
     outcome_phone = StringProperty("")  # masked
@@ -240,6 +191,8 @@ class PadScreen(KioskScreen):
                 self.mode = "reasons"
             elif new:
                 self.mode = "rate"
+            if new and self.app is not None:
+                self.app.speak("pad.invite")  # "请您对我的服务进行评价", as the screen asks
             self.is_busy = True
         elif self.mode in ("idle", "paused"):
             self.mode = "paused" if st.paused else "idle"
@@ -347,6 +300,10 @@ class PadScreen(KioskScreen):
         self.message = ""
         self.mode = "phone"
 
+    def on_typed(self, *args):
+        t = self.typed
+        self.typed_display = " ".join(p for p in (t[:3], t[3:7], t[7:]) if p) if t.startswith("1") else t
+
     def press_key(self, key: str):
         self.message = ""
         if key == "del":
@@ -409,6 +366,8 @@ class PadScreen(KioskScreen):
         self.outcome_phone = mask_phone(record.get("phone"))
         self.mode = "thanks"
         self.is_busy = True
+        if self.app is not None:
+            self.app.speak("pad.thanks")
         if self._thanks_ev:
             self._thanks_ev.cancel()
         self._thanks_ev = Clock.schedule_once(lambda dt: self.to_rest(), THANKS_S)
@@ -443,6 +402,25 @@ class PadScreen(KioskScreen):
         if self.mode in ("thanks",) or self.service is None or self.service.current() is None:
             self.message = ""
             self.to_rest()
+
+    # -- more time ----------------------------------------------------------------------
+    def time_left(self) -> float | None:
+        if self.mode in ("rate", "reasons", "phone") and self._session_id is not None:
+            return self.seconds_left
+        return super().time_left()
+
+    def more_time(self) -> None:
+        """The service moves the rating's deadline (a limited number of times)."""
+        svc = self.service
+        if svc is None or self._session_id is None:
+            return super().more_time()
+        sid = self._session_id
+        in_background(svc.extend, sid, done=lambda sess: self._tick(0), failed=self._no_more_time)
+        self.app.touch_activity()
+
+    def _no_more_time(self, exc):
+        if getattr(exc, "code", "") == "no_more_time":
+            self.message = "pad.err.no_more_time"
 
     # -- countdown ----------------------------------------------------------------------
     def _start_tick(self):

@@ -7,12 +7,15 @@ English translation twice as long must still fit its button.
 from __future__ import annotations
 
 import logging
+import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from kivy.app import App
 from kivy.clock import Clock
+from kivy.core.text.markup import MarkupLabel
 from kivy.lang import Builder
+from kivy.metrics import dp, sp
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
@@ -82,6 +85,58 @@ def in_background(fn, *args, done=None, failed=None) -> Future:
     return pool.submit(fn, *args, done=done, failed=failed)
 
 
+class FitText:
+    """Shrinks its font until the text fits its box: an English translation
+    in large-text mode on a 7" panel must still be read whole, not clipped.
+
+    ``want_size`` is the size asked for (kv binds it to the text scale);
+    ``font_size`` is what fits, measured with a core label at that width."""
+
+    MIN_SP = 12
+    MIN_LARGE_DP = 18  # never below the 适老化 main-text size in large-text mode
+
+    def __init__(self, **kw):
+        self._refit = Clock.create_trigger(self._fit, -1)
+        super().__init__(**kw)
+        self.fbind("text", self._refit)
+        self.fbind("text_size", self._refit)
+        self.fbind("want_size", self._refit)
+        self.fbind("font_size", self._refit)
+
+    def _fit(self, *args):
+        box_w, box_h = self.text_size
+        if not self.text or not box_w or not box_h or box_w <= 0 or box_h <= 0 or self.want_size <= 0:
+            return
+        size = self.want_size
+        # Kivy breaks a word that is too wide at any letter ("Dissatisf/ied"):
+        # Latin words must each fit on one line. Chinese wraps anywhere, fine.
+        words = [w for w in re.sub(r"\[[^\]]*\]", " ", self.text).split() if re.fullmatch(r"[A-Za-z'().,-]+", w)]
+        longest = max(words, key=len, default="")
+        app = App.get_running_app()
+        floor = dp(self.MIN_LARGE_DP) if app is not None and app.font_scale > 1 else sp(self.MIN_SP)
+        while size > floor:
+            m = MarkupLabel(
+                text=self.text,
+                font_size=size,
+                font_name=self.font_name,
+                bold=self.bold,
+                line_height=self.line_height,  # measured as drawn: the 1.3x line spacing takes room
+                text_size=(box_w, None),
+                halign=self.halign,
+            )
+            m.refresh()
+            w, h = m.content_size
+            word_w = 0
+            if longest:
+                one = MarkupLabel(text=longest, font_size=size, font_name=self.font_name, bold=self.bold)
+                one.refresh()
+                word_w = one.content_size[0]
+            if w <= box_w + 1 and h <= box_h + 1 and word_w <= box_w:
+                break
+            size *= 0.9
+        self.font_size = max(size, floor)
+
+
 class KLabel(Label):
     """A wrapping label in the kiosk's colours; font size in sp before large-text scaling."""
 
@@ -94,12 +149,45 @@ class BigButton(Button):
     subtitle = StringProperty("")
 
 
+class FitButton(FitText, BigButton):
+    """A BigButton whose words shrink to fit it whole (a service name from the central)."""
+
+    want_size = NumericProperty(0)
+
+
 class Card(BoxLayout):
     bg = ListProperty(theme.PANEL)
 
 
 class Header(BoxLayout):
-    pass
+    """The top bar; it also offers "more time" shortly before the screen clears itself.
+
+    Each screen says how long it has left (KioskScreen.time_left) and what more
+    time means for it (more_time); the bar asks twice a second, so a countdown
+    of the idle timeout, a ticket confirmation or a rating window all get the
+    same button in the same place (WCAG 2.2.1: warn before a timeout)."""
+
+    more_time_left = NumericProperty(-1)  # seconds left while the button is offered, else -1
+
+    def on_kv_post(self, base_widget):
+        self._poll = Clock.schedule_interval(self._check, 0.5)
+        App.get_running_app().bind(on_stop=lambda *a: self._poll.cancel())
+
+    def _screen(self):
+        app = App.get_running_app()
+        sm = getattr(app, "sm", None)
+        return sm.current_screen if sm is not None else None
+
+    def _check(self, *args):
+        screen = self._screen()
+        left = screen.time_left() if isinstance(screen, KioskScreen) else None
+        self.more_time_left = left if left is not None and 0 < left <= theme.MORE_TIME_S else -1
+
+    def more_time(self):
+        screen = self._screen()
+        if isinstance(screen, KioskScreen):
+            screen.more_time()
+        self._check()
 
 
 class KioskScreen(Screen):
@@ -117,6 +205,17 @@ class KioskScreen(Screen):
 
     def reset(self) -> None:
         pass
+
+    def time_left(self) -> float | None:
+        """Seconds until this screen clears what it shows by itself, or None if it will not."""
+        app = self.app
+        if app is None or self.is_busy or not getattr(self, "has_content", False):
+            return None
+        return app.idle_left
+
+    def more_time(self) -> None:
+        """The citizen asked for more time: the idle countdown starts again."""
+        self.app.touch_activity()
 
 
 # ---- hall notices ---------------------------------------------------------------

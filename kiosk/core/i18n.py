@@ -48,7 +48,7 @@ register(
         "role.lookup": ("办件查询", "Case progress"),
         "role.lookup.sub": ("扫描受理通知书二维码", "Scan the QR code on your receipt"),
         "role.pad": ("服务评价", "Rate our service"),
-        "role.pad.sub": ("好差评 · 一次一评", "One rating per service"),
+        "role.pad.sub": ("办完业务，请为窗口服务打分", "Tell us how the counter served you"),
         "common.back": ("返回", "Back"),
         "common.home": ("首页", "Home"),
         "common.ok": ("确定", "OK"),
@@ -60,5 +60,6 @@ register(
         "demo.lookup": ("查询", "Lookup"),
         "demo.pad": ("评价", "Rate"),
         "idle.countdown": ("{s} 秒后返回首页", "Back to start in {s} s"),
+        "idle.more_time": ("延长时间（{s} 秒）", "More time ({s} s)"),
     }
 )

@@ -69,8 +69,24 @@ def test_priority_lane_then_category_gives_a_priority_ticket(tmp_path, printer_p
         h.tap(h.find("社保医保"))
         assert h.wait_until(lambda: screen.state == "done", 10)
         assert screen.number == "V900"
+        h.pump(2)
+        h.find("^绿色通道号 · 社保医保$")  # said on the issued ticket's screen, not only by colour
         assert printer_pty.wait_until(lambda b: b"V900" in b)
         assert not screen.priority_mode
+    finally:
+        h.close()
+
+
+def test_the_issued_ticket_says_the_estimated_wait(tmp_path, printer_pty):
+    from kiosk.roles.dispenser.samples import sample_ticket
+    from kiosk.roles.dispenser.service import IssueResult
+
+    h = open_app(tmp_path, printer_pty.path)
+    try:
+        screen = h.app.sm.current_screen
+        screen.show_issued(IssueResult(sample_ticket(h.cfg), printed=True, paper="ok"))  # 5 ahead, 1500 s
+        h.pump(2)
+        h.find("^前面还有 5 人等候，预计约 25 分钟$")
     finally:
         h.close()
 

@@ -130,7 +130,8 @@ def test_keypad_entry_with_letters_and_digits(app_for, central):
     h.tap(h.find("输入受理编号和查询码"))
     assert screen(h).mode == "keypad"
     panel = screen(h).ids.body.children[0]
-    h.tap(h.find("^字母$"))
+    # receipt numbers start with letters: the keypad opens on them
+    assert panel.ids.keypad.letters, "the keypad opened on digits for a receipt number"
     h.tap(h.find("^Z$"))
     h.tap(h.find("^W$"))
     h.tap(h.find("^数字$"))
@@ -291,7 +292,10 @@ def test_lookup_screenshot_command_renders_a_result_state(tmp_path):
     img = Image.open(out).convert("RGB")
     assert img.size == (1280, 800)
     # The warning-coloured status badge is drawn (theme.WARN), not a blank frame.
-    assert (226, 133, 4) in {c for _, c in img.getcolors(1 << 20)}
+    from screens import theme
+
+    warn = tuple(round(c * 255) for c in theme.WARN[:3])
+    assert warn in {c for _, c in img.getcolors(1 << 20)}
 
 
 def test_the_result_panel_is_reused_and_keeps_nothing_of_the_previous_case(app_for, central):
@@ -321,3 +325,65 @@ def test_the_result_panel_is_reused_and_keeps_nothing_of_the_previous_case(app_f
     gone = ("个体工商户设立登记", "张*三", first["receipt_no"], "郑伟", "营业场所证明", "章程原件", "补正材料")
     assert not any(t in text for t in gone), [t for t in gone if t in text]
     assert panel.ids.extra.children == []  # no leftover missing-materials lines
+
+
+def test_after_a_wrong_code_only_the_code_is_typed_again(app_for, central):
+    central.create_case("个体工商户设立登记", "张小三", receipt_no="ZW2026000777", query_code=CODE)
+    h = app_for()
+    screen(h).open_keypad()
+    panel = screen(h).ids.body.children[0]
+    panel.receipt, panel.code = "ZW2026000777", "000000"
+    screen(h).submit_keypad(panel)
+    wait_mode(h, "message")
+    h.tap(h.find("^手动输入$"))
+    assert screen(h).mode == "keypad"
+    panel = screen(h).ids.body.children[0]
+    assert (panel.receipt, panel.code, panel.field) == ("ZW2026000777", "", "code")
+    assert not panel.ids.keypad.letters, "the query code is digits: the keypad should show them"
+    for d in CODE:
+        h.tap(h.find(f"^{d}$"))
+    h.tap(h.find("^查询$"))
+    wait_mode(h, "result")
+    # the kept number goes with everything else when the screen forgets
+    screen(h).reset()
+    assert screen(h)._typed_receipt == ""
+
+
+def _show_sample(h, result):
+    screen(h).show_result(result)
+    h.pump(4)
+    return screen(h)._panels["result"]
+
+
+def test_needs_materials_without_a_list_promises_no_list(app_for, central):
+    from kiosk.roles.lookup.samples import sample_result
+
+    h = app_for()
+    r = sample_result("needs_materials")
+    r.case["missing_materials"] = []
+    panel = _show_sample(h, r)
+    assert "清单" not in panel.ids.means.text and "下面" not in panel.ids.means.text
+    assert "12345" in panel.ids.means.text or h.rt.cfg.lookup.help_phone in panel.ids.means.text
+    r = sample_result("needs_materials")
+    panel = _show_sample(h, r)
+    assert "清单" in panel.ids.means.text
+    assert "户口簿原件及复印件" in all_text(h)
+
+
+def test_the_deadline_is_above_the_fold_in_large_english(app_for, central):
+    from kiosk.roles.lookup.samples import sample_result
+
+    h = app_for()
+    h.app.lang, h.app.font_scale = "en", 1.3
+    panel = _show_sample(h, sample_result("overdue"))
+    h.pump(4)
+    deadline, scroll = panel.ids.deadline, panel.ids.scroll
+    assert "Overdue by" in deadline.text and "Due by" in deadline.text
+
+    def above_the_fold():
+        return deadline.to_window(deadline.x, deadline.y)[1] >= scroll.to_window(scroll.x, scroll.y)[1]
+
+    assert h.wait_until(above_the_fold, 3), (
+        f"the overdue warning is below the fold: {deadline.to_window(deadline.x, deadline.y)} "
+        f"under the view's bottom {scroll.to_window(scroll.x, scroll.y)}, window {h.Window.size}"
+    )

@@ -131,3 +131,21 @@ def test_the_choice_on_screen_reaches_the_service_and_a_touch_extends_the_time(h
     assert '"level":2' in body and code in body and '"auto_submitted":true' in body
     svc.submit(5, session_id="choice-2")
     assert h.wait_until(lambda: screen.mode == "thanks")
+
+
+def test_the_phone_number_shows_whole_while_typed_and_masked_once_accepted(harness):
+    h = harness
+    screen, svc = h.app.screen("pad"), h.rt.pad.service
+    svc.open_session("phone-shown", origin="central")
+    assert h.wait_until(lambda: screen.mode == "rate")
+    screen.pick_level(1)
+    assert h.wait_until(lambda: screen.mode == "reasons")
+    screen.open_phone()
+    for d in "13812345678":
+        screen.press_key(d)
+    h.pump(2)
+    assert screen.ids.phone_display.text == "138 1234 5678"  # a typo can be seen and fixed
+    screen.accept_phone()
+    h.pump(2)
+    assert "5678" in screen.ids.reasons_msg.text and "1234" not in screen.ids.reasons_msg.text
+    screen.to_rest()

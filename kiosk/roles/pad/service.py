@@ -50,7 +50,7 @@ from kiosk.core.config import Config
 from kiosk.core.ledger import Ledger
 from kiosk.core.time import wall_now
 from kiosk.roles.pad.chain import GENESIS, record_hash
-from kiosk.sync.client import CentralClient
+from kiosk.sync.client import CentralClient, CentralUnreachable
 
 log = logging.getLogger("kiosk.pad")
 
@@ -112,6 +112,7 @@ class RatingSession:
     reasons: tuple[str, ...] = ()  # chosen so far (★2/★1), not yet submitted
     phone: str | None = None  # accepted on the keypad, not yet submitted
     state: str = "open"  # open | rated | not_rated
+    extensions: int = 0  # times the citizen asked for more time
 
     def seconds_left(self, now: float | None = None) -> float:
         return max(0.0, self.deadline - (time.monotonic() if now is None else now))
@@ -485,6 +486,25 @@ class RatingService:
         sess.deadline = new
         self._arm_timer(new - self.clock())
         return True
+
+    MAX_EXTENSIONS = 2  # the rating keeps a time window (GB/T 39734): more time, not endless time
+
+    def extend(self, session_id: str | None = None) -> RatingSession:
+        """The citizen asked for more time: the deadline moves to a full rating window
+        from now, at most MAX_EXTENSIONS times per session (then "no_more_time")."""
+        with self._lock:
+            sess = self._require_open(session_id)
+            if sess.extensions >= self.MAX_EXTENSIONS:
+                raise RatingError("no_more_time", "this rating has had all the extra time it can have")
+            if self.clock() + 1.0 >= sess.hard_deadline:
+                raise RatingError("no_more_time", "this rating has reached pad.rating_max_seconds")
+            sess.extensions += 1
+            # Like any activity, never past rating_max_seconds from the invitation.
+            sess.deadline = max(sess.deadline, min(self.clock() + self.rating_seconds, sess.hard_deadline))
+            left = sess.seconds_left(self.clock())
+            out = replace(sess)
+        self._arm_timer(left)
+        return out
 
     def submit(
         self,
@@ -875,16 +895,24 @@ class WindowWatcher(threading.Thread):
     # The client is the one of this round: a new token (a new client) takes
     # effect on the next round, never halfway through one.
     def fetch_session(self, client: CentralClient, since: int | None) -> dict[str, Any]:
-        return client.window_session(self.service.window, wait=self.poll_wait, since=since)
+        from kiosk.sync.validate import check_window_session
+
+        s = client.window_session(self.service.window, wait=self.poll_wait, since=since)
+        problems = check_window_session(s)
+        if problems:  # a broken answer is treated as no answer: offline, retried with backoff
+            raise CentralUnreachable("the central's window session is unusable: " + "; ".join(problems))
+        return s
 
     def refresh_card(self, client: CentralClient) -> None:
         """Fetch the card now (the staff on the window changed); ETags keep it cheap."""
+        from kiosk.sync.validate import check_staff_card
+
         svc = self.service
         try:
             have = svc.cache.get(keys.staff_card(svc.window)) or {}
             f = client.staff_card(svc.window, have.get("etag") if have.get("card") else None)
             card = have.get("card") if f.not_modified else f.data
-            if not isinstance(card, dict) or not card.get("staff_id"):
+            if not isinstance(card, dict) or check_staff_card(card):  # keep the card it has
                 return
             photo = svc.cache.get(keys.staff_photo(str(card["staff_id"]))) or {}
             p = client.staff_photo(card["staff_id"], photo.get("etag") if photo.get("data_b64") else None)
