@@ -129,6 +129,9 @@ def test_the_choice_on_screen_reaches_the_service_and_a_touch_extends_the_time(h
     svc.open_session("choice-2", origin="central")  # the next service ends before a submit
     body = svc.ledger.query("SELECT body FROM ratings WHERE session_id = 'choice-1'")[0]["body"]
     assert '"level":2' in body and code in body and '"auto_submitted":true' in body
+    # No thank-you for a rating the citizen did not submit: the next invitation shows.
+    assert h.wait_until(lambda: screen._session_id == "choice-2" and screen.mode == "rate")
+    assert screen._thanks_ev is None
     svc.submit(5, session_id="choice-2")
     assert h.wait_until(lambda: screen.mode == "thanks")
 

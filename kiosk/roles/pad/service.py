@@ -628,7 +628,10 @@ class RatingService:
         self._unwritten.pop(body["session_id"], None)
         self._retry_backoff.success()
         log.info("rating session at window %s ended: %s (%s)", self.window, body["outcome"], kind)
-        self._notify("rated" if body["outcome"] == "rated" else "not_rated", rec)
+        # "not_rated" to listeners whatever was recorded: for the screen (and the
+        # voice) the session ended without the citizen's submit, so no thank-you
+        # is shown or said; a thank-you here would also cover the next invitation.
+        self._notify("not_rated", rec)
         return True
 
     def retry_unwritten(self) -> int:
