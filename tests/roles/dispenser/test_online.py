@@ -13,7 +13,8 @@ from kiosk.core.config import load_config
 from kiosk.core.ledger import Ledger
 from kiosk.roles.dispenser.service import TicketService
 from kiosk.sync.client import CentralClient
-from tests.helpers import service_time, write_config
+from kiosk.sync.outbox import OutboxUploader
+from tests.helpers import service_time, wait_until, write_config
 
 
 class Device:
@@ -117,5 +118,68 @@ def test_a_request_interrupted_before_commit_is_reported_abandoned(central, devi
     bodies = [
         json.loads(r["body"]) for r in one.ledger.query("SELECT body FROM outbox WHERE kind = 'ticket.abandoned'")
     ]
-    assert bodies == [{"request_id": "r-crashed", "category": "A", "priority": False}]
+    assert bodies == [{"request_id": "r-crashed", "category": "A", "priority": False, "reason": "interrupted"}]
     assert again.issue("A").ticket.display == "A001"
+
+
+def deliver(device, central, settle_first: bool = False):
+    """Drain the device's outbox into the central; with settle_first, only after every
+    request the central is still working on (a slow one) has committed."""
+    up = OutboxUploader(device.ledger, device.client, device.cfg.device.id)
+    if settle_first:
+        assert wait_until(lambda: central.busy() == 0, timeout=10)
+    up.upload()
+    # a slow request may still commit after the report: what it does then counts too
+    assert wait_until(lambda: central.busy() == 0, timeout=10)
+    up.upload()
+    assert device.ledger.outbox_stats()["pending"] == 0
+
+
+@pytest.mark.parametrize(
+    "fault, settle_first",
+    [("slow", False), ("slow", True), ("drop", False)],
+    ids=["slow-report-first", "slow-commit-first", "drop"],
+)
+def test_every_number_a_counter_can_call_is_held_by_a_citizen(central, device, fault, settle_first):
+    one = device("disp-1", online_timeout=0.3)
+    held = [one.svc.issue("A").ticket]
+    # the central commits a number for each of these requests, but the answer is late or lost
+    central.inject(fault, count=2, delay=1.0, path="/api/v1/tickets")
+    held += [one.svc.issue("A").ticket for _ in range(2)]
+    held.append(one.svc.issue("A").ticket)
+    assert [t.source for t in held] == ["online", "offline", "offline", "online"]
+    sent = [ev.wire("disp-1") for ev in one.ledger.pending_events(limit=1000)]
+    deliver(one, central, settle_first)
+    # what the counters would call, in order, is exactly what citizens hold: no ghost, nobody left out
+    assert sorted(central.callable_tickets()) == sorted(t.display for t in held)
+    # each fallback was reported once, with its request id
+    reports = [e["body"] for e in central.events("ticket.abandoned")]
+    assert sorted(r["request_id"] for r in reports) == sorted(t.request_id for t in held[1:3])
+    assert {r["reason"] for r in reports} == {"fallback"}
+    # a resend of the outbox changes nothing (the events keep their ids)
+    assert {r["status"] for r in one.client.upload_events(sent)} == {"duplicate"}  # type: ignore[index]
+    assert len(central.events("ticket.abandoned")) == 2
+    assert sorted(central.callable_tickets()) == sorted(t.display for t in held)
+
+
+def test_a_ticket_committed_but_not_printed_before_a_crash_is_reported_and_voided(central, device):
+    one = device("disp-1")
+    kept = one.svc.issue("A").ticket
+    # the process dies after the commit and before the printer: the ticket stays 'pending'
+    lost = one.svc._take_number(one.svc.category("A"), False)
+    assert lost.print_state == "pending" and lost.source == "online"
+    again = TicketService(one.cfg, one.ledger, client=one.client, printer=one.worker, now=service_time)
+    assert again.get(lost.id).print_state == "failed"
+    deliver(one, central)
+    assert central.callable_tickets() == [kept.display]
+    body = central.events("ticket.abandoned")[0]["body"]
+    assert body["reason"] == "not_printed" and body["display"] == lost.display
+    # an offline ticket lost the same way is voided by its day and display
+    central.stop()
+    lost_offline = again._take_number(again.category("A"), False)
+    assert lost_offline.source == "offline"
+    central.start()
+    central.store.today = lambda: kept.day  # a restarted store forgets the tests' fixed day
+    TicketService(one.cfg, one.ledger, client=one.client, printer=one.worker, now=service_time)
+    deliver(one, central)
+    assert central.callable_tickets() == [kept.display]
