@@ -237,7 +237,25 @@ class Handler(BaseHTTPRequestHandler):
                 pass
         if fault and fault.kind == "malformed":
             resp = Response(200, b'{"results": [{"id": "', "application/json")
+        if fault and fault.kind == "trickle":
+            return self._trickle(resp, fault.delay)
         self._send(resp)
+
+    def _trickle(self, resp: Response, delay: float) -> None:
+        """The whole answer, one byte every `delay` s, until sent, the client leaves or the central stops."""
+        self.close_connection = True
+        head = [f"HTTP/1.1 {resp.status} X", f"Content-Type: {resp.content_type}", f"Content-Length: {len(resp.body)}"]
+        head += [f"{k}: {v}" for k, v in resp.headers.items()] + ["Connection: close", "", ""]
+        data = "\r\n".join(head).encode("latin-1") + resp.body
+        for i in range(len(data)):
+            if self.server.central.stopping:
+                return
+            try:
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
+            except OSError:
+                return
+            time.sleep(delay)
 
     def _send(self, resp: Response) -> None:
         if not self._body_read and (self.headers.get("Content-Length") or "0").strip() not in ("", "0"):

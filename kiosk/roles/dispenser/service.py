@@ -211,7 +211,7 @@ ClientSource = CentralClient | Callable[[], CentralClient | None] | None
 
 
 class TicketService:
-    """One per dispenser. issue() is thread-safe and serialised: one citizen at a time."""
+    """One per dispenser. issue() is thread-safe; no lock is held while the central is asked."""
 
     def __init__(
         self,
@@ -368,23 +368,26 @@ class TicketService:
 
     # -- issuing --------------------------------------------------------------
     def issue(self, category: str, priority: bool = False) -> IssueResult:
-        with self._lock:
-            if not self.is_open():
-                raise DispenserClosed("the hall is closed now")
-            cat = self.category(category)
-            paper = self.check_paper()
-            if paper.state == "out":
-                raise PaperOut(paper.detail or "paper out")
-            if paper.state == "offline":
-                raise PrinterUnavailable(paper.detail or "printer not available")
-            if paper.state == "unknown" and self.cfg.printer.on_unknown_status == "refuse":
-                # The hall chose: a ticket that may not print is worse than none (printer.on_unknown_status).
-                raise PrinterUnavailable(paper.detail or "printer status unknown")
-            ticket = self._take_number(cat, priority)
-            self._wake()
-            error = self._print(ticket_for(ticket, self.cfg, reprint=False))
-            ticket = self._set_printed(ticket, error)
-            return IssueResult(ticket, error is None, paper.state, error)
+        # No lock across this: the central call can take up to online_timeout, and a
+        # second citizen (a button, another screen) must not wait behind it. Numbers
+        # are taken in one ledger transaction each (BEGIN IMMEDIATE serialises them)
+        # and the printer worker prints jobs one at a time, in order.
+        if not self.is_open():
+            raise DispenserClosed("the hall is closed now")
+        cat = self.category(category)
+        paper = self.check_paper()
+        if paper.state == "out":
+            raise PaperOut(paper.detail or "paper out")
+        if paper.state == "offline":
+            raise PrinterUnavailable(paper.detail or "printer not available")
+        if paper.state == "unknown" and self.cfg.printer.on_unknown_status == "refuse":
+            # The hall chose: a ticket that may not print is worse than none (printer.on_unknown_status).
+            raise PrinterUnavailable(paper.detail or "printer status unknown")
+        ticket = self._take_number(cat, priority)
+        self._wake()
+        error = self._print(ticket_for(ticket, self.cfg, reprint=False))
+        ticket = self._set_printed(ticket, error)
+        return IssueResult(ticket, error is None, paper.state, error)
 
     def reprint(self, ticket_id: int) -> IssueResult:
         """Print a ticket again (after a failed print); the slip says REPRINT / 补打."""
@@ -483,6 +486,7 @@ class TicketService:
                 priority=priority,
                 read_timeout=timeout,
                 connect_timeout=min(timeout, self.cfg.central.connect_timeout),
+                total_timeout=timeout,  # the citizen's wait: connect, send and the whole answer
             )
         except Exception as e:  # any failure at all means: number offline, never keep a citizen waiting
             self.last_central_error = f"{type(e).__name__}: {e}"[:300]

@@ -183,3 +183,24 @@ def test_a_ticket_committed_but_not_printed_before_a_crash_is_reported_and_voide
     TicketService(one.cfg, one.ledger, client=one.client, printer=one.worker, now=service_time)
     deliver(one, central)
     assert central.callable_tickets() == [kept.display]
+
+
+def test_a_trickling_central_costs_a_citizen_online_timeout_and_blocks_nobody(central, device):
+    from concurrent.futures import ThreadPoolExecutor
+
+    one = device("disp-1", online_timeout=0.5)
+    # the whole answer comes, a byte every 0.1 s: each read gets data well inside any read timeout
+    central.inject("trickle", delay=0.1, path="/api/v1/tickets")
+    with ThreadPoolExecutor(1) as pool:
+        start = time.monotonic()
+        first = pool.submit(one.svc.issue, "A")
+        assert wait_until(lambda: central.busy() >= 1)  # the first citizen's request is with the central
+        second = one.svc.issue("B")  # another citizen meanwhile: not behind the first one's wait
+        assert not first.done() and second.ticket.source == "online"
+        r = first.result(timeout=5)
+        took = time.monotonic() - start
+    assert r.ticket.source == "offline" and r.printed
+    assert took < 0.5 + 0.4, f"the citizen waited {took:.2f} s with online_timeout 0.5"
+    assert "within 0.5 s" in (one.svc.status()["last_central_error"] or "")
+    deliver(one, central)  # the trickled ticket is voided like any lost answer
+    assert sorted(central.callable_tickets()) == sorted([r.ticket.display, second.ticket.display])
