@@ -63,6 +63,8 @@ CREATE TABLE IF NOT EXISTS series (
     + """;
 CREATE INDEX IF NOT EXISTS tickets_queue ON tickets(day, series, state);
 CREATE INDEX IF NOT EXISTS events_kind ON events(kind);
+CREATE TABLE IF NOT EXISTS lease_floor (
+    day TEXT NOT NULL, series TEXT NOT NULL, lowest INTEGER NOT NULL, PRIMARY KEY (day, series));
 CREATE TABLE IF NOT EXISTS abandoned_requests (
     device_id TEXT NOT NULL, request_id TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL,
     PRIMARY KEY (device_id, request_id));
@@ -359,10 +361,34 @@ class CentralStore:
         c = self._category(category)
         return category, c["prefix"], c["number_min"], c["number_max"]
 
+    # Online numbers count up from number_min; leased blocks are cut from the top
+    # (number_max down). So the day's first ticket is A001 however many blocks the
+    # dispensers leased at start, online numbers stay sequential, and the two
+    # never meet: a request that would cross the other side is range_exhausted.
+    def _lease_floor(self, db, day: str, series: str, hi: int) -> int:
+        row = db.execute("SELECT lowest FROM lease_floor WHERE day = ? AND series = ?", (day, series)).fetchone()
+        return row["lowest"] if row else hi + 1
+
+    def _take_top(self, db, day: str, series: str, lo: int, hi: int, size: int) -> int:
+        row = db.execute("SELECT next_number FROM series WHERE day = ? AND series = ?", (day, series)).fetchone()
+        online_next = row["next_number"] if row else lo
+        first = self._lease_floor(db, day, series, hi) - size
+        if first < online_next:
+            raise StoreError(
+                409,
+                "range_exhausted",
+                f"numbers {lo}..{hi} for today are used up; the device should use its offline range",
+            )
+        db.execute(
+            "INSERT INTO lease_floor VALUES (?, ?, ?) ON CONFLICT(day, series) DO UPDATE SET lowest = ?",
+            (day, series, first, first),
+        )
+        return first
+
     def _take_numbers(self, db, day: str, series: str, lo: int, hi: int, size: int) -> int:
         row = db.execute("SELECT next_number FROM series WHERE day = ? AND series = ?", (day, series)).fetchone()
         first = row["next_number"] if row else lo
-        if first + size - 1 > hi:
+        if first + size - 1 >= self._lease_floor(db, day, series, hi):
             raise StoreError(
                 409,
                 "range_exhausted",
@@ -399,7 +425,7 @@ class CentralStore:
                 # a number made now would be held by nobody, so none is taken.
                 raise StoreError(409, "abandoned", "the device reported this request_id abandoned: no ticket")
             day = self.today()
-            # Leases advance the same counter, so a leased number is never handed out here.
+            # Leased blocks come from the top (_take_top), so a leased number is never handed out here.
             number = self._take_numbers(db, day, series, lo, hi, 1)
             ahead = db.execute(
                 "SELECT COUNT(*) FROM tickets WHERE day = ? AND series = ? AND state = 'waiting'", (day, series)
@@ -453,7 +479,7 @@ class CentralStore:
                 if row is not None:
                     return self._lease_json(row, prefix), False
             day = self.today()
-            first = self._take_numbers(db, day, series, lo, hi, size)
+            first = self._take_top(db, day, series, lo, hi, size)
             lease_id = uuidlib.uuid4().hex
             db.execute(
                 "INSERT INTO leases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

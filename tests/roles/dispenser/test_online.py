@@ -8,6 +8,7 @@ import time
 import pytest
 
 from devices.printer import PrinterWorker, SimBackend, TicketPrinter
+from kiosk.central.store import StoreError
 from kiosk.core import keys
 from kiosk.core.config import load_config
 from kiosk.core.ledger import Ledger
@@ -95,11 +96,11 @@ def test_leased_block_then_offline_range_when_the_central_goes_away(central, dev
     assert left["A"] == 3 and left["*priority"] == 3
     one.svc.refresh()  # still enough left: no new lease
     assert one.svc.leased_left()["A"] == 3
-    # meanwhile the other dispenser keeps numbering online, after the leased block
-    assert two.svc.issue("A").ticket.display == "A005"
+    # leased blocks come from the top of the central's range, so online numbering stays sequential
+    assert two.svc.issue("A").ticket.display == "A002"
     central.stop()
     got = [one.svc.issue("A").ticket for _ in range(5)]
-    assert [t.display for t in got] == ["A002", "A003", "A004", "A900", "A901"]
+    assert [t.display for t in got] == ["A897", "A898", "A899", "A900", "A901"]
     assert [t.source for t in got] == ["lease", "lease", "lease", "offline", "offline"]
     assert all(t.offline for t in got)
 
@@ -204,3 +205,27 @@ def test_a_trickling_central_costs_a_citizen_online_timeout_and_blocks_nobody(ce
     assert "within 0.5 s" in (one.svc.status()["last_central_error"] or "")
     deliver(one, central)  # the trickled ticket is voided like any lost answer
     assert sorted(central.callable_tickets()) == sorted([r.ticket.display, second.ticket.display])
+
+
+def test_the_first_ticket_of_the_day_is_001_after_leases_and_they_never_meet(central, device):
+    one, two = device("disp-1", lease_size=20), device("disp-2", lease_size=20)
+    one.svc.refresh()
+    two.svc.refresh()  # both dispensers lease at start, before any citizen
+    assert two.svc.issue("A").ticket.display == "A001"
+    assert one.svc.issue("A").ticket.display == "A002"
+    leases = sorted((x["first"], x["last"]) for x in central.store.leases() if x["series"] == "A")
+    assert leases == [(860, 879), (880, 899)]
+    # online and leased numbers meet and refuse rather than overlap (B: 1..25, a block of 20 from the top)
+    central.store.today = lambda: "2026-03-05"  # a fresh day for the store's own numbering
+    cats = central.store.device_config()[0]["categories"]
+    central.store.update_device_config(categories=[{**c, "number_max": 25} if c["code"] == "B" else c for c in cats])
+    lease, _ = central.store.lease("disp-1", "B", 20)
+    assert (lease["first"], lease["last"]) == (6, 25)
+    online = [central.store.issue_ticket("disp-2", f"r{i}", "B")[0]["number"] for i in range(5)]
+    assert online == [1, 2, 3, 4, 5]
+    for refused in (
+        lambda: central.store.issue_ticket("disp-2", "r5", "B"),
+        lambda: central.store.lease("disp-1", "B", 1),
+    ):
+        with pytest.raises(StoreError, match="used up"):
+            refused()
