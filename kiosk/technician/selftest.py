@@ -368,6 +368,35 @@ def check_central(cfg, rt) -> Row:
     return Row("central", OK, f"{url}: reachable and authorised as {who or cfg.device.id}", required=False)
 
 
+def check_numbering(cfg, rt) -> Row | None:
+    """The offline range against the central's numbering ranges (the config the device has, else fetched)."""
+    if "dispenser" not in cfg.device.roles:
+        return None
+    from kiosk.roles.dispenser.numbering import offline_range_overlaps
+
+    central, where, why = None, "the central config", ""
+    if rt is not None and rt.client is not None:
+        try:
+            central = rt.client.get_config().data
+        except Exception as e:  # unreachable now: compare with the copy the device runs on
+            why = f" (central: {type(e).__name__})"
+    if not isinstance(central, dict) and rt is not None and rt.cache is not None:
+        central, where = rt.cache.get(keys.CENTRAL_CONFIG), "the cached central config"
+    if not isinstance(central, dict):
+        return Row("numbering", WARN, f"no central config to compare the offline range with{why}", required=False)
+    first, last = cfg.dispenser.offline_range
+    overlaps = offline_range_overlaps(cfg.dispenser.offline_range, central)
+    if overlaps:
+        return Row(
+            "numbering",
+            FAIL,
+            f"dispenser.offline_range {first}..{last} overlaps {where} ({'; '.join(overlaps)}): "
+            "an offline ticket could repeat an online number. Set offline_range in "
+            f"{cfg.path} above the central's number_max (each dispenser its own range)",
+        )
+    return Row("numbering", OK, f"offline range {first}..{last} is outside {where}'s numbers")
+
+
 def newest_record_time(ledger) -> datetime | None:
     try:
         rows = ledger.query("SELECT created_at FROM outbox ORDER BY seq DESC LIMIT 1")
@@ -415,6 +444,7 @@ CHECKS = (
     check_scanner,
     check_gpio,
     check_central,
+    check_numbering,
     check_clock,
 )
 
