@@ -220,6 +220,9 @@ class Device:
         self.ledger: Ledger | None = None
         self.first_open = 0.0
         self.startup: list[float] = []
+        self.start_open: list[float] = []
+        self.start_check: list[float] = []
+        self.start_dispenser: list[float] = []
         self.stats: list[float] = []
         self.submit: list[float] = []
         self.idle_cpu: list[float] = []
@@ -236,9 +239,15 @@ class Device:
         """What a start costs the ledger: open + migrations, the self-check's ledger row, the dispenser's scan."""
         t0 = time.perf_counter()
         led = Ledger(self.path)
+        t1 = time.perf_counter()
         row = selftest.check_ledger(self.cfg, SimpleNamespace(ledger=led))
+        t2 = time.perf_counter()
         TicketService(self.cfg, led)
-        self.startup.append(time.perf_counter() - t0)
+        t3 = time.perf_counter()
+        self.startup.append(t3 - t0)
+        self.start_open.append(t1 - t0)
+        self.start_check.append(t2 - t1)
+        self.start_dispenser.append(t3 - t2)
         led.close()
         if row.verdict != selftest.OK:
             raise SystemExit(f"{self.name}: ledger check failed: {row.detail}")
@@ -356,6 +365,9 @@ def main() -> int:
     rows = [
         ("first open (incl. migrations)", [fresh.first_open], [aged.first_open]),
         ("start-up: open + check + dispenser", fresh.startup, aged.startup),
+        ("  ledger open", fresh.start_open, aged.start_open),
+        ("  self-check's ledger check", fresh.start_check, aged.start_check),
+        ("  dispenser's interrupted-request scan", fresh.start_dispenser, aged.start_dispenser),
         ("outbox statistics", fresh.stats, aged.stats),
         ("rating submit", fresh.submit, aged.submit),
         ("idle cycle, device CPU", fresh.idle_cpu, aged.idle_cpu),
