@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import signal
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -123,6 +124,11 @@ def _build_app_class():
             self.pool = BackgroundPool()  # screens' blocking work and writes; shut down in on_stop
 
         # -- strings and modes ------------------------------------------------
+        def speak(self, prompt: str, **values) -> None:
+            """Say a prompt the screen is showing, in the language it shows (returns at once)."""
+            if self.rt.voice is not None:
+                self.rt.voice.say(prompt, self.lang, **values)
+
         def tr(self, key: str, lang: str | None = None, **values) -> str:
             return i18n.tr(key, lang or self.lang, **values)
 
@@ -355,6 +361,14 @@ def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
     # and systemd's stop would hang until its timeout.
     os.environ["SDL_NO_SIGNAL_HANDLERS"] = "1"
     signal.signal(signal.SIGTERM, _on_sigterm)
+    from kiosk.core.config import check_storage
+
+    # The boot guard keeps its count in the storage folder: a folder that cannot
+    # be written is shown before the guard, not crashed on in a loop.
+    problem = check_storage(cfg.storage.dir)
+    if problem is not None:
+        print(f"kiosk: {problem.line(cfg.path)}", file=sys.stderr)
+        return run_unusable("storage", [problem.line(cfg.path)], cfg)
     prepare_kivy(cfg)
     from kiosk.core.bootguard import BootGuard, OutOfServiceRuntime  # no boot loop (kiosk/core/bootguard.py)
 
@@ -363,6 +377,7 @@ def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
     rt: Runtime | OutOfServiceRuntime
     if tripped:
         rt = OutOfServiceRuntime(cfg, tripped, guard)
+        _keep_syncing(rt, guard)
     else:
         try:
             find_cjk_font(cfg.display.font)
@@ -375,6 +390,14 @@ def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
             rt.boot_guard = guard
             if runtime_hook:
                 runtime_hook(rt)
+        except (OSError, sqlite3.Error) as e:
+            # The storage passed the write check but its files do not open (a damaged
+            # ledger, a cache another user owns): the same screen, not a crash loop.
+            guard.record_error(e)
+            line = f"{cfg.path}: storage.dir: {cfg.storage.dir}: {type(e).__name__}: {e}"
+            print(f"kiosk: {line}", file=sys.stderr)
+            guard.clean_exit()
+            return run_unusable("storage", [line + " (check the files there; run `kiosk selftest`)"], cfg)
         except BaseException as e:
             guard.record_error(e)
             raise
@@ -393,6 +416,86 @@ def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
     return getattr(app, "exit_code", 0)
 
 
+def run_unusable(what: str, problems: list[str], cfg: Config | None = None) -> int:
+    """The out-of-service screen for a device whose config file or storage cannot be
+    used: it stays up (so systemd's restart and start limits never fire) and names
+    the file, key and fix for the technician; the storage is left untouched."""
+    from kiosk.core.bootguard import OutOfServiceRuntime, Unusable
+    from kiosk.core.config import rescue_config
+
+    os.environ["SDL_NO_SIGNAL_HANDLERS"] = "1"
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    scratch = tempfile.mkdtemp(prefix="kiosk-out-of-service-")
+    # Kivy's own files go to a scratch folder: the storage may be the broken part.
+    os.environ["KIVY_HOME"] = str(Path(scratch) / keys.KIVY_HOME_DIR)
+    try:
+        if cfg is None:
+            cfg = rescue_config(scratch)
+        prepare_kivy(cfg)
+        rt = OutOfServiceRuntime(cfg, Unusable(what, problems), None, open_ledger=False)
+        app = build_app(rt)
+        _supervise(app, None)
+        app.run()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    from kiosk.core import notify
+
+    notify.stopping()
+    return 0
+
+
+def _keep_syncing(rt: OutOfServiceRuntime, guard) -> None:
+    """Out of service, the device still delivers its outbox, reports its health and
+    pulls the central config: a config the central corrects heals it without a visit.
+
+    A new config that passes the checks (kiosk/sync/validate.py) resets the guard
+    and restarts into service: a bad config is the one cause the central can fix
+    for every device at once. A still-bad one is refused and reported in the
+    heartbeat (central_data), and the device stays out of service.
+    """
+    from kiosk.core.cache import Cache
+    from kiosk.core.config import ConfigError
+    from kiosk.sync.client import CentralClient
+    from kiosk.sync.worker import SyncWorker
+
+    if rt.ledger is None:
+        return
+    try:
+        client = CentralClient.from_config(rt.cfg)
+    except (ConfigError, ValueError) as e:
+        log.warning("out of service and offline: %s", e)
+        return
+    try:
+        cache = Cache(Path(rt.cfg.storage.dir) / keys.CACHE_FILE)
+    except Exception as e:  # a broken cache may be why it is out of service
+        log.error("out of service without the cache: %s", type(e).__name__)
+        client.close()
+        return
+    tripped = rt.out_of_service
+
+    def heal() -> None:
+        log.warning("a new valid central config arrived out of service: restarting into service")
+        guard.reset()
+        rt.healed.set()
+
+    sync = SyncWorker(
+        rt.ledger,
+        client,
+        cache,
+        rt.cfg.device.id,
+        health=lambda: {"out_of_service": tripped.text()},
+        interval=rt.cfg.central.sync_interval,
+        storage_dir=rt.cfg.storage.dir,
+    )
+    sync.pulls.on_config = heal
+    rt.sync = sync
+    rt.cache = cache
+    rt.client = client
+    rt.add_part(None, cache.close)
+    rt.add_part(None, client.close)
+    rt.add_part(sync.start, sync.stop)
+
+
 def _supervise(app, guard) -> None:
     """systemd and the boot guard: ready after the first frame, watchdog pings
     from the UI clock (a frozen UI misses them and is restarted), a clean stop
@@ -403,6 +506,9 @@ def _supervise(app, guard) -> None:
     from kiosk.technician import selftest
 
     def first_frame():
+        if guard is None:  # config or storage unusable (run_unusable): say why in `systemctl status`
+            notify.ready("out of service: " + app.rt.out_of_service.text().replace("\n", " | ")[:400])
+            return
         notify.ready("out of service" if guard.tripped else "serving")
         if not guard.tripped:
             selftest.start_background(app.rt)
@@ -417,6 +523,13 @@ def _supervise(app, guard) -> None:
     # lands during start-up is kept (see run) and acted on once the clock ticks.
     def stop_if_asked(dt):
         if _stop_requested.is_set():
+            app.stop()
+            return False
+        healed = getattr(app.rt, "healed", None)
+        if healed is not None and healed.is_set():  # kiosk/app.py _keep_syncing
+            from kiosk.core.bootguard import RESTART_EXIT_CODE
+
+            app.exit_code = RESTART_EXIT_CODE
             app.stop()
             return False
 
@@ -441,7 +554,8 @@ def screenshot(
         print(f"kiosk: {e}", file=sys.stderr)
         return 3
     rt = build_runtime(cfg)
-    rt.start(without=["sync"])  # the screens' own workers; a render delivers nothing
+    rt.start(without=["sync", "voice"])  # the screens' own workers; a render delivers nothing, says nothing
+    rt.voice = None
     app = build_app(rt, capture=str(Path(out).resolve()))
     if lang:
         app.lang = lang

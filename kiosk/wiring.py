@@ -42,6 +42,7 @@ def build_runtime(cfg: Config, *, demo: bool = False) -> Runtime:
         for role in rt.roles:
             ROLE_BUILDERS[role](rt)
         _add_metrics(rt)
+        _add_voice(rt)
     except BaseException:
         rt.stop()
         raise
@@ -78,6 +79,27 @@ def _connect_central(rt: Runtime) -> None:
     )
     rt.add_part("central", None, client.close)
     rt.add_part(SYNC, rt.sync.start, rt.sync.stop)
+
+
+def _add_voice(rt: Runtime) -> None:
+    """Spoken prompts: the voice pack and the configured player. No pack: silent, said once."""
+    from devices.audio import AplayPlayer, SilentPlayer, SimPlayer
+    from kiosk.core.voice import PackError, Voice, VoicePack
+
+    v = rt.cfg.voice
+    if not v.enabled or v.backend == "none":
+        return
+    folder = Path(v.pack) if v.pack else Path(rt.cfg.storage.dir) / "voice"
+    try:
+        pack: VoicePack | None = VoicePack.load(folder)
+    except PackError as e:
+        log.warning("voice off: %s", e)
+        pack = None
+    player: Any = (
+        AplayPlayer(v.device) if v.backend == "aplay" else SimPlayer() if v.backend == "sim" else SilentPlayer()
+    )
+    rt.voice = Voice(pack, player, volume=v.volume, quiet_hours=v.quiet_hours)
+    rt.add_part("voice", player.start, player.close)
 
 
 def _add_metrics(rt: Runtime) -> None:

@@ -228,6 +228,8 @@ class DispenserScreen(KioskScreen):
         self.print_failed = not result.printed
         self.priority_mode = False
         self.set_state("done")
+        # Said as shown: the number on the screen, or the print failure it explains.
+        self.app.speak("ticket.issued", number=t.display) if result.printed else self.app.speak("ticket.fault")
         self.app.touch_activity()
         self._start_countdown(self.app.rt.cfg.dispenser.confirm_seconds * (3 if self.print_failed else 1))
 
@@ -242,6 +244,8 @@ class DispenserScreen(KioskScreen):
             return
         self.refused_reason = reason
         self.set_state("refused")
+        if reason in ("paper_out", "printer_unavailable"):
+            self.app.speak("ticket.paper_out" if reason == "paper_out" else "ticket.fault")
         self.app.touch_activity()
         self._start_countdown(self.app.rt.cfg.dispenser.confirm_seconds * 2)
 

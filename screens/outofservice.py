@@ -40,7 +40,11 @@ class OutOfServiceScreen(KioskScreen):
 
     @property
     def tech_hint(self) -> str:
-        return f"{self.app.rt.cfg.device.id}: {self.reason}\n{TECH_HINT}" if self.app else ""
+        if not self.app:
+            return ""
+        # A config or storage problem has its own advice; a tripped boot guard the general one.
+        hint = getattr(self.app.rt.out_of_service, "hint", TECH_HINT)
+        return f"{self.app.rt.cfg.device.id}: {self.reason}\n{hint}"
 
 
 Builder.load_file(str(Path(__file__).with_name("outofservice.kv")))

@@ -240,6 +240,8 @@ class PadScreen(KioskScreen):
                 self.mode = "reasons"
             elif new:
                 self.mode = "rate"
+            if new and self.app is not None:
+                self.app.speak("pad.invite")  # "请您对我的服务进行评价", as the screen asks
             self.is_busy = True
         elif self.mode in ("idle", "paused"):
             self.mode = "paused" if st.paused else "idle"
@@ -390,6 +392,8 @@ class PadScreen(KioskScreen):
         self.outcome_phone = mask_phone(record.get("phone"))
         self.mode = "thanks"
         self.is_busy = True
+        if self.app is not None:
+            self.app.speak("pad.thanks")
         if self._thanks_ev:
             self._thanks_ev.cancel()
         self._thanks_ev = Clock.schedule_once(lambda dt: self.to_rest(), THANKS_S)

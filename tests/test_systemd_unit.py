@@ -180,3 +180,31 @@ def test_install_script_tells_identical_printers_apart_by_serial():
     assert len(rules) == 2 and all('ATTRS{idProduct}=="5011", ATTRS{serial}=="SN2024-07"' in r for r in rules)
     bad = subprocess.run([*cmd, "--printer-serial", 'x" RUN+="/bin/sh'], capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "--printer-serial" in bad.stderr
+
+
+def _exposure(tmp_path, text: str) -> float:
+    tool = shutil.which("systemd-analyze")
+    if not tool:
+        pytest.skip("systemd-analyze not installed (apt-get install systemd)")
+    path = tmp_path / "kiosk.service"
+    path.write_text(text)
+    env = {**os.environ, "SYSTEMD_LOG_LEVEL": "warning"}
+    proc = subprocess.run(
+        [tool, "security", "--offline=true", str(path)], capture_output=True, text=True, env=env, timeout=60
+    )
+    m = re.search(r"Overall exposure level for kiosk\.service: ([0-9.]+)", proc.stdout + proc.stderr)
+    if proc.returncode != 0 and m is None:
+        pytest.skip(f"systemd-analyze security --offline cannot run here: {proc.stderr.strip()[:200]}")
+    assert m, proc.stdout[-2000:]
+    return float(m.group(1))
+
+
+def test_the_unit_is_hardened_to_2_5_or_lower(tmp_path):
+    """systemd's own exposure score: no capabilities, a system-call filter, no IPC left behind …"""
+    assert _exposure(tmp_path, UNIT.read_text()) <= 2.5
+
+
+def test_the_exposure_score_really_moves(tmp_path):
+    """Control: taking the capability bound and the system-call filter out raises the score."""
+    loose = re.sub(r"(?m)^(CapabilityBoundingSet|SystemCallFilter)=.*\n", "", UNIT.read_text())
+    assert _exposure(tmp_path, loose) > _exposure(tmp_path, UNIT.read_text()) + 1.0

@@ -10,7 +10,14 @@ from kiosk.core.config import Config, ConfigError, load_config, resolve_path
 
 # Modules that add their own subcommands with register(subparsers); one that
 # is missing or broken must not take the others (check-config above all) down.
-PLUGINS = ("kiosk.cli.central", "kiosk.cli.dispenser", "kiosk.cli.lookup", "kiosk.cli.pad", "kiosk.cli.technician")
+PLUGINS = (
+    "kiosk.cli.central",
+    "kiosk.cli.dispenser",
+    "kiosk.cli.lookup",
+    "kiosk.cli.pad",
+    "kiosk.cli.technician",
+    "kiosk.cli.voice",
+)
 
 
 def _load(args) -> Config:
@@ -37,9 +44,19 @@ def cmd_check_config(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from kiosk.app import run
+    from kiosk.app import run, run_unusable
 
-    return run(_load(args))
+    path = resolve_path(getattr(args, "config", None))
+    try:
+        cfg = load_config(path)
+    except ConfigError as e:
+        # Exiting would be a black panel and a silent restart loop under systemd:
+        # show the out-of-service screen with the file and key instead.
+        lines = [p.line(e.file) for p in e.problems if not p.warning]
+        for line in lines:
+            print(line, file=sys.stderr)
+        return run_unusable("device config", lines)
+    return run(cfg)
 
 
 def cmd_demo(args) -> int:

@@ -50,7 +50,21 @@ def prepare_demo(data_dir: Path, central_url: str | None, token: str | None) -> 
     data["storage"]["dir"] = str(data_dir / keys.DEMO_DEVICE_DIR)
     path = data_dir / keys.DEMO_CONFIG_FILE
     path.write_text("# written by `kiosk demo` from config/demo.toml\n" + dumps(data), encoding="utf-8")
+    _voice_pack(Path(data["storage"]["dir"]) / "voice")
     return path
+
+
+def _voice_pack(folder: Path) -> None:
+    """The demo speaks like a device: make the default pack once, if espeak-ng is there."""
+    from kiosk.cli.voice import make_pack
+    from kiosk.core.voice import MANIFEST
+
+    if (folder / MANIFEST).exists():
+        return
+    try:
+        make_pack(folder)
+    except OSError as e:
+        print(f"kiosk demo: no voice ({e})", file=sys.stderr)
 
 
 def start_bench_central(data_dir: Path, port: int):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -63,6 +64,24 @@ class Tripped:
             f"{self.crashed_starts} starts in a row ended in a crash within {self.window_s // 60} min. "
             f"Last error: {self.last_error or 'none recorded (killed, or crashed in native code)'}"
         )
+
+
+@dataclass
+class Unusable:
+    """Why the device cannot even start its roles: its config file or its storage.
+
+    Shown on the out-of-service screen at once (no crash to count): exiting
+    instead would be a silent restart loop under systemd, a black panel, and
+    in the end systemd's start limit."""
+
+    what: str  # "device config" or "storage"
+    problems: list[str]  # FILE: key: what (fix)
+    hint: str = "Fix the file or folder named above, then run `systemctl restart kiosk`. Data is kept."
+
+    def text(self) -> str:
+        shown = self.problems[:6]
+        more = len(self.problems) - len(shown)
+        return f"{self.what} unusable:\n" + "\n".join(shown) + (f"\n... and {more} more" if more > 0 else "")
 
 
 class BootGuard:
@@ -182,9 +201,9 @@ class OutOfServiceRuntime:
     dispenser = None
     lookup = None
     pad = None
-    client = None
-    sync = None
-    cache = None
+    client: Any = None
+    sync: Any = None
+    cache: Any = None
     central_problem = "out of service"
     demo = False
     printer = None
@@ -193,7 +212,9 @@ class OutOfServiceRuntime:
     button_banks: tuple[tuple[str, Any], ...] = ()
     demo_scans: tuple[str, ...] = ()
 
-    def __init__(self, cfg: Config, tripped: Tripped, guard: BootGuard | None = None):
+    def __init__(
+        self, cfg: Config, tripped: Tripped | Unusable, guard: BootGuard | None = None, *, open_ledger: bool = True
+    ):
         self.cfg = cfg
         self.out_of_service = tripped
         self.boot_guard = guard
@@ -201,6 +222,14 @@ class OutOfServiceRuntime:
         self.ledger = None
         self.selftest_result = None
         self.health_parts: dict[str, Callable[[], object]] = {}
+        # Parts the run path adds (kiosk/app.py: the config pull that can heal the
+        # device): started by start(), stopped newest first by stop().
+        self._parts: list[tuple[Callable[[], None] | None, Callable[[], None] | None]] = []
+        # Set (from the sync thread) when a new, valid central config arrived: the
+        # app restarts into service, since a bad config may have been the cause.
+        self.healed = threading.Event()
+        if not open_ledger:  # the storage is the problem: leave it as it is
+            return
         try:
             from kiosk.core.ledger import Ledger
 
@@ -215,10 +244,25 @@ class OutOfServiceRuntime:
     def uptime_s(self) -> float:
         return time.monotonic() - self.started_at
 
+    def add_part(self, start: Callable[[], None] | None, stop: Callable[[], None] | None) -> None:
+        self._parts.append((start, stop))
+
     def start(self, only: Iterable[str] | None = None, without: Iterable[str] = ()) -> None:
-        pass
+        for start, _ in self._parts:
+            if start is not None:
+                try:
+                    start()
+                except Exception:  # out of service already: a part that fails to start stays off
+                    log.exception("out-of-service part failed to start")
 
     def stop(self) -> None:
+        for _, stop in reversed(self._parts):
+            if stop is not None:
+                try:
+                    stop()
+                except Exception:
+                    log.exception("stopping an out-of-service part failed")
+        self._parts.clear()
         if self.ledger is not None:
             try:
                 self.ledger.close()

@@ -129,6 +129,16 @@ def _pin_list(n: int) -> Callable[[list[object]], Verdict]:
     return check
 
 
+def _quiet_spans(v: list[object]) -> Verdict:
+    # Like opening hours, but a quiet span may run over midnight ("20:00-08:00").
+    for span in v:
+        if not isinstance(span, str) or not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", span):
+            return (f"{span!r} is not a time span", 'write spans like "12:00-13:30" (may cross midnight)')
+        if span[:5] == span[6:]:
+            return (f"{span!r} is not a time span", 'write spans like "12:00-13:30" (may cross midnight)')
+    return None
+
+
 def _hours(v: list[object]) -> Verdict:
     for span in v:
         m = (
@@ -236,6 +246,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "keypad_pins": Key(list, [], _pin_list(5)),
         "led_pins": Key(list, [], _pin_list(5)),
         "reasons_version": Key(str, "GB/T 39734-2020"),
+    },
+    "voice": {
+        "enabled": Key(bool, True, doc="speak the key prompts (every spoken prompt is also shown)"),
+        "backend": Key(str, "aplay", one_of(*ports.AUDIO_BACKENDS)),
+        "device": Key(str, "", doc="ALSA device for aplay -D; empty: the default card"),
+        "pack": Key(str, "", doc="voice pack folder; empty: <storage.dir>/voice"),
+        "volume": Key(float, 0.8, in_range(0.0, 1.0)),
+        "quiet_hours": Key(list, [], _quiet_spans, doc='spans without voice, e.g. ["12:00-13:30"]'),
     },
     "metrics": {
         "textfile": Key(
@@ -405,6 +423,15 @@ class PadSection(Section):
     reasons: list[ReasonEntry]
 
 
+class VoiceSection(Section):
+    enabled: bool
+    backend: str
+    device: str
+    pack: str
+    volume: float
+    quiet_hours: list[str]
+
+
 class MetricsSection(Section):
     textfile: str
     interval: int
@@ -428,6 +455,7 @@ SECTION_TYPES: dict[str, type[Section]] = {
     "dispenser": DispenserSection,
     "lookup": LookupSection,
     "pad": PadSection,
+    "voice": VoiceSection,
     "metrics": MetricsSection,
     "technician": TechnicianSection,
 }
@@ -445,6 +473,7 @@ class Config:
     dispenser: DispenserSection
     lookup: LookupSection
     pad: PadSection
+    voice: VoiceSection
     metrics: MetricsSection
     technician: TechnicianSection
 
@@ -490,6 +519,36 @@ def check_token_file(path: str) -> Problem | None:
         return Problem(
             key, f"{path} is readable by group or others (mode {st.st_mode & 0o777:o})", f"run: chmod 600 {path}"
         )
+    try:
+        empty = not Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        return Problem(key, f"{path} cannot be read: {getattr(e, 'strerror', None) or e}", "check its owner and mode")
+    if empty:
+        # An empty token is never accepted by a central: every event would wait forever.
+        return Problem(
+            key,
+            f"{path} is empty",
+            "write the device token there: on a bench central, `kiosk central issue-token "
+            "--device DEVICE_ID --role ROLE [--window NN] --out FILE`; else ask the central's administrators",
+        )
+    return None
+
+
+def check_ca_file(path: str) -> Problem | None:
+    """central.ca_file, when set, must be a readable file: requests would otherwise
+    fail every call with an OSError that names no key."""
+    key = "central.ca_file"
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 20)
+    except FileNotFoundError:
+        return Problem(key, f"{path} does not exist", "copy the CA certificate (PEM) there, or remove the key")
+    except IsADirectoryError:
+        return Problem(key, f"{path} is a folder", "give the CA certificate file (PEM)")
+    except OSError as e:
+        return Problem(key, f"{path} cannot be read: {e.strerror}", "make it readable by the kiosk user")
+    if b"-----BEGIN" not in head and head.strip():
+        return Problem(key, f"{path} is not a PEM certificate", "give the CA certificate in PEM form")
     return None
 
 
@@ -631,6 +690,7 @@ PATH_KEYS = (
     ("printer", "path"),
     ("display", "font"),
     ("metrics", "textfile"),
+    ("voice", "pack"),
 )
 
 
@@ -658,6 +718,18 @@ def _cross_checks(data: dict[str, Any], s: dict[str, dict[str, Any]], problems: 
             problems.append(
                 Problem("central.url", f"{url!r} is not an https:// URL", "write it like https://zwfw.example.gov.cn")
             )
+    if url is not None and re.search(r"/api/v\d+/?$", url):
+        problems.append(
+            Problem(
+                "central.url",
+                f"{url!r} ends with the API path, which the device adds itself (every call would be a 404)",
+                "give the central's base URL, without /api/v1",
+            )
+        )
+    if central.get("ca_file"):
+        p = check_ca_file(central["ca_file"])
+        if p:
+            problems.append(p)
     if "token_file" in central:
         p = check_token_file(central["token_file"])
         if p:
@@ -795,3 +867,65 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 def resolve_path(arg: str | None) -> str:
     """--config FILE, else $KIOSK_CONFIG, else the system path."""
     return arg or os.environ.get("KIOSK_CONFIG") or DEFAULT_PATH
+
+
+# ---- what `kiosk run` needs before the boot guard can count -----------------------
+
+MIN_FREE_BYTES = 8 * 1024 * 1024  # below this a ledger commit may fail halfway through a day
+
+
+def check_storage(path: str | os.PathLike[str]) -> Problem | None:
+    """storage.dir exists (or can be made), is a folder, is writable and has room.
+
+    Checked by writing and syncing a small file, since a read-only mount or a
+    full card passes every permission bit test and fails only on the write."""
+    key = "storage.dir"
+    d = Path(path)
+    if d.exists() and not d.is_dir():
+        return Problem(key, f"{d} is a file, not a folder", "point storage.dir at a folder (e.g. /var/lib/kiosk)")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return Problem(key, f"{d} cannot be created: {e.strerror}", "create it, owned by the kiosk user")
+    probe = d / ".write-check"
+    try:
+        with open(probe, "wb") as f:
+            f.write(b"\0" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+        probe.unlink()
+    except OSError as e:
+        try:
+            probe.unlink()
+        except OSError:
+            pass
+        return Problem(
+            key,
+            f"{d} is not writable: {e.strerror}",
+            "check that the card is mounted read-write, has free space and the folder belongs to the kiosk user",
+        )
+    try:
+        import shutil
+
+        free = shutil.disk_usage(d).free
+    except OSError:
+        free = None
+    if free is not None and free < MIN_FREE_BYTES:
+        return Problem(
+            key, f"{d} has only {free // 1024} KiB free", "free space on the card (old logs, kiosk data retention)"
+        )
+    return None
+
+
+def rescue_config(storage_dir: str) -> Config:
+    """The built-in settings, with storage in `storage_dir`: what the out-of-service
+    screen runs on when the device's own file cannot be used at all."""
+    from importlib import resources
+
+    data = tomllib.loads((resources.files("kiosk") / "data" / "demo.toml").read_text(encoding="utf-8"))
+    data["device"]["id"] = "unconfigured"
+    data["storage"]["dir"] = storage_dir
+    # No token: nothing of this stand-in talks to a central, nor opens the service screen.
+    data["central"]["token_file"] = str(Path(storage_dir) / "no-token")
+    data["technician"].pop("pin_hash", None)
+    return validate(data, "(built-in settings)")

@@ -22,7 +22,7 @@ from typing import Any
 import requests
 
 from kiosk import __version__
-from kiosk.core.config import Config
+from kiosk.core.config import Config, ConfigError, check_ca_file
 
 API = "/api/v1"
 
@@ -35,6 +35,11 @@ class CentralUnreachable(CentralError):
     def __init__(self, message: str, retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class CentralTLSError(CentralUnreachable):
+    """The TLS handshake or certificate check failed: retried like an outage, but a
+    self-check fails on it, since a wrong CA file, clock or scheme never heals alone."""
 
 
 class CentralAuthError(CentralError):
@@ -129,6 +134,10 @@ class CentralClient:
                 f"central.url {c.url} is plain http: the device token would travel in clear. "
                 "Use https://, or set allow_http = true for a bench central only"
             )
+        if c.ca_file:
+            problem = check_ca_file(c.ca_file)
+            if problem:  # removed since the config was checked: offline with the reason, not an OSError later
+                raise ConfigError(cfg.path, [problem])
         return cls(c.url, cfg.read_token(), c.connect_timeout, c.read_timeout, c.ca_file or True)
 
     @property
@@ -182,7 +191,7 @@ class CentralClient:
                 method, url, json=json, params=params, headers=headers, timeout=timeout, verify=self.verify
             )
         except requests.exceptions.SSLError as e:
-            raise CentralUnreachable(
+            raise CentralTLSError(
                 f"TLS check of {self.base_url} failed ({e.__class__.__name__}): "
                 "check central.ca_file and the device clock"
             ) from None

@@ -225,7 +225,11 @@ class SyncWorker:
             return summary
 
     def _health(self) -> dict[str, Any]:
-        return health_report(self.ledger, self.device_id, self.started, self.storage_dir, self.health)
+        h = health_report(self.ledger, self.device_id, self.started, self.storage_dir, self.health)
+        # What the central sent and this device refused (kiosk/sync/validate.py): the
+        # central's operator sees which field to fix, without visiting the hall.
+        h["central_data"] = {"rejected": self.pulls.rejected()}
+        return h
 
     # -- bookkeeping ------------------------------------------------------
     def _succeeded(self, pulled: bool) -> None:

@@ -340,7 +340,14 @@ def check_central(cfg, rt) -> Row:
     itself (every event waits in the outbox until a technician fixes it), so
     that one fails the self-check."""
     from kiosk.core.config import ConfigError, check_token_file
-    from kiosk.sync.client import CentralAuthError, CentralClient, CentralError, CentralUnreachable
+    from kiosk.sync.client import (
+        CentralAuthError,
+        CentralClient,
+        CentralError,
+        CentralRejected,
+        CentralTLSError,
+        CentralUnreachable,
+    )
 
     url = cfg.central.url
     problem = check_token_file(cfg.central.token_file)
@@ -365,9 +372,22 @@ def check_central(cfg, rt) -> Row:
             f"(revoked or wrong). Ask the central's administrators for a new token for {cfg.device.id} "
             f"and write it to {cfg.central.token_file}",
         )
+    except CentralTLSError as e:
+        # https against a plain-http server, a wrong CA file, a clock years off:
+        # none of these heal by waiting, so this is for the technician to fix now.
+        return Row("central", FAIL, f"{url}: {e}; check the URL's scheme (https://), central.ca_file and the clock")
     except CentralUnreachable as e:
         return Row(
             "central", FAIL, f"{url}: unreachable ({e}); the device works offline and delivers later", required=False
+        )
+    except CentralRejected as e:
+        # The central answered, and refused the device's simplest call: a wrong URL
+        # path (404) or a server that is not a central. Waiting never fixes that.
+        return Row(
+            "central",
+            FAIL,
+            f"{url}: answered {e.status} to GET /api/v1/whoami ({e.message}); central.url must be the central's "
+            "base URL (the device adds /api/v1)",
         )
     except CentralError as e:
         return Row("central", FAIL, f"{url}: {e}", required=False)

@@ -22,6 +22,9 @@ PRINTER_FLOW_CONTROLS = ("none", "xonxoff", "rtscts", "dsrdtr")
 PRINTER_ON_UNKNOWN_STATUS = ("issue", "refuse")
 SCANNER_BACKENDS = ("serial", "wedge", "sim")
 
+# Spoken prompts (devices/audio.py): ALSA's aplay, a recorder for tests and demos, or silence.
+AUDIO_BACKENDS = ("aplay", "sim", "none")
+
 # The rates thermal printers and serial scanners are sold with; 8N1 always.
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200)
 

@@ -351,8 +351,17 @@ class LookupService:
 
     def _ask_central(self, client: CentralClient, ref: ReceiptRef) -> dict[str, Any]:
         """The one call to the central system (contract: POST /cases/lookup)."""
-        # The client raises CentralUnreachable for an answer that is not a JSON object.
-        return client.lookup_case(ref.receipt_no, ref.query_code, read_timeout=self.cfg.lookup.timeout)
+        # The client raises CentralUnreachable for an answer that is not a JSON object;
+        # an object that breaks the contract is no better: the citizen gets the
+        # cached answer or "offline", never a half-drawn case.
+        from kiosk.sync.client import CentralUnreachable
+        from kiosk.sync.validate import check_case
+
+        case = client.lookup_case(ref.receipt_no, ref.query_code, read_timeout=self.cfg.lookup.timeout)
+        problems = check_case(case)
+        if problems:  # field names only: the answer carries personal data
+            raise CentralUnreachable("the central's case answer is unusable: " + "; ".join(problems))
+        return case
 
     def _found(self, h: str, ref: ReceiptRef, case: dict[str, Any], source: str) -> LookupResult:
         display = display_from_case({**case, "receipt_no": ref.receipt_no})

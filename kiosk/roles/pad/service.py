@@ -43,7 +43,7 @@ from kiosk.core.config import Config
 from kiosk.core.ledger import Ledger
 from kiosk.core.time import wall_now
 from kiosk.roles.pad.chain import GENESIS, record_hash
-from kiosk.sync.client import CentralClient
+from kiosk.sync.client import CentralClient, CentralUnreachable
 
 log = logging.getLogger("kiosk.pad")
 
@@ -672,16 +672,24 @@ class WindowWatcher(threading.Thread):
     # The client is the one of this round: a new token (a new client) takes
     # effect on the next round, never halfway through one.
     def fetch_session(self, client: CentralClient, since: int | None) -> dict[str, Any]:
-        return client.window_session(self.service.window, wait=self.poll_wait, since=since)
+        from kiosk.sync.validate import check_window_session
+
+        s = client.window_session(self.service.window, wait=self.poll_wait, since=since)
+        problems = check_window_session(s)
+        if problems:  # a broken answer is treated as no answer: offline, retried with backoff
+            raise CentralUnreachable("the central's window session is unusable: " + "; ".join(problems))
+        return s
 
     def refresh_card(self, client: CentralClient) -> None:
         """Fetch the card now (the staff on the window changed); ETags keep it cheap."""
+        from kiosk.sync.validate import check_staff_card
+
         svc = self.service
         try:
             have = svc.cache.get(keys.staff_card(svc.window)) or {}
             f = client.staff_card(svc.window, have.get("etag") if have.get("card") else None)
             card = have.get("card") if f.not_modified else f.data
-            if not isinstance(card, dict) or not card.get("staff_id"):
+            if not isinstance(card, dict) or check_staff_card(card):  # keep the card it has
                 return
             photo = svc.cache.get(keys.staff_photo(str(card["staff_id"]))) or {}
             p = client.staff_photo(card["staff_id"], photo.get("etag") if photo.get("data_b64") else None)
