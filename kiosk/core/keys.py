@@ -41,6 +41,7 @@ DISPENSER_SERVICE_DAY = "dispenser.service_day"  # the day the ticket counters b
 LOOKUP_SECRET = "lookup.secret"  # HMAC key for receipt numbers (never leaves the device)
 LOOKUP_LOCK_PREFIX = "lookup.lock."  # + receipt hash: wrong-code tries and lockout
 RATING_CHAIN_HEAD = "ratings.chain_head"  # "<count>:<hash of newest record>"
+LEDGER_FULL_CHECK = "ledger.full_check"  # "<UTC ISO time> ok|damaged": the last full integrity check
 TECHNICIAN_FAILED_TRIES = "technician.failed_tries"
 TECHNICIAN_LOCKED_UNTIL = "technician.locked_until"
 
