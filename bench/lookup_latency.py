@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -131,6 +132,8 @@ def main() -> int:
     finally:
         h.close()
         central.stop()
+        # The ledger, cache, central data and Kivy home of this run: nothing to keep.
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

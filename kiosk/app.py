@@ -571,9 +571,12 @@ def screenshot(
     except FontMissing as e:
         print(f"kiosk: {e}", file=sys.stderr)
         return 3
-    rt = build_runtime(cfg)
-    rt.start(without=["sync", "voice"])  # the screens' own workers; a render delivers nothing, says nothing
-    rt.voice = None
+    from kiosk.wiring import build_preview_runtime
+
+    scratch = tempfile.mkdtemp(prefix="kiosk-screenshot-")
+    # A render touches nothing real: its own ledger, no central, simulated devices.
+    rt = build_preview_runtime(cfg, Path(scratch))
+    rt.start()
     app = build_app(rt, capture=str(Path(out).resolve()))
     if lang:
         app.lang = lang
@@ -598,7 +601,10 @@ def screenshot(
         app.arm_capture()
 
     app.first_frame_callbacks.append(ready)
-    app.run()
+    try:
+        app.run()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     if not Path(out).exists():
         print(f"kiosk: no screenshot was written to {out}", file=sys.stderr)
         return 1

@@ -29,6 +29,35 @@ log = logging.getLogger("kiosk.wiring")
 
 def build_runtime(cfg: Config, *, demo: bool = False) -> Runtime:
     """Core parts, the central client and sync worker when there is a token, then one bundle per role."""
+    return _build(cfg, demo=demo, central=True)
+
+
+def build_preview_runtime(cfg: Config, scratch: Path) -> Runtime:
+    """The device's runtime for a screenshot or preview, touching nothing real.
+
+    Its ledger is a fresh one in ``scratch``, with a copy of the device's cache
+    (so the screens show the central's categories and staff card as the device
+    has them); no central client (a preview must not lease numbers or post
+    anything); simulated printer and scanner (the real ones may be in use by the
+    running kiosk); no GPIO, no voice, no metrics."""
+    import copy
+    import shutil
+
+    preview = copy.deepcopy(cfg)
+    src = Path(cfg.storage.dir) / keys.CACHE_FILE
+    scratch.mkdir(parents=True, exist_ok=True)
+    if src.exists():
+        shutil.copyfile(src, scratch / keys.CACHE_FILE)
+    preview.storage.dir = str(scratch)
+    preview.printer.backend = "sim"
+    preview.scanner.backend = "sim"
+    preview.gpio.pin_factory = "mock"
+    preview.voice.enabled = False
+    preview.metrics.textfile = ""
+    return _build(preview, demo=False, central=False)
+
+
+def _build(cfg: Config, *, demo: bool, central: bool) -> Runtime:
     set_hall_zone(cfg.device.timezone)  # records, hours and the header clock read it
     storage = Path(cfg.storage.dir)
     storage.mkdir(parents=True, exist_ok=True)
@@ -40,7 +69,10 @@ def build_runtime(cfg: Config, *, demo: bool = False) -> Runtime:
         raise
     rt = Runtime(cfg, ledger, cache, demo=demo)
     try:
-        _connect_central(rt)
+        if central:
+            _connect_central(rt)
+        else:
+            rt.central_problem = "preview: no central"
         for role in rt.roles:
             ROLE_BUILDERS[role](rt)
         _add_metrics(rt)

@@ -38,7 +38,10 @@ i18n.register(
         "service.pin": ("请输入维护密码", "Enter the service PIN"),
         "service.wrong": ("密码错误，还可尝试 {n} 次", "Wrong PIN, {n} tries left"),
         "service.locked": ("错误次数过多，请 {m} 分钟后再试", "Too many wrong tries: wait {m} min"),
-        "service.no_pin": ("未设置维护密码（technician.pin_hash）", "No service PIN set (technician.pin_hash)"),
+        "service.no_pin": (
+            "未设置维护密码：用 kiosk hash-pin 生成 technician.pin_hash 写入配置",
+            "No service PIN: make technician.pin_hash with kiosk hash-pin and put it in the config",
+        ),
         "service.checking": ("正在验证…", "Checking ..."),
         "service.clear": ("清除", "Clear"),
         "service.enter": ("确定", "Enter"),

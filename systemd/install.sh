@@ -25,6 +25,7 @@ APT_PACKAGES=(
     python3 python3-venv python3-pip
     python3-gpiozero python3-lgpio          # GPIO through Pi OS's own packages (venv uses system site-packages)
     libgles2 libegl1 libgbm1 libgl1-mesa-dri   # KMS/DRM drawing; missing on Pi OS Lite
+    espeak-ng alsa-utils                    # the default voice pack is made with espeak-ng; aplay plays it
     libmtdev1                               # silences a harmless Kivy traceback at start
     fonts-wqy-microhei                      # Chinese font, face 0 = Simplified
     rsync
@@ -105,6 +106,10 @@ else
     run chmod 0600 "$ETC/token"
 fi
 run install -d -m 0750 -o "$USER_NAME" -g "$USER_NAME" "$STATE"
+# The spoken prompts: made once, kept on update (a hall may have put its own recordings there).
+if [ ! -f "$STATE/voice/manifest.json" ]; then
+    run runuser -u "$USER_NAME" -- "$PREFIX/venv/bin/kiosk" voice-pack --out "$STATE/voice"
+fi
 
 say "udev rule and systemd unit"
 RULE_TMP="$(mktemp)"

@@ -8,7 +8,10 @@ starts with `path` (default: every /api/v1 request):
   shorter read timeout gives up while the server still commits);
 - ``malformed``: do the work, then answer 200 with a body that is not JSON;
 - ``drop``: do the work and commit, then close the connection without answering;
-- ``partial``: do the work, then answer only the first half of an event batch's results.
+- ``partial``: do the work, then answer only the first half of an event batch's results;
+- ``trickle``: do the work, then send the answer (status line, headers, body) one
+  byte every `delay` seconds: each read of a client gets something before its
+  per-read timeout, so only a deadline on the whole answer ends the wait.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import threading
 from dataclasses import asdict, dataclass
 
-KINDS = ("error", "slow", "malformed", "drop", "partial")
+KINDS = ("error", "slow", "malformed", "drop", "partial", "trickle")
 
 
 @dataclass

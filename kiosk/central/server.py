@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from kiosk.central import bench_page
 from kiosk.central.faults import Fault, FaultPlan
 from kiosk.central.scope import OPERATION_ROLE, WINDOW_RX, Scope, ScopeError
-from kiosk.central.store import CentralStore, StoreError
+from kiosk.central.store import REQUEST_ID_RX, CentralStore, StoreError
 
 log = logging.getLogger("kiosk.central")
 
@@ -38,7 +38,6 @@ API = "/api/v1"
 MAX_BODY = 4 * 1024 * 1024
 MAX_BATCH = 500
 MAX_WAIT = 60
-REQUEST_ID_RX = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 class ApiError(Exception):
@@ -178,6 +177,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         central = self.server.central
+        central.busy(+1)
+        try:
+            self._handle_counted(method)
+        finally:
+            central.busy(-1)
+
+    def _handle_counted(self, method: str) -> None:
+        central = self.server.central
         url = urlsplit(self.path)
         path = url.path
         self.query = {k: v[-1] for k, v in parse_qs(url.query).items()}
@@ -230,7 +237,25 @@ class Handler(BaseHTTPRequestHandler):
                 pass
         if fault and fault.kind == "malformed":
             resp = Response(200, b'{"results": [{"id": "', "application/json")
+        if fault and fault.kind == "trickle":
+            return self._trickle(resp, fault.delay)
         self._send(resp)
+
+    def _trickle(self, resp: Response, delay: float) -> None:
+        """The whole answer, one byte every `delay` s, until sent, the client leaves or the central stops."""
+        self.close_connection = True
+        head = [f"HTTP/1.1 {resp.status} X", f"Content-Type: {resp.content_type}", f"Content-Length: {len(resp.body)}"]
+        head += [f"{k}: {v}" for k, v in resp.headers.items()] + ["Connection: close", "", ""]
+        data = "\r\n".join(head).encode("latin-1") + resp.body
+        for i in range(len(data)):
+            if self.server.central.stopping:
+                return
+            try:
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
+            except OSError:
+                return
+            time.sleep(delay)
 
     def _send(self, resp: Response) -> None:
         if not self._body_read and (self.headers.get("Content-Length") or "0").strip() not in ("", "0"):
@@ -479,6 +504,10 @@ class BenchCentral:
         self.host, self.port = host, port
         self.store_options = store_options
         self.faults = FaultPlan()
+        # API requests being handled now: a test waits for a slow request to
+        # finish its work before it asks what the counters would call.
+        self._busy = 0
+        self._busy_lock = threading.Lock()
         self.store: CentralStore | None = None
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -580,3 +609,13 @@ class BenchCentral:
 
     def clear_faults(self) -> None:
         self.faults.clear()
+
+    def busy(self, delta: int = 0) -> int:
+        """How many requests are being handled (the handler counts itself in and out)."""
+        with self._busy_lock:
+            self._busy += delta
+            return self._busy
+
+    def callable_tickets(self, day: str | None = None) -> list[str]:
+        """What the counters would call today, in order: every waiting ticket."""
+        return self.running_store().callable_tickets(day)

@@ -63,6 +63,11 @@ CREATE TABLE IF NOT EXISTS series (
     + """;
 CREATE INDEX IF NOT EXISTS tickets_queue ON tickets(day, series, state);
 CREATE INDEX IF NOT EXISTS events_kind ON events(kind);
+CREATE TABLE IF NOT EXISTS lease_floor (
+    day TEXT NOT NULL, series TEXT NOT NULL, lowest INTEGER NOT NULL, PRIMARY KEY (day, series));
+CREATE TABLE IF NOT EXISTS abandoned_requests (
+    device_id TEXT NOT NULL, request_id TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL,
+    PRIMARY KEY (device_id, request_id));
 CREATE TABLE IF NOT EXISTS rating_outcomes (
     window TEXT NOT NULL, session_id TEXT NOT NULL, device_id TEXT NOT NULL, event_id TEXT NOT NULL,
     outcome TEXT NOT NULL, PRIMARY KEY (window, session_id));
@@ -99,6 +104,7 @@ RATING_OUTCOMES = ("rating.submitted", "rating.incomplete", "rating.not_rated")
 # Sessions a clerk opens on the pad itself (offline 请评价 button) carry this prefix.
 CLERK_SESSION_PREFIX = "L-"
 RECEIPT_RX = re.compile(r"[A-Za-z0-9-]{4,40}")
+REQUEST_ID_RX = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 CASE_STATUSES = {
     "accepted": ("已受理", "Accepted"),
@@ -357,10 +363,34 @@ class CentralStore:
         c = self._category(category)
         return category, c["prefix"], c["number_min"], c["number_max"]
 
+    # Online numbers count up from number_min; leased blocks are cut from the top
+    # (number_max down). So the day's first ticket is A001 however many blocks the
+    # dispensers leased at start, online numbers stay sequential, and the two
+    # never meet: a request that would cross the other side is range_exhausted.
+    def _lease_floor(self, db, day: str, series: str, hi: int) -> int:
+        row = db.execute("SELECT lowest FROM lease_floor WHERE day = ? AND series = ?", (day, series)).fetchone()
+        return row["lowest"] if row else hi + 1
+
+    def _take_top(self, db, day: str, series: str, lo: int, hi: int, size: int) -> int:
+        row = db.execute("SELECT next_number FROM series WHERE day = ? AND series = ?", (day, series)).fetchone()
+        online_next = row["next_number"] if row else lo
+        first = self._lease_floor(db, day, series, hi) - size
+        if first < online_next:
+            raise StoreError(
+                409,
+                "range_exhausted",
+                f"numbers {lo}..{hi} for today are used up; the device should use its offline range",
+            )
+        db.execute(
+            "INSERT INTO lease_floor VALUES (?, ?, ?) ON CONFLICT(day, series) DO UPDATE SET lowest = ?",
+            (day, series, first, first),
+        )
+        return first
+
     def _take_numbers(self, db, day: str, series: str, lo: int, hi: int, size: int) -> int:
         row = db.execute("SELECT next_number FROM series WHERE day = ? AND series = ?", (day, series)).fetchone()
         first = row["next_number"] if row else lo
-        if first + size - 1 > hi:
+        if first + size - 1 >= self._lease_floor(db, day, series, hi):
             raise StoreError(
                 409,
                 "range_exhausted",
@@ -390,8 +420,14 @@ class CentralStore:
                 if row["category"] != category or bool(row["priority"]) != bool(priority):
                     raise StoreError(409, "conflict", "this request_id was already used for another ticket")
                 return self._ticket_json(row), False
+            if db.execute(
+                "SELECT 1 FROM abandoned_requests WHERE device_id = ? AND request_id = ?", (device_id, request_id)
+            ).fetchone():
+                # The device gave this request up (its report overtook a slow request):
+                # a number made now would be held by nobody, so none is taken.
+                raise StoreError(409, "abandoned", "the device reported this request_id abandoned: no ticket")
             day = self.today()
-            # Leases advance the same counter, so a leased number is never handed out here.
+            # Leased blocks come from the top (_take_top), so a leased number is never handed out here.
             number = self._take_numbers(db, day, series, lo, hi, 1)
             ahead = db.execute(
                 "SELECT COUNT(*) FROM tickets WHERE day = ? AND series = ? AND state = 'waiting'", (day, series)
@@ -445,7 +481,7 @@ class CentralStore:
                 if row is not None:
                     return self._lease_json(row, prefix), False
             day = self.today()
-            first = self._take_numbers(db, day, series, lo, hi, size)
+            first = self._take_top(db, day, series, lo, hi, size)
             lease_id = uuidlib.uuid4().hex
             db.execute(
                 "INSERT INTO leases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -492,7 +528,7 @@ class CentralStore:
                     "SELECT COUNT(*) FROM tickets WHERE day = ? AND series = ? AND state = 'waiting'", (day, c["code"])
                 ).fetchone()[0]
                 last = db.execute(
-                    "SELECT display FROM tickets WHERE day = ? AND series = ? AND state != 'waiting' "
+                    "SELECT display FROM tickets WHERE day = ? AND series = ? AND state = 'called' "
                     "ORDER BY called_at DESC, id DESC LIMIT 1",
                     (day, c["code"]),
                 ).fetchone()
@@ -548,6 +584,10 @@ class CentralStore:
             or isinstance(body.get("number"), bool)
         ):
             return "invalid: ticket.issued needs category (string) and number (integer)"
+        if kind == "ticket.abandoned" and not (
+            isinstance(body.get("request_id"), str) and REQUEST_ID_RX.fullmatch(body["request_id"])
+        ):
+            return "invalid: ticket.abandoned needs the request_id (1..64 of A-Za-z0-9._:-) it gives up"
         if kind == "rating.submitted":
             level, reasons = body.get("level"), body.get("reasons", [])
             if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 5:
@@ -637,6 +677,8 @@ class CentralStore:
                 "INSERT INTO rating_outcomes VALUES (?, ?, ?, ?, ?)",
                 (scope.window, ev["body"]["session_id"], device_id, ev["id"], ev["kind"]),
             )
+        if ev["kind"] == "ticket.abandoned":
+            self._void_abandoned(db, device_id, ev["body"])
         # Tickets a dispenser issued from a lease or its offline range join the
         # queue when their event arrives; online tickets are already in it.
         body = ev["body"]
@@ -664,6 +706,38 @@ class CentralStore:
                     ev["created_at"],
                 ),
             )
+
+    def _void_abandoned(self, db, device_id: str, body: dict) -> None:
+        """No citizen holds the number of this request: void it so no counter calls it.
+
+        The request is remembered, because the report may overtake the request
+        itself (a slow answer): issue_ticket then refuses it instead of numbering.
+        A ticket already called stays as it is: a counter has seen it."""
+        rid = body["request_id"]
+        reason = str(body.get("reason") or "unknown")
+        db.execute(
+            "INSERT OR IGNORE INTO abandoned_requests VALUES (?, ?, ?, ?)", (device_id, rid, reason[:40], now_iso())
+        )
+        db.execute(
+            "UPDATE tickets SET state = 'void' WHERE device_id = ? AND request_id = ? AND state = 'waiting'",
+            (device_id, rid),
+        )
+        day, display = body.get("day"), body.get("display")
+        if isinstance(day, str) and isinstance(display, str):
+            # An offline or leased ticket is known here by its day and display (it has no request_id).
+            db.execute(
+                "UPDATE tickets SET state = 'void' "
+                "WHERE device_id = ? AND day = ? AND display = ? AND state = 'waiting'",
+                (device_id, day, display),
+            )
+
+    def callable_tickets(self, day: str | None = None) -> list[str]:
+        """The displays a counter would still call today, in the order call_next takes them."""
+        rows = self._q(
+            "SELECT display FROM tickets WHERE day = ? AND state = 'waiting' ORDER BY priority DESC, id",
+            (day or self.today(),),
+        )
+        return [r["display"] for r in rows]
 
     def events(self, kind: str | None = None, limit: int = 100000) -> list[dict]:
         sql = "SELECT * FROM events" + (" WHERE kind = ?" if kind else "") + " ORDER BY received_at, rowid LIMIT ?"

@@ -75,7 +75,13 @@ def cmd_hash_pin(args) -> int:
     from kiosk.core.pin import hash_pin, read_new_pin
 
     pin = args.pin if args.pin is not None else read_new_pin()
-    print(hash_pin(pin))
+    try:
+        line = f'pin_hash = "{hash_pin(pin)}"'
+    except ValueError as e:
+        print(f"kiosk hash-pin: {e}", file=sys.stderr)
+        return 2
+    print("# paste into the [technician] section of the device config:", file=sys.stderr)
+    print(line)
     return 0
 
 

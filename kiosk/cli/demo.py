@@ -34,6 +34,9 @@ def default_data_dir() -> Path:
     return Path(base) / "hall-kiosk" / "demo"
 
 
+from kiosk.core.pin import DEMO_PIN  # noqa: E402  (the demo says its PIN; devices have their own)
+
+
 def prepare_demo(data_dir: Path, central_url: str | None, token: str | None) -> Path:
     """Write the demo device's config (and token) under data_dir; returns the config path."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -112,7 +115,8 @@ def run_demo(data_dir: str | None = None, port: int = 0, browser: bool = True) -
             _write_private(base / BENCH_PASSWORD_FILE, central.bench_password)
             print(
                 f"kiosk demo: bench central at {central.url}/bench/ (password {central.bench_password}, "
-                f"also in {base / BENCH_PASSWORD_FILE})  data in {base}",
+                f"also in {base / BENCH_PASSWORD_FILE})  data in {base}; "
+                f"service screen PIN {DEMO_PIN} (demo only)",
                 file=sys.stderr,
             )
             open_bench_pages(central, browser)

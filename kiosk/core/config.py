@@ -713,7 +713,23 @@ def _resolve_paths(sections: dict[str, dict[str, Any]], base: Path) -> None:
             sections[sec][key] = str(base / value)
 
 
+def _pin_checks(s: dict[str, dict[str, Any]], problems: list[Problem]) -> None:
+    """No PIN: the service screen stays locked (a warning, the device still serves citizens).
+    The demo's published PIN on anything but the demo: a warning too, with the fix."""
+    from kiosk.core.pin import DEMO_PIN_HASH
+
+    pin = s["technician"].get("pin_hash")
+    fix = "run `kiosk hash-pin` and paste the line it prints into [technician]"
+    if not pin:
+        problems.append(
+            Problem("technician.pin_hash", "not set: the service screen cannot be opened", fix, warning=True)
+        )
+    elif pin == DEMO_PIN_HASH and s["device"].get("id") != "demo-kiosk":
+        problems.append(Problem("technician.pin_hash", "is the published demo PIN (246810)", fix, warning=True))
+
+
 def _cross_checks(data: dict[str, Any], s: dict[str, dict[str, Any]], problems: list[Problem]) -> None:
+    _pin_checks(s, problems)
     central = s["central"]
     url = central.get("url")
     if url is not None:

@@ -43,6 +43,7 @@ LOOKUP_SECRET = "lookup.secret"  # HMAC key for receipt numbers (never leaves th
 LOOKUP_LOCK_PREFIX = "lookup.lock."  # + receipt hash: wrong-code tries and lockout
 RATING_CHAIN_HEAD = "ratings.chain_head"  # "<count>:<hash of newest record>"
 PAD_OPEN_SESSION = "pad.open_session"  # JSON of the open rating session and its choice so far, or ""
+LEDGER_FULL_CHECK = "ledger.full_check"  # "<UTC ISO time> ok|damaged": the last full integrity check
 TECHNICIAN_FAILED_TRIES = "technician.failed_tries"
 TECHNICIAN_LOCKED_UNTIL = "technician.locked_until"
 

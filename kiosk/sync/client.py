@@ -14,12 +14,18 @@ on the HTTP details:
 from __future__ import annotations
 
 import email.utils
+import heapq
+import itertools
+import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from kiosk import __version__
 from kiosk.core.config import Config, ConfigError, check_ca_file
@@ -81,6 +87,109 @@ class Fetched:
     etag: str | None
     not_modified: bool = False
     content_type: str | None = None
+
+
+# ---- a deadline on the whole answer --------------------------------------
+# requests' read timeout bounds each recv, not the answer: a central that sends
+# a byte now and then (a congested link, a stuck proxy) keeps a call going for
+# as long as it likes. So every call also has a total deadline, kept by one
+# watchdog thread that shuts the call's socket down when it passes; the
+# blocked read then fails at once and the call ends as "did not answer in time".
+
+
+@dataclass(order=True)
+class _Watch:
+    at: float
+    n: int
+    conn: HTTPConnection | None = field(default=None, compare=False)
+    expired: bool = field(default=False, compare=False)
+    done: bool = field(default=False, compare=False)
+
+
+_current = threading.local()  # the _Watch of the call this thread is making
+
+
+class _WatchedConnection(HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        # Called on the calling thread for every request, new or kept-alive connection.
+        watch = getattr(_current, "watch", None)
+        if watch is not None:
+            watch.conn = self
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(_WatchedConnection, HTTPSConnection):
+    pass
+
+
+class _WatchedPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
+
+
+class _Watchdog:
+    """One thread for every client of the process; it sleeps until the nearest deadline."""
+
+    RECHECK_S = 0.05  # a call still connecting (no socket yet) is looked at again this soon
+
+    def __init__(self) -> None:
+        self._heap: list[_Watch] = []
+        self._cond = threading.Condition()
+        self._n = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, seconds: float) -> _Watch:
+        watch = _Watch(time.monotonic() + seconds, next(self._n))
+        with self._cond:
+            heapq.heappush(self._heap, watch)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="central-deadline", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return watch
+
+    def disarm(self, watch: _Watch) -> None:
+        with self._cond:
+            watch.done = True  # left in the heap; dropped when its time comes
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap or self._heap[0].done:
+                    if self._heap:
+                        heapq.heappop(self._heap)
+                        continue
+                    self._cond.wait()
+                watch = self._heap[0]
+                wait = watch.at - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+                watch.expired = True
+                conn = watch.conn
+                sock = getattr(conn, "sock", None) if conn is not None else None
+                if sock is None:  # not connected yet: the connect timeout runs; look again soon
+                    watch.at = time.monotonic() + self.RECHECK_S
+                    heapq.heappush(self._heap, watch)
+                    continue
+                # Under the lock, so a call that has just ended (disarm waits) keeps its connection.
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already closed: the call is ending anyway
+
+
+_WATCHDOG = _Watchdog()
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -156,6 +265,8 @@ class CentralClient:
         # the same; verify and the timeouts travel with each request (_request).
         session = requests.Session()
         session.headers.update(self._headers)
+        session.mount("http://", _DeadlineAdapter())
+        session.mount("https://", _DeadlineAdapter())
         return session
 
     def close(self) -> None:
@@ -180,27 +291,47 @@ class CentralClient:
         headers: dict[str, str] | None = None,
         read_timeout: float | None = None,
         connect_timeout: float | None = None,
+        total_timeout: float | None = None,
     ) -> requests.Response:
+        """One call; it ends within `total_timeout` (default: connect + read timeout) whatever the server does."""
         url = self.base_url + API + path
         timeout = (
             connect_timeout if connect_timeout is not None else self.connect_timeout,
             read_timeout if read_timeout is not None else self.read_timeout,
         )
+        total = total_timeout if total_timeout is not None else timeout[0] + timeout[1]
+        watch = _WATCHDOG.arm(total)
+        _current.watch = watch
         try:
             r = self.session.request(
                 method, url, json=json, params=params, headers=headers, timeout=timeout, verify=self.verify
             )
-        except requests.exceptions.SSLError as e:
-            raise CentralTLSError(
-                f"TLS check of {self.base_url} failed ({e.__class__.__name__}): "
-                "check central.ca_file and the device clock"
-            ) from None
-        except requests.Timeout:
-            raise CentralUnreachable(f"{self.base_url} did not answer {method} {path} in time") from None
-        except requests.ConnectionError as e:
-            raise CentralUnreachable(f"cannot reach {self.base_url} ({_reason(e)})") from None
         except requests.RequestException as e:
+            if watch.expired:  # the watchdog cut it: say so, not "connection reset"
+                raise CentralUnreachable(
+                    f"{self.base_url} did not finish answering {method} {path} within {total:g} s "
+                    "(a slow or congested link to the central?)"
+                ) from None
+            if isinstance(e, requests.exceptions.SSLError):
+                raise CentralTLSError(
+                    f"TLS check of {self.base_url} failed ({e.__class__.__name__}): "
+                    "check central.ca_file and the device clock"
+                ) from None
+            if isinstance(e, requests.Timeout):
+                raise CentralUnreachable(f"{self.base_url} did not answer {method} {path} in time") from None
+            if isinstance(e, requests.ConnectionError):
+                raise CentralUnreachable(f"cannot reach {self.base_url} ({_reason(e)})") from None
             raise CentralUnreachable(f"request to {self.base_url} failed ({e.__class__.__name__})") from None
+        finally:
+            _current.watch = None
+            _WATCHDOG.disarm(watch)
+        if watch.expired:
+            # Cut mid-answer, http.client may still make a "response" of what it got
+            # (a status line and no more reads as headers ended, an empty body).
+            raise CentralUnreachable(
+                f"{self.base_url} did not finish answering {method} {path} within {total:g} s "
+                "(a slow or congested link to the central?)"
+            )
         if r.status_code < 400:
             return r
         retry_after = parse_retry_after(r.headers.get("Retry-After"))
@@ -270,11 +401,12 @@ class CentralClient:
         priority: bool = False,
         read_timeout: float | None = None,
         connect_timeout: float | None = None,
+        total_timeout: float | None = None,
     ) -> dict[str, Any]:
         """Same request_id, same ticket: safe to resend after a timeout.
 
         A citizen is waiting at the screen, so the dispenser passes short
-        timeouts and falls back to offline numbering when they run out."""
+        timeouts (and a total one) and falls back to offline numbering when they run out."""
         return self._object(
             self._request(
                 "POST",
@@ -282,6 +414,7 @@ class CentralClient:
                 json={"request_id": request_id, "category": category, "priority": priority},
                 read_timeout=read_timeout,
                 connect_timeout=connect_timeout,
+                total_timeout=total_timeout,
             )
         )
 

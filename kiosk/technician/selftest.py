@@ -36,6 +36,12 @@ MIN_FREE_MB = 50  # below this SQLite may fail to commit: the ledger is at risk
 LOW_FREE_MB = 500  # enough for now, but tell the technician
 MIN_YEAR = 2025  # a Pi without RTC and without NTP boots in the past
 CLOCK_SLACK_S = 300  # NTP may step the clock back a little; more is a wrong clock
+# The full integrity check reads every index against its table: ~26 s of a
+# core on a year-old ledger on the build machine, more on a Pi's SD card. A
+# start runs the quick check; the full one runs this long after a start
+# (the device has settled) and then once a week, on its own thread.
+FULL_CHECK_DELAY_S = 600.0
+FULL_CHECK_EVERY_S = 7 * 24 * 3600.0
 
 
 @dataclass
@@ -110,14 +116,45 @@ def check_ledger(cfg, rt) -> Row:
     except Exception as e:
         return Row("ledger", FAIL, f"{ledger.path} is not writable: {e} (check disk space and owner)")
     try:
-        intact = ledger.integrity_ok()
+        intact = ledger.quick_ok()
     except Exception as e:
         intact, why = False, str(e)
     else:
-        why = "integrity_check reported damage"
+        why = "quick_check reported damage"
+    last_full = ledger.get_meta(keys.LEDGER_FULL_CHECK) or ""
+    if intact and last_full.endswith(" damaged"):
+        intact, why = False, f"the full integrity check of {last_full.split()[0]} reported damage"
     if not intact:
         return Row("ledger", FAIL, f"{ledger.path}: {why} (stop the service, keep a copy of the file, call support)")
-    return Row("ledger", OK, f"writable and intact (schema {ledger.schema_version})")
+    full = f"full check {last_full}" if last_full else "full check not run yet"
+    return Row("ledger", OK, f"writable and intact (schema {ledger.schema_version}; quick check ok, {full})")
+
+
+def full_check_due(ledger, now: datetime) -> bool:
+    last = (ledger.get_meta(keys.LEDGER_FULL_CHECK) or "").split(" ")[0]
+    try:
+        return (now - datetime.fromisoformat(last)).total_seconds() >= FULL_CHECK_EVERY_S
+    except ValueError:  # never run (or unreadable): due
+        return True
+
+
+def run_full_check(rt) -> bool:
+    """PRAGMA integrity_check now, on the calling thread; the verdict is kept in meta."""
+    ledger = rt.ledger
+    try:
+        intact = ledger.integrity_ok()
+    except Exception:
+        log.exception("full ledger integrity check failed to run")
+        intact = False
+    ledger.set_meta(
+        keys.LEDGER_FULL_CHECK, f"{datetime.now(UTC).isoformat(timespec='seconds')} {'ok' if intact else 'damaged'}"
+    )
+    if not intact:
+        log.error(
+            "ledger %s: full integrity check reported damage (stop the service, keep a copy, call support)", ledger.path
+        )
+        run_into(rt)  # the self-check's ledger row now fails, for the heartbeat and the service screen
+    return intact
 
 
 def check_disk(cfg, rt) -> Row:
@@ -368,6 +405,35 @@ def check_central(cfg, rt) -> Row:
     return Row("central", OK, f"{url}: reachable and authorised as {who or cfg.device.id}", required=False)
 
 
+def check_numbering(cfg, rt) -> Row | None:
+    """The offline range against the central's numbering ranges (the config the device has, else fetched)."""
+    if "dispenser" not in cfg.device.roles:
+        return None
+    from kiosk.roles.dispenser.numbering import offline_range_overlaps
+
+    central, where, why = None, "the central config", ""
+    if rt is not None and rt.client is not None:
+        try:
+            central = rt.client.get_config().data
+        except Exception as e:  # unreachable now: compare with the copy the device runs on
+            why = f" (central: {type(e).__name__})"
+    if not isinstance(central, dict) and rt is not None and rt.cache is not None:
+        central, where = rt.cache.get(keys.CENTRAL_CONFIG), "the cached central config"
+    if not isinstance(central, dict):
+        return Row("numbering", WARN, f"no central config to compare the offline range with{why}", required=False)
+    first, last = cfg.dispenser.offline_range
+    overlaps = offline_range_overlaps(cfg.dispenser.offline_range, central)
+    if overlaps:
+        return Row(
+            "numbering",
+            FAIL,
+            f"dispenser.offline_range {first}..{last} overlaps {where} ({'; '.join(overlaps)}): "
+            "an offline ticket could repeat an online number. Set offline_range in "
+            f"{cfg.path} above the central's number_max (each dispenser its own range)",
+        )
+    return Row("numbering", OK, f"offline range {first}..{last} is outside {where}'s numbers")
+
+
 def newest_record_time(ledger) -> datetime | None:
     try:
         rows = ledger.query("SELECT created_at FROM outbox ORDER BY seq DESC LIMIT 1")
@@ -415,6 +481,7 @@ CHECKS = (
     check_scanner,
     check_gpio,
     check_central,
+    check_numbering,
     check_clock,
 )
 
@@ -471,5 +538,28 @@ def start_background(rt) -> threading.Thread:
                 ledger.close()  # this thread's own connection
 
     t = threading.Thread(target=work, name="selftest", daemon=True)
+    t.start()
+    if rt is not None and getattr(rt, "ledger", None) is not None:
+        start_full_check_schedule(rt)
+    return t
+
+
+def start_full_check_schedule(rt, delay_s: float = FULL_CHECK_DELAY_S) -> threading.Thread:
+    """The weekly full integrity check, off the UI path and away from start-up."""
+
+    def work():
+        wait = delay_s
+        while True:
+            time.sleep(wait)
+            try:
+                if full_check_due(rt.ledger, datetime.now(UTC)):
+                    run_full_check(rt)
+            except Exception:  # a closed ledger at shutdown, a full disk: try again next time
+                log.exception("scheduled ledger integrity check")
+            finally:
+                rt.ledger.close()  # this thread's own connection: no read snapshot held between checks
+            wait = FULL_CHECK_EVERY_S / 7  # look daily; the check itself runs once a week
+
+    t = threading.Thread(target=work, name="ledger-check", daemon=True)
     t.start()
     return t

@@ -89,3 +89,19 @@ def test_a_refusal_whose_body_is_not_an_object_keeps_its_meaning(answering):
     with pytest.raises(CaseLocked) as e:
         answering(423, b'["locked"]').lookup_case("ZW2026000101", "123456")
     assert e.value.body == {} and e.value.retry_after is None
+
+
+def test_a_trickling_answer_ends_at_the_total_deadline_not_per_read(central):
+    import time
+
+    client = CentralClient(central.url, central.issue_token("hall01-lookup01"), connect_timeout=0.5, read_timeout=0.4)
+    assert client.whoami()["device_id"] == "hall01-lookup01"  # a kept-alive connection, as in service
+    central.inject("trickle", delay=0.05, path="/api/v1/whoami")  # a byte per 0.05 s, far under the 0.4 s read timeout
+    start = time.monotonic()
+    with pytest.raises(CentralUnreachable, match=r"did not finish answering GET /whoami within 0.9 s"):
+        client.whoami()
+    took = time.monotonic() - start
+    assert took < 0.9 + 0.3, f"{took:.2f} s"
+    # the next call on this thread works on a fresh connection, and its own deadline
+    assert client.whoami()["device_id"] == "hall01-lookup01"
+    client.close()

@@ -212,7 +212,7 @@ ClientSource = CentralClient | Callable[[], CentralClient | None] | None
 
 
 class TicketService:
-    """One per dispenser. issue() is thread-safe and serialised: one citizen at a time."""
+    """One per dispenser. issue() is thread-safe; no lock is held while the central is asked."""
 
     def __init__(
         self,
@@ -439,23 +439,26 @@ class TicketService:
 
     # -- issuing --------------------------------------------------------------
     def issue(self, category: str, priority: bool = False) -> IssueResult:
-        with self._lock:
-            if not self.is_open():
-                raise DispenserClosed("the hall is closed now")
-            cat = self.category(category)
-            paper = self.check_paper()
-            if paper.state == "out":
-                raise PaperOut(paper.detail or "paper out")
-            if paper.state == "offline":
-                raise PrinterUnavailable(paper.detail or "printer not available")
-            if paper.state == "unknown" and self.cfg.printer.on_unknown_status == "refuse":
-                # The hall chose: a ticket that may not print is worse than none (printer.on_unknown_status).
-                raise PrinterUnavailable(paper.detail or "printer status unknown")
-            ticket = self._take_number(cat, priority)
-            self._wake()
-            error = self._print(ticket_for(ticket, self.cfg, reprint=False))
-            ticket = self._set_printed(ticket, error)
-            return IssueResult(ticket, error is None, paper.state, error)
+        # No lock across this: the central call can take up to online_timeout, and a
+        # second citizen (a button, another screen) must not wait behind it. Numbers
+        # are taken in one ledger transaction each (BEGIN IMMEDIATE serialises them)
+        # and the printer worker prints jobs one at a time, in order.
+        if not self.is_open():
+            raise DispenserClosed("the hall is closed now")
+        cat = self.category(category)
+        paper = self.check_paper()
+        if paper.state == "out":
+            raise PaperOut(paper.detail or "paper out")
+        if paper.state == "offline":
+            raise PrinterUnavailable(paper.detail or "printer not available")
+        if paper.state == "unknown" and self.cfg.printer.on_unknown_status == "refuse":
+            # The hall chose: a ticket that may not print is worse than none (printer.on_unknown_status).
+            raise PrinterUnavailable(paper.detail or "printer status unknown")
+        ticket = self._take_number(cat, priority)
+        self._wake()
+        error = self._print(ticket_for(ticket, self.cfg, reprint=False))
+        ticket = self._set_printed(ticket, error)
+        return IssueResult(ticket, error is None, paper.state, error)
 
     def reprint(self, ticket_id: int) -> IssueResult:
         """Print a ticket again (after a failed print); the slip says REPRINT / 补打."""
@@ -530,7 +533,15 @@ class TicketService:
                             "ticket.number_collision",
                             {"request_id": request_id, "display": str(online.get("display"))},
                         )
-                return self._take_offline(tx, request_id, cat, priority)
+                ticket = self._take_offline(tx, request_id, cat, priority)
+                if client is not None:
+                    # The central may have committed a number for this request
+                    # that never reached us (a slow or lost answer, a collision):
+                    # nobody holds it, so the central must void it before a
+                    # counter calls it. Same transaction as the offline ticket,
+                    # so the report exists exactly when the fallback does.
+                    self._report_abandoned(tx, request_id, cat.code, priority, "fallback")
+                return ticket
         finally:
             if client is not None and online is None:
                 self._kick.set()  # maybe the central is back: let the refresh thread look
@@ -546,6 +557,7 @@ class TicketService:
                 priority=priority,
                 read_timeout=timeout,
                 connect_timeout=min(timeout, self.cfg.central.connect_timeout),
+                total_timeout=timeout,  # the citizen's wait: connect, send and the whole answer
             )
         except Exception as e:  # any failure at all means: number offline, never keep a citizen waiting
             self.last_central_error = f"{type(e).__name__}: {e}"[:300]
@@ -657,20 +669,48 @@ class TicketService:
             n += 1
         raise NumbersExhausted(f"offline numbers {first}..{last} for {series} on {day} are used up")
 
+    def _report_abandoned(
+        self,
+        tx: sqlite3.Connection,
+        request_id: str,
+        category: str,
+        priority: bool,
+        reason: str,
+        ticket: Ticket | None = None,
+    ) -> None:
+        """Tell the central (through the outbox) that no citizen holds the number of this request.
+
+        reason: "fallback" (numbered offline instead), "interrupted" (crashed before the
+        commit) or "not_printed" (committed, crashed before the paper came out)."""
+        tx.execute("UPDATE ticket_requests SET state = 'abandoned' WHERE request_id = ?", (request_id,))
+        body: dict[str, Any] = {"request_id": request_id, "category": category, "priority": priority, "reason": reason}
+        if ticket is not None:
+            # An offline or leased number is known to the central by its day and display only.
+            body.update({"ticket_uuid": ticket.uuid, "day": ticket.day, "display": ticket.display})
+        self.ledger.add_event(tx, "ticket.abandoned", body)
+
     def _abandon_leftover_requests(self) -> None:
-        """Requests sent before a crash and never committed: tell the central they were not issued."""
+        """What a crash left behind, reported to the central so its counters never call a number nobody holds:
+        requests sent and never committed, and tickets committed but never printed."""
         rows = self.ledger.query("SELECT * FROM ticket_requests WHERE state = 'pending'")
-        if not rows:
+        unprinted = [
+            Ticket.from_row(r) for r in self.ledger.query("SELECT * FROM tickets WHERE print_state = 'pending'")
+        ]
+        if not rows and not unprinted:
             return
         with self.ledger.transaction() as tx:
             for r in rows:
-                tx.execute("UPDATE ticket_requests SET state = 'abandoned' WHERE request_id = ?", (r["request_id"],))
-                self.ledger.add_event(
-                    tx,
-                    "ticket.abandoned",
-                    {"request_id": r["request_id"], "category": r["category"], "priority": bool(r["priority"])},
-                )
-        log.warning("%d ticket request(s) were interrupted before commit; reported as abandoned", len(rows))
+                self._report_abandoned(tx, r["request_id"], r["category"], bool(r["priority"]), "interrupted")
+            for t in unprinted:
+                # The paper may or may not have come out before the crash; the device cannot
+                # know. A number called for nobody stalls a counter, so it is voided; a
+                # citizen holding the paper is served at the counter on sight of it.
+                tx.execute("UPDATE tickets SET print_state = 'failed' WHERE id = ?", (t.id,))
+                self._report_abandoned(tx, t.request_id, t.category, t.priority, "not_printed", t)
+        if rows:
+            log.warning("%d ticket request(s) were interrupted before commit; reported as abandoned", len(rows))
+        if unprinted:
+            log.warning("%d ticket(s) were committed but not printed before a restart; reported", len(unprinted))
 
     # -- leases and queue figures (background, while online) ---------------------
     def refresh(self) -> None:

@@ -755,11 +755,9 @@ class RatingService:
         """Chain, store and queue the record in ONE transaction."""
         try:
             with self.ledger.transaction() as tx:
-                row = tx.execute(
-                    "SELECT COUNT(*) AS n, (SELECT hash FROM ratings ORDER BY seq DESC LIMIT 1) AS h FROM ratings"
-                ).fetchone()
-                body["chain_index"] = row["n"]
-                body["prev_hash"] = row["h"] or GENESIS
+                n, newest = self._chain_head(tx)
+                body["chain_index"] = n
+                body["prev_hash"] = newest or GENESIS
                 h = record_hash(body)
                 tx.execute(
                     "INSERT INTO ratings (uuid, session_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?)",
@@ -767,7 +765,7 @@ class RatingService:
                 )
                 tx.execute(
                     "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    (keys.RATING_CHAIN_HEAD, f"{row['n'] + 1}:{h}"),
+                    (keys.RATING_CHAIN_HEAD, f"{n + 1}:{h}"),
                 )
                 # The open-session record of this session ends in the same commit as its outcome.
                 tx.execute(
@@ -785,6 +783,25 @@ class RatingService:
         if self._wake is not None:
             self._wake()
         return dict(body, hash=h)
+
+    @staticmethod
+    def _chain_head(tx: sqlite3.Connection) -> tuple[int, str | None]:
+        """(records so far, hash of the newest) for the next record's chain fields.
+
+        The head in meta is written in the same transaction as each record, so
+        it is read instead of a COUNT(*) over every rating ever made (a year of
+        a busy hall is 100,000s). It is trusted only while it names the newest
+        row's hash (a seek on the primary key); a ledger from before the head
+        was kept, or one edited by hand, is counted once the slow way.
+        """
+        newest = tx.execute("SELECT hash FROM ratings ORDER BY seq DESC LIMIT 1").fetchone()
+        head = tx.execute("SELECT value FROM meta WHERE key = ?", (keys.RATING_CHAIN_HEAD,)).fetchone()
+        if head is not None:
+            count, _, h = str(head["value"]).partition(":")
+            if count.isdigit() and (h or None) == (newest["hash"] if newest else None):
+                return int(count), h or None
+        n: int = tx.execute("SELECT COUNT(*) FROM ratings").fetchone()[0]
+        return n, newest["hash"] if newest else None
 
     # -- timer ----------------------------------------------------------------
     def _arm_timer(self, seconds: float) -> None:

@@ -8,12 +8,14 @@ import time
 import pytest
 
 from devices.printer import PrinterWorker, SimBackend, TicketPrinter
+from kiosk.central.store import StoreError
 from kiosk.core import keys
 from kiosk.core.config import load_config
 from kiosk.core.ledger import Ledger
 from kiosk.roles.dispenser.service import TicketService
 from kiosk.sync.client import CentralClient
-from tests.helpers import service_time, write_config
+from kiosk.sync.outbox import OutboxUploader
+from tests.helpers import service_time, wait_until, write_config
 
 
 class Device:
@@ -94,11 +96,11 @@ def test_leased_block_then_offline_range_when_the_central_goes_away(central, dev
     assert left["A"] == 3 and left["*priority"] == 3
     one.svc.refresh()  # still enough left: no new lease
     assert one.svc.leased_left()["A"] == 3
-    # meanwhile the other dispenser keeps numbering online, after the leased block
-    assert two.svc.issue("A").ticket.display == "A005"
+    # leased blocks come from the top of the central's range, so online numbering stays sequential
+    assert two.svc.issue("A").ticket.display == "A002"
     central.stop()
     got = [one.svc.issue("A").ticket for _ in range(5)]
-    assert [t.display for t in got] == ["A002", "A003", "A004", "A900", "A901"]
+    assert [t.display for t in got] == ["A897", "A898", "A899", "A900", "A901"]
     assert [t.source for t in got] == ["lease", "lease", "lease", "offline", "offline"]
     assert all(t.offline for t in got)
 
@@ -117,5 +119,113 @@ def test_a_request_interrupted_before_commit_is_reported_abandoned(central, devi
     bodies = [
         json.loads(r["body"]) for r in one.ledger.query("SELECT body FROM outbox WHERE kind = 'ticket.abandoned'")
     ]
-    assert bodies == [{"request_id": "r-crashed", "category": "A", "priority": False}]
+    assert bodies == [{"request_id": "r-crashed", "category": "A", "priority": False, "reason": "interrupted"}]
     assert again.issue("A").ticket.display == "A001"
+
+
+def deliver(device, central, settle_first: bool = False):
+    """Drain the device's outbox into the central; with settle_first, only after every
+    request the central is still working on (a slow one) has committed."""
+    up = OutboxUploader(device.ledger, device.client, device.cfg.device.id)
+    if settle_first:
+        assert wait_until(lambda: central.busy() == 0, timeout=10)
+    up.upload()
+    # a slow request may still commit after the report: what it does then counts too
+    assert wait_until(lambda: central.busy() == 0, timeout=10)
+    up.upload()
+    assert device.ledger.outbox_stats()["pending"] == 0
+
+
+@pytest.mark.parametrize(
+    "fault, settle_first",
+    [("slow", False), ("slow", True), ("drop", False)],
+    ids=["slow-report-first", "slow-commit-first", "drop"],
+)
+def test_every_number_a_counter_can_call_is_held_by_a_citizen(central, device, fault, settle_first):
+    one = device("disp-1", online_timeout=0.3)
+    held = [one.svc.issue("A").ticket]
+    # the central commits a number for each of these requests, but the answer is late or lost
+    central.inject(fault, count=2, delay=1.0, path="/api/v1/tickets")
+    held += [one.svc.issue("A").ticket for _ in range(2)]
+    held.append(one.svc.issue("A").ticket)
+    assert [t.source for t in held] == ["online", "offline", "offline", "online"]
+    sent = [ev.wire("disp-1") for ev in one.ledger.pending_events(limit=1000)]
+    deliver(one, central, settle_first)
+    # what the counters would call, in order, is exactly what citizens hold: no ghost, nobody left out
+    assert sorted(central.callable_tickets()) == sorted(t.display for t in held)
+    # each fallback was reported once, with its request id
+    reports = [e["body"] for e in central.events("ticket.abandoned")]
+    assert sorted(r["request_id"] for r in reports) == sorted(t.request_id for t in held[1:3])
+    assert {r["reason"] for r in reports} == {"fallback"}
+    # a resend of the outbox changes nothing (the events keep their ids)
+    assert {r["status"] for r in one.client.upload_events(sent)} == {"duplicate"}  # type: ignore[index]
+    assert len(central.events("ticket.abandoned")) == 2
+    assert sorted(central.callable_tickets()) == sorted(t.display for t in held)
+
+
+def test_a_ticket_committed_but_not_printed_before_a_crash_is_reported_and_voided(central, device):
+    one = device("disp-1")
+    kept = one.svc.issue("A").ticket
+    # the process dies after the commit and before the printer: the ticket stays 'pending'
+    lost = one.svc._take_number(one.svc.category("A"), False)
+    assert lost.print_state == "pending" and lost.source == "online"
+    again = TicketService(one.cfg, one.ledger, client=one.client, printer=one.worker, now=service_time)
+    assert again.get(lost.id).print_state == "failed"
+    deliver(one, central)
+    assert central.callable_tickets() == [kept.display]
+    body = central.events("ticket.abandoned")[0]["body"]
+    assert body["reason"] == "not_printed" and body["display"] == lost.display
+    # an offline ticket lost the same way is voided by its day and display
+    central.stop()
+    lost_offline = again._take_number(again.category("A"), False)
+    assert lost_offline.source == "offline"
+    central.start()
+    central.store.today = lambda: kept.day  # a restarted store forgets the tests' fixed day
+    TicketService(one.cfg, one.ledger, client=one.client, printer=one.worker, now=service_time)
+    deliver(one, central)
+    assert central.callable_tickets() == [kept.display]
+
+
+def test_a_trickling_central_costs_a_citizen_online_timeout_and_blocks_nobody(central, device):
+    from concurrent.futures import ThreadPoolExecutor
+
+    one = device("disp-1", online_timeout=0.5)
+    # the whole answer comes, a byte every 0.1 s: each read gets data well inside any read timeout
+    central.inject("trickle", delay=0.1, path="/api/v1/tickets")
+    with ThreadPoolExecutor(1) as pool:
+        start = time.monotonic()
+        first = pool.submit(one.svc.issue, "A")
+        assert wait_until(lambda: central.busy() >= 1)  # the first citizen's request is with the central
+        second = one.svc.issue("B")  # another citizen meanwhile: not behind the first one's wait
+        assert not first.done() and second.ticket.source == "online"
+        r = first.result(timeout=5)
+        took = time.monotonic() - start
+    assert r.ticket.source == "offline" and r.printed
+    assert took < 0.5 + 0.4, f"the citizen waited {took:.2f} s with online_timeout 0.5"
+    assert "within 0.5 s" in (one.svc.status()["last_central_error"] or "")
+    deliver(one, central)  # the trickled ticket is voided like any lost answer
+    assert sorted(central.callable_tickets()) == sorted([r.ticket.display, second.ticket.display])
+
+
+def test_the_first_ticket_of_the_day_is_001_after_leases_and_they_never_meet(central, device):
+    one, two = device("disp-1", lease_size=20), device("disp-2", lease_size=20)
+    one.svc.refresh()
+    two.svc.refresh()  # both dispensers lease at start, before any citizen
+    assert two.svc.issue("A").ticket.display == "A001"
+    assert one.svc.issue("A").ticket.display == "A002"
+    leases = sorted((x["first"], x["last"]) for x in central.store.leases() if x["series"] == "A")
+    assert leases == [(860, 879), (880, 899)]
+    # online and leased numbers meet and refuse rather than overlap (B: 1..25, a block of 20 from the top)
+    central.store.today = lambda: "2026-03-05"  # a fresh day for the store's own numbering
+    cats = central.store.device_config()[0]["categories"]
+    central.store.update_device_config(categories=[{**c, "number_max": 25} if c["code"] == "B" else c for c in cats])
+    lease, _ = central.store.lease("disp-1", "B", 20)
+    assert (lease["first"], lease["last"]) == (6, 25)
+    online = [central.store.issue_ticket("disp-2", f"r{i}", "B")[0]["number"] for i in range(5)]
+    assert online == [1, 2, 3, 4, 5]
+    for refused in (
+        lambda: central.store.issue_ticket("disp-2", "r5", "B"),
+        lambda: central.store.lease("disp-1", "B", 1),
+    ):
+        with pytest.raises(StoreError, match="used up"):
+            refused()

@@ -504,3 +504,20 @@ def test_a_submitted_rating_clears_the_open_session_record(svc):
     svc.submit(5)
     assert svc.ledger.get_meta(keys.PAD_OPEN_SESSION) == ""
     assert svc.recover_open() is False
+
+
+def test_chain_continues_from_the_rows_when_the_head_in_meta_is_missing_or_stale(svc):
+    # The head in meta replaces a COUNT(*) over every rating; a ledger without it
+    # (or edited by hand) is counted the slow way, so the chain never skips.
+    for i in range(3):
+        svc.open_session(f"S-{i}", origin="central")
+        svc.submit(5)
+    with svc.ledger.transaction() as tx:
+        tx.execute("DELETE FROM meta WHERE key = ?", (keys.RATING_CHAIN_HEAD,))
+    svc.open_session("S-3", origin="central")
+    assert svc.submit(5)["chain_index"] == 3
+    svc.ledger.set_meta(keys.RATING_CHAIN_HEAD, "99:" + "f" * 64)  # names a hash no row has
+    svc.open_session("S-4", origin="central")
+    rec = svc.submit(5)
+    assert rec["chain_index"] == 4 and rec["prev_hash"] == rows(svc)[3]["hash"]
+    assert svc.ledger.get_meta(keys.RATING_CHAIN_HEAD) == f"5:{rec['hash']}"

@@ -1,0 +1,22 @@
+def test_start_runs_the_quick_check_and_the_full_check_runs_when_due(tmp_path):
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    from kiosk.core import keys
+    from kiosk.core.ledger import Ledger
+    from kiosk.technician import selftest
+
+    led = Ledger(tmp_path / keys.LEDGER_FILE)
+    cfg = SimpleNamespace(storage=SimpleNamespace(dir=str(tmp_path)))
+    rt = SimpleNamespace(ledger=led, cfg=cfg, selftest_result=None)
+    row = selftest.check_ledger(cfg, rt)
+    assert row.verdict == selftest.OK and "full check not run yet" in row.detail
+    now = datetime.now(UTC)
+    assert selftest.full_check_due(led, now)
+    assert selftest.run_full_check(rt)
+    assert not selftest.full_check_due(led, now + timedelta(days=6))
+    assert selftest.full_check_due(led, now + timedelta(days=7, seconds=1))
+    # A damaged verdict from the scheduled check fails every later start's row, not only that moment's log.
+    led.set_meta(keys.LEDGER_FULL_CHECK, f"{now.isoformat(timespec='seconds')} damaged")
+    assert selftest.check_ledger(cfg, rt).verdict == selftest.FAIL
+    led.close()
