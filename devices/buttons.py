@@ -59,6 +59,32 @@ def make_pin_factory(kind: str = "default"):
     raise ValueError(f"unknown pin factory {kind!r}: use one of {', '.join(PIN_FACTORIES)}")
 
 
+def claim_problems(kind: str, pins: dict[int, str]) -> list[str]:
+    """Claim each pin once and let it go: one line per pin that cannot be claimed.
+
+    The self-check's view of pins nobody holds. Raises what the pin factory
+    itself raises when there is no GPIO access at all."""
+    import warnings
+
+    from gpiozero import DigitalInputDevice
+    from gpiozero.exc import GPIOZeroError
+
+    bad = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gpiozero warns for every pin factory it falls back from
+        factory = make_pin_factory(kind)
+        try:
+            for pin, what in sorted(pins.items()):
+                try:
+                    DigitalInputDevice(pin, pin_factory=factory).close()
+                except (GPIOZeroError, GPIOSetupError, OSError, RuntimeError) as e:
+                    bad.append(f"GPIO{pin} ({what}): {type(e).__name__}: {e}")
+        finally:
+            if factory is not None:
+                factory.close()
+    return bad
+
+
 def _make(device_class, pin: int, name: str, **kwargs):
     from gpiozero.exc import GPIOZeroError
 

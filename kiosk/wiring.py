@@ -241,31 +241,10 @@ def make_pin_factory(name: str) -> Any:
 
 
 def claim_problems(cfg: Config, pins: dict[int, str]) -> list[str]:
-    """Try to claim each pin (and let it go): the self-check's view of pins nobody holds.
+    """The self-check's probe of pins nobody holds (devices/buttons.py does the claiming)."""
+    from devices.buttons import claim_problems as claim
 
-    Returns one line per pin that cannot be claimed; raises what the pin
-    factory itself raises when there is no GPIO access at all."""
-    import warnings
-
-    from gpiozero import DigitalInputDevice
-    from gpiozero.exc import GPIOZeroError
-
-    from devices.buttons import GPIOSetupError
-
-    bad = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # gpiozero warns for every pin factory it falls back from
-        factory = make_pin_factory(cfg.gpio.pin_factory)
-        try:
-            for pin, what in sorted(pins.items()):
-                try:
-                    DigitalInputDevice(pin, pin_factory=factory).close()
-                except (GPIOZeroError, GPIOSetupError, OSError, RuntimeError) as e:
-                    bad.append(f"GPIO{pin} ({what}): {type(e).__name__}: {e}")
-        finally:
-            if factory is not None:
-                factory.close()
-    return bad
+    return claim(cfg.gpio.pin_factory, pins)
 
 
 def preview_png(cfg: Config, data: bytes, out: str, dots: int = 576) -> Any:

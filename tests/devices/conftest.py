@@ -218,12 +218,12 @@ class BusyPrinter(PtyDevice):
             os.write(self.master, b"\x13")  # XOFF
 
 
-@pytest.fixture
-def busy_printer():
+def _device_factory(cls):
+    """A factory of emulated devices of ``cls``; every one is unplugged at the end of the test."""
     made = []
 
-    def make(**kwargs) -> BusyPrinter:
-        dev = BusyPrinter(**kwargs)
+    def make(**kwargs):
+        dev = cls(**kwargs)
         made.append(dev)
         return dev
 
@@ -231,19 +231,14 @@ def busy_printer():
     for dev in made:
         if dev.master != -1:
             dev.unplug()
+
+
+@pytest.fixture
+def busy_printer():
+    yield from _device_factory(BusyPrinter)
 
 
 @pytest.fixture
 def pty_device():
     """Factory of PtyDevice; every device is unplugged at the end of the test."""
-    made = []
-
-    def make(**kwargs) -> PtyDevice:
-        dev = PtyDevice(**kwargs)
-        made.append(dev)
-        return dev
-
-    yield make
-    for dev in made:
-        if dev.master != -1:
-            dev.unplug()
+    yield from _device_factory(PtyDevice)

@@ -52,6 +52,7 @@ from kiosk.core.ledger import Ledger
 from kiosk.core.privacy import MASK, forget_in_logs, mask_name, mask_receipt, scrub
 from kiosk.core.time import hall_now, hall_today
 from kiosk.roles.lookup.receipt import ReceiptRef, Rejection, check_fields, parse_payload
+from kiosk.sync.validate import CASE_STATUSES
 
 if TYPE_CHECKING:
     from kiosk.sync.client import CentralClient
@@ -67,7 +68,8 @@ OUTCOMES = ("ok", "cached", "offline", "wrong_code", "locked", "rejected", "bad_
 # The usual path of a case, for the timeline's steps still to come.
 NORMAL_PATH = ("accepted", "reviewing", "deciding", "completed", "ready_for_pickup", "delivered")
 IN_PROGRESS = ("accepted", "reviewing", "needs_materials", "deciding")
-STATUSES = (*NORMAL_PATH, "needs_materials", "refused", "withdrawn")
+# Every status the contract knows is checked by kiosk/sync/validate.py; the role reads the same list.
+STATUSES = CASE_STATUSES
 COLLECTIONS = ("window", "post", "online")
 
 _CONTROL_RX = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
