@@ -111,10 +111,12 @@ class DispenserScreen(KioskScreen):
         self._app = self.app
         self.ids.states.transition = NoTransition()
         self._ticket = None
+        self._view = None  # the last DispenserView read in the background
         self._home_event = None
         self._count_event = None
-        self.app.bind(lang=self.refresh, font_scale=self.refresh)
-        self.bind(priority_mode=self.refresh)
+        # A language, text size or lane change redraws what was read; no new read.
+        self.app.bind(lang=self.redraw, font_scale=self.redraw)
+        self.bind(priority_mode=self.redraw)
         svc = self.service
         if svc is not None:
             svc.button_listeners.append(self._hardware_press)
@@ -148,23 +150,34 @@ class DispenserScreen(KioskScreen):
             self.refresh()
 
     def refresh(self, *args):
+        """Read what the choose and closed states show (cache and ledger) in the
+        background; it is drawn when it arrives on the UI thread."""
         svc = self.service
         if svc is None:
             return
+        in_background(svc.view, done=self._show_view)
+
+    def redraw(self, *args):
+        if self._view is not None:
+            self._show_view(self._view)
+
+    def _show_view(self, view):
+        if self._app is None or self._app.rt.dispenser is None:
+            return
+        self._view = view
         if self.state in ("choose", "closed"):
-            self.set_state("choose" if svc.is_open() else "closed")
-        self._build_categories()
-        self._build_closed()
+            self.set_state("choose" if view.open else "closed")
+        self._build_categories(view.categories)
+        self._build_closed(view.days, view.spans)
 
     def set_state(self, state: str):
         self.state = state
         self.ids.states.current = state
 
-    def _build_categories(self):
+    def _build_categories(self, cats):
         grid = self.ids.categories
         grid.clear_widgets()
         tr, lang, scale = self.app.tr, self.app.lang, self.app.font_scale
-        cats = self.service.categories()
         self.ids.no_categories.opacity = 0 if cats else 1
         grid.cols = 1 if len(cats) <= 2 else 2
         for cat in cats:
@@ -188,8 +201,7 @@ class DispenserScreen(KioskScreen):
             btn.bind(on_release=lambda b: self.choose(b.code))
             grid.add_widget(btn)
 
-    def _build_closed(self):
-        days, spans = self.service.opening()
+    def _build_closed(self, days, spans):
         lang = self.app.lang
         self.ids.closed_hours.text = f"{self.app.tr('disp.closed.hours')}\n{days_text(days, lang)}  " + "  ".join(spans)
 

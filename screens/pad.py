@@ -132,6 +132,8 @@ class PadScreen(KioskScreen):
         self.build_levels()
         self.build_keypad()
         self._paused_seen = False
+        self._reasons = None  # the latest list from the service's state
+        self._reasons_built = None
         svc = self.service
         if svc is not None:
             svc.subscribe(self._from_service)
@@ -163,6 +165,10 @@ class PadScreen(KioskScreen):
         Clock.schedule_once(lambda dt: self.apply(what, st) if self.app is not None else None, 0)
 
     def apply(self, what, st):
+        if st.reasons is not None:
+            self._reasons = st.reasons
+            if self.mode == "reasons" and st.reasons != self._reasons_built:
+                self.build_reasons()  # the central system sent a new list while it is shown
         self.online = st.online
         self._paused_seen = st.paused
         card = st.card or {}
@@ -213,7 +219,9 @@ class PadScreen(KioskScreen):
         svc = self.service
         if svc is None:
             return
-        rs = svc.reasons()
+        rs = self._reasons
+        if rs is None:
+            return  # the first state has not arrived yet: built when it does
         self._reasons_built = rs
         for r in rs.items:
             t = ReasonToggle(code=r["code"], zh=r["zh"], en=r["en"])
@@ -444,11 +452,7 @@ class PadScreen(KioskScreen):
             in_background(svc.expire_due)
 
     def on_mode(self, *args):
-        if (
-            self.mode == "reasons"
-            and self.service is not None
-            and self.service.reasons() != getattr(self, "_reasons_built", None)
-        ):
+        if self.mode == "reasons" and self._reasons != self._reasons_built:
             self.build_reasons()  # the central system may have sent a new list
         self.ids.inner.current = self.mode
         if self.app:

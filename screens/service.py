@@ -138,7 +138,12 @@ class ServiceScreen(KioskScreen):
         if not self.gate.configured:
             self.message = self.app.tr("service.no_pin")
             return
-        left = self.gate.locked_for()
+        # The lockout is kept in the ledger: read it off the UI thread.
+        in_background(self.gate.locked_for, done=self._show_locked)
+
+    def _show_locked(self, left: float) -> None:
+        if self.app is None or self.unlocked or self.checking:
+            return
         self.message = self.app.tr("service.locked", m=int(left // 60) + 1) if left > 0 else ""
 
     def key(self, digit: str):
@@ -158,10 +163,15 @@ class ServiceScreen(KioskScreen):
         pin, self._digits, self.pin_text = self._digits, "", ""
         self.checking = True
         self.message = self.app.tr("service.checking")
-        in_background(self.gate.check, pin, done=self._checked, failed=lambda e: self._checked((False, "error")))
+        in_background(self._attempt, pin, done=self._checked, failed=lambda e: self._checked((False, "error", 0)))
+
+    def _attempt(self, pin: str) -> tuple[bool, str, int]:
+        """Off the UI thread: the PIN check and the tries left (both read the ledger)."""
+        ok, why = self.gate.check(pin)
+        return ok, why, self.gate.tries_left()
 
     def _checked(self, outcome):
-        ok, why = outcome
+        ok, why, tries_left = outcome
         self.checking = False
         if self.app.sm.current != "service":
             return  # left while checking: stay locked
@@ -169,7 +179,7 @@ class ServiceScreen(KioskScreen):
             self.message = ""
             self.unlock()
         elif why == "wrong":
-            self.message = self.app.tr("service.wrong", n=self.gate.tries_left())
+            self.message = self.app.tr("service.wrong", n=tries_left)
         elif why == "no_pin":
             self.message = self.app.tr("service.no_pin")
         else:

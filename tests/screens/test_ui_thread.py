@@ -90,3 +90,78 @@ def test_on_stop_finishes_the_work_in_flight_then_shuts_the_pool(tmp_path):
     assert Ledger(ledger_path).get_meta("test.late_commit") == "done"
     with pytest.raises(RuntimeError):
         pool.submit(lambda: None)  # nothing runs after the app stopped
+
+
+@pytest.fixture
+def storage_reads(monkeypatch):
+    """The thread of every ledger statement and cache access, recorded where it runs.
+
+    Ledger statements are traced by SQLite itself on the connection (one per
+    thread); cache calls are recorded on entry, in the caller's thread, since
+    sqlitedict hands them to a thread of its own while the caller waits."""
+    from kiosk.core import ledger as ledger_mod
+    from kiosk.core.cache import Cache
+
+    seen: list[tuple[str, str]] = []
+    real_connect = ledger_mod.sqlite3.connect
+
+    def connect(*args, **kw):
+        conn = real_connect(*args, **kw)
+        conn.set_trace_callback(lambda sql: seen.append((threading.current_thread().name, sql.split()[0])))
+        return conn
+
+    monkeypatch.setattr(ledger_mod.sqlite3, "connect", connect)
+    for name in ("get", "set", "delete", "keys"):
+        real = getattr(Cache, name)
+
+        def wrapped(self, *args, _real=real, _name=name):
+            seen.append((threading.current_thread().name, f"cache.{_name}"))
+            return _real(self, *args)
+
+        monkeypatch.setattr(Cache, name, wrapped)
+    return seen
+
+
+def test_no_screen_reads_the_ledger_or_the_cache_on_the_ui_thread(tmp_path, storage_reads):
+    """A citizen at each role's screen and a technician at the PIN gate: every
+    read and write of theirs runs in the background, never in a frame."""
+    from kiosk.core.pin import DEMO_PIN_HASH
+
+    cfg = write_config(tmp_path, {"technician": {"pin_hash": DEMO_PIN_HASH}})
+    h = AppHarness(cfg, lang="zh")
+    ui = threading.current_thread().name
+    try:
+        storage_reads.clear()  # from here on, the app is running
+        app = h.app
+        # The dispenser: its choices and hours, a language and a text-size change, a ticket.
+        app.go("dispenser")
+        disp = app.screen("dispenser")
+        assert h.wait_until(lambda: len(disp.ids.categories.children) > 0, 5)
+        app.lang = "en"
+        app.font_scale = 1.3
+        disp.toggle_priority()
+        disp.toggle_priority()
+        disp.refresh()
+        h.pump(3)
+        disp.choose(disp._view.categories[0].code)
+        assert h.wait_until(lambda: disp.state in ("done", "refused"), 10)
+        # The pad: a session, a bad level and its reasons.
+        app.go("pad")
+        pad = app.screen("pad")
+        in_thread(h.rt.pad.service.clerk_button)
+        assert h.wait_until(lambda: pad.mode == "rate", 5)
+        pad.pick_level(2)
+        assert h.wait_until(lambda: pad.mode == "reasons" and len(pad.ids.reasons.children) > 0, 5)
+        # The service screen's PIN gate: its lockout state and a wrong PIN.
+        app.go("service")
+        service = app.screen("service")
+        for d in "000000":
+            service.key(d)
+        service.enter()
+        assert h.wait_until(lambda: not service.checking, 10)
+        assert service.message == app.tr("service.wrong", n=4), service.message
+        on_ui = [what for thread, what in storage_reads if thread == ui]
+        assert storage_reads, "nothing was recorded: the fixture is not tracing"
+        assert not on_ui, f"the UI thread read or wrote storage: {on_ui[:10]}"
+    finally:
+        h.close()

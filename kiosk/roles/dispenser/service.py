@@ -156,6 +156,16 @@ class Category:
         return self.name_en if lang == "en" else self.name_zh
 
 
+@dataclass(frozen=True)
+class DispenserView:
+    """What the choose and closed states show, read together off the UI thread."""
+
+    open: bool
+    categories: list[Category]
+    days: list[int]
+    spans: list[str]
+
+
 @dataclass
 class PaperReport:
     state: str = "unknown"
@@ -307,6 +317,11 @@ class TicketService:
     def is_open(self) -> bool:
         days, spans = self.opening()
         return is_open(self.hall_time(), days, spans)
+
+    def view(self) -> DispenserView:
+        """The screen's snapshot: cache and ledger reads, so never called on the UI thread."""
+        days, spans = self.opening()
+        return DispenserView(self.is_open(), self.categories(), days, spans)
 
     def priority_prefix(self) -> str:
         return self.cfg.dispenser.priority_prefix

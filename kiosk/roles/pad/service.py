@@ -136,6 +136,8 @@ class PadState:
     card: dict[str, Any] | None = None  # staff card + "photo_path"
     session: RatingSession | None = None
     last_outcome: dict[str, Any] | None = field(default=None)
+    # Read with the rest on the service's thread: the screen never reads the cache itself.
+    reasons: Reasons | None = None
 
 
 class RatingService:
@@ -202,7 +204,9 @@ class RatingService:
     def state(self) -> PadState:
         with self._lock:
             s = replace(self._session) if self._session else None
-            return PadState(paused=self._paused, online=self._online, card=self.staff_card(), session=s)
+            return PadState(
+                paused=self._paused, online=self._online, card=self.staff_card(), session=s, reasons=self.reasons()
+            )
 
     # -- reasons and staff card --------------------------------------------
     def reasons(self) -> Reasons:
