@@ -280,6 +280,36 @@ class LookupService:
         self.mono = mono
         # Bad payloads per source: [window start (monotonic), seen in the window, not yet written].
         self._bad: dict[str, list[float]] = {}
+        self._stopping = threading.Event()
+        self._flusher: threading.Thread | None = None
+
+    # -- the housekeeping thread ----------------------------------------------
+    def start(self) -> None:
+        """Write the held-back counts of bad payloads when their window ends, not only
+        when the next scan comes: a burst at closing time is still recorded that day."""
+        if self._flusher is not None:
+            return
+        self._stopping.clear()
+        self._flusher = threading.Thread(target=self._flush_loop, name="lookup-flush", daemon=True)
+        self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        while not self._stopping.wait(self.BAD_WINDOW / 2):
+            try:
+                self.flush_rejections()
+            except Exception as e:  # storage trouble: the counts stay held and are tried again
+                log.warning("cannot record the bad-payload counts: %s", type(e).__name__)
+
+    def stop(self) -> None:
+        """Stop the thread and write every count still held (the app is closing)."""
+        self._stopping.set()
+        if self._flusher is not None:
+            self._flusher.join(5)
+            self._flusher = None
+        try:
+            self.flush_rejections(force=True)
+        except Exception as e:
+            log.warning("cannot record the bad-payload counts at stop: %s", type(e).__name__)
 
     # -- hashing ------------------------------------------------------------
     @property

@@ -18,7 +18,7 @@ from kiosk.roles.lookup.service import (
 )
 from kiosk.sync.client import CentralClient
 from kiosk.wiring import build_runtime
-from tests.helpers import device_tokens, write_config
+from tests.helpers import device_tokens, wait_until, write_config
 
 CODE = "482913"
 
@@ -302,3 +302,26 @@ def test_a_scanner_spewing_garbage_is_rate_limited_and_coalesced(rt, caplog):
     assert [e["count"] for e in coalesced] == [2000 - svc.BAD_BURST]
     assert sum(e.get("count", 1) for e in events) == 2001  # every line counted, none written alone
     assert rt.ledger.outbox_stats() != before
+
+
+def test_a_burst_of_garbage_is_recorded_when_its_window_ends_with_no_scan_after_it(rt):
+    """The held-back count is written by the lookup's own thread when the window
+    ends, and whatever is still held when the device stops: never only by a next scan."""
+    svc = rt.lookup.service
+    svc.mono = mono = Mono()
+    svc.stop()  # the runtime started it with the 10 s window: again with a short one
+    svc.BAD_WINDOW = 0.2
+    svc.start()
+    for i in range(50):
+        svc.lookup_scan(Scan(f"garbage-{i}", "serial"))
+    mono.t += 1.0  # the window is over; no scan follows
+
+    def coalesced():
+        return [e["count"] for e in audit_events(rt) if e["reason"] == "coalesced"]
+
+    assert wait_until(lambda: coalesced() == [50 - svc.BAD_BURST], timeout=5)
+    for i in range(10):
+        svc.lookup_scan(Scan(f"more-{i}", "serial"))  # a new window: 3 alone, 7 held
+    svc.BAD_WINDOW = 3600.0  # held until the stop
+    rt.stop()
+    assert coalesced() == [50 - svc.BAD_BURST, 10 - svc.BAD_BURST]
