@@ -255,7 +255,13 @@ def test_personal_data_in_the_centrals_free_text_is_masked_before_cached_or_show
         status="needs_materials",
         query_code=CODE,
         receipt_no="ZW2026654321",
-        missing_materials=["张小三的户口本原件", "身份证 110101199003071234 复印件", "联系电话 13812345678 的授权书"],
+        missing_materials=[
+            "张小三的户口本原件",
+            "身份证 110101199003071234 复印件",
+            "联系电话 13812345678 的授权书",
+            "配偶李四军的身份证原件",
+            "委托人王五签字的授权委托书",
+        ],
         refusal_reason="请申请人张小三补交材料，咨询 0571-87654321",
         remedy="携带 11010119900307123X 原件到 08 号窗口",
     )
@@ -263,9 +269,11 @@ def test_personal_data_in_the_centrals_free_text_is_masked_before_cached_or_show
     assert result.outcome == "ok"
     shown = json.dumps(result.case, ensure_ascii=False)
     stored = everything_stored(rt)
-    for personal in ("张小三", "110101199003071234", "11010119900307123X", "13812345678", "87654321"):
+    personal_data = ("张小三", "110101199003071234", "11010119900307123X", "13812345678", "87654321", "李四军", "王五")
+    for personal in personal_data:
         assert personal not in shown and personal not in stored
     assert result.case["missing_materials"][0] == "***的户口本原件"
+    assert result.case["missing_materials"][3:] == ["配偶李*军的身份证原件", "委托人王*签字的授权委托书"]
     assert "138****5678" in result.case["missing_materials"][2]
     assert "08 号窗口" in result.case["remedy"]  # ordinary words and numbers stay readable
 
