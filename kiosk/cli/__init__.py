@@ -108,7 +108,15 @@ def cmd_run(args) -> int:
         lines = [p.line(e.file) for p in e.problems if not p.warning]
         for line in lines:
             print(line, file=sys.stderr)
-        return run_unusable("device config", lines)
+
+        def fixed() -> bool:
+            try:
+                load_config(path)
+            except ConfigError:
+                return False
+            return True
+
+        return run_unusable("device config", lines, fixed=fixed)
     return run(cfg)
 
 

@@ -117,3 +117,33 @@ def test_the_panel_shows_file_key_and_fix(tmp_path, monkeypatch):
         assert "systemctl restart kiosk" in text and "boot-guard" not in text
     finally:
         h.close()
+
+
+def fix_typo(tmp_path, config):
+    write_config(tmp_path, {"display": {"idle_timeout": 60}})
+
+
+def fix_storage(tmp_path, config):
+    (tmp_path / "afile").unlink()
+    (tmp_path / "afile").mkdir()
+
+
+@pytest.mark.parametrize(("broken", "fix"), [(typo, fix_typo), (storage_is_a_file, fix_storage)])
+def test_a_fixed_config_or_folder_restarts_into_service_without_a_visit(tmp_path, broken, fix):
+    """The technician (or provisioning) corrects the file: the device sees it and
+    exits with the restart code, which the unit turns into a start into service."""
+    from kiosk.core.bootguard import RESTART_EXIT_CODE
+
+    config, _key = broken(tmp_path)
+    proc, sock = start_under_notify(tmp_path, config)
+    try:
+        assert ready_status(proc, sock).startswith("out of service: ")
+        fix(tmp_path, config)
+        _out, err = proc.communicate(timeout=30)
+        assert proc.returncode == RESTART_EXIT_CODE, err[-1500:]
+        assert "is fixed: restarting into service" in err and "Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        sock.close()
