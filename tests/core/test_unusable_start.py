@@ -80,9 +80,35 @@ def storage_read_only(tmp_path):
     return write_config(tmp_path, {"storage": {"dir": str(d)}}), "storage.dir"
 
 
-@pytest.mark.parametrize("broken", [typo, open_token, storage_is_a_file, storage_read_only])
-def test_kiosk_run_stays_up_out_of_service_and_names_the_key(tmp_path, broken):
-    config, key = broken(tmp_path)
+@pytest.fixture
+def full_disk(tmp_path):
+    """A real full filesystem: a 256 KiB tmpfs filled to the last block (root only)."""
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        with open(mnt / "filler", "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)])
+
+
+def storage_full(tmp_path, full_disk):
+    return write_config(tmp_path, {"storage": {"dir": str(full_disk / "data")}}), "storage.dir"
+
+
+@pytest.mark.parametrize("broken", [typo, open_token, storage_is_a_file, storage_read_only, storage_full])
+def test_kiosk_run_stays_up_out_of_service_and_names_the_key(tmp_path, broken, request):
+    if broken is storage_full:
+        config, key = broken(tmp_path, request.getfixturevalue("full_disk"))
+    else:
+        config, key = broken(tmp_path)
     proc, sock = start_under_notify(tmp_path, config)
     try:
         status = ready_status(proc, sock)
