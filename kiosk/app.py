@@ -439,7 +439,12 @@ UNUSABLE_RECHECK_S = 3.0
 
 
 def run_unusable(
-    what: str, problems: list[str], cfg: Config | None = None, *, fixed: Callable[[], bool] | None = None
+    what: str,
+    problems: list[str],
+    cfg: Config | None = None,
+    *,
+    fixed: Callable[[], bool] | None = None,
+    source: str | None = None,
 ) -> int:
     """The out-of-service screen for a device whose config file or storage cannot be
     used: it stays up (so systemd's restart and start limits never fire) and names
@@ -459,7 +464,7 @@ def run_unusable(
     os.environ["KIVY_HOME"] = str(Path(scratch) / keys.KIVY_HOME_DIR)
     try:
         if cfg is None:
-            cfg = rescue_config(scratch)
+            cfg = rescue_config(scratch, source)  # the broken file's panel settings, where valid
         prepare_kivy(cfg)
         rt = OutOfServiceRuntime(cfg, Unusable(what, problems), None, open_ledger=False)
         app = build_app(rt)

@@ -116,7 +116,7 @@ def cmd_run(args) -> int:
                 return False
             return True
 
-        return run_unusable("device config", lines, fixed=fixed)
+        return run_unusable("device config", lines, fixed=fixed, source=str(path))
     return run(cfg)
 
 

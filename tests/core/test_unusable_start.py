@@ -173,3 +173,20 @@ def test_a_fixed_config_or_folder_restarts_into_service_without_a_visit(tmp_path
             proc.kill()
             proc.wait()
         sock.close()
+
+
+def test_the_rescue_screen_keeps_the_broken_files_valid_panel_settings(tmp_path):
+    """A rotated 7" panel with a typo elsewhere: the reason is shown the right way up."""
+    bad = tmp_path / "kiosk.toml"
+    bad.write_text(
+        '\ufeff[display]\nrotation = 90\nwidth = 800\nheight = 480\nlanguage = "en"\nidel_timeout = 60\n'
+        'large_text = "yes"\n',
+        encoding="utf-8",
+    )
+    cfg = rescue_config(str(tmp_path / "scratch"), bad)
+    d = cfg.display
+    assert (d.rotation, d.width, d.height, d.language) == (90, 800, 480, "en")
+    assert d.large_text is False  # the invalid one keeps the built-in value
+    assert rescue_config(str(tmp_path / "s2"), tmp_path / "missing.toml").display.rotation == 0
+    (tmp_path / "garbage.toml").write_text("[[[", encoding="utf-8")
+    assert rescue_config(str(tmp_path / "s3"), tmp_path / "garbage.toml").display.width == 1280
