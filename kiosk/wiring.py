@@ -326,7 +326,7 @@ def build_lookup(rt: Runtime) -> LookupRole:
         service.prune_cache()
     except Exception:  # a damaged cache is only a cache
         log.exception("lookup cache prune failed")
-    scanner = build_scanner(cfg, service.scans.publish)
+    scanner = build_scanner(cfg, service.intake)
     role = LookupRole(service, scanner, scanner if cfg.scanner.backend == "wedge" else None)
     rt.lookup = role
     # Before the scanner, so the scanner stops first and its last bad lines are counted.

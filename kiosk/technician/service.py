@@ -201,7 +201,7 @@ class Bench:
             return
         self.is_open = True
         if self.rt.lookup is not None:
-            self.rt.lookup.service.scans.subscribe(self.seen_scan)
+            self.rt.lookup.service.scans.claim(self.seen_scan)
         for label, bank in self.rt.button_banks:
             self._banks.append((bank, bank.on_press))
             bank.on_press = self._press_handler(label)
@@ -211,7 +211,7 @@ class Bench:
             return
         self.is_open = False
         if self.rt.lookup is not None:
-            self.rt.lookup.service.scans.unsubscribe(self.seen_scan)
+            self.rt.lookup.service.scans.release(self.seen_scan)
         for bank, on_press in self._banks:
             bank.on_press = on_press
         self._banks.clear()

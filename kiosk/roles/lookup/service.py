@@ -82,6 +82,9 @@ class Scan:
     payload: str | bytes | None
     source: str  # serial | wedge | sim | keypad
     problem: str | None = None  # set when the device already found it unusable
+    # Set by LookupService.intake for a payload that is no receipt: already recorded
+    # (rate-limited) on the device's thread, so the screen only shows the message.
+    verdict: LookupResult | None = None
 
     def __repr__(self) -> str:  # the payload may hold a receipt number and its code
         return f"Scan(source={self.source!r}, problem={self.problem!r})"
@@ -105,7 +108,23 @@ class ScanHub:
 
     def __init__(self) -> None:
         self._listeners: list[Callable[[Scan], None]] = []
+        self._claimant: Callable[[Scan], None] | None = None
         self._lock = threading.Lock()
+
+    def claim(self, fn: Callable[[Scan], None]) -> None:
+        """Every scan goes to fn alone, unjudged, until release: the technician's
+        scanner test, during which nothing is looked up or recorded."""
+        with self._lock:
+            self._claimant = fn
+
+    def release(self, fn: Callable[[Scan], None]) -> None:
+        with self._lock:
+            if self._claimant == fn:
+                self._claimant = None
+
+    @property
+    def claimed(self) -> bool:
+        return self._claimant is not None
 
     def subscribe(self, fn: Callable[[Scan], None]) -> None:
         with self._lock:
@@ -119,7 +138,7 @@ class ScanHub:
 
     def publish(self, scan: Scan) -> None:
         with self._lock:
-            listeners = list(self._listeners)
+            listeners = [self._claimant] if self._claimant is not None else list(self._listeners)
         for fn in listeners:
             try:
                 fn(scan)
@@ -281,6 +300,7 @@ class LookupService:
         self.mono = mono
         # Bad payloads per source: [window start (monotonic), seen in the window, not yet written].
         self._bad: dict[str, list[float]] = {}
+        self._bad_shown: dict[str, float] = {}  # when the screen was last told of a bad scan, per source
         self._stopping = threading.Event()
         self._flusher: threading.Thread | None = None
 
@@ -339,12 +359,43 @@ class LookupService:
         return hmac.new(self.secret, msg, hashlib.sha256).hexdigest()
 
     # -- entry points ---------------------------------------------------------
+    def intake(self, scan: Scan) -> None:
+        """A scan from a device thread (serial reader, simulator): garbage is judged
+        and recorded here, before anything is handed to the screen, so a scanner
+        that spews lines costs the UI one message per frame at most, never a
+        queue of callbacks; a receipt goes to the listeners for the lookup."""
+        if self.scans.claimed:  # the technician's test: shown as it came, nothing recorded
+            self.scans.publish(scan)
+            return
+        if scan.problem or isinstance(self._parse(scan.payload), Rejection):
+            verdict = self.lookup_scan(scan)
+            now = self.mono()
+            with self._lock:
+                shown = self._bad_shown.get(scan.source, -1e9)
+                burst = (self._bad.get(scan.source) or [0, 0, 0])[1] > self.BAD_BURST
+                if now - shown >= self.BAD_SHOW_EVERY:
+                    self._bad_shown[scan.source] = now
+                    burst = False  # this one is shown
+            if burst:
+                # A storm: the message is already on screen. Read on at most a line a
+                # millisecond (30x a real 9600-baud scanner), leaving the UI its frames.
+                time.sleep(0.001)
+                return
+            scan = Scan(None, scan.source, scan.problem or "rejected", verdict=verdict)
+        self.scans.publish(scan)
+
+    def _parse(self, payload: str | bytes | None) -> ReceiptRef | Rejection:
+        return parse_payload(
+            payload, receipt_param=self.cfg.lookup.receipt_param, code_param=self.cfg.lookup.code_param
+        )
+
     def lookup_scan(self, scan: Scan) -> LookupResult:
+        if scan.verdict is not None:
+            return scan.verdict  # judged and recorded at intake
         if scan.problem:
             reason = "too_long" if scan.problem == "too_long" else "binary"
             return self.reject(Rejection(reason, f"device: {scan.problem}"), scan.source)
-        kw = {"receipt_param": self.cfg.lookup.receipt_param, "code_param": self.cfg.lookup.code_param}
-        ref = parse_payload(scan.payload, **kw)
+        ref = self._parse(scan.payload)
         if isinstance(ref, Rejection):
             return self.reject(ref, scan.source)
         return self.lookup(ref, scan.source)
@@ -361,6 +412,7 @@ class LookupService:
     # counted and recorded as one event when the window ends.
     BAD_BURST = 3
     BAD_WINDOW = 10.0  # s
+    BAD_SHOW_EVERY = 0.5  # s: in a storm, the screen is told this often at most
 
     def reject(self, rejection: Rejection, source: str) -> LookupResult:
         now = self.mono()
