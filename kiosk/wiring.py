@@ -205,8 +205,11 @@ def encode_document(doc: Any, cfg: Config) -> bytes:
 def printer_profile(cfg: Config) -> Any:
     """The encoder's profile named in the config, drawing raster text with the device's CJK font."""
     from devices.escpos import get_profile
+    from kiosk.core.ports import PAPER_DOTS
 
-    return get_profile(cfg.printer.profile, font_path=printer_font(cfg))
+    return get_profile(
+        cfg.printer.profile, font_path=printer_font(cfg), dots_per_line=PAPER_DOTS[cfg.printer.paper_width]
+    )
 
 
 def build_scanner(cfg: Config, publish: Any) -> Any:

@@ -209,6 +209,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "baudrate": Key(int, 9600, one_of(*ports.BAUD_RATES)),
         "path": Key(str, ""),
         "profile": Key(str, "default", one_of(*ports.PRINTER_PROFILES)),
+        "paper_width": Key(int, 80, one_of(*ports.PAPER_WIDTHS), doc="roll width in mm: 80 (576 dots) or 58 (384)"),
         "status_timeout": Key(float, 0.5, in_range(0.05, 5)),
         "flow_control": Key(str, "profile", one_of("profile", *ports.PRINTER_FLOW_CONTROLS)),
         "write_timeout": Key(float, 5.0, in_range(0.5, 60)),
@@ -365,6 +366,7 @@ class PrinterSection(Section):
     baudrate: int
     path: str
     profile: str
+    paper_width: int
     status_timeout: float
     flow_control: str
     write_timeout: float

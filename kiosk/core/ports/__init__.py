@@ -30,6 +30,13 @@ BAUD_RATES = (9600, 19200, 38400, 57600, 115200)
 
 # Paper width in mm -> printable dots per line at 203 dpi (font A: 12 dots per column).
 PAPER_DOTS = {58: 384, 80: 576}
+PAPER_WIDTHS = tuple(PAPER_DOTS)
+
+
+def paper_columns(width_mm: int) -> int:
+    """Half-width characters per line at size 1 (32 on 58 mm paper, 48 on 80 mm)."""
+    return PAPER_DOTS[width_mm] // 12
+
 
 # gpiozero's own pin-factory names, and "default": leave the choice to
 # gpiozero (GPIOZERO_PIN_FACTORY, else lgpio on Raspberry Pi OS bookworm).
