@@ -233,9 +233,21 @@ def build_scanner(cfg: Config, publish: Any) -> Any:
             on_payload=deliver("serial"),
             idle_gap=cfg.scanner.idle_gap_ms / 1000,
         )
+    if backend == "hid":
+        from devices.hid_scanner import HidScanner
+
+        # Read from its own event node, grabbed: the keystrokes never reach the UI.
+        return HidScanner(cfg.scanner.port, deliver("hid"), idle_gap=cfg.scanner.idle_gap_ms / 1000)
     if backend == "wedge":
         return WedgeAssembler()
     return SimScanner(deliver("sim"))
+
+
+def hid_problem(path: str) -> str | None:
+    """The self-check's probe of a HID scanner's event node (devices/hid_scanner.py)."""
+    from devices.hid_scanner import node_problem
+
+    return node_problem(path)
 
 
 def make_pin_factory(name: str, workdir: str | None = None) -> Any:

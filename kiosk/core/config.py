@@ -219,7 +219,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "backend": Key(str, "sim", one_of(*ports.SCANNER_BACKENDS)),
         "port": Key(str, ""),
         "baudrate": Key(int, 9600, one_of(*ports.BAUD_RATES)),
-        "idle_gap_ms": Key(int, 200, in_range(0, 5000), doc="silence that ends a scan sent without CR/LF; 0 = off"),
+        "idle_gap_ms": Key(
+            int, 200, in_range(0, 5000), doc="silence ending a scan sent without CR/LF (serial) or Enter (hid); 0 = off"
+        ),
     },
     "gpio": {
         "pin_factory": Key(str, "default", one_of(*ports.PIN_FACTORIES, *ports.PIN_FACTORY_RENAMED)),
@@ -810,6 +812,14 @@ def _cross_checks(data: dict[str, Any], s: dict[str, dict[str, Any]], problems: 
     if sc.get("backend") == "serial" and not sc.get("port"):
         problems.append(
             Problem("scanner.port", "missing for the serial backend", 'set port = "/dev/kiosk-scanner" (the udev name)')
+        )
+    if sc.get("backend") == "hid" and not sc.get("port"):
+        problems.append(
+            Problem(
+                "scanner.port",
+                "missing for the hid backend",
+                'set port = "/dev/input/by-id/usb-…-event-kbd" (ls /dev/input/by-id/ with the scanner plugged in)',
+            )
         )
 
     roles = s["device"].get("roles") or []

@@ -20,7 +20,8 @@ PRINTER_FLOW_CONTROLS = ("none", "xonxoff", "rtscts", "dsrdtr")
 # What the dispenser does when the printer's status is unknown (no answer, one-way printer):
 # issue the ticket anyway, or refuse it and send the citizen to the counter.
 PRINTER_ON_UNKNOWN_STATUS = ("issue", "refuse")
-SCANNER_BACKENDS = ("serial", "wedge", "sim")
+# hid: a USB keyboard-mode scanner read from its /dev/input event node (devices/hid_scanner.py).
+SCANNER_BACKENDS = ("serial", "hid", "wedge", "sim")
 
 # Spoken prompts (devices/audio.py): ALSA's aplay, a recorder for tests and demos, or silence.
 AUDIO_BACKENDS = ("aplay", "sim", "none")
