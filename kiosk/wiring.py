@@ -175,7 +175,15 @@ def printer_font(cfg: Config) -> str | None:
 
 def build_printer(cfg: Config) -> Any:
     """The configured printer behind its worker thread (devices/printer.py); start() runs the thread."""
-    from devices.printer import FileBackend, PrinterWorker, SerialBackend, SimBackend, TicketPrinter
+    from devices.printer import PrinterWorker, TicketPrinter
+
+    backend = printer_backend(cfg)
+    return PrinterWorker(TicketPrinter(backend, printer_profile(cfg), status_timeout=cfg.printer.status_timeout))
+
+
+def printer_backend(cfg: Config) -> Any:
+    """The configured printer's backend alone: write / status / query (the probe talks to it directly)."""
+    from devices.printer import FileBackend, SerialBackend, SimBackend
     from devices.usb_printer import UsbBackend
 
     p = cfg.printer
@@ -192,7 +200,14 @@ def build_printer(cfg: Config) -> Any:
         backend = FileBackend(p.path)
     else:
         backend = SimBackend()
-    return PrinterWorker(TicketPrinter(backend, profile, status_timeout=p.status_timeout))
+    return backend
+
+
+def printer_probe() -> Any:
+    """devices/printer_probe.py: the probe slip, the status descriptions and the recommendation."""
+    from devices import printer_probe as probe
+
+    return probe
 
 
 def encode_document(doc: Any, cfg: Config) -> bytes:

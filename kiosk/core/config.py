@@ -1013,3 +1013,54 @@ def rescue_config(storage_dir: str) -> Config:
     data["central"]["token_file"] = str(Path(storage_dir) / "no-token")
     data["technician"].pop("pin_hash", None)
     return validate(data, "(built-in settings)")
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        import json
+
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+    raise TypeError(f"cannot write {value!r} as a config value")
+
+
+def set_keys(path: str, section: str, values: dict[str, object], note: str = "") -> None:
+    """Set `values` in [section] of the config file, keeping every other line and comment.
+
+    A key's line is replaced where it is, a missing key goes at the end of its
+    section, a missing section at the end of the file. The result must pass the
+    validator, or the file is left as it was (ConfigError). Written through a
+    temporary file and a rename: a power cut leaves the old file or the new."""
+    original = Path(path).read_text(encoding="utf-8")
+    lines = original.splitlines()
+    header = re.compile(rf"^\s*\[{re.escape(section)}\]\s*(#.*)?$")
+    start = next((i for i, ln in enumerate(lines) if header.match(ln)), None)
+    if start is None:
+        lines += ["", f"[{section}]"]
+        start = len(lines) - 1
+    end = next((i for i in range(start + 1, len(lines)) if re.match(r"^\s*\[", lines[i])), len(lines))
+    suffix = f"  # {note}" if note else ""
+    for key, value in values.items():
+        line = f"{key} = {_toml_value(value)}{suffix}"
+        at = next((i for i in range(start + 1, end) if re.match(rf"^\s*{re.escape(key)}\s*=", lines[i])), None)
+        if at is not None:
+            lines[at] = line
+        else:
+            last = end
+            while last - 1 > start and not lines[last - 1].strip():
+                last -= 1  # after the section's last line, before the blank lines that end it
+            lines.insert(last, line)
+            end += 1
+    text = "\n".join(lines) + "\n"
+    tmp = Path(path).with_name(Path(path).name + ".new")
+    tmp.write_text(text, encoding="utf-8")
+    os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))  # a config readable by group kiosk stays so
+    try:
+        load_config(str(tmp))
+    except ConfigError as e:
+        tmp.unlink()
+        raise ConfigError(path, e.problems) from None
+    os.replace(tmp, path)

@@ -9,7 +9,7 @@ accepts is one the adapter implements, and the other way round.
 from __future__ import annotations
 
 # Printer models by what they can do (devices/escpos.py PROFILES implements each).
-PRINTER_PROFILES = ("default", "chinese-mode", "no-chinese", "no-qr")
+PRINTER_PROFILES = ("default", "chinese-mode", "no-chinese", "no-qr", "chinese-mode-no-qr", "no-chinese-no-qr")
 
 PRINTER_BACKENDS = ("serial", "usb", "file", "sim")
 
