@@ -47,8 +47,11 @@ def lgpio_workdir(workdir: str | None) -> str | None:
 
     The C library reads LG_WD once, when it is loaded, so this must run before
     gpiozero imports lgpio. A LG_WD set by the unit or the technician is kept
-    when it is writable; otherwise ``workdir`` (made if missing) is used. The
-    folder in use is returned (None: lgpio will use the current directory)."""
+    when it is writable; otherwise ``workdir`` (made if missing), else the
+    system's temporary folder (an admin running the self-check as themselves
+    cannot write the kiosk's storage folder). The folder in use is returned."""
+    import tempfile
+
     current = os.environ.get("LG_WD")
     if current and os.path.isdir(current) and os.access(current, os.W_OK):
         return current
@@ -57,9 +60,10 @@ def lgpio_workdir(workdir: str | None) -> str | None:
             os.makedirs(workdir, exist_ok=True)
         except OSError:
             pass
-        if os.access(workdir, os.W_OK):
-            os.environ["LG_WD"] = workdir
-            return workdir
+    for folder in (workdir, tempfile.gettempdir()):
+        if folder and os.path.isdir(folder) and os.access(folder, os.W_OK):
+            os.environ["LG_WD"] = folder
+            return folder
     return None
 
 

@@ -1,6 +1,7 @@
 """Buttons and LEDs on gpiozero's own MockFactory."""
 
 import os
+import tempfile
 import threading
 import time
 
@@ -175,6 +176,11 @@ def test_lgpio_gets_a_writable_working_directory(tmp_path, monkeypatch):
     # One that does not exist (a typo, a tmpfs not mounted) is replaced.
     monkeypatch.setenv("LG_WD", str(tmp_path / "gone"))
     assert lgpio_workdir(str(state)) == str(state) == os.environ["LG_WD"]
+    # No storage folder to be had (a file where it should be): the temporary folder.
+    monkeypatch.delenv("LG_WD")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    assert lgpio_workdir(str(blocker / "state")) == tempfile.gettempdir() == os.environ["LG_WD"]
 
 
 def test_the_unit_gives_lgpio_a_writable_directory():
