@@ -198,7 +198,8 @@ def test_a_wrong_path_says_what_to_check(tmp_path):
 def test_the_record_layout_and_key_codes_are_the_kernels():
     """Our table against python-evdev's (which reads linux/input-event-codes.h), where installed."""
     ecodes = pytest.importorskip("evdev.ecodes", reason="python-evdev not installed")
-    assert EVENT.size == struct.calcsize("llHHi") == 24  # 64-bit: timeval 16 + type, code, value
+    # Two C longs (the kernel's __kernel_ulong_t seconds and microseconds), then type, code, value.
+    assert EVENT.size == 2 * struct.calcsize("l") + 8 == (24 if struct.calcsize("P") == 8 else 16)
     assert ecodes.KEY_BACKSLASH == 43 and ecodes.KEY_ENTER == hid_scanner.KEY_ENTER
     for code, ch in hid_scanner._LETTERS.items():
         assert ecodes.KEY[code] == f"KEY_{ch.upper()}"
