@@ -365,6 +365,8 @@ def build_lookup(rt: Runtime) -> LookupRole:
     scanner = build_scanner(cfg, service.scans.publish)
     role = LookupRole(service, scanner, scanner if cfg.scanner.backend == "wedge" else None)
     rt.lookup = role
+    # Before the scanner, so the scanner stops first and its last bad lines are counted.
+    rt.add_part("lookup", service.start, service.stop)
     start = getattr(scanner, "start", None)
     rt.add_part("scanner", start, getattr(scanner, "close", None))
     rt.health_parts["scanner"] = lambda: {

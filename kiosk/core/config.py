@@ -1001,9 +1001,16 @@ def check_storage(path: str | os.PathLike[str]) -> Problem | None:
     return None
 
 
-def rescue_config(storage_dir: str) -> Config:
+# What the out-of-service screen takes from a device file it cannot use: how the
+# panel is mounted and what the hall reads, so the reason is not shown sideways,
+# off-screen or in the wrong language on a rotated 7" panel.
+RESCUED_DISPLAY_KEYS = ("rotation", "width", "height", "fullscreen", "language", "large_text", "font")
+
+
+def rescue_config(storage_dir: str, source: str | os.PathLike[str] | None = None) -> Config:
     """The built-in settings, with storage in `storage_dir`: what the out-of-service
-    screen runs on when the device's own file cannot be used at all."""
+    screen runs on when the device's own file cannot be used at all. The panel
+    settings of `source` (the broken file) are kept one by one where they are valid."""
     from importlib import resources
 
     data = tomllib.loads((resources.files("kiosk") / "data" / "demo.toml").read_text(encoding="utf-8"))
@@ -1012,7 +1019,26 @@ def rescue_config(storage_dir: str) -> Config:
     # No token: nothing of this stand-in talks to a central, nor opens the service screen.
     data["central"]["token_file"] = str(Path(storage_dir) / "no-token")
     data["technician"].pop("pin_hash", None)
-    return validate(data, "(built-in settings)")
+    cfg = validate(data, "(built-in settings)")
+    display = _readable_display(source) if source is not None else {}
+    for key in RESCUED_DISPLAY_KEYS:
+        if key not in display:
+            continue
+        trial = {**data, "display": {**data["display"], key: display[key]}}
+        try:
+            cfg, data = validate(trial, "(built-in settings)"), trial
+        except ConfigError:
+            pass  # this key may be the broken one: the built-in value stays
+    return cfg
+
+
+def _readable_display(source: str | os.PathLike[str]) -> dict[str, Any]:
+    try:
+        raw = tomllib.loads(Path(source).read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    display = raw.get("display")
+    return display if isinstance(display, dict) else {}
 
 
 def _toml_value(value: object) -> str:

@@ -29,6 +29,7 @@ from kiosk import __version__
 from kiosk.core import keys
 from kiosk.core.pin import verify_pin
 from kiosk.core.privacy import mask_receipt, mask_text, scrub
+from kiosk.core.time import hall_now
 
 
 class _Bank(Protocol):
@@ -219,12 +220,12 @@ class Bench:
         """ScanHub listener (scanner thread) or the screen's wedge input (UI thread)."""
         text = describe_scan(scan, self.rt.cfg)
         with self._lock:
-            self.last_scan, self.last_scan_at = text, datetime.now().strftime("%H:%M:%S")
+            self.last_scan, self.last_scan_at = text, hall_now().strftime("%H:%M:%S")
 
     def _press_handler(self, label):
         def pressed(name):  # gpiozero's thread
             with self._lock:
-                self.last_press = f"{label} {name} at {datetime.now():%H:%M:%S}"
+                self.last_press = f"{label} {name} at {hall_now():%H:%M:%S}"
                 self.presses += 1
             leds = self.rt.pad_leds
             if leds is not None and name.startswith("star"):

@@ -49,7 +49,7 @@ from kiosk.core import keys
 from kiosk.core.cache import Cache
 from kiosk.core.config import Config
 from kiosk.core.ledger import Ledger
-from kiosk.core.privacy import MASK, forget_in_logs, mask_name, mask_receipt, scrub
+from kiosk.core.privacy import MASK, forget_in_logs, mask_name, mask_names_in_text, mask_receipt, scrub
 from kiosk.core.time import hall_now, hall_today
 from kiosk.roles.lookup.receipt import ReceiptRef, Rejection, check_fields, parse_payload
 from kiosk.sync.validate import CASE_STATUSES
@@ -152,8 +152,9 @@ def display_from_case(case: dict[str, Any]) -> dict[str, Any]:
     The free-text fields (missing materials, refusal reason, remedy, step names)
     are typed by clerks and can carry an ID number, a phone number or the
     applicant's name ("张小三的户口本"): they are scrubbed before the result is
-    cached or shown. A name is caught when it is the case's applicant name; a
-    stranger's name in free text cannot be told from other words."""
+    cached or shown. The applicant's name is caught wherever it appears; another
+    person's name where clerks write one (after 配偶/代理人/姓名…, or before a
+    personal document or a signature: see privacy.mask_names_in_text)."""
     applicant = _clean(case.get("applicant_name"), 30)
     # The central may send the name already masked (张*三): the full name in free
     # text is then found by its pattern, one character per star.
@@ -165,7 +166,7 @@ def display_from_case(case: dict[str, Any]) -> dict[str, Any]:
 
     def free(value: object, limit: int) -> str:
         text = scrub(_clean(value, limit * 2), [applicant], codes=False)
-        return _clean(name_rx.sub(MASK, text) if name_rx else text, limit)
+        return _clean(mask_names_in_text(name_rx.sub(MASK, text) if name_rx else text), limit)
 
     status = case.get("status") if case.get("status") in STATUSES else "unknown"
     collection = case.get("collection") if case.get("collection") in COLLECTIONS else "unknown"
@@ -280,6 +281,36 @@ class LookupService:
         self.mono = mono
         # Bad payloads per source: [window start (monotonic), seen in the window, not yet written].
         self._bad: dict[str, list[float]] = {}
+        self._stopping = threading.Event()
+        self._flusher: threading.Thread | None = None
+
+    # -- the housekeeping thread ----------------------------------------------
+    def start(self) -> None:
+        """Write the held-back counts of bad payloads when their window ends, not only
+        when the next scan comes: a burst at closing time is still recorded that day."""
+        if self._flusher is not None:
+            return
+        self._stopping.clear()
+        self._flusher = threading.Thread(target=self._flush_loop, name="lookup-flush", daemon=True)
+        self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        while not self._stopping.wait(self.BAD_WINDOW / 2):
+            try:
+                self.flush_rejections()
+            except Exception as e:  # storage trouble: the counts stay held and are tried again
+                log.warning("cannot record the bad-payload counts: %s", type(e).__name__)
+
+    def stop(self) -> None:
+        """Stop the thread and write every count still held (the app is closing)."""
+        self._stopping.set()
+        if self._flusher is not None:
+            self._flusher.join(5)
+            self._flusher = None
+        try:
+            self.flush_rejections(force=True)
+        except Exception as e:
+            log.warning("cannot record the bad-payload counts at stop: %s", type(e).__name__)
 
     # -- hashing ------------------------------------------------------------
     @property
