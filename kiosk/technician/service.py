@@ -271,6 +271,8 @@ def _scanner_state(rt) -> str:
         return f"{backend} scanner: not available (see the log)"
     if backend == "serial":
         return f"serial {rt.cfg.scanner.port}: " + ("connected" if scanner.connected else "NOT connected")
+    if backend == "hid":
+        return f"HID {rt.cfg.scanner.port}: " + ("connected" if scanner.connected else "NOT connected")
     return f"{backend} scanner"
 
 

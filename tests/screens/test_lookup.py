@@ -434,3 +434,20 @@ def test_the_deadline_is_above_the_fold_in_large_english(app_for, central):
         f"the overdue warning is below the fold: {deadline.to_window(deadline.x, deadline.y)} "
         f"under the view's bottom {scroll.to_window(scroll.x, scroll.y)}, window {h.Window.size}"
     )
+
+
+def test_hid_scanner_from_its_event_stream_shows_the_case(app_for, central, tmp_path):
+    """scanner.backend = "hid": key events from the scanner's own node (here a FIFO carrying
+    struct input_event records, see tests/devices/test_dev_hid_scanner.py), not the UI's keyboard."""
+    from tests.devices.test_dev_hid_scanner import FifoScanner, typed
+
+    case = central.create_case("个体工商户设立登记", "张小三", status="ready_for_pickup", query_code=CODE)
+    dev = FifoScanner(tmp_path / "event-kbd")
+    try:
+        h = app_for(scanner={"backend": "hid", "port": dev.path})
+        dev.send(typed(case["qr_payload"]))
+        wait_mode(h, "result")
+        h.find("^待领取$")
+        assert h.rt.lookup.scanner.connected
+    finally:
+        dev.unplug()
