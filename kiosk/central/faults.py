@@ -11,15 +11,18 @@ starts with `path` (default: every /api/v1 request):
 - ``partial``: do the work, then answer only the first half of an event batch's results;
 - ``trickle``: do the work, then send the answer (status line, headers, body) one
   byte every `delay` seconds: each read of a client gets something before its
-  per-read timeout, so only a deadline on the whole answer ends the wait.
+  per-read timeout, so only a deadline on the whole answer ends the wait;
+- ``answer``: do the work, then answer `status` with `body` (text) as
+  `content_type` and `headers` instead: a central (or a proxy before it) that
+  sends valid JSON of the wrong shape, an HTML page with 200, or a redirect.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
-KINDS = ("error", "slow", "malformed", "drop", "partial", "trickle")
+KINDS = ("error", "slow", "malformed", "drop", "partial", "trickle", "answer")
 
 
 @dataclass
@@ -30,6 +33,9 @@ class Fault:
     retry_after: float | None = None
     delay: float = 0.0
     path: str = "/api/v1/"
+    body: str = ""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -38,6 +44,8 @@ class Fault:
             raise ValueError("count must be a positive integer")
         if self.kind == "error" and not 400 <= int(self.status) <= 599:
             raise ValueError("status must be 400..599")
+        if self.kind == "answer" and not 200 <= int(self.status) <= 599:
+            raise ValueError("status must be 200..599")
         if not 0 <= float(self.delay) <= 120:
             raise ValueError("delay must be 0..120 seconds")
 

@@ -237,6 +237,8 @@ class Handler(BaseHTTPRequestHandler):
                 pass
         if fault and fault.kind == "malformed":
             resp = Response(200, b'{"results": [{"id": "', "application/json")
+        if fault and fault.kind == "answer":
+            resp = Response(fault.status, fault.body.encode("utf-8"), fault.content_type, dict(fault.headers))
         if fault and fault.kind == "trickle":
             return self._trickle(resp, fault.delay)
         self._send(resp)
@@ -599,13 +601,18 @@ class BenchCentral:
         kind: str,
         count: int = 1,
         *,
-        status: int = 500,
+        status: int | None = None,
         retry_after: float | None = None,
         delay: float = 0.0,
         path: str = API + "/",
+        body: str = "",
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
     ) -> None:
         """Make the next `count` API requests under `path` fail in the given way (see faults.py)."""
-        self.faults.add(Fault(kind, count, status, retry_after, delay, path))
+        if status is None:  # an injected error is a 500, an injected answer a 200, unless told
+            status = 200 if kind == "answer" else 500
+        self.faults.add(Fault(kind, count, status, retry_after, delay, path, body, content_type, headers or {}))
 
     def clear_faults(self) -> None:
         self.faults.clear()
