@@ -51,6 +51,7 @@ from kiosk.core.ports.document import Document
 from kiosk.core.time import hall_now, in_hall, wall_now, zone_problem
 from kiosk.roles.dispenser.layout import ticket_for
 from kiosk.sync.client import CentralClient
+from kiosk.sync.validate import check_lease, check_queue_status, check_ticket
 
 log = logging.getLogger("kiosk.dispenser")
 
@@ -337,6 +338,23 @@ class TicketService:
     def priority_prefix(self) -> str:
         return self.cfg.dispenser.priority_prefix
 
+    def _series_limits(self, code: str, priority: bool) -> tuple[str, int, int]:
+        """(prefix, number_min, number_max) of a series as the central numbers it, for checking its answers."""
+        central = self._central_config()
+        doc = central.get("priority") if priority else None
+        if not priority:
+            for c in central.get("categories") or []:
+                if isinstance(c, dict) and c.get("code") == code:
+                    doc = c
+        if isinstance(doc, dict):
+            lo, hi = doc.get("number_min"), doc.get("number_max")
+            if isinstance(lo, int) and isinstance(hi, int) and isinstance(doc.get("prefix"), str):
+                return doc["prefix"], lo, hi
+        if priority:
+            return self.priority_prefix(), 0, 99999
+        prefix = next((c.prefix for c in self.categories() if c.code == code), code)
+        return prefix, 0, 99999
+
     # -- the service day ---------------------------------------------------
     def today(self) -> str:
         """The current service day (read only; see _service_day for the rule)."""
@@ -589,8 +607,14 @@ class TicketService:
             self.last_central_error = f"{type(e).__name__}: {e}"[:300]
             log.info("central did not give a number (%s): numbering offline", type(e).__name__)
             return None
-        if not (isinstance(t, dict) and isinstance(t.get("number"), int) and isinstance(t.get("display"), str)):
-            self.last_central_error = "central answer without number/display"
+        prefix, lo, hi = self._series_limits(category, priority)
+        problems = check_ticket(t, prefix, lo, hi)
+        if problems:
+            # Never printed: a number outside the series, a display the counters do not
+            # call, a junk day that would move the service day. Numbered offline, and
+            # the request reported abandoned, as for a lost answer.
+            self.last_central_error = ("central ticket refused: " + "; ".join(problems))[:300]
+            log.error("central ticket answer refused, numbering offline: %s", "; ".join(problems))
             return None
         self.last_central_error = None
         return t
@@ -746,7 +770,10 @@ class TicketService:
             return
         try:
             queue = client.queue_status()
-            if self.cache is not None and isinstance(queue, dict):
+            problems = check_queue_status(queue)
+            if problems:  # keep the last good figures; the sync worker's pull reports the rejection
+                log.warning("central queue status refused: %s", "; ".join(problems[:3]))
+            elif self.cache is not None:
                 self.cache.set(keys.QUEUE_STATUS, queue)
         except Exception as e:
             log.debug("queue status not fetched: %s", type(e).__name__)
@@ -774,15 +801,18 @@ class TicketService:
             except Exception as e:
                 log.info("no lease for %s: %s", series, type(e).__name__)
                 continue
-            self.add_lease(lease, series)
+            self.add_lease(lease, series, size)
 
-    def add_lease(self, lease: dict[str, Any], series: str) -> None:
-        try:
-            first, last, lday = int(lease["first"]), int(lease["last"]), str(lease["day"])
-            lease_id = str(lease["lease_id"])
-        except (KeyError, TypeError, ValueError):
-            log.warning("central sent a lease without first/last/day/lease_id: ignored")
+    def add_lease(self, lease: dict[str, Any], series: str, size: int | None = None) -> None:
+        code = next((c.code for c in self.categories()), "") if series == PRIORITY_SERIES else series
+        _, lo, hi = self._series_limits(code, series == PRIORITY_SERIES)
+        problems = check_lease(lease, size or 500, lo, hi)
+        if problems:
+            # A block outside the series (negative, reversed, huge) would be printed
+            # as numbers the counters never call; its day would move the service day.
+            log.error("central lease refused: %s", "; ".join(problems))
             return
+        first, last, lday, lease_id = lease["first"], lease["last"], lease["day"], lease["lease_id"]
         with self.ledger.transaction() as tx:
             day = self._service_day(tx, lday)
             if lday != day:
