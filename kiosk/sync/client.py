@@ -48,6 +48,13 @@ class CentralTLSError(CentralUnreachable):
     self-check fails on it, since a wrong CA file, clock or scheme never heals alone."""
 
 
+class CentralNotCentral(CentralUnreachable):
+    """The address answered, but not as a central: a redirect (never followed, so the
+    token goes nowhere else) or a 2xx page that is not JSON (a web portal, a captive
+    page). Retried like an outage; the self-check fails on it, since a wrong
+    central.url never heals by waiting."""
+
+
 class CentralAuthError(CentralError):
     pass
 
@@ -303,8 +310,17 @@ class CentralClient:
         watch = _WATCHDOG.arm(total)
         _current.watch = watch
         try:
+            # Redirects are not followed: the token is for this address alone, and a
+            # POST turned into a GET elsewhere would read a stranger's answer as ours.
             r = self.session.request(
-                method, url, json=json, params=params, headers=headers, timeout=timeout, verify=self.verify
+                method,
+                url,
+                json=json,
+                params=params,
+                headers=headers,
+                timeout=timeout,
+                verify=self.verify,
+                allow_redirects=False,
             )
         except requests.RequestException as e:
             if watch.expired:  # the watchdog cut it: say so, not "connection reset"
@@ -331,6 +347,12 @@ class CentralClient:
             raise CentralUnreachable(
                 f"{self.base_url} did not finish answering {method} {path} within {total:g} s "
                 "(a slow or congested link to the central?)"
+            )
+        if 300 <= r.status_code < 400 and r.status_code != 304:
+            where = r.headers.get("Location", "")[:200] or "nowhere"
+            raise CentralNotCentral(
+                f"{self.base_url} answered {r.status_code} redirecting {method} {path} to {where}: "
+                "the device does not follow redirects; set central.url to the central's own address"
             )
         if r.status_code < 400:
             return r
@@ -365,8 +387,10 @@ class CentralClient:
         try:
             return r.json()
         except ValueError:
-            raise CentralUnreachable(
-                f"{self.base_url} sent an answer that is not JSON ({len(r.content)} bytes, HTTP {r.status_code})"
+            kind = (r.headers.get("Content-Type") or "no type").split(";")[0][:60]
+            raise CentralNotCentral(
+                f"{self.base_url} sent an answer that is not JSON ({len(r.content)} bytes of {kind}, "
+                f"HTTP {r.status_code}): is central.url the central, not a web page?"
             ) from None
 
     def _object(self, r: requests.Response) -> dict[str, Any]:

@@ -363,6 +363,7 @@ def check_central(cfg, rt) -> Row:
         CentralAuthError,
         CentralClient,
         CentralError,
+        CentralNotCentral,
         CentralRejected,
         CentralTLSError,
         CentralUnreachable,
@@ -395,6 +396,9 @@ def check_central(cfg, rt) -> Row:
         # https against a plain-http server, a wrong CA file, a clock years off:
         # none of these heal by waiting, so this is for the technician to fix now.
         return Row("central", FAIL, f"{url}: {e}; check the URL's scheme (https://), central.ca_file and the clock")
+    except CentralNotCentral as e:
+        # A redirect or a web page where the central should be: waiting never fixes it.
+        return Row("central", FAIL, f"{url}: answered, but is not a central: {e}")
     except CentralUnreachable as e:
         return Row(
             "central", FAIL, f"{url}: unreachable ({e}); the device works offline and delivers later", required=False
