@@ -13,6 +13,7 @@ import os
 import re
 import stat
 import tomllib
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +117,53 @@ def length(lo: int, hi: int) -> Callable[[str], Verdict]:
     return check
 
 
+def _hidden_chars(v: str) -> list[str]:
+    """Control and format characters (bidi overrides, zero-width marks, NUL, ESC):
+    invisible on screen, they reorder or hide what the hall reads, and on the
+    printer an ESC or GS byte in a text line is a command. A line break is allowed
+    (a hall name on two lines)."""
+    return sorted({f"U+{ord(ch):04X}" for ch in v if unicodedata.category(ch) in ("Cc", "Cf") and ch != "\n"})
+
+
+def shown(lo: int, hi: int) -> Callable[[str], Verdict]:
+    """Text a citizen reads on the screen or on paper."""
+
+    def check(v: str) -> Verdict:
+        hidden = _hidden_chars(v)
+        if hidden:
+            return (f"has invisible control characters {', '.join(hidden[:5])}", "retype the text without them")
+        if v and not v.strip():
+            return ("is blank", f"write {lo} to {hi} visible characters")
+        return length(lo, hi)(v)
+
+    return check
+
+
+def a_path(*, required: bool) -> Callable[[str], Verdict]:
+    """A file or folder name: one the system can open, so no later OSError at start."""
+
+    def check(v: str) -> Verdict:
+        if not v.strip():
+            return ("is empty", "write a full path, e.g. /var/lib/kiosk") if required else None
+        if v != v.strip() or _hidden_chars(v) or "\n" in v:
+            return ("has spaces at an end or control characters", "write the path without them")
+        if len(v.encode("utf-8")) > 1024 or any(len(part.encode("utf-8")) > 255 for part in v.split("/")):
+            return ("is too long for a file name", "use a path under 1024 bytes, each name under 256")
+        return None
+
+    return check
+
+
+def _url(v: str) -> Verdict:
+    # Printed as a QR code on every ticket: a long or broken link is a QR no phone opens.
+    if v and (not re.fullmatch(r"https?://[^\s]+", v) or _hidden_chars(v) or len(v) > 300):
+        return (
+            "is not a web link of at most 300 characters",
+            "write https://… with {ticket} and {day}, or leave it empty",
+        )
+    return None
+
+
 def gpio_pin(v: int) -> Verdict:
     if not 2 <= v <= 27:
         return (f"GPIO {v} is not a usable BCM pin", "use a BCM GPIO number from 2 to 27")
@@ -154,6 +202,8 @@ def _hours(v: list[object]) -> Verdict:
         )
         if not m or m.group(1) + m.group(2) >= m.group(3) + m.group(4):
             return (f"{span!r} is not a time span", 'write spans like "08:30-12:00"')
+    if not v:  # the hall closed all day, every day: a config mistake, not a setting
+        return ("is empty", 'list the opening spans, e.g. ["08:30-12:00", "13:30-17:30"]')
     return None
 
 
@@ -175,7 +225,7 @@ def _pin_hash(v: str) -> Verdict:
 SCHEMA: dict[str, dict[str, Key]] = {
     "device": {
         "id": Key(str, check=matches(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", "hall01-kiosk03")),
-        "hall": Key(str, check=length(1, 40)),
+        "hall": Key(str, check=shown(1, 40)),
         "roles": Key(list, doc="any of dispenser, lookup, pad"),
         "region_code": Key(str, "", matches(r"(\d{6})?", "330102")),
         # The hall's zone, not the host's: hours, the service day and every time shown or printed.
@@ -183,15 +233,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "central": {
         "url": Key(str),
-        "token_file": Key(str),
+        "token_file": Key(str, check=a_path(required=True)),
         "allow_http": Key(bool, False),
-        "ca_file": Key(str, ""),
+        "ca_file": Key(str, "", a_path(required=False)),
         "connect_timeout": Key(float, 3.0, in_range(0.2, 30)),
         "read_timeout": Key(float, 5.0, in_range(0.2, 120)),
         "sync_interval": Key(float, 15.0, in_range(1, 3600)),
     },
     "storage": {
-        "dir": Key(str),
+        "dir": Key(str, check=a_path(required=True)),
     },
     "display": {
         "language": Key(str, "zh", one_of("zh", "en")),
@@ -201,13 +251,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "width": Key(int, 1280, in_range(320, 4096)),
         "height": Key(int, 800, in_range(240, 4096)),
         "rotation": Key(int, 0, one_of(0, 90, 180, 270)),
-        "font": Key(str, ""),
+        "font": Key(str, "", a_path(required=False)),
     },
     "printer": {
         "backend": Key(str, "sim", one_of(*ports.PRINTER_BACKENDS)),
         "port": Key(str, ""),
         "baudrate": Key(int, 9600, one_of(*ports.BAUD_RATES)),
-        "path": Key(str, ""),
+        "path": Key(str, "", a_path(required=False)),
         "profile": Key(str, "default", one_of(*ports.PRINTER_PROFILES)),
         "paper_width": Key(int, 80, one_of(*ports.PAPER_WIDTHS), doc="roll width in mm: 80 (576 dots) or 58 (384)"),
         "status_timeout": Key(float, 0.5, in_range(0.05, 5)),
@@ -232,7 +282,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "open_hours": Key(list, ["08:30-12:00", "13:30-17:30"], _hours),
         "offline_range": Key(list, [900, 999]),
         "lease_size": Key(int, 20, in_range(0, 500)),
-        "queue_url": Key(str, "", doc="QR link on the ticket; {ticket} and {day} are filled in"),
+        "queue_url": Key(str, "", _url, doc="QR link on the ticket; {ticket} and {day} are filled in"),
         "priority_prefix": Key(str, "V", matches(r"[A-Z]", "V")),
         "priority_button_pin": Key(int, 0),
         "button_pins": Key(dict, {}),
@@ -246,7 +296,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "code_param": Key(str, "cxm", matches(r"[A-Za-z_][A-Za-z0-9_]{0,31}", "cxm")),
         "max_attempts": Key(int, 5, in_range(1, 20)),
         "lockout_minutes": Key(int, 15, in_range(1, 1440)),
-        "help_phone": Key(str, "12345", length(0, 20)),
+        "help_phone": Key(str, "12345", shown(0, 20)),
         "timeout": Key(float, 3.0, in_range(0.5, 15), doc="seconds to wait for the central's case answer"),
     },
     "pad": {
@@ -258,19 +308,22 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "clerk_button_pin": Key(int, 0),
         "keypad_pins": Key(list, [], _pin_list(5)),
         "led_pins": Key(list, [], _pin_list(5)),
-        "reasons_version": Key(str, "GB/T 39734-2020"),
+        "reasons_version": Key(str, "GB/T 39734-2020", shown(1, 40)),
     },
     "voice": {
         "enabled": Key(bool, True, doc="speak the key prompts (every spoken prompt is also shown)"),
         "backend": Key(str, "aplay", one_of(*ports.AUDIO_BACKENDS)),
         "device": Key(str, "", doc="ALSA device for aplay -D; empty: the default card"),
-        "pack": Key(str, "", doc="voice pack folder; empty: <storage.dir>/voice"),
+        "pack": Key(str, "", a_path(required=False), doc="voice pack folder; empty: <storage.dir>/voice"),
         "volume": Key(float, 0.8, in_range(0.0, 1.0)),
         "quiet_hours": Key(list, [], _quiet_spans, doc='spans without voice, e.g. ["12:00-13:30"]'),
     },
     "metrics": {
         "textfile": Key(
-            str, "", doc="node_exporter textfile to write (e.g. /var/lib/prometheus/node-exporter/kiosk.prom)"
+            str,
+            "",
+            a_path(required=False),
+            doc="node_exporter textfile to write (e.g. /var/lib/prometheus/node-exporter/kiosk.prom)",
         ),
         "interval": Key(int, 30, in_range(5, 3600), doc="seconds between writes"),
     },
@@ -285,14 +338,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
 TABLES: dict[str, dict[str, Key]] = {
     "dispenser.categories": {
         "code": Key(str, check=matches(r"[A-Z]", "A")),
-        "name_zh": Key(str, check=length(1, 16)),
-        "name_en": Key(str, check=length(1, 40)),
+        "name_zh": Key(str, check=shown(1, 16)),
+        "name_en": Key(str, check=shown(1, 40)),
         "prefix": Key(str, "", matches(r"[A-Z]?", "A")),
     },
     "pad.reasons": {
         "code": Key(str, check=matches(r"[A-Za-z0-9_-]{1,16}", "A01")),
-        "zh": Key(str, check=length(1, 30)),
-        "en": Key(str, check=length(1, 60)),
+        "zh": Key(str, check=shown(1, 30)),
+        "en": Key(str, check=shown(1, 60)),
     },
 }
 
@@ -592,7 +645,9 @@ def _check_keys(prefix: str, given: dict[str, Any], schema: dict[str, Key], prob
             continue
         v = given[k]
         if not _typecheck(v, spec.type):
-            problems.append(Problem(path, f"{v!r} is not {_TYPE_NAMES[spec.type]}", f"write {_TYPE_NAMES[spec.type]}"))
+            problems.append(
+                Problem(path, f"{v!r:.60} is not {_TYPE_NAMES[spec.type]}", f"write {_TYPE_NAMES[spec.type]}")
+            )
             continue
         if spec.type is float:
             v = float(v)
@@ -965,8 +1020,11 @@ def check_storage(path: str | os.PathLike[str]) -> Problem | None:
     full card passes every permission bit test and fails only on the write."""
     key = "storage.dir"
     d = Path(path)
-    if d.exists() and not d.is_dir():
-        return Problem(key, f"{d} is a file, not a folder", "point storage.dir at a folder (e.g. /var/lib/kiosk)")
+    try:
+        if d.exists() and not d.is_dir():
+            return Problem(key, f"{d} is a file, not a folder", "point storage.dir at a folder (e.g. /var/lib/kiosk)")
+    except OSError as e:  # a name too long, a folder on the way that cannot be entered
+        return Problem(key, f"{str(d)[:80]} cannot be looked at: {e.strerror}", "point storage.dir at a folder")
     try:
         d.mkdir(parents=True, exist_ok=True)
     except OSError as e:
