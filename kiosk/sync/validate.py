@@ -16,6 +16,7 @@ carry names and case numbers, which must not reach a log or a heartbeat.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -36,8 +37,14 @@ def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _hidden(v: str) -> bool:
+    """Invisible control or format characters (bidi overrides, zero-width marks, ESC):
+    on screen they reorder or hide what a citizen reads; line breaks and tabs are text."""
+    return any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\n\t" for ch in v)
+
+
 def _text(v: object, max_len: int = 200) -> bool:
-    return isinstance(v, str) and len(v.strip()) > 0 and len(v) <= max_len
+    return isinstance(v, str) and len(v.strip()) > 0 and len(v) <= max_len and not _hidden(v)
 
 
 class _Checker:
@@ -61,7 +68,11 @@ class _Checker:
                 self.bad(f"{where}.{key}", "is missing")
             return
         if not _text(doc[key], max_len):
-            self.bad(f"{where}.{key}", f"must be a non-empty string of at most {max_len} characters", doc[key])
+            self.bad(
+                f"{where}.{key}",
+                f"must be a non-empty string of at most {max_len} characters, without control characters",
+                doc[key],
+            )
 
     def integer(self, doc: dict[str, Any], key: str, where: str, lo: int, hi: int, *, optional: bool = False) -> None:
         if key not in doc or (optional and doc[key] is None):
