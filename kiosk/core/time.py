@@ -20,6 +20,11 @@ DEFAULT_ZONE = "Asia/Shanghai"
 
 _zone: tzinfo = ZoneInfo(DEFAULT_ZONE)
 
+# No real day of this firmware's life is before this year: a Pi without an RTC
+# or network time boots in the past (1970, or the last shutdown's time), so a
+# clock before it is a clock not set yet, never a day to number in.
+MIN_REAL_YEAR = 2025
+
 
 def zone_problem(name: object) -> str | None:
     """Why ``name`` is not an IANA zone this host knows, or None."""

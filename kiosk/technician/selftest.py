@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 
 from kiosk.core import keys
 from kiosk.core.fonts import FontMissing, find_cjk_font
+from kiosk.core.time import MIN_REAL_YEAR
 
 log = logging.getLogger("kiosk.selftest")
 
@@ -34,7 +35,7 @@ OK, WARN, FAIL = "ok", "warn", "fail"
 
 MIN_FREE_MB = 50  # below this SQLite may fail to commit: the ledger is at risk
 LOW_FREE_MB = 500  # enough for now, but tell the technician
-MIN_YEAR = 2025  # a Pi without RTC and without NTP boots in the past
+MIN_YEAR = MIN_REAL_YEAR  # a Pi without RTC and without NTP boots in the past
 CLOCK_SLACK_S = 300  # NTP may step the clock back a little; more is a wrong clock
 # The full integrity check reads every index against its table: ~26 s of a
 # core on a year-old ledger on the build machine, more on a Pi's SD card. A

@@ -48,7 +48,7 @@ from kiosk.core.cache import Cache
 from kiosk.core.config import Config
 from kiosk.core.ledger import Ledger
 from kiosk.core.ports.document import Document
-from kiosk.core.time import hall_now, in_hall, wall_now, zone_problem
+from kiosk.core.time import MIN_REAL_YEAR, hall_now, in_hall, wall_now, zone_problem
 from kiosk.roles.dispenser.layout import ticket_for
 from kiosk.sync.client import CentralClient
 from kiosk.sync.validate import check_lease, check_queue_status, check_ticket
@@ -360,7 +360,25 @@ class TicketService:
         """The current service day (read only; see _service_day for the rule)."""
         wall = self._confirmed_wall_date(None, None)
         stored = self.ledger.get_meta(keys.DISPENSER_SERVICE_DAY)
+        if stored and self._far_ahead(stored, wall):
+            return wall  # what _service_day moves to at the next ticket
         return max(wall, stored) if stored else wall
+
+    # A service day further ahead of the clock than this was set by a clock that was
+    # wrong at some start (a Pi has no RTC: 2099 from a bad NTP answer or a typo in
+    # `date -s`). Kept, it would freeze numbering in that day for years: no midnight
+    # reset, and the offline range used up for good after a few hundred tickets.
+    MAX_DAYS_AHEAD = 1
+
+    def _far_ahead(self, stored: str, base: str) -> bool:
+        from datetime import date
+
+        try:
+            if date.fromisoformat(base).year < MIN_REAL_YEAR:
+                return False  # the clock is the wrong one (not set yet): the service day stays
+            return (date.fromisoformat(stored) - date.fromisoformat(base)).days > self.MAX_DAYS_AHEAD
+        except ValueError:
+            return True  # not a date at all (written by an older firmware from a junk answer)
 
     def _service_day(self, tx: sqlite3.Connection, hint: str | None = None) -> str:
         """max(wall date, latest day used, the central's day): the day only moves forward.
@@ -374,6 +392,24 @@ class TicketService:
         wall = self._confirmed_wall_date(tx, hint)
         row = tx.execute("SELECT value FROM meta WHERE key = ?", (keys.DISPENSER_SERVICE_DAY,)).fetchone()
         stored = row[0] if row else ""
+        base = max(wall, hint or "")
+        if stored and self._far_ahead(stored, base):
+            # Back to the clock's day; the offline counters carry on from where the
+            # far day left them, so no number printed today is printed twice.
+            log.error(
+                "service day %s is far ahead of the clock's %s (a clock set wrong at some start): numbering returns "
+                "to %s and carries on after the numbers used",
+                stored[:10],
+                base,
+                base,
+            )
+            tx.execute(
+                "INSERT INTO day_counters (day, category, next_number) "
+                "SELECT ?, category, next_number FROM day_counters WHERE day = ? AND true "
+                "ON CONFLICT(day, category) DO UPDATE SET next_number = MAX(next_number, excluded.next_number)",
+                (base, stored),
+            )
+            stored = ""
         day = max(wall, stored, hint or "")
         if day != stored:
             tx.execute(

@@ -508,3 +508,43 @@ def test_an_unknown_time_zone_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_config(write_config(tmp_path, {"device": {"timezone": "Asia/Beijing"}}))
     assert "device.timezone" in str(e.value) and "Asia/Shanghai" in str(e.value)
+
+
+def test_a_clock_set_to_2099_at_one_start_does_not_freeze_the_service_day(tmp_path, devices):
+    """A Pi has no RTC: a bad NTP answer or a typo in `date -s` once put the service
+    day in 2099, and the day only moves forward, so numbering stayed there for good:
+    no midnight reset, and the offline range used up after a few hundred tickets."""
+    dev = devices(answers={1: OK, 4: OK})
+    clock, mono = Clock(datetime(2099, 6, 1, 10, 0)), Mono()
+    hours = {"open_hours": ["00:00-23:59"], "open_days": [1, 2, 3, 4, 5, 6, 7]}
+    svc, worker, ledger = build(tmp_path, dev.path, clock, mono=mono, **hours)
+    try:
+        assert [svc.issue("A").ticket.display for _ in range(2)] == ["A900", "A901"]
+        ledger.boot_id = "the-next-boot"  # rebooted with the clock right
+        clock.t, mono.t = datetime(2026, 3, 10, 10, 0), 20.0
+        again = TicketService(svc.cfg, ledger, printer=worker, now=clock, mono=mono)
+        assert again.today() == "2026-03-10"
+        t = again.issue("A").ticket
+        # back on the real day, and no number printed today is printed again
+        assert (t.day, t.display) == ("2026-03-10", "A902")
+        clock.t, mono.t = datetime(2026, 3, 11, 8, 0), mono.t + 22 * 3600
+        t = again.issue("A").ticket
+        assert (t.day, t.display) == ("2026-03-11", "A900")  # midnight resets again
+    finally:
+        worker.close()
+
+
+def test_a_clock_in_1970_at_start_keeps_the_service_day(tmp_path, devices):
+    dev = devices(answers={1: OK, 4: OK})
+    clock, mono = Clock(datetime(2026, 3, 10, 10, 0)), Mono()
+    hours = {"open_hours": ["00:00-23:59"], "open_days": [1, 2, 3, 4, 5, 6, 7]}
+    svc, worker, ledger = build(tmp_path, dev.path, clock, mono=mono, **hours)
+    try:
+        assert svc.issue("A").ticket.display == "A900"
+        ledger.boot_id = "the-next-boot"  # rebooted before network time: 1970
+        clock.t, mono.t = datetime(1970, 1, 1, 0, 0, 30), 20.0
+        again = TicketService(svc.cfg, ledger, printer=worker, now=clock, mono=mono)
+        t = again.issue("A").ticket
+        assert (t.day, t.display) == ("2026-03-10", "A901")
+    finally:
+        worker.close()
