@@ -401,6 +401,15 @@ def check_central(cfg, rt) -> Row:
         # A redirect or a web page where the central should be: waiting never fixes it.
         return Row("central", FAIL, f"{url}: answered, but is not a central: {e}")
     except CentralUnreachable as e:
+        if url.startswith("http://") and _speaks_tls(url, cfg.central.connect_timeout):
+            # The server closed the plain request because it speaks only TLS: the
+            # scheme is wrong, which waiting never fixes.
+            return Row(
+                "central",
+                FAIL,
+                f"{url}: the server there speaks https, not plain http ({e}); write central.url as "
+                f"{'https://' + url[len('http://') :]} (and set central.ca_file if its CA is the hall's own)",
+            )
         return Row(
             "central", FAIL, f"{url}: unreachable ({e}); the device works offline and delivers later", required=False
         )
@@ -427,6 +436,29 @@ def check_central(cfg, rt) -> Row:
             "(fix device.id or the token file)",
         )
     return Row("central", OK, f"{url}: reachable and authorised as {who or cfg.device.id}", required=False)
+
+
+def _speaks_tls(url: str, timeout: float) -> bool:
+    """Whether the server at an http:// URL completes a TLS handshake (its certificate
+    is not judged here: only which protocol the port speaks)."""
+    import socket
+    import ssl
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return False
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout) as sock,
+            ctx.wrap_socket(sock, server_hostname=parts.hostname),
+        ):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def check_numbering(cfg, rt) -> Row | None:
