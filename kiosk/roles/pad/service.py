@@ -554,12 +554,20 @@ class RatingService:
             rec = self._write(body, "rating.submitted")
         except RatingError:
             raise
-        except Exception:
+        except Exception as e:
             # Nothing was committed: give the session back so the citizen can try again.
             with self._lock:
-                if self._session is None:
+                given_back = self._session is None
+                if given_back:
                     self._session = sess
                     self._arm_timer(sess.seconds_left(self.clock()))
+                else:
+                    # The next service opened its session meanwhile: this citizen has
+                    # gone, so their complete rating is kept and written when the
+                    # storage takes it, as an ended session's outcome is.
+                    log.warning("rating not written (%s) and superseded; retrying", type(e).__name__)
+                    self._unwritten[body["session_id"]] = (body, "rating.submitted")
+                    self._arm_retry(self._retry_backoff.failure())
             raise
         log.info("rating recorded at window %s: level %d via %s", self.window, level, via)
         self._notify("rated", rec)
@@ -635,7 +643,11 @@ class RatingService:
         # "not_rated" to listeners whatever was recorded: for the screen (and the
         # voice) the session ended without the citizen's submit, so no thank-you
         # is shown or said; a thank-you here would also cover the next invitation.
-        self._notify("not_rated", rec)
+        # Written late (a retry) while the next citizen's session is open, it is
+        # only "recorded": "not_rated" would send that invitation back to rest.
+        with self._lock:
+            other_open = self._session is not None and self._session.session_id != body["session_id"]
+        self._notify("recorded" if other_open else "not_rated", rec)
         return True
 
     def retry_unwritten(self) -> int:
