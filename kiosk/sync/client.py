@@ -79,7 +79,8 @@ class CaseCodeWrong(CentralRejected):
     @property
     def attempts_left(self) -> int | None:
         left = self.body.get("attempts_left")
-        return left if isinstance(left, int) else None
+        ok = isinstance(left, int) and not isinstance(left, bool) and 0 <= left <= 100
+        return left if ok else None  # a true, a -5 or a 10**9 is no count to show a citizen
 
 
 class CaseLocked(CentralRejected):
@@ -199,17 +200,27 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
+MAX_WAIT_S = 86400.0  # a central's "come back later" longer than a day is a broken answer
+
+
+def seconds_or_none(value: object) -> float | None:
+    """A wait the central gave in a body: a number of seconds within a day, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_WAIT_S:
+        return None
+    return float(value)
+
+
 def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
     if value.isdigit():
-        return float(value)
+        return min(float(value), MAX_WAIT_S)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return min(MAX_WAIT_S, max(0.0, when.timestamp() - time.time()))
 
 
 class CentralClient:
@@ -373,7 +384,9 @@ class CentralClient:
         if r.status_code == 403:
             raise CaseCodeWrong(403, code, message, body)
         if r.status_code == 423:
-            raise CaseLocked(423, code or "locked", message, body, retry_after or body.get("retry_after_s"))
+            raise CaseLocked(
+                423, code or "locked", message, body, retry_after or seconds_or_none(body.get("retry_after_s"))
+            )
         raise CentralRejected(r.status_code, code or "rejected", message, body, retry_after)
 
     @staticmethod
