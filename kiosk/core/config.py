@@ -787,6 +787,11 @@ def _pin_checks(s: dict[str, dict[str, Any]], problems: list[Problem]) -> None:
         problems.append(Problem("technician.pin_hash", "is the published demo PIN (246810)", fix, warning=True))
 
 
+def _port_ok(url: str) -> bool:
+    m = re.match(r"https?://[^/:]+:(\d+)", url)
+    return m is None or 1 <= int(m.group(1)) <= 65535
+
+
 def _cross_checks(data: dict[str, Any], s: dict[str, dict[str, Any]], problems: list[Problem]) -> None:
     _pin_checks(s, problems)
     central = s["central"]
@@ -801,7 +806,7 @@ def _cross_checks(data: dict[str, Any], s: dict[str, dict[str, Any]], problems: 
                         "use https://, or set allow_http = true for a bench central only",
                     )
                 )
-        elif not re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?", url):
+        elif not re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?", url) or not _port_ok(url):
             problems.append(
                 Problem("central.url", f"{url!r} is not an https:// URL", "write it like https://zwfw.example.gov.cn")
             )
@@ -902,6 +907,23 @@ def _cross_checks(data: dict[str, Any], s: dict[str, dict[str, Any]], problems: 
         problems.append(
             Problem("dispenser.categories", "a category code is used twice", "give each category its own code")
         )
+    else:
+        # What is printed and called is prefix + number: two series with one prefix
+        # print the same A001 for two queues, and a counter calls both citizens.
+        printed = [("dispenser.priority_prefix", d.get("priority_prefix"))]
+        for i, c in enumerate(d["categories"]):
+            printed.append((f"dispenser.categories[{i}]", c.get("prefix") or c.get("code")))
+        seen: dict[object, str] = {}
+        for where, prefix in printed:
+            if prefix in seen:
+                problems.append(
+                    Problem(
+                        where,
+                        f"prints the prefix {prefix!r} that {seen[prefix]} prints too (two queues, one A001)",
+                        "give each category and the priority series its own prefix",
+                    )
+                )
+            seen.setdefault(prefix, where)
     for code, pin in (d.get("button_pins") or {}).items():
         if code not in codes:
             problems.append(

@@ -146,6 +146,18 @@ def check_central_config(doc: object) -> list[str]:
         pr = c.obj(cfg["priority"], "config.priority")
         if pr is not None:
             _series(c, pr, "config.priority")
+    # What is printed and called is prefix + number: one prefix on two series is
+    # the same A001 for two queues, and a counter calling it calls two citizens.
+    printed: dict[str, str] = {}
+    series = [(f"config.categories[{i}]", s) for i, s in enumerate(cfg.get("categories") or [])]
+    series.append(("config.priority", cfg.get("priority")))
+    for where, s in series:
+        prefix = s.get("prefix") if isinstance(s, dict) else None
+        if not isinstance(prefix, str):
+            continue
+        if prefix in printed:
+            c.bad(f"{where}.prefix", f"is the prefix of {printed[prefix]} too", prefix)
+        printed.setdefault(prefix, where)
     oh = c.obj(cfg.get("opening_hours"), "config.opening_hours")
     if oh is not None:
         days = c.items(oh, "days", "config.opening_hours", min_items=1)

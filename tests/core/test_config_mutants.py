@@ -46,3 +46,35 @@ def test_a_mutant_is_one_line_naming_file_and_key(tmp_path, capsys, mutant):
 def test_the_hall_as_the_examples_write_it_is_still_fine(tmp_path, capsys):
     path = write_config(tmp_path, {"device": {"hall": "示范市政务服务中心 (东区)"}, "lookup": {"help_phone": ""}})
     assert main(["check-config", str(path)]) == 0, capsys.readouterr().out
+
+
+SHARED_PREFIXES = {
+    "two categories, one prefix": [
+        {"code": "A", "name_zh": "社保", "name_en": "Social"},
+        {"code": "B", "prefix": "A", "name_zh": "不动产", "name_en": "Estate"},
+    ],
+    "a category named like the priority series": [{"code": "V", "name_zh": "社保", "name_en": "Social"}],
+}
+
+
+@pytest.mark.parametrize("categories", SHARED_PREFIXES.values(), ids=SHARED_PREFIXES.keys())
+def test_two_series_printing_one_prefix_are_refused(tmp_path, capsys, categories):
+    path = write_config(tmp_path, {"dispenser": {"categories": categories, "priority_prefix": "V", "button_pins": {}}})
+    assert main(["check-config", str(path)]) == 2
+    out = capsys.readouterr()
+    assert "dispenser.categories" in out.out + out.err and "prefix" in out.out + out.err
+
+
+def test_a_central_config_giving_two_series_one_prefix_is_refused(central):
+    from kiosk.sync import validate
+
+    doc = central.store.device_config()[0]
+    assert validate.check_central_config(doc) == []
+    doc["categories"][1]["prefix"] = doc["categories"][0]["prefix"]
+    assert any("config.categories[1].prefix" in p for p in validate.check_central_config(doc))
+
+
+def test_a_port_out_of_range_is_refused(tmp_path, capsys):
+    path = write_config(tmp_path, {"central": {"url": "https://zwfw.example.gov.cn:99999"}})
+    assert main(["check-config", str(path)]) == 2
+    assert "central.url" in capsys.readouterr().err
