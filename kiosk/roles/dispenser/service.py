@@ -843,6 +843,13 @@ class TicketService:
         code = next((c.code for c in self.categories()), "") if series == PRIORITY_SERIES else series
         _, lo, hi = self._series_limits(code, series == PRIORITY_SERIES)
         problems = check_lease(lease, size or 500, lo, hi)
+        if isinstance(lease, dict):
+            # A block of another series (a mixed-up answer) printed with this prefix
+            # would duplicate numbers the other series' devices print.
+            if series != PRIORITY_SERIES and lease.get("category", code) != code:
+                problems.append(f"lease.category: is {str(lease.get('category'))[:10]!r}, not the {code!r} asked for")
+            if lease.get("priority", series == PRIORITY_SERIES) is not (series == PRIORITY_SERIES):
+                problems.append("lease.priority: is not the series asked for")
         if problems:
             # A block outside the series (negative, reversed, huge) would be printed
             # as numbers the counters never call; its day would move the service day.

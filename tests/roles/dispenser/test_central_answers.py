@@ -71,6 +71,8 @@ BAD_LEASES = {
     "floats": {"first": 3.9, "last": 5.2},
     "junk day": {"first": 950, "last": 959, "day": "9999-99-99"},
     "no id": {"first": 950, "last": 959, "lease_id": None},
+    "a block of another category": {"first": 950, "last": 959, "category": "B"},
+    "a block of the priority series": {"first": 950, "last": 959, "priority": True},
 }
 
 
@@ -85,7 +87,9 @@ def test_a_lease_of_the_wrong_shape_is_not_kept(one, lease):
 
 def test_a_good_lease_is_kept(one):
     one.svc.add_lease({"lease_id": "L1", "day": DAY, "first": 950, "last": 959}, "A", 20)
-    assert one.svc.leased_left() == {"A": 10}
+    lease = {"lease_id": "L2", "day": DAY, "first": 940, "last": 949, "category": "A", "priority": False}
+    one.svc.add_lease(lease, "A", 20)
+    assert one.svc.leased_left() == {"A": 20}
 
 
 def test_queue_figures_of_the_wrong_shape_are_not_shown(tmp_path, central, one):
