@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kiosk.central import seed
+from kiosk.central import appointments, seed
 from kiosk.central.scope import EVENT_ROLE, Scope, check_roles
 from kiosk.core import keys
 from kiosk.core.privacy import mask_name
@@ -92,6 +92,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY, window TEXT NOT NULL, staff_id TEXT, ticket TEXT, case_no TEXT,
     started_at TEXT NOT NULL, ended_at TEXT, item_code TEXT, item_version TEXT, item_name TEXT, case_type TEXT);
 """
+    + appointments.SCHEMA
 )
 
 # Event kinds the central knows: <family>.<what>. An unknown family is a
@@ -165,6 +166,8 @@ class CentralStore:
         self.lockout_s = lockout_s
         self.receipt_url = receipt_url
         self.today: Callable[[], str] = lambda: date.today().isoformat()
+        # The hall's wall time, for booking slots and quota spans (tests set a fixed one).
+        self.now: Callable[[], datetime] = self._hall_now
         self._lock = threading.RLock()
         self.window_changed = threading.Condition(self._lock)
         self._db = sqlite3.connect(
@@ -179,6 +182,12 @@ class CentralStore:
         self._migrate()
         if self._meta("seeded") is None:
             self._seed()
+
+    def _hall_now(self) -> datetime:
+        from zoneinfo import ZoneInfo
+
+        zone = (self.device_config()[0].get("opening_hours") or {}).get("timezone") or "Asia/Shanghai"
+        return datetime.now(ZoneInfo(zone))
 
     # -- plumbing ---------------------------------------------------------
     def close(self) -> None:
@@ -407,8 +416,13 @@ class CentralStore:
         return max(1, n)
 
     # -- tickets ----------------------------------------------------------
-    def issue_ticket(self, device_id: str, request_id: str, category: str, priority: bool = False) -> tuple[dict, bool]:
-        """Returns (ticket, created). A replayed request_id gets the same ticket back."""
+    def issue_ticket(
+        self, device_id: str, request_id: str, category: str, priority: bool = False, quota: dict | None = None
+    ) -> tuple[dict, bool]:
+        """Returns (ticket, created). A replayed request_id gets the same ticket back.
+
+        quota: the device's own quota for this service ({"hours", "limit"}); the
+        central's config (`quotas`) overrides it (kiosk/central/appointments.py)."""
         series, prefix, lo, hi = self._series(category, priority)
         cat = self._category(category)
         with self._tx() as db:
@@ -427,6 +441,7 @@ class CentralStore:
                 # a number made now would be held by nobody, so none is taken.
                 raise StoreError(409, "abandoned", "the device reported this request_id abandoned: no ticket")
             day = self.today()
+            applied = appointments.check_quota(self, db, category, quota)
             # Leased blocks come from the top (_take_top), so a leased number is never handed out here.
             number = self._take_numbers(db, day, series, lo, hi, 1)
             ahead = db.execute(
@@ -447,11 +462,15 @@ class CentralStore:
                     device_id,
                     ahead,
                     est,
-                    now_iso(),
+                    # The hall's time (quota spans are read from it).
+                    self.now().isoformat(timespec="seconds"),
                 ),
             )
             row = db.execute("SELECT * FROM tickets WHERE id = ?", (cur.lastrowid,)).fetchone()
-            return self._ticket_json(row), True
+            answer = self._ticket_json(row)
+            if applied is not None:
+                answer["quota"] = dict(applied, issued=applied["issued"] + 1)
+            return answer, True
 
     @staticmethod
     def _ticket_json(r) -> dict:
@@ -532,14 +551,17 @@ class CentralStore:
                     "ORDER BY called_at DESC, id DESC LIMIT 1",
                     (day, c["code"]),
                 ).fetchone()
-                out.append(
-                    {
-                        "category": c["code"],
-                        "waiting": waiting,
-                        "est_wait_s": int(waiting * c["avg_service_s"] / self._windows_for(db, c["code"])),
-                        "last_called": last["display"] if last else None,
-                    }
-                )
+                figures = {
+                    "category": c["code"],
+                    "waiting": waiting,
+                    "est_wait_s": int(waiting * c["avg_service_s"] / self._windows_for(db, c["code"])),
+                    "last_called": last["display"] if last else None,
+                }
+                q = appointments.quota_for(self, c["code"], None)
+                if q is not None:
+                    issued = appointments.quota_issued(self, db, c["code"], q["hours"])
+                    figures["quota"] = dict(q, issued=issued, full=issued >= q["limit"])
+                out.append(figures)
             prio = db.execute(
                 "SELECT COUNT(*) FROM tickets WHERE day = ? AND series = '*priority' AND state = 'waiting'", (day,)
             ).fetchone()[0]
@@ -718,6 +740,7 @@ class CentralStore:
         db.execute(
             "INSERT OR IGNORE INTO abandoned_requests VALUES (?, ?, ?, ?)", (device_id, rid, reason[:40], now_iso())
         )
+        appointments.release_abandoned(db, device_id, rid)
         db.execute(
             "UPDATE tickets SET state = 'void' WHERE device_id = ? AND request_id = ? AND state = 'waiting'",
             (device_id, rid),
@@ -1194,6 +1217,16 @@ class CentralStore:
     def tickets(self, day: str | None = None) -> list[dict]:
         rows = self._q("SELECT * FROM tickets WHERE day = ? ORDER BY id", (day or self.today(),))
         return [dict(r) for r in rows]
+
+    # -- bookings (预约) -------------------------------------------------------
+    def create_booking(self, category: str, slot_start: str, slot_end: str | None = None, **kw) -> dict:
+        return appointments.create_booking(self, category, slot_start, slot_end, **kw)
+
+    def bookings(self, day: str | None = None) -> list[dict]:
+        return appointments.bookings(self, day)
+
+    def check_in(self, device_id: str, request_id: str, **kw) -> tuple[dict, bool]:
+        return appointments.check_in(self, device_id, request_id, **kw)
 
     def leases(self) -> list[dict]:
         return [dict(r) for r in self._q("SELECT * FROM leases ORDER BY issued_at")]
