@@ -93,7 +93,7 @@ i18n.register(
             "Type your booking code, or hold the booking QR code on your phone to the scanner",
         ),
         "disp.checkin.code": ("预约码", "Booking code"),
-        "disp.checkin.go": ("签到取号", "Check in"),
+        "disp.checkin.go": ("签到", "Check in"),
         "disp.checkin.back": ("返回", "Back"),
         "disp.issued_appointment": ("预约号", "Appointment ticket"),
         "disp.walk_in": ("改取普通号", "Take an ordinary ticket"),

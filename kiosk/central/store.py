@@ -288,6 +288,8 @@ class CentralStore:
             self._set_meta(db, "seeded", now_iso())
         for case in seed.DEMO_CASES:
             self.create_case(**case)
+        for code, category, slot in seed.DEMO_BOOKINGS:
+            self.create_booking(category, slot, code=code)
 
     # -- tokens -----------------------------------------------------------
     def issue_token(self, device_id: str, roles: list[str] | tuple[str, ...], window: str | None = None) -> str:
