@@ -184,6 +184,9 @@ class DispenserScreen(KioskScreen):
         svc = self.service
         if svc is not None:
             svc.button_listeners.append(self._hardware_press)
+        self._scans = rt.dispenser.scans if rt.dispenser is not None else None
+        if self._scans is not None:  # a dispenser-only kiosk's booking scanner
+            self._scans.subscribe(self._scan_from_device)
         self._poll = Clock.schedule_interval(self._periodic, 10)
         self.app.bind(on_stop=self._stop_timers)
         self.refresh()
@@ -195,6 +198,8 @@ class DispenserScreen(KioskScreen):
         svc = self.service
         if svc is not None and self._hardware_press in svc.button_listeners:
             svc.button_listeners.remove(self._hardware_press)
+        if self._scans is not None:
+            self._scans.unsubscribe(self._scan_from_device)
 
     @property
     def service(self):
@@ -332,6 +337,18 @@ class DispenserScreen(KioskScreen):
             self.show_refused(BookingRefused("booking_bad_code", "booking QR without a code"))
             return
         self._check_in(code=code)
+
+    def _scan_from_device(self, scan):
+        # The scanner's thread: only hand it over to the UI thread.
+        Clock.schedule_once(lambda dt: self.handle_scan(scan), 0)
+
+    def handle_scan(self, scan):
+        """A scan on a dispenser-only kiosk: a booking QR checks in; anything else is said to be no booking."""
+        if self.app.sm.current == "service":
+            return  # the technician's scanner test takes every scan while it is open
+        if self.app.sm.current != self.name:
+            self.app.go(self.name)
+        self.check_in_scan(None if scan.problem else scan.payload)
 
     def _check_in(self, code=None, person=None):
         if self.service is None:

@@ -257,6 +257,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "appointment_ticket": Key(str, "series", one_of(*APPOINTMENT_TICKETS), doc="the number a check-in gets"),
         "appointment_prefix": Key(str, "Y", matches(r"[A-Z]", "Y"), doc="prefix of the appointment series"),
         "checkin_timeout": Key(float, 3.0, in_range(0.3, 10), doc="seconds to wait for the central's check-in"),
+        "booking_scanner": Key(
+            bool, False, doc="a dispenser without the lookup role reads booking QR codes ([scanner])"
+        ),
     },
     "lookup": {
         "receipt_param": Key(str, "slbh", matches(r"[A-Za-z_][A-Za-z0-9_]{0,31}", "slbh")),
@@ -450,6 +453,7 @@ class DispenserSection(Section):
     appointment_ticket: str
     appointment_prefix: str
     checkin_timeout: float
+    booking_scanner: bool
     categories: list[CategoryEntry]
     quotas: list[QuotaEntry]
 
@@ -893,6 +897,21 @@ def _cross_checks(data: dict[str, Any], s: dict[str, dict[str, Any]], problems: 
                 )
             )
     _quota_checks(d, codes, problems)
+    if d.get("booking_scanner") and "lookup" not in roles:
+        if "scanner" not in data:
+            problems.append(
+                Problem(
+                    "dispenser.booking_scanner", "needs a [scanner] section", "add [scanner] with its backend and port"
+                )
+            )
+        elif s["scanner"].get("backend") == "wedge":
+            problems.append(
+                Problem(
+                    "dispenser.booking_scanner",
+                    "a keyboard-wedge scanner is read only by the lookup screen",
+                    'use backend = "serial" (or add the lookup role)',
+                )
+            )
     for path, pin in (
         ("dispenser.priority_button_pin", d.get("priority_button_pin")),
         ("pad.clerk_button_pin", s["pad"].get("clerk_button_pin")),

@@ -279,3 +279,16 @@ def test_the_appointment_prefix_must_be_a_letter_of_its_own(tmp_path):
         name="ok.toml",
     )
     assert check_config(path).returncode == 0
+
+
+def test_a_booking_scanner_needs_a_serial_or_sim_scanner_section(tmp_path):
+    lines = problems_of(
+        tmp_path, {"device": {"roles": ["dispenser"]}, "scanner": None, "dispenser": {"booking_scanner": True}}
+    )
+    assert any("dispenser.booking_scanner: needs a [scanner] section" in ln for ln in lines)
+    lines = problems_of(
+        tmp_path,
+        {"device": {"roles": ["dispenser"]}, "scanner": {"backend": "wedge"}, "dispenser": {"booking_scanner": True}},
+        name="wedge.toml",
+    )
+    assert any("dispenser.booking_scanner: a keyboard-wedge scanner" in ln for ln in lines)

@@ -157,3 +157,37 @@ def test_a_used_up_service_button_says_so_and_takes_no_number(app_for, central):
 
 def _has(h, text):
     return any(text in t for t in h.texts(disp(h)))
+
+
+def test_a_dispenser_only_kiosk_reads_booking_qr_codes_with_its_own_scanner(tmp_path, central):
+    b = central.store.create_booking("B", "10:30")
+    token = central.issue_token("demo-kiosk")
+    path = write_config(
+        tmp_path,
+        {
+            "device": {"roles": ["dispenser"]},
+            "central": {"url": central.url},
+            "scanner": {"backend": "sim"},
+            "dispenser": {
+                "open_days": [1, 2, 3, 4, 5, 6, 7],
+                "open_hours": ["00:00-23:59"],
+                "entries": ["appointment", "service"],
+                "booking_scanner": True,
+            },
+        },
+        token=token,
+    )
+    h = AppHarness(path)
+    try:
+        assert h.rt.lookup is None and h.rt.scanner is h.rt.dispenser.scanner
+        h.rt.scanner.inject("https://zwfw.example.gov.cn/q?slbh=ZW1&cxm=1")  # a receipt: no booking here
+        wait_state(h, "refused")
+        h.find("这不是有效的预约码")
+        disp(h).finish()
+        h.app.go("dispenser")
+        h.rt.scanner.inject(f"https://yy.example.gov.cn/b?appt={b['code']}")  # the URL form of a booking QR
+        wait_state(h, "done")
+        h.find("^Y001$")
+        assert [t.display for t in h.rt.dispenser.service.tickets()] == ["Y001"]
+    finally:
+        h.close()
