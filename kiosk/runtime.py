@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from kiosk import __version__
 from kiosk.core.cache import Cache
 from kiosk.core.config import Config
+from kiosk.core.handoff import Handoff
 from kiosk.core.ledger import Ledger
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ class DispenserRole:
     # (kiosk.roles.lookup.service.ScanHub) the dispenser screen listens to for booking QR codes.
     scanner: Any = None
     scans: Any = None
+    presses: Handoff | None = None  # the buttons' presses, off gpiozero's thread
 
 
 @dataclass
@@ -85,6 +87,7 @@ class PadRole:
     buttons: Any = None
     leds: Any = None
     pin_factory: Any = None
+    presses: Handoff | None = None  # the keys' presses, off gpiozero's thread
 
 
 @dataclass

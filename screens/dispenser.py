@@ -14,6 +14,7 @@ thread and are handed to the UI thread with Clock.schedule_once.
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 from kivy.clock import Clock
@@ -184,6 +185,8 @@ class DispenserScreen(KioskScreen):
         svc = self.service
         if svc is not None:
             svc.button_listeners.append(self._hardware_press)
+        self._mail = None  # the newest scan from the scanner's thread, not yet handled
+        self._mail_lock = threading.Lock()
         self._scans = rt.dispenser.scans if rt.dispenser is not None else None
         if self._scans is not None:  # a dispenser-only kiosk's booking scanner
             self._scans.subscribe(self._scan_from_device)
@@ -339,8 +342,19 @@ class DispenserScreen(KioskScreen):
         self._check_in(code=code)
 
     def _scan_from_device(self, scan):
-        # The scanner's thread: only hand it over to the UI thread.
-        Clock.schedule_once(lambda dt: self.handle_scan(scan), 0)
+        """The scanner's thread: hand it to the UI thread through a one-place mailbox (the
+        newest scan wins), so a scanner spewing lines queues one callback, not thousands."""
+        with self._mail_lock:
+            waiting = self._mail is not None
+            self._mail = scan
+        if not waiting:
+            Clock.schedule_once(self._take_mail, 0)
+
+    def _take_mail(self, dt):
+        with self._mail_lock:
+            scan, self._mail = self._mail, None
+        if scan is not None:
+            self.handle_scan(scan)
 
     def handle_scan(self, scan):
         """A scan on a dispenser-only kiosk: a booking QR checks in; anything else is said to be no booking."""
