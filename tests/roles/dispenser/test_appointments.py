@@ -16,7 +16,8 @@ def sent(central, kind):
     return [e["body"] for e in central.events(kind)]
 
 
-def test_a_booking_code_checks_in_once_in_its_own_series(central, device):  # noqa: F811
+def test_a_booking_code_checks_in_once_in_its_own_series(central, device, caplog):  # noqa: F811
+    caplog.set_level("DEBUG")
     one = device("disp-1")
     b = central.store.create_booking("B", "10:40")
     r = one.svc.check_in(code=b["code"])
@@ -34,6 +35,8 @@ def test_a_booking_code_checks_in_once_in_its_own_series(central, device):  # no
     assert [x["state"] for x in central.store.bookings()] == ["checked_in"]
     # a walk-in after it is numbered in its own series, unaffected
     assert one.svc.issue("B").ticket.display == "B001"
+    # the code is the booking's key: no log line of the device or the central holds it
+    assert caplog.records and not [r for r in caplog.records if b["code"] in r.getMessage()]
 
 
 def test_grace_windows_refuse_too_early_and_too_late(central, device):  # noqa: F811
