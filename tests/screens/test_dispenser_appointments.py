@@ -191,3 +191,18 @@ def test_a_dispenser_only_kiosk_reads_booking_qr_codes_with_its_own_scanner(tmp_
         assert [t.display for t in h.rt.dispenser.service.tickets()] == ["Y001"]
     finally:
         h.close()
+
+
+def test_a_half_typed_code_is_forgotten_at_the_idle_timeout(app_for, central):
+    import time
+
+    h = app_for()
+    h.tap(h.find("^预约签到"))
+    wait_state(h, "checkin")
+    type_code(h, "4711")
+    assert disp(h).has_content and any("4 7 1 1" in t for t in h.texts(disp(h)))
+    h.app.last_activity = time.monotonic() - h.cfg.display.idle_timeout - 1
+    h.pump_for(1.3)
+    assert h.app.sm.current == h.app.home_name != "dispenser"  # the idle timeout sent it home
+    assert disp(h).state == "entry"
+    assert disp(h).code == "" and not any("4 7 1 1" in t for t in h.texts(h.app.root))
