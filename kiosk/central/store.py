@@ -124,6 +124,18 @@ COLLECTION_METHODS = ("window", "post", "online")
 WINDOW_STATES = ("idle", "serving", "ended", "paused")
 
 
+def _issued_at(body: dict, created_at: str) -> str:
+    """When a device issued an offline ticket: its issued_at (quota spans count by it), else the event's time."""
+    v = body.get("issued_at")
+    try:
+        if isinstance(v, str) and len(v) <= 40:
+            datetime.fromisoformat(v)
+            return v
+    except ValueError:
+        pass
+    return created_at
+
+
 class StoreError(Exception):
     """A request the rules refuse; `code` is the JSON error code, `status` the HTTP status."""
 
@@ -728,7 +740,7 @@ class CentralStore:
                     int(prio),
                     device_id,
                     body["source"],
-                    ev["created_at"],
+                    _issued_at(body, ev["created_at"]),
                 ),
             )
 

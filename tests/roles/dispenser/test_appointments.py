@@ -140,3 +140,17 @@ def test_the_central_quota_overrides_the_devices_and_offline_each_device_keeps_i
     with pytest.raises(QuotaFull):
         off.svc.issue("C")
     assert off.svc.view().categories[2].used_up
+
+
+def test_offline_tickets_count_toward_the_hall_quota_once_the_central_has_them(central, device):  # noqa: F811
+    quota = [{"category": "D", "hours": "10:00-11:00", "limit": 2}]
+    off = device("disp-1", quotas=quota, online_timeout=0.3)
+    central.inject("error", count=2, status=503, path="/api/v1/tickets")
+    assert off.svc.issue("D").ticket.offline and off.svc.issue("D").ticket.offline  # both numbered offline
+    OutboxUploader(off.ledger, off.client, off.cfg.device.id).upload()
+    assert sorted(t["source"] for t in central.store.tickets()) == ["offline", "offline"]
+    # another dispenser, online: the central counts the two offline ones in the span
+    on = device("disp-2", quotas=quota)
+    with pytest.raises(QuotaFull):
+        on.svc.issue("D")
+    assert len(central.store.tickets()) == 2
