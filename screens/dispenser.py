@@ -255,11 +255,17 @@ class DispenserScreen(KioskScreen):
 
     def _build_categories(self, cats):
         grid = self.ids.categories
-        grid.clear_widgets()
+        # The buttons are kept and refilled, not made anew on each view and each change of
+        # language or text size: a button dropped while app.font_scale is being dispatched
+        # (the redraw runs inside that dispatch) can be collected mid-dispatch, and Kivy then
+        # calls its dead kv binding (ReferenceError). Only a change of count adds or removes.
+        buttons = list(reversed(grid.children))
+        while len(buttons) > len(cats):
+            grid.remove_widget(buttons.pop())
         tr, lang, scale = self.app.tr, self.app.lang, self.app.font_scale
         self.ids.no_categories.opacity = 0 if cats else 1
         grid.cols = 1 if len(cats) <= 2 else 2
-        for cat in cats:
+        for i, cat in enumerate(cats):
             extra = []
             if cat.waiting is not None:
                 extra.append(tr("disp.waiting", n=cat.waiting))
@@ -273,17 +279,18 @@ class DispenserScreen(KioskScreen):
                 text += f"\n[size={int(dp(24) * scale)}]{'  ·  '.join(extra)}[/size]"
             # A central's English names can be long ("Social & medical insurance"):
             # the button shrinks them to fit whole rather than dropping a line.
-            btn = FitButton(
-                text=text,
-                base_size=38,
-                want_size=sp(38) * scale,
-                # Grey but readable (white on MUTED is 6.5:1), and still pressable: a press
-                # says why no number comes (the service refuses it, QuotaFull) instead of nothing.
-                bg=theme.MUTED if cat.used_up else (theme.PRIORITY if self.priority_mode else theme.PRIMARY),
-            )
+            if i < len(buttons):
+                btn = buttons[i]
+            else:
+                btn = FitButton(base_size=38)
+                btn.bind(on_release=lambda b: self.choose(b.code))
+                grid.add_widget(btn)
             btn.code = cat.code
-            btn.bind(on_release=lambda b: self.choose(b.code))
-            grid.add_widget(btn)
+            btn.text = text
+            btn.want_size = sp(38) * scale
+            # Grey but readable (white on MUTED is 6.5:1), and still pressable: a press
+            # says why no number comes (the service refuses it, QuotaFull) instead of nothing.
+            btn.bg = theme.MUTED if cat.used_up else (theme.PRIORITY if self.priority_mode else theme.PRIMARY)
 
     def _build_closed(self, days, spans):
         lang = self.app.lang
