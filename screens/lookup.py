@@ -29,6 +29,7 @@ from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 
 from kiosk.core import i18n
+from kiosk.roles.dispenser.booking import is_booking_payload
 from kiosk.roles.lookup.service import Scan
 from screens import theme
 from screens.keypad import Keypad
@@ -406,8 +407,15 @@ class LookupScreen(KioskScreen):
         return True
 
     def handle_scan(self, scan: Scan):
-        """A scan from any source, on the UI thread."""
+        """A scan from any source, on the UI thread. A booking QR (预约) goes to the
+        dispenser's check-in when this kiosk is also a dispenser; every other code is a receipt."""
         if self._service_open():
+            return
+        if self.rt.dispenser is not None and is_booking_payload(scan.payload):
+            self.app.touch_activity()
+            self.forget()
+            self.app.go("dispenser")
+            self.app.screen("dispenser").check_in_scan(scan.payload)
             return
         if self.app.sm.current != self.name:
             self.app.go(self.name)

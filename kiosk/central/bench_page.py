@@ -2,8 +2,9 @@
 
 What a technician needs at the bench: what devices sent (heartbeats,
 tickets, ratings, events, rejections), a form to create a case and show its
-receipt QR, and buttons that drive each window (call next, end service,
-pause) so a counter pad can be exercised.
+receipt QR, a form to create a booking (预约) and show its QR for a phone,
+and buttons that drive each window (call next, end service, pause) so a
+counter pad can be exercised.
 
 Behind the bench password the central prints at start (a login sets a
 SameSite cookie, so another site cannot drive the forms; scripts may send it
@@ -188,6 +189,35 @@ def index(central) -> str:
       领取 <select name=collection>{coll_opts}</select>
       窗口 <input name=window value="08" size=3>
       <button>创建 create case</button></form>""")
+    parts.append("<h2>Bookings today 预约</h2>")
+    parts.append(
+        _table(
+            ["slot", "service", "code", "by ID card", "state", "checked in", "QR"],
+            [
+                [
+                    f"{b['slot_start']}-{b['slot_end']}",
+                    b["category"],
+                    b["code"],
+                    "yes" if b["person"] else "",
+                    b["state"],
+                    b["checked_in_at"] or "",
+                    Raw(f'<a href="/bench/bookings/{quote(b["code"])}/qr.png">QR</a>'),
+                ]
+                for b in st.bookings()[:200]
+            ],
+        )
+    )
+    cat_opts = "".join(
+        f"<option value={escape(c['code'])}>{escape(c['code'])} {escape(c['name_zh'])}</option>"
+        for c in st.device_config()[0]["categories"]
+    )
+    parts.append(f"""<form method=post action="/bench/bookings">
+      业务 service <select name=category>{cat_opts}</select>
+      日期 day <input name=day value="{escape(st.today())}" size=10>
+      时段 slot <input name=slot_start value="{escape(st.now().strftime("%H:%M"))}" size=5>
+      - <input name=slot_end size=5 placeholder="+30 min">
+      预约码 code <input name=code size=12 placeholder="random">
+      <button>创建预约 create booking</button></form>""")
     parts.append("<h2>Device tokens</h2>")
     parts.append(
         _table(
@@ -318,6 +348,28 @@ def route(central, method: str, path: str, query: dict, body: bytes, headers):
                 if c["receipt_no"] == parts[1]:
                     return Response(200, qr_png(st.qr_payload(c["receipt_no"], c["query_code"])), "image/png")
             return error_response(404, "not_found", "no such case")
+        if parts == ["bookings"] and method == "POST":
+            b = st.create_booking(
+                form.get("category", "").strip(),
+                form.get("slot_start", "").strip(),
+                form.get("slot_end", "").strip() or None,
+                day=form.get("day", "").strip() or None,
+                code=form.get("code", "").strip() or None,
+            )
+            code = escape(b["code"])
+            return _page(
+                "预约 booking",
+                f"""<p>预约码 booking code <b>{code}</b> — {escape(b["day"])} {escape(b["slot_start"])}-"""
+                f"""{escape(b["slot_end"])}, {escape(b["category"])}</p>
+                <p><img src="/bench/bookings/{quote(b["code"])}/qr.png" alt="booking QR"></p>
+                <p><code>{escape(b["qr_payload"])}</code></p><p><a href="/bench/">back</a></p>""",
+            )
+        if len(parts) == 3 and parts[0] == "bookings" and parts[2] == "qr.png" and method == "GET":
+            from kiosk.central.appointments import CODE_RX, qr_payload
+
+            if not CODE_RX.fullmatch(parts[1]):
+                return error_response(404, "not_found", "no such booking")
+            return Response(200, qr_png(qr_payload(parts[1])), "image/png")
         if len(parts) == 3 and parts[0] == "windows" and method == "POST":
             action = {
                 # The bench's counter works on the newest case of its window, so ratings carry a case.

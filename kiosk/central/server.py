@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from kiosk.central import bench_page
+from kiosk.central import appointments, bench_page
 from kiosk.central.faults import Fault, FaultPlan
 from kiosk.central.scope import OPERATION_ROLE, WINDOW_RX, Scope, ScopeError
 from kiosk.central.store import REQUEST_ID_RX, CentralStore, StoreError
@@ -302,6 +302,7 @@ class Handler(BaseHTTPRequestHandler):
             ("GET", r"/config", "getConfig", self._config),
             ("POST", r"/tickets", "issueTicket", self._ticket),
             ("POST", r"/tickets/leases", "leaseNumbers", self._lease),
+            ("POST", r"/appointments/check-in", "checkInAppointment", self._check_in),
             ("GET", r"/queue", "queueStatus", self._queue),
             ("GET", r"/queue/(?P<category>[^/]+)", "queueStatusOne", self._queue),
             ("POST", r"/events", "uploadEvents", self._events),
@@ -350,8 +351,33 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "invalid", "request_id: 1..64 letters, digits or . _ : -")
         cat = _require(body, "category", str)
         prio = _require(body, "priority", bool, optional=True) or False
-        ticket, created = store.issue_ticket(scope.device_id, rid, cat, prio)
+        quota = body.get("quota")
+        problem = appointments.quota_problem(quota) if quota is not None or "quota" not in body else "quota: an object"
+        if problem:
+            raise ApiError(400, "invalid", problem)
+        ticket, created = store.issue_ticket(scope.device_id, rid, cat, prio, quota)
         return json_response(201 if created else 200, ticket)
+
+    def _check_in(self, store, scope):
+        body = self._json_body()
+        rid = _require(body, "request_id", str)
+        if not REQUEST_ID_RX.fullmatch(rid):
+            raise ApiError(400, "invalid", "request_id: 1..64 letters, digits or . _ : -")
+        code, person = body.get("code"), body.get("person")
+        if (code is None) == (person is None):
+            raise ApiError(400, "invalid", "give exactly one of code (the booking code) and person (the person key)")
+        if code is not None and not (isinstance(code, str) and appointments.CODE_RX.fullmatch(code.upper())):
+            raise ApiError(400, "invalid", "code: 6..12 letters or digits")
+        if person is not None and not (isinstance(person, str) and appointments.PERSON_RX.fullmatch(person)):
+            raise ApiError(400, "invalid", "person: 64 lower-case hex digits (HMAC-SHA256 of the ID number)")
+        policy = body.get("policy")
+        problem = (
+            appointments.policy_problem(policy) if policy is not None or "policy" not in body else "policy: an object"
+        )
+        if problem:
+            raise ApiError(400, "invalid", problem)
+        answer, created = store.check_in(scope.device_id, rid, code=code, person=person, policy=body.get("policy"))
+        return json_response(201 if created else 200, answer)
 
     def _lease(self, store, scope):
         body = self._json_body()
@@ -445,6 +471,7 @@ _WHAT = {
     "uploadEvents": "upload events",
     "issueTicket": "issue queue tickets",
     "leaseNumbers": "lease ticket numbers",
+    "checkInAppointment": "check in appointments",
     "lookupCase": "look up cases",
     "windowSession": "read window sessions",
     "staffCard": "read staff cards",

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kiosk.central import seed
+from kiosk.central import appointments, seed
 from kiosk.central.scope import EVENT_ROLE, Scope, check_roles
 from kiosk.core import keys
 from kiosk.core.privacy import mask_name
@@ -94,6 +94,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY, window TEXT NOT NULL, staff_id TEXT, ticket TEXT, case_no TEXT,
     started_at TEXT NOT NULL, ended_at TEXT, item_code TEXT, item_version TEXT, item_name TEXT, case_type TEXT);
 """
+    + appointments.SCHEMA
 )
 
 # Event kinds the central knows: <family>.<what>. An unknown family is a
@@ -121,6 +122,18 @@ CASE_STATUSES = {
 }
 COLLECTION_METHODS = ("window", "post", "online")
 WINDOW_STATES = ("idle", "serving", "ended", "paused")
+
+
+def _issued_at(body: dict, created_at: str) -> str:
+    """When a device issued an offline ticket: its issued_at (quota spans count by it), else the event's time."""
+    v = body.get("issued_at")
+    try:
+        if isinstance(v, str) and len(v) <= 40:
+            datetime.fromisoformat(v)
+            return v
+    except ValueError:
+        pass
+    return created_at
 
 
 class StoreError(Exception):
@@ -172,6 +185,8 @@ class CentralStore:
         self.lockout_s = lockout_s
         self.receipt_url = receipt_url
         self.today: Callable[[], str] = lambda: hall_now(HALL_ZONE).date().isoformat()
+        # The hall's wall time, for booking slots and quota spans (tests set a fixed one).
+        self.now: Callable[[], datetime] = lambda: hall_now(HALL_ZONE)
         self._lock = threading.RLock()
         self.window_changed = threading.Condition(self._lock)
         self._db = sqlite3.connect(
@@ -286,6 +301,8 @@ class CentralStore:
             self._set_meta(db, "seeded", now_iso())
         for case in seed.DEMO_CASES:
             self.create_case(**case)
+        for code, category, slot in seed.DEMO_BOOKINGS:
+            self.create_booking(category, slot, code=code)
 
     # -- tokens -----------------------------------------------------------
     def issue_token(self, device_id: str, roles: list[str] | tuple[str, ...], window: str | None = None) -> str:
@@ -414,8 +431,13 @@ class CentralStore:
         return max(1, n)
 
     # -- tickets ----------------------------------------------------------
-    def issue_ticket(self, device_id: str, request_id: str, category: str, priority: bool = False) -> tuple[dict, bool]:
-        """Returns (ticket, created). A replayed request_id gets the same ticket back."""
+    def issue_ticket(
+        self, device_id: str, request_id: str, category: str, priority: bool = False, quota: dict | None = None
+    ) -> tuple[dict, bool]:
+        """Returns (ticket, created). A replayed request_id gets the same ticket back.
+
+        quota: the device's own quota for this service ({"hours", "limit"}); the
+        central's config (`quotas`) overrides it (kiosk/central/appointments.py)."""
         series, prefix, lo, hi = self._series(category, priority)
         cat = self._category(category)
         with self._tx() as db:
@@ -434,6 +456,7 @@ class CentralStore:
                 # a number made now would be held by nobody, so none is taken.
                 raise StoreError(409, "abandoned", "the device reported this request_id abandoned: no ticket")
             day = self.today()
+            applied = appointments.check_quota(self, db, category, quota)
             # Leased blocks come from the top (_take_top), so a leased number is never handed out here.
             number = self._take_numbers(db, day, series, lo, hi, 1)
             ahead = db.execute(
@@ -454,11 +477,15 @@ class CentralStore:
                     device_id,
                     ahead,
                     est,
-                    now_iso(),
+                    # The hall's time (quota spans are read from it).
+                    self.now().isoformat(timespec="seconds"),
                 ),
             )
             row = db.execute("SELECT * FROM tickets WHERE id = ?", (cur.lastrowid,)).fetchone()
-            return self._ticket_json(row), True
+            answer = self._ticket_json(row)
+            if applied is not None:
+                answer["quota"] = dict(applied, issued=applied["issued"] + 1)
+            return answer, True
 
     @staticmethod
     def _ticket_json(r) -> dict:
@@ -539,14 +566,17 @@ class CentralStore:
                     "ORDER BY called_at DESC, id DESC LIMIT 1",
                     (day, c["code"]),
                 ).fetchone()
-                out.append(
-                    {
-                        "category": c["code"],
-                        "waiting": waiting,
-                        "est_wait_s": int(waiting * c["avg_service_s"] / self._windows_for(db, c["code"])),
-                        "last_called": last["display"] if last else None,
-                    }
-                )
+                figures = {
+                    "category": c["code"],
+                    "waiting": waiting,
+                    "est_wait_s": int(waiting * c["avg_service_s"] / self._windows_for(db, c["code"])),
+                    "last_called": last["display"] if last else None,
+                }
+                q = appointments.quota_for(self, c["code"], None)
+                if q is not None:
+                    issued = appointments.quota_issued(self, db, c["code"], q["hours"])
+                    figures["quota"] = dict(q, issued=issued, full=issued >= q["limit"])
+                out.append(figures)
             prio = db.execute(
                 "SELECT COUNT(*) FROM tickets WHERE day = ? AND series = '*priority' AND state = 'waiting'", (day,)
             ).fetchone()[0]
@@ -710,7 +740,7 @@ class CentralStore:
                     int(prio),
                     device_id,
                     body["source"],
-                    ev["created_at"],
+                    _issued_at(body, ev["created_at"]),
                 ),
             )
 
@@ -725,6 +755,7 @@ class CentralStore:
         db.execute(
             "INSERT OR IGNORE INTO abandoned_requests VALUES (?, ?, ?, ?)", (device_id, rid, reason[:40], now_iso())
         )
+        appointments.release_abandoned(db, device_id, rid)
         db.execute(
             "UPDATE tickets SET state = 'void' WHERE device_id = ? AND request_id = ? AND state = 'waiting'",
             (device_id, rid),
@@ -1201,6 +1232,16 @@ class CentralStore:
     def tickets(self, day: str | None = None) -> list[dict]:
         rows = self._q("SELECT * FROM tickets WHERE day = ? ORDER BY id", (day or self.today(),))
         return [dict(r) for r in rows]
+
+    # -- bookings (预约) -------------------------------------------------------
+    def create_booking(self, category: str, slot_start: str, slot_end: str | None = None, **kw) -> dict:
+        return appointments.create_booking(self, category, slot_start, slot_end, **kw)
+
+    def bookings(self, day: str | None = None) -> list[dict]:
+        return appointments.bookings(self, day)
+
+    def check_in(self, device_id: str, request_id: str, **kw) -> tuple[dict, bool]:
+        return appointments.check_in(self, device_id, request_id, **kw)
 
     def leases(self) -> list[dict]:
         return [dict(r) for r in self._q("SELECT * FROM leases ORDER BY issued_at")]

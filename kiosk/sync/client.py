@@ -439,16 +439,51 @@ class CentralClient:
         read_timeout: float | None = None,
         connect_timeout: float | None = None,
         total_timeout: float | None = None,
+        quota: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Same request_id, same ticket: safe to resend after a timeout.
 
         A citizen is waiting at the screen, so the dispenser passes short
-        timeouts (and a total one) and falls back to offline numbering when they run out."""
+        timeouts (and a total one) and falls back to offline numbering when they run out.
+        quota: this device's quota for the service now ({"hours", "limit"}), for the central to enforce."""
+        body: dict[str, Any] = {"request_id": request_id, "category": category, "priority": priority}
+        if quota is not None:
+            body["quota"] = quota
         return self._object(
             self._request(
                 "POST",
                 "/tickets",
-                json={"request_id": request_id, "category": category, "priority": priority},
+                json=body,
+                read_timeout=read_timeout,
+                connect_timeout=connect_timeout,
+                total_timeout=total_timeout,
+            )
+        )
+
+    def check_in_appointment(
+        self,
+        request_id: str,
+        *,
+        code: str | None = None,
+        person: str | None = None,
+        policy: dict[str, Any] | None = None,
+        read_timeout: float | None = None,
+        connect_timeout: float | None = None,
+        total_timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """预约签到 by booking code or person key: {"appointment": ..., "ticket": ...}; idempotent by request_id."""
+        body: dict[str, Any] = {"request_id": request_id}
+        if code is not None:
+            body["code"] = code
+        if person is not None:
+            body["person"] = person
+        if policy:
+            body["policy"] = policy
+        return self._object(
+            self._request(
+                "POST",
+                "/appointments/check-in",
+                json=body,
                 read_timeout=read_timeout,
                 connect_timeout=connect_timeout,
                 total_timeout=total_timeout,

@@ -67,6 +67,7 @@ def _back_home(h, lang, large):
         svc.on_window_session({"state": "idle"})
     if rt.dispenser is not None:
         rt.dispenser.service.__dict__.pop("is_open", None)  # the "closed" preview's stand-in
+        rt.dispenser.service.__dict__.pop("view", None)  # the appointment previews' stand-in
     h.app.go_home()
     h.pump(2)
     if rt.pad is not None:

@@ -294,6 +294,9 @@ class LookupService:
         self._wake = wake
         self.now = now
         self.today = today
+        # Set by the composition root when the scanner is shared with another role: which
+        # payloads are that role's (see kiosk/wiring.py, build_lookup).
+        self.not_mine: Callable[[object], bool] | None = None
         self.scans = ScanHub()
         self._secret: bytes | None = None
         self._lock = threading.Lock()  # one lock-counter update at a time
@@ -365,6 +368,11 @@ class LookupService:
         that spews lines costs the UI one message per frame at most, never a
         queue of callbacks; a receipt goes to the listeners for the lookup."""
         if self.scans.claimed:  # the technician's test: shown as it came, nothing recorded
+            self.scans.publish(scan)
+            return
+        if not scan.problem and self.not_mine is not None and self.not_mine(scan.payload):
+            # Another role's code on a shared scanner (a booking QR on a dispenser kiosk):
+            # not a bad receipt, so not recorded as one; the screen routes it.
             self.scans.publish(scan)
             return
         if scan.problem or isinstance(self._parse(scan.payload), Rejection):
