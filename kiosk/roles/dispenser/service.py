@@ -701,6 +701,12 @@ class TicketService:
                 and isinstance(appt.get("id"), str)
             ):
                 raise ValueError("central check-in answer without ticket number/display or appointment id")
+            # The checks of an ordinary ticket: number and display agree, the day is a date
+            # (it moves the service day), no negative people ahead. The series may be the
+            # appointments' own (Y001), so the prefix is the display's.
+            problems = check_ticket(t, re.sub(r"\d+$", "", t["display"]))
+            if problems:
+                raise ValueError("central check-in ticket refused: " + "; ".join(problems))
         except CentralRejected as e:
             with self.ledger.transaction() as tx:  # refused: no number was taken for it
                 tx.execute("UPDATE ticket_requests SET state = 'done' WHERE request_id = ?", (request_id,))

@@ -108,3 +108,24 @@ def test_queue_figures_of_the_wrong_shape_are_not_shown(tmp_path, central, one):
         assert {c.code: c.waiting for c in one.svc.categories()}["A"] == 0
     finally:
         one.svc.cache.close()
+
+
+BAD_CHECK_INS = {
+    "a junk day": {"number": 1, "display": "Y001", "day": "x" * 300},
+    "number and display disagree": {"number": 1, "display": "Y009"},
+    "negative people ahead": {"number": 1, "display": "Y001", "people_ahead": -2},
+}
+
+
+@pytest.mark.parametrize("ticket", BAD_CHECK_INS.values(), ids=BAD_CHECK_INS.keys())
+def test_a_check_in_ticket_of_the_wrong_shape_is_not_printed(central, one, ticket):
+    from kiosk.roles.dispenser.service import CheckInOffline
+
+    b = central.store.create_booking("A", SERVICE_TIME.strftime("%H:%M"))
+    answer = {"appointment": {"id": "AP1", "category": "A"}, "ticket": ticket}
+    central.inject("answer", path="/api/v1/appointments/check-in", body=json.dumps(answer))
+    with pytest.raises(CheckInOffline):
+        one.svc.check_in(code=b["code"])
+    assert one.svc.tickets() == [] and one.sim.jobs == []
+    assert "check-in ticket refused" in one.svc.status()["last_central_error"]
+    assert one.svc.today() == DAY
