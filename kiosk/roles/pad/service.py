@@ -256,13 +256,27 @@ class RatingService:
                 data = base64.b64decode(entry["data_b64"], validate=True)
             except ValueError:
                 return None
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # What the central labelled a photo may be an error page: only real PNG or
+            # JPEG bytes become the file the screen loads.
+            if not data.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")):
+                return None
             # Several threads may get here at once (sync listener, watcher, UI):
             # each writes its own temporary file; the rename is atomic, so the
             # screen never loads half a photo, and the last rename wins.
             tmp = path.with_name(f".{path.name}.{uuidlib.uuid4().hex}.tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_bytes(data)
+                tmp.replace(path)
+            except OSError as e:
+                # A full or broken storage: the card shows without its photo; the rating
+                # it belongs to (state() runs on every notification) is never failed by it.
+                log.warning("staff photo not written (%s)", type(e).__name__)
+                try:
+                    tmp.unlink(missing_ok=True)
+                except OSError:
+                    pass  # its folder cannot be written or is not a folder: nothing was made
+                return None
             for old in path.parent.glob(f"{safe}-*.{ext}"):
                 if old != path:
                     old.unlink(missing_ok=True)

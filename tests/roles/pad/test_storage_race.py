@@ -62,3 +62,30 @@ def test_a_rating_failing_to_write_while_the_next_session_opens_is_retried(svc):
     # the late write did not send the next citizen's invitation back to rest
     after_invite = heard[heard.index(("invite", "S-2")) :]
     assert not [w for w, _ in after_invite if w == "not_rated"], heard
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
+
+
+def _card(svc, photo: bytes) -> None:
+    svc.store_card({"staff_id": "S01", "name": "李明", "employee_no": "0301"}, photo, photo_type="image/png")
+
+
+def test_a_photo_that_is_an_error_page_is_not_shown(svc):
+    _card(svc, b"<html>502 Bad Gateway</html>")
+    card = svc.staff_card()
+    assert card["name"] == "李明" and "photo_path" not in card
+
+
+def test_a_photo_the_storage_cannot_take_leaves_the_rating_whole(svc):
+    # The photo folder cannot be made (a file stands where it goes): the card shows
+    # without its photo, and a rating's notifications (which read the card) go through.
+    (svc.storage_dir / keys.STAFF_PHOTO_DIR).write_text("not a folder")
+    _card(svc, PNG)
+    assert "photo_path" not in svc.staff_card()
+    heard = []
+    svc.subscribe(lambda what, st: heard.append(what))
+    svc.open_session("S-9", origin="central")
+    svc.choose_level(5)
+    assert svc.submit(5)["level"] == 5
+    assert "rated" in heard
