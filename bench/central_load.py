@@ -9,8 +9,9 @@ bench central in a child process for a few seconds each run:
   (uvicorn, thread pools, token check): the plumbing's cost;
 - `central: device mix`: what devices do (event batches of 5, heartbeats, queue
   reads, config with ETag, lookups across receipt numbers);
-- `central: device mix under abuse`: the same while 250 sockets trickle headers
-  (slow-loris), 150 more sit idle and two clients poll /bench/events.json.
+- `central: mix, 400 bad sockets`: the same while 250 sockets trickle headers
+  (slow-loris) and 150 more sit idle; `mix, 2 bench pollers`: while two
+  clients poll /bench/events.json (1,000 events a page) without pause; `both`.
 
 Prints requests/s, p50 and p99 per run. The mix looks a case up once a second
 per device, under the per-device rate limit (a 429 would count as an error).
@@ -131,7 +132,7 @@ def device(info: dict, i: int, what: str, until: float, lat: list[float], errors
     s.close()
 
 
-def abuse(info: dict, until: float, stop: threading.Event) -> list[threading.Thread]:
+def abuse(info: dict, until: float, stop: threading.Event, kinds: str) -> list[threading.Thread]:
     host, port = info["url"].rsplit("/", 1)[-1].split(":")
 
     def loris() -> None:
@@ -174,13 +175,14 @@ def abuse(info: dict, until: float, stop: threading.Event) -> list[threading.Thr
                 except requests.RequestException:
                     pass
 
-    threads = [threading.Thread(target=f, daemon=True) for f in (loris, idle, poll, poll)]
+    chosen = {"sockets": (loris, idle), "pages": (poll, poll), "all": (loris, idle, poll, poll)}[kinds]
+    threads = [threading.Thread(target=f, daemon=True) for f in chosen]
     for t in threads:
         t.start()
     return threads
 
 
-def run(name: str, kind: str, what: str, devices: int, seconds: float, with_abuse: bool = False) -> None:
+def run(name: str, kind: str, what: str, devices: int, seconds: float, with_abuse: str = "") -> None:
     data = Path(tempfile.mkdtemp(prefix="central-load-"))
     proc, info = start(kind, devices, data / "central")
     try:
@@ -189,7 +191,7 @@ def run(name: str, kind: str, what: str, devices: int, seconds: float, with_abus
         device(info, 0, what, time.monotonic() + 0.5, warm, [])
         stop = threading.Event()
         until = time.monotonic() + seconds + (1.5 if with_abuse else 0)
-        bad = abuse(info, until, stop) if with_abuse else []
+        bad = abuse(info, until, stop, with_abuse) if with_abuse else []
         if with_abuse:
             time.sleep(1.5)  # the attack in place before the devices start
         lat: list[float] = []
@@ -227,7 +229,9 @@ def main() -> int:
     run("reference: stdlib trivial", "stdlib", "whoami", n, sec)
     run("central: whoami", "central", "whoami", n, sec)
     run("central: device mix", "central", "mix", n, sec)
-    run("central: device mix under abuse", "central", "mix", n, sec, with_abuse=True)
+    run("central: mix, 400 bad sockets", "central", "mix", n, sec, with_abuse="sockets")
+    run("central: mix, 2 bench pollers", "central", "mix", n, sec, with_abuse="pages")
+    run("central: mix, both", "central", "mix", n, sec, with_abuse="all")
     return 0
 
 

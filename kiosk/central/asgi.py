@@ -9,8 +9,9 @@ under abuse needs beyond that is here:
   body (408 too);
 - the token and scope checked before the body is read, the body cut at its
   limit (413), never buffered beyond it;
-- the handlers run in thread pools, long-polls in their own, so a waiting pad,
-  a slow store call or a bench page never holds the event loop or the device API.
+- the handlers run in thread pools, long-polls and the bench pages each in their
+  own, so a waiting pad, a slow store call or a bench page polled hard never
+  holds the event loop or takes the device API's threads.
 """
 
 from __future__ import annotations
@@ -118,10 +119,14 @@ class BenchApp:
         self.central, self.limits = central, limits
         self.pool = ThreadPoolExecutor(limits.workers, thread_name_prefix="central")
         self.poll_pool = ThreadPoolExecutor(limits.long_poll_workers, thread_name_prefix="central-poll")
+        # The bench pages get two threads of their own: however hard they are polled,
+        # they take no thread from the devices and at most two at a time of the CPU.
+        self.bench_pool = ThreadPoolExecutor(2, thread_name_prefix="central-bench")
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.poll_pool.shutdown(wait=False, cancel_futures=True)
+        self.bench_pool.shutdown(wait=False, cancel_futures=True)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -154,7 +159,8 @@ class BenchApp:
             return await self._send(send, req, e.response, close=e.close)
         if fault and fault.kind == "slow":
             await asyncio.sleep(fault.delay)
-        resp = await loop.run_in_executor(self.poll_pool if ex.is_long_poll else self.pool, ex.respond)
+        pool = self.poll_pool if ex.is_long_poll else self.pool if ex.is_api else self.bench_pool
+        resp = await loop.run_in_executor(pool, ex.respond)
         await self._answer(scope, send, req, resp, fault)
 
     async def _read_body(self, req: Any, receive: Any, limit: int) -> None:

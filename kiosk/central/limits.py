@@ -28,6 +28,11 @@ class Limits:
     # Case lookups per device: a burst, then one every lookup_interval seconds.
     lookup_burst: int = 10
     lookup_interval: float = 3.0
+    # Bench pages, all clients together: a burst, then one every bench_interval
+    # seconds (a technician's browser needs a few a second; a script polling
+    # /bench/events.json without pause would otherwise take the CPU from the devices).
+    bench_burst: int = 8
+    bench_interval: float = 0.25
     # Requests handled at once (threads); long-polls have their own, larger pool.
     workers: int = 16
     long_poll_workers: int = 64

@@ -158,6 +158,17 @@ class Exchange:
             fn, scope, params = self._call
             return fn(central.running_store(), scope, **params)
         if path == "/bench" or path.startswith("/bench/"):
+            # Reads only (the forms a technician posts are light and rare).
+            wait = central.bench_limit.take("bench") if self.req.method == "GET" else None
+            if wait is not None:
+                seconds = max(1, math.ceil(wait))
+                return error_response(
+                    429,
+                    "rate_limited",
+                    "the bench pages are asked too often; try again shortly",
+                    {"Retry-After": str(seconds)},
+                    retry_after_s=seconds,
+                )
             return bench_page.route(central, self.req.method, path, self.query, self._body, self.headers)
         if path == "/":
             return Response(302, b"", "text/plain", {"Location": "/bench/"})
@@ -411,6 +422,7 @@ class BenchCentral:
             self.tls_files = (tls_cert, tls_key)
         self.limits = limits or Limits()
         self.lookup_limit = RateLimit(self.limits.lookup_burst, self.limits.lookup_interval)
+        self.bench_limit = RateLimit(self.limits.bench_burst, self.limits.bench_interval)
         # The contract lets the server answer a long-poll early; tests shorten it.
         self.long_poll_cap = long_poll_cap
         self.host, self.port = host, port

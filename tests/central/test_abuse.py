@@ -255,19 +255,21 @@ def test_polling_the_bench_pages_does_not_stall_event_uploads(central):
     nxt = requests.get(f"{central.url}/bench/events.json?after={page[-1]['n']}", headers=auth, timeout=5).json()
     assert nxt[0]["n"] > page[-1]["n"]
     stop = threading.Event()
-    polls = [0]
+    polls: list[int] = []
 
     def poll(path):
         with requests.Session() as s:
             while not stop.is_set():
-                s.get(central.url + path, headers=auth, timeout=10)
-                polls[0] += 1
+                r = s.get(central.url + path, headers=auth, timeout=10)
+                polls.append(r.status_code)
+                if r.status_code == 429:
+                    assert int(r.headers["Retry-After"]) >= 1
 
     pollers = [threading.Thread(target=poll, args=(p,)) for p in ("/bench/events.json?limit=1000", "/bench/")]
     [t.start() for t in pollers]
     took = []
     try:
-        assert wait_until(lambda: polls[0] >= 4, timeout=10)
+        assert wait_until(lambda: len(polls) >= 4, timeout=10)
         for i in range(20):
             t = time.monotonic()
             client.upload_events([_event("hall01-kiosk01", seq=10000 + i)])
@@ -278,3 +280,5 @@ def test_polling_the_bench_pages_does_not_stall_event_uploads(central):
         client.close()
     # Before: two pollers raised an upload from 2 ms to 1.4 s, past the dispensers' online timeout.
     assert statistics.median(took) < 0.25 and max(took) < 1.0, took
+    # Polled without pause, the bench pages are served a few a second, the rest told to wait.
+    assert 200 in polls and 429 in polls and set(polls) <= {200, 429}
