@@ -16,7 +16,10 @@ bench central in a child process for a few seconds each run:
 Prints requests/s, p50 and p99 per run. The mix looks a case up once a second
 per device, under the per-device rate limit (a 429 would count as an error).
 
-    .venv/bin/python bench/central_load.py [--devices 16] [--seconds 5]
+    .venv/bin/python bench/central_load.py [--devices 16] [--seconds 5] [--old-tree DIR]
+
+`--old-tree DIR` (a checkout of an earlier revision, `git worktree add DIR REV`)
+also runs the mix on that revision's bench central, as a second reference.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ sys.path.insert(0, str(ROOT))
 
 CHILD = r"""
 import json, sys, threading
+if sys.argv[4]:
+    sys.path.insert(0, sys.argv[4])  # an older checkout's kiosk/ (--old-tree)
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from kiosk.central.server import BenchCentral
 n = int(sys.argv[2])
@@ -59,6 +64,8 @@ if sys.argv[1] == "stdlib":
                       "password": ""}), flush=True)
 else:
     c = BenchCentral(sys.argv[3], long_poll_cap=1).start()
+    if not hasattr(c, "bench_password"):
+        c.bench_password = ""
     tokens = [c.issue_token(f"hall01-dev{i:02d}", ["dispenser", "lookup"]) for i in range(n)]
     cases = [c.create_case() for _ in range(8)]
     print(json.dumps({"url": c.url, "tokens": tokens, "password": c.bench_password,
@@ -72,9 +79,9 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
-def start(kind: str, devices: int, data: Path) -> tuple[subprocess.Popen, dict]:
+def start(kind: str, devices: int, data: Path, tree: str = "") -> tuple[subprocess.Popen, dict]:
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, kind, str(devices), str(data)],
+        [sys.executable, "-c", CHILD, kind, str(devices), str(data), tree],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -182,9 +189,9 @@ def abuse(info: dict, until: float, stop: threading.Event, kinds: str) -> list[t
     return threads
 
 
-def run(name: str, kind: str, what: str, devices: int, seconds: float, with_abuse: str = "") -> None:
+def run(name: str, kind: str, what: str, devices: int, seconds: float, with_abuse: str = "", tree: str = "") -> None:
     data = Path(tempfile.mkdtemp(prefix="central-load-"))
-    proc, info = start(kind, devices, data / "central")
+    proc, info = start(kind, devices, data / "central", tree)
     try:
         # warm up: every device's connection made, the first requests answered
         warm: list[float] = []
@@ -224,9 +231,17 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--devices", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument(
+        "--old-tree",
+        default="",
+        help="a checkout of an earlier revision (git worktree add DIR REV): its bench central runs the mix too",
+    )
     args = ap.parse_args()
     n, sec = args.devices, args.seconds
     run("reference: stdlib trivial", "stdlib", "whoami", n, sec)
+    if args.old_tree:
+        run("reference: old central, mix", "central", "mix", n, sec, tree=args.old_tree)
+        run("reference: old central, 2 pollers", "central", "mix", n, sec, with_abuse="pages", tree=args.old_tree)
     run("central: whoami", "central", "whoami", n, sec)
     run("central: device mix", "central", "mix", n, sec)
     run("central: mix, 400 bad sockets", "central", "mix", n, sec, with_abuse="sockets")
