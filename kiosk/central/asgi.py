@@ -4,7 +4,9 @@ uvicorn (asyncio, h11) parses HTTP, keeps idle keep-alive connections cheap and
 closes them after `keep_alive`; TLS is its own. What a central that must hold
 under abuse needs beyond that is here:
 
-- a cap on open connections: one over it is answered 503 and closed at once;
+- a cap on open connections: one over it closes the oldest connection that is
+  waiting for a request (never-served ones first: an idle or slow-loris flood)
+  with a 503, and only when every connection is busy is the newcomer refused 503;
 - a deadline on the request headers (slow-loris: 408 and close), and one on the
   body (408 too);
 - the token and scope checked before the body is read, the body cut at its
@@ -63,11 +65,37 @@ class BenchProtocol(H11Protocol):
             await app(scope, receive, send)
 
         self.app = with_transport
+        self._opened = self.loop.time()
+        self._requests = 0  # requests whose headers arrived on this connection
         if len(self.connections) > self.limits.max_connections:
-            transport.write(raw_error(503, "busy", "too many connections to the central; try again later"))
-            transport.close()
-            return
+            # Full: make room by closing a connection that is waiting for a request,
+            # one that never sent a whole one first (an idle or slow-loris flood),
+            # so a device can still get in. Only when every connection is busy with
+            # a request is the newcomer refused.
+            victim = self._evictable()
+            if victim is None:
+                transport.write(raw_error(503, "busy", "too many connections to the central; try again later"))
+                transport.close()
+                return
+            victim._close_with(503, "busy", "the central is full; this idle connection made room for another")
         self._arm()
+
+    def _waiting(self) -> bool:
+        """Open, and between requests (or in the headers of one): nothing of it is being served."""
+        return not (self._lingering or self.transport.is_closing()) and (
+            self.cycle is None or self.cycle.response_complete
+        )
+
+    def _evictable(self) -> BenchProtocol | None:
+        waiting = [p for p in self.connections if p is not self and isinstance(p, BenchProtocol) and p._waiting()]
+        return min(waiting, key=lambda p: (p._requests > 0, p._opened)) if waiting else None
+
+    def _close_with(self, status: int, code: str, message: str) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.transport.write(raw_error(status, code, message))
+        self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         if self._lingering:
@@ -77,9 +105,11 @@ class BenchProtocol(H11Protocol):
             self._arm()
         before = self.cycle
         super().data_received(data)
-        if self.cycle is not before and self._timer is not None:
-            self._timer.cancel()  # the headers are in: the body has its own deadline (the app's)
-            self._timer = None
+        if self.cycle is not before:
+            self._requests += 1
+            if self._timer is not None:
+                self._timer.cancel()  # the headers are in: the body has its own deadline (the app's)
+                self._timer = None
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Limits:
-    # Connections open at once; one more is answered 503 and closed at once, so
-    # a flood of idle sockets cannot use up the process's file descriptors.
+    # Connections open at once; one more closes the oldest one waiting for a
+    # request (503), or is refused 503 itself when all are busy: a flood of idle
+    # sockets can neither use up the file descriptors nor keep devices out.
     max_connections: int = 500  # well under the usual 1,024 file descriptors
     # From a connection's first byte (or its opening) to the end of the request
     # headers: a slow-loris client that trickles its headers gets 408.

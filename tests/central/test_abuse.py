@@ -118,21 +118,70 @@ def test_trickled_headers_get_408_while_devices_are_answered(central):
     client.close()
 
 
-def test_idle_connections_are_capped_and_closed(central):
-    idle = [_connect(central) for _ in range(SHORT.max_connections)]
-    # One over the cap: answered at once, 503, and closed, so no file descriptor stays taken.
-    extra = [_connect(central) for _ in range(5)]
-    for s in extra:
+def test_a_flood_of_idle_connections_makes_room_for_a_device(tmp_path):
+    cap = 24
+    central = BenchCentral(tmp_path / "c", limits=Limits(max_connections=cap, header_timeout=5)).start()
+    token = central.issue_token("hall01-kiosk01", ["dispenser"])
+    client = CentralClient(central.url, token, 0.5, 2.0)
+    try:
+        assert client.whoami()["device_id"] == "hall01-kiosk01"  # a device, kept alive, served before the flood
+        idle = [_connect(central) for _ in range(cap - 1)]  # the cap reached, with the device's connection
+        # Each newcomer past the cap closes the oldest never-served connection (503), not
+        # itself and not the device's: a flood cannot keep devices out, nor take file descriptors.
+        extra = [_connect(central) for _ in range(5)]
+        closed: set[int] = set()
+
+        def five_cut() -> bool:
+            closed.update(i for i, s in enumerate(idle) if i not in closed and _closed(s))
+            return len(closed) >= 5
+
+        assert wait_until(five_cut, timeout=3)
+        assert closed == set(range(5)), closed  # the oldest five
+        assert client.whoami()["device_id"] == "hall01-kiosk01"  # its kept-alive connection was left alone
+        fresh = CentralClient(central.url, token, 0.5, 2.0)  # and a device connecting now still gets in
+        assert fresh.whoami()["device_id"] == "hall01-kiosk01"
+        fresh.close()
+        for s in idle + extra:
+            s.close()
+    finally:
+        client.close()
+        central.stop()
+
+
+def test_a_connection_that_sends_nothing_is_cut_at_the_header_deadline(central):
+    s = _connect(central)
+    started = time.monotonic()
+    status, headers, body = _answer(s, timeout=SHORT.header_timeout + 3)
+    assert status == 408 and headers["connection"] == "close" and json.loads(body)["error"] == "too_slow"
+    assert SHORT.header_timeout - 0.1 <= time.monotonic() - started
+    assert wait_until(lambda: _closed(s), timeout=3)
+    s.close()
+
+
+def test_when_every_connection_is_busy_a_newcomer_is_refused_503(tmp_path):
+    central = BenchCentral(tmp_path / "c", long_poll_cap=5, limits=Limits(max_connections=3)).start()
+    try:
+        tokens = [central.issue_token(f"hall01-pad0{i}", ["pad"], f"0{i}") for i in (1, 2, 3)]
+        polls = []
+        for i, t in enumerate(tokens, 1):  # three long-polls hold the three connections with a request each
+            s = _connect(central)
+            since = central.store.window_session(f"0{i}")["rev"]
+            s.sendall(
+                f"GET /api/v1/windows/0{i}/session?wait=5&since={since} HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: Bearer {t}\r\n\r\n".encode()
+            )
+            polls.append(s)
+        assert wait_until(lambda: central.busy() == 3)
+        s = _connect(central)
         status, _, body = _answer(s)
         assert status == 503 and json.loads(body)["error"] == "busy"
-        assert wait_until(lambda s=s: _closed(s), timeout=2)
         s.close()
-    # The idle ones are cut at the header deadline (408), and the central answers again.
-    for s in idle:
-        assert _answer(s, timeout=SHORT.header_timeout + 3)[0] == 408
-        s.close()
-    token = central.issue_token("hall01-kiosk01", ["dispenser"])
-    assert wait_until(lambda: requests.get(f"{central.url}/api/v1/whoami", headers=_bearer(token), timeout=2).ok)
+        central.call_next("01")  # the long-polls still end normally
+        assert _answer(polls[0])[0] == 200
+        for p in polls:
+            p.close()
+    finally:
+        central.stop()
 
 
 def _bearer(token: str) -> dict:
