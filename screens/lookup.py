@@ -170,6 +170,11 @@ i18n.register(
             "To protect your data, lookups of this receipt number are locked for {m} minutes. "
             "A service counter can help you.",
         ),
+        "lookup.msg.try_later": ("查询的人较多，请稍候", "Busy right now: please wait a moment"),
+        "lookup.msg.try_later.body": (
+            "办件系统正忙，请 {s} 秒后再扫描一次。",
+            "The case system is busy. Please scan again in {s} seconds.",
+        ),
         "lookup.msg.bad_payload": ("无法识别这个二维码", "This code cannot be read"),
         "lookup.msg.bad_payload.body": (
             "请扫描受理通知书上的查询二维码，或点“手动输入”输入受理编号和查询码。",
@@ -604,6 +609,7 @@ class MessagePanel(BoxLayout):
             "phone": phone,
             "n": r.attempts_left if r and r.attempts_left is not None else 0,
             "m": r.locked_minutes if r and r.locked_minutes else self.screen.rt.cfg.lookup.lockout_minutes,
+            "s": r.retry_seconds if r and r.retry_seconds else 10,
         }
         self.ids.title.text = app.tr(key)
         self.ids.body.text = app.tr(key + ".body", **values)

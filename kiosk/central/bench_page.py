@@ -27,6 +27,7 @@ from kiosk.central.store import CASE_STATUSES, COLLECTION_METHODS, StoreError
 from kiosk.core.privacy import mask_name, mask_phone, mask_receipt, scrub
 
 COOKIE = "bench_session"
+EVENTS_PAGE, EVENTS_PAGE_MAX = 200, 1000  # /bench/events.json
 
 CSS = """body{font-family:sans-serif;margin:1em 2em;color:#222}table{border-collapse:collapse;margin-bottom:1em}
 td,th{border:1px solid #bbb;padding:2px 6px;font-size:90%;vertical-align:top}th{background:#eee}
@@ -125,7 +126,7 @@ def index(central) -> str:
             [[ln["day"], ln["category"], ln["first"], ln["last"], ln["device_id"]] for ln in st.leases()[-50:]],
         )
     )
-    ratings = [e for e in st.events(limit=100000) if e["kind"].startswith("rating.")][-100:]
+    ratings = st.latest_ratings(100)
     parts.append("<h2>Ratings</h2>")
     parts.append(
         _table(
@@ -144,14 +145,11 @@ def index(central) -> str:
         )
     )
     parts.append("<h2>Events (latest 100)</h2>")
-    evs = st.events(limit=100000)[-100:]
+    evs = st.events(limit=100, latest=True)
     parts.append(
         _table(
             ["received", "kind", "device", "seq", "id", "body"],
-            [
-                [e["received_at"], e["kind"], e["device_id"], e["seq"], e["id"], _short(e["body"])]
-                for e in reversed(evs)
-            ],
+            [[e["received_at"], e["kind"], e["device_id"], e["seq"], e["id"], _short(e["body"])] for e in evs],
         )
     )
     parts.append("<h2>Rejected events (dead letters on the device side)</h2>")
@@ -326,7 +324,11 @@ def route(central, method: str, path: str, query: dict, body: bytes, headers):
                 central.faults.add(Fault(**spec))
                 return json_response(200, central.faults.pending())
         if parts == ["events.json"] and method == "GET":
-            return json_response(200, st.events(query.get("kind")))
+            # A page at a time (`after` = the last `n` seen): a client polling it
+            # costs the device API one bounded read on its own connection.
+            after = int(query.get("after") or 0)
+            limit = min(max(1, int(query.get("limit") or EVENTS_PAGE)), EVENTS_PAGE_MAX)
+            return json_response(200, st.events(query.get("kind"), limit=limit, after=after))
         if parts == ["cases"] and method == "POST":
             case = st.create_case(
                 form.get("item_name", "").strip() or "个体工商户设立登记",

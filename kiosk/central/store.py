@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 import sqlite3
@@ -31,6 +32,8 @@ from kiosk.central.scope import EVENT_ROLE, Scope, check_roles
 from kiosk.core import keys
 from kiosk.core.privacy import mask_name
 from kiosk.core.time import hall_now
+
+log = logging.getLogger("kiosk.central")
 
 # The tables whose keys changed in schema 1 (ids scoped per device) are kept
 # apart so an older data directory can be rebuilt into them (see _migrate).
@@ -188,6 +191,9 @@ class CentralStore:
         # The hall's wall time, for booking slots and quota spans (tests set a fixed one).
         self.now: Callable[[], datetime] = lambda: hall_now(HALL_ZONE)
         self._lock = threading.RLock()
+        self._readers = threading.local()
+        self._readers_lock = threading.Lock()
+        self._reader_list: list[sqlite3.Connection] = []
         self.window_changed = threading.Condition(self._lock)
         self._db = sqlite3.connect(
             str(self.dir / keys.CENTRAL_DB_FILE), isolation_level=None, check_same_thread=False, timeout=30
@@ -206,6 +212,24 @@ class CentralStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        with self._readers_lock:
+            for db in self._reader_list:
+                db.close()
+            self._reader_list.clear()
+
+    def _r(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        """A read on this thread's own read-only connection: under WAL it sees every
+        committed write and never waits for the store lock, so the bench pages and
+        token checks cannot hold up the device API's writes (nor they them)."""
+        db = getattr(self._readers, "db", None)
+        if db is None:
+            uri = (self.dir / keys.CENTRAL_DB_FILE).resolve().as_uri() + "?mode=ro"
+            db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
+            db.row_factory = sqlite3.Row
+            self._readers.db = db
+            with self._readers_lock:
+                self._reader_list.append(db)
+        return db.execute(sql, params).fetchall()
 
     def _q(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -330,7 +354,7 @@ class CentralStore:
             return cur.rowcount
 
     def scope_for_token(self, token: str) -> Scope | None:
-        rows = self._q(
+        rows = self._r(
             "SELECT device_id, roles, window FROM tokens WHERE token_hash = ? AND revoked = 0", (token_hash(token),)
         )
         if not rows:
@@ -353,7 +377,7 @@ class CentralStore:
                 "revoked": bool(r["revoked"]),
                 "hash_prefix": r["token_hash"][:8],
             }
-            for r in self._q("SELECT * FROM tokens ORDER BY issued_at, rowid")
+            for r in self._r("SELECT * FROM tokens ORDER BY issued_at, rowid")
         ]
 
     # -- device config ----------------------------------------------------
@@ -657,55 +681,57 @@ class CentralStore:
 
     def accept_events(self, scope: Scope, events: list) -> list[dict]:
         """Exactly-once intake per device: same id + same content is a duplicate, same id + other
-        content a conflict. Ids are the device's own: another device's id never collides."""
+        content a conflict. Ids are the device's own: another device's id never collides.
+
+        Each event in its own savepoint: one that breaks in a way no check
+        foresaw (a number SQLite cannot hold, ...) is rejected alone, and the
+        rest of the batch is still taken."""
         results = []
-        device_id = scope.device_id
         with self._tx() as db:
             for ev in events:
                 eid = ev.get("id") if isinstance(ev, dict) else None
                 eid = eid if isinstance(eid, str) else None
-                why = self._check_event(scope, ev)
-                if why is None:
-                    content = canonical(ev["body"])
-                    row = db.execute(
-                        "SELECT kind, body FROM events WHERE device_id = ? AND id = ?", (device_id, eid)
-                    ).fetchone()
-                    if row is not None:
-                        if (row["kind"], row["body"]) == (ev["kind"], content):
-                            results.append({"id": eid, "status": "duplicate"})
-                            continue
-                        why = "conflict: this id was already received with a different body"
-                    elif ev["kind"] in RATING_OUTCOMES:
-                        why = self._check_session(db, scope, ev)
-                    if why is None:
-                        db.execute(
-                            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            (
-                                eid,
-                                device_id,
-                                ev["kind"],
-                                content,
-                                ev["created_at"],
-                                ev["boot_id"],
-                                ev["seq"],
-                                now_iso(),
-                            ),
-                        )
-                        self._apply_event(db, scope, ev)
-                        results.append({"id": eid, "status": "accepted"})
-                        continue
-                db.execute(
-                    "INSERT INTO rejections (event_id, device_id, kind, reason, at) VALUES (?, ?, ?, ?, ?)",
-                    (
-                        eid,
-                        device_id,
-                        ev.get("kind") if isinstance(ev, dict) and isinstance(ev.get("kind"), str) else None,
-                        why,
-                        now_iso(),
-                    ),
-                )
-                results.append({"id": eid, "status": "rejected", "reason": why})
+                db.execute("SAVEPOINT one_event")
+                try:
+                    result = self._accept_one(db, scope, ev, eid)
+                except (sqlite3.Error, OverflowError, TypeError, ValueError, KeyError) as e:
+                    db.execute("ROLLBACK TO one_event")
+                    log.warning("bench central: event of %s could not be stored: %s", scope.device_id, type(e).__name__)
+                    result = {"id": eid, "status": "rejected", "reason": f"invalid: the event cannot be stored ({e})"}
+                    self._reject(db, scope, ev, eid, result["reason"])
+                db.execute("RELEASE one_event")
+                results.append(result)
         return results
+
+    def _accept_one(self, db, scope: Scope, ev: Any, eid: str | None) -> dict:
+        why = self._check_event(scope, ev)
+        if why is None:
+            content = canonical(ev["body"])
+            row = db.execute(
+                "SELECT kind, body FROM events WHERE device_id = ? AND id = ?", (scope.device_id, eid)
+            ).fetchone()
+            if row is not None:
+                if (row["kind"], row["body"]) == (ev["kind"], content):
+                    return {"id": eid, "status": "duplicate"}
+                why = "conflict: this id was already received with a different body"
+            elif ev["kind"] in RATING_OUTCOMES:
+                why = self._check_session(db, scope, ev)
+            if why is None:
+                db.execute(
+                    "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (eid, scope.device_id, ev["kind"], content, ev["created_at"], ev["boot_id"], ev["seq"], now_iso()),
+                )
+                self._apply_event(db, scope, ev)
+                return {"id": eid, "status": "accepted"}
+        self._reject(db, scope, ev, eid, why)
+        return {"id": eid, "status": "rejected", "reason": why}
+
+    def _reject(self, db, scope: Scope, ev: Any, eid: str | None, why: str) -> None:
+        kind = ev.get("kind") if isinstance(ev, dict) and isinstance(ev.get("kind"), str) else None
+        db.execute(
+            "INSERT INTO rejections (event_id, device_id, kind, reason, at) VALUES (?, ?, ?, ?, ?)",
+            (eid, scope.device_id, kind[:60] if kind else None, why[:300], now_iso()),
+        )
 
     def _apply_event(self, db, scope: Scope, ev: dict) -> None:
         device_id = scope.device_id
@@ -777,11 +803,18 @@ class CentralStore:
         )
         return [r["display"] for r in rows]
 
-    def events(self, kind: str | None = None, limit: int = 100000) -> list[dict]:
-        sql = "SELECT * FROM events" + (" WHERE kind = ?" if kind else "") + " ORDER BY received_at, rowid LIMIT ?"
-        rows = self._q(sql, ((kind,) if kind else ()) + (limit,))
+    def events(
+        self, kind: str | None = None, limit: int = 100000, after: int = 0, *, latest: bool = False
+    ) -> list[dict]:
+        """Events in the order received (`n` increases), from after `n` = `after`; or
+        with `latest`, the newest `limit` ones, newest first. Bounded either way."""
+        where = "WHERE rowid > ?" + (" AND kind = ?" if kind else "")
+        order = "DESC" if latest else "ASC"
+        sql = f"SELECT rowid AS n, * FROM events {where} ORDER BY rowid {order} LIMIT ?"
+        rows = self._r(sql, (after,) + ((kind,) if kind else ()) + (limit,))
         return [
             {
+                "n": r["n"],
                 "id": r["id"],
                 "device_id": r["device_id"],
                 "kind": r["kind"],
@@ -794,11 +827,17 @@ class CentralStore:
             for r in rows
         ]
 
+    def latest_ratings(self, limit: int = 100) -> list[dict]:
+        rows = self._r(
+            "SELECT rowid AS n, * FROM events WHERE kind LIKE 'rating.%' ORDER BY rowid DESC LIMIT ?", (limit,)
+        )
+        return [dict(r, body=json.loads(r["body"])) for r in rows]
+
     def event_count(self) -> int:
-        return self._q("SELECT COUNT(*) FROM events")[0][0]
+        return self._r("SELECT COUNT(*) FROM events")[0][0]
 
     def rejections(self, limit: int = 100) -> list[dict]:
-        return [dict(r) for r in self._q("SELECT * FROM rejections ORDER BY n DESC LIMIT ?", (limit,))]
+        return [dict(r) for r in self._r("SELECT * FROM rejections ORDER BY n DESC LIMIT ?", (limit,))]
 
     # -- heartbeats -------------------------------------------------------
     def heartbeat(self, device_id: str, health: dict) -> dict:
@@ -810,7 +849,7 @@ class CentralStore:
         return {"received_at": now_iso(), "server_time": now_iso()}
 
     def latest_heartbeats(self) -> list[dict]:
-        rows = self._q(
+        rows = self._r(
             "SELECT h.* FROM heartbeats h JOIN (SELECT device_id, MAX(n) AS n FROM heartbeats "
             "GROUP BY device_id) m ON h.n = m.n ORDER BY h.device_id"
         )
@@ -928,7 +967,7 @@ class CentralStore:
     def cases(self) -> list[dict]:
         return [
             {"receipt_no": r["receipt_no"], "query_code": r["query_code"], **json.loads(r["data"])}
-            for r in self._q("SELECT * FROM cases ORDER BY created_at DESC")
+            for r in self._r("SELECT * FROM cases ORDER BY created_at DESC")
         ]
 
     def lookup_case(self, receipt_no: str, query_code: str) -> dict:
@@ -1226,11 +1265,11 @@ class CentralStore:
     def windows(self) -> list[dict]:
         return [
             self._session_json(r) | {"categories": json.loads(r["categories"])}
-            for r in self._q("SELECT * FROM windows ORDER BY window")
+            for r in self._r("SELECT * FROM windows ORDER BY window")
         ]
 
     def tickets(self, day: str | None = None) -> list[dict]:
-        rows = self._q("SELECT * FROM tickets WHERE day = ? ORDER BY id", (day or self.today(),))
+        rows = self._r("SELECT * FROM tickets WHERE day = ? ORDER BY id", (day or self.today(),))
         return [dict(r) for r in rows]
 
     # -- bookings (预约) -------------------------------------------------------
@@ -1244,4 +1283,4 @@ class CentralStore:
         return appointments.check_in(self, device_id, request_id, **kw)
 
     def leases(self) -> list[dict]:
-        return [dict(r) for r in self._q("SELECT * FROM leases ORDER BY issued_at")]
+        return [dict(r) for r in self._r("SELECT * FROM leases ORDER BY issued_at")]
