@@ -48,7 +48,7 @@ from kiosk.core.cache import Cache
 from kiosk.core.config import Config
 from kiosk.core.ledger import Ledger
 from kiosk.core.ports.document import Document
-from kiosk.core.time import MIN_REAL_YEAR, hall_now, in_hall, wall_now, zone_problem
+from kiosk.core.time import MIN_REAL_YEAR, clock_synced, hall_now, in_hall, wall_now, zone_problem
 from kiosk.roles.dispenser.layout import ticket_for
 from kiosk.sync.client import CentralClient
 from kiosk.sync.validate import check_lease, check_queue_status, check_ticket
@@ -269,6 +269,7 @@ class TicketService:
         printer: PrinterPort | None = None,
         now: Callable[[], datetime] = hall_now,
         mono: Callable[[], float] = time.monotonic,
+        synced: Callable[[], bool | None] = clock_synced,
         wake_sync: Callable[[], None] | None = None,
     ):
         self.cfg = cfg
@@ -280,6 +281,7 @@ class TicketService:
         self.printer = printer  # the printer port (submit / check_status), or None: refuse
         self.now = now  # wall time; aware (any zone) or naive (read as the hall's)
         self.mono = mono  # confirms a wall-clock day change (see _service_day)
+        self.synced = synced  # whether the wall clock is synchronised (NTP): see _confirmed_wall_date
         self.wake_sync = wake_sync
         self.paper = PaperReport()
         self.clock_behind: str | None = None  # the service day, when the wall clock is behind it
@@ -299,7 +301,11 @@ class TicketService:
     def _anchor_day(self) -> None:
         """Anchor the wall date to the monotonic clock at start, not at the first
         ticket: a wall clock that jumps a day ahead after a reboot and before any
-        citizen came would otherwise be trusted and print A900 twice in one day."""
+        citizen came would otherwise be trusted and print A900 twice in one day.
+        Only a synchronised clock is anchored at start: a Pi boots on yesterday's
+        saved time and NTP corrects it minutes later (see _confirmed_wall_date)."""
+        if self.synced() is False:
+            return
         try:
             with self.ledger.transaction() as tx:
                 self._confirmed_wall_date(tx, None)
@@ -550,6 +556,11 @@ class TicketService:
                 anchor = None  # another monotonic clock (a test's, a new process without boot id)
         except (ValueError, KeyError, TypeError):
             anchor = None
+        synced = self.synced()
+        if anchor is not None and anchor.get("synced") is False and synced:
+            # Anchored on a clock nobody had set yet (a Pi's saved boot time); it is
+            # synchronised now: its step forward is the correction, not a jump.
+            anchor = None
         if anchor is not None:
             est = float(anchor["wall"]) + (mono - float(anchor["mono"]))
             est_date = in_hall(datetime.fromtimestamp(est, UTC), self.zone()).date().isoformat()
@@ -570,7 +581,14 @@ class TicketService:
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (
                     keys.DISPENSER_DAY_ANCHOR,
-                    json.dumps({"boot": self.ledger.boot_id, "wall": now.timestamp(), "mono": mono}),
+                    json.dumps(
+                        {
+                            "boot": self.ledger.boot_id,
+                            "wall": now.timestamp(),
+                            "mono": mono,
+                            "synced": synced is not False,
+                        }
+                    ),
                 ),
             )
         return wall
