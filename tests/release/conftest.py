@@ -97,6 +97,19 @@ def build(tmp: Path, key: Path, version: str, product: Path | None = None, arch:
     shutil.copy2(product, wheels / product.name)
     lock = lock_for([dep], tmp / f"lock-{version}.txt")
     out = tmp / "dist"
-    what = ["--version", version, "--arch", arch]
-    run([*KIOSK, "bundle", "build", "--wheels", wheels, "--lock", lock, "--key", key, "--out", out, *what])
+    from kiosk.core.ledger import MIGRATIONS
+    from kiosk.release.bundle import build_bundle
+
+    # In-process (the CLI's `kiosk bundle build` is this call; test_bundle runs the CLI once).
+    out.mkdir(exist_ok=True)
+    build_bundle(
+        wheels=wheels,
+        lock=lock,
+        key=key,
+        out_dir=out,
+        version=version,
+        arch=arch,
+        python="3.11",
+        ledger_schema=len(MIGRATIONS),
+    )
     return out / f"hall-kiosk-{version}-{arch}.tar"

@@ -118,9 +118,15 @@ def test_a_changed_bundle_is_refused_and_nothing_installed(tmp_path, release_key
     assert proc.returncode == 2 and expect in proc.stderr
 
 
-def test_verify_names_what_it_checked(tmp_path, release_key):
+def test_cli_builds_and_verifies(tmp_path, release_key):
     key, pub, _ = release_key
     tar = build(tmp_path, key, "0.3.0")
+    wheels = tmp_path / "wheels-0.3.0"
+    (tmp_path / "cli").mkdir()
+    what = ["--version", "0.3.0", "--arch", "x86_64", "--lock", tmp_path / "lock-0.3.0.txt"]
+    proc = run([*KIOSK, "bundle", "build", "--wheels", wheels, "--key", key, "--out", tmp_path / "cli", *what])
+    assert "hall-kiosk-0.3.0-x86_64.tar" in proc.stdout and "signed" in proc.stdout
+    tar = tmp_path / "cli" / "hall-kiosk-0.3.0-x86_64.tar"
     proc = run([*KIOSK, "bundle", "verify", tar, "--trust", pub])
     assert "signature and" in proc.stdout and "hall-kiosk-0.3.0-x86_64" in proc.stdout
 
