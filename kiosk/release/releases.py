@@ -92,6 +92,14 @@ class Layout:
         except OSError:
             return None
 
+    def target(self, link: Path) -> Path | None:
+        """The release folder a link points at, if it is one that can run: a complete
+        bundle release, or the checkout install of systemd/install.sh (/opt/kiosk)."""
+        if not link.is_symlink():
+            return None
+        path = Path(os.path.realpath(link))
+        return path if (path / COMPLETE).exists() or (path / "venv/bin/kiosk").exists() else None
+
     def installed(self) -> list[str]:
         if not self.releases.is_dir():
             return []
@@ -206,13 +214,16 @@ def apply_update(
         bundle = unpack(source, scratch)
         manifest = verify(bundle, trust)  # BundleError: nothing was written outside scratch
         running = layout.version_of(layout.current)
+        running_dir = layout.target(layout.current)
         if running == manifest.version:
             raise UpdateError(f"release {manifest.version} is already the current one; nothing to do")
         dest = install_release(bundle, manifest, layout, system_site_packages=system_site_packages)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    if running is not None:
-        switch_link(layout.previous, layout.release(running))
+    if running_dir is not None:
+        switch_link(layout.previous, running_dir)
+    else:
+        running = None  # nothing that runs to go back to: this install is the first
     switch_link(layout.current, dest)
     state = {
         "state": "trial" if running is not None else "confirmed",
@@ -265,10 +276,11 @@ def check(root: Path, storage_dir: Path, *, clock: Callable[[], float] = time.ti
     elif clock() - float(state.get("switched_at", 0)) > float(state.get("trial_s", TRIAL_S)):
         reason = f"release {version} did not confirm its health within {int(state.get('trial_s', TRIAL_S))} s"
     if reason is not None:
-        if not previous or not (layout.release(previous) / COMPLETE).exists():
+        back = layout.target(layout.previous)
+        if not previous or back is None:
             state.update(state="failed", reason=reason + f"; no previous release to go back to ({previous})")
         else:
-            switch_link(layout.current, layout.release(previous))
+            switch_link(layout.current, back)
             state.update(state="rolled_back", reason=reason, rolled_back_to=previous, rolled_back_at=clock())
             # The failed start's crash count belongs to the failed release.
             BootGuard(storage_dir).reset()
@@ -280,11 +292,12 @@ def rollback(root: Path, reason: str, *, clock: Callable[[], float] = time.time)
     """A technician's rollback: current back to previous, whatever the trial says."""
     layout = Layout(root)
     running, previous = layout.version_of(layout.current), layout.version_of(layout.previous)
-    if previous is None or previous == running or not (layout.release(previous) / COMPLETE).exists():
+    back, here = layout.target(layout.previous), layout.target(layout.current)
+    if back is None or previous == running:
         raise UpdateError(f"{layout.previous}: no previous release to go back to (current is {running})")
-    switch_link(layout.current, layout.release(previous))
-    if running:
-        switch_link(layout.previous, layout.release(running))
+    switch_link(layout.current, back)
+    if here is not None:
+        switch_link(layout.previous, here)
     state: dict[str, Any] = {"state": "rolled_back", "version": running, "rolled_back_to": previous}
     state.update(reason=reason, rolled_back_at=clock())
     _write_json(layout.update_file, state)

@@ -178,3 +178,20 @@ def test_bundle_manifest_records_the_ledger_schema(device):
     root, _, _, _ = device
     manifest = json.loads((Layout(root).release("0.1.0") / "manifest.json").read_text())
     assert manifest["ledger_schema"] == len(MIGRATIONS)
+
+
+def test_first_bundle_on_a_checkout_install_keeps_it_to_go_back_to(tmp_path, installed):
+    """systemd/install.sh makes /opt/hall-kiosk/current point at /opt/kiosk; the first
+    bundle installs beside it and a failed trial goes back to that checkout install."""
+    golden, bundles, pub = installed
+    root, storage = tmp_path / "root", tmp_path / "storage"
+    storage.mkdir()
+    checkout = root / "opt/kiosk/venv/bin"
+    checkout.mkdir(parents=True)
+    (checkout / "kiosk").write_text("#!/bin/sh\n")
+    shutil.copytree(golden / "opt/hall-kiosk/releases/0.2.0", root / "opt/hall-kiosk/releases/0.2.0", symlinks=True)
+    os.symlink(root / "opt/kiosk", root / "opt/hall-kiosk/current")
+    state = apply_update(bundles["0.2.0"], root, pub)
+    assert state["state"] == "trial" and state["previous"] == "kiosk"
+    assert check(root, storage, clock=lambda: 9e9)["state"] == "rolled_back"
+    assert os.path.realpath(Layout(root).current) == str((root / "opt/kiosk").resolve())
