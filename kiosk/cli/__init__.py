@@ -15,6 +15,7 @@ PLUGINS = (
     "kiosk.cli.dispenser",
     "kiosk.cli.lookup",
     "kiosk.cli.pad",
+    "kiosk.cli.provision",
     "kiosk.cli.release",
     "kiosk.cli.technician",
     "kiosk.cli.voice",

@@ -131,8 +131,8 @@ def cmd_update(args) -> int:
         if args.central:
             from kiosk.release.offer import update_from_central
 
-            state = update_from_central(args.config, root, trust, trial_s=trial)
-            print(_said(state) if state else "the central offers no newer release for this device")
+            offered = update_from_central(args.config, root, trust, trial_s=trial)
+            print(_said(offered) if offered else "the central offers no newer release for this device")
             return 0
         if args.rollback:
             print(_said(releases.rollback(root, "a technician asked for it (kiosk update --rollback)")))

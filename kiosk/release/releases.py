@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiosk.release.bundle import LOCK, MANIFEST, WHEELS, BundleError, Manifest, unpack, verify
+from kiosk.release.bundle import LOCK, MANIFEST, SIGNATURE, WHEELS, BundleError, Manifest, unpack, verify
 
 BASE = "opt/hall-kiosk"
 UPDATE_FILE = "update.json"
@@ -205,14 +205,18 @@ def apply_update(
     system_site_packages: bool = False,
     trial_s: float = TRIAL_S,
     clock: Callable[[], float] = time.time,
+    expect_signature: str | None = None,
 ) -> dict[str, Any]:
-    """Check the bundle, install it beside the others and switch current to it (on trial)."""
+    """Check the bundle, install it beside the others and switch current to it (on trial).
+    expect_signature: the one the central offered; a bundle with another is refused."""
     layout = Layout(root)
     layout.releases.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".incoming-", dir=layout.base))
     try:
         bundle = unpack(source, scratch)
         manifest = verify(bundle, trust)  # BundleError: nothing was written outside scratch
+        if expect_signature is not None and (bundle / SIGNATURE).read_text().strip() != expect_signature.strip():
+            raise BundleError(f"{source}: not the bundle the central offered (another signature); nothing installed")
         running = layout.version_of(layout.current)
         running_dir = layout.target(layout.current)
         if running == manifest.version:
