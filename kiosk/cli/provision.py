@@ -47,7 +47,8 @@ def device_config(template: dict[str, Any], row: dict[str, str]) -> dict[str, An
     data = json.loads(json.dumps(template))  # a deep copy of plain TOML data
     roles = [r for r in row["roles"].replace(";", " ").split() if r]
     data.setdefault("device", {}).update(id=row["id"], roles=roles)
-    data.setdefault("central", {}).setdefault("token_file", TOKEN_FILE)
+    # The token goes where the Ansible role puts it, whatever the template says.
+    data.setdefault("central", {})["token_file"] = TOKEN_FILE
     if row.get("window"):
         data.setdefault("pad", {})["window"] = row["window"]
     if row.get("printer_port"):
