@@ -415,8 +415,14 @@ class Handler(BaseHTTPRequestHandler):
             return Response(304, b"", ctype, {"ETag": etag})
         return Response(200, photo, ctype, {"ETag": etag, "Cache-Control": "max-age=3600"})
 
+    def _arch(self) -> str:
+        arch = self.query.get("arch", "")
+        if arch not in ("aarch64", "x86_64"):
+            raise ApiError(400, "invalid", "give ?arch=aarch64 or ?arch=x86_64 (the device's platform.machine())")
+        return arch
+
     def _release(self, store, scope):
-        offer = store.offered_release(scope.device_id, self.query.get("arch", ""))
+        offer = store.offered_release(scope.device_id, self._arch())
         if offer is None:
             return Response(204, b"", "application/json")
         offer.pop("file")
@@ -424,7 +430,7 @@ class Handler(BaseHTTPRequestHandler):
         return json_response(200, offer)
 
     def _release_bundle(self, store, scope):
-        offer = store.offered_release(scope.device_id, self.query.get("arch", ""))
+        offer = store.offered_release(scope.device_id, self._arch())
         if offer is None:
             raise ApiError(404, "not_found", "no release is offered to this device's group and arch")
         return Response(200, Path(offer["file"]).read_bytes(), "application/x-tar")
