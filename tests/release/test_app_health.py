@@ -75,3 +75,38 @@ def test_a_healthy_new_release_confirms_itself_and_keeps_serving(tmp_path):
         proc.kill()
     assert check(root, storage)["state"] == "confirmed"
     assert Layout(root).version_of(Layout(root).current) == __version__
+
+
+def test_after_a_rollback_across_a_migration_the_older_release_says_so_and_keeps_the_data(tmp_path):
+    """The ledger rule on the device: `kiosk run` of this (older) release on a ledger a
+    newer release migrated comes up out of service naming the schema, and changes nothing."""
+    import sqlite3
+
+    from kiosk.core.ledger import MIGRATIONS, Ledger
+    from tests.core.test_unusable_start import ready_status, start_under_notify
+
+    config = write_config(tmp_path)
+    ledger_path = tmp_path / "data" / "ledger.sqlite3"
+    ledger_path.parent.mkdir(parents=True)
+    ledger = Ledger(ledger_path)
+    with ledger.transaction() as tx:
+        ledger.add_event(tx, "ticket", {"n": 1})
+    ledger.close()
+    with sqlite3.connect(ledger_path) as conn:
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    proc, sock = start_under_notify(tmp_path, config)
+    try:
+        status = ready_status(proc, sock)
+        assert status.startswith("out of service: storage unusable")
+        assert f"schema {len(MIGRATIONS) + 1}, newer than this software" in status
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and "Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        sock.close()
+    with sqlite3.connect(ledger_path) as conn:  # not migrated back, nothing lost
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) + 1
+        assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 1
