@@ -41,11 +41,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kiosk.core import keys
 from kiosk.release.bundle import LOCK, MANIFEST, SIGNATURE, WHEELS, BundleError, Manifest, unpack, verify
 
 BASE = "opt/hall-kiosk"
 UPDATE_FILE = "update.json"
-HEALTH_FILE = "release-health.json"  # in the storage folder: the app may write there, not under /opt
+HEALTH_FILE = keys.RELEASE_HEALTH_FILE  # in the storage folder: the app may write there, not under /opt
 COMPLETE = ".complete"
 TRIAL_S = 600  # a new release must confirm its health within this long after the switch
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 from kiosk import __version__
+from kiosk.core import keys
 from kiosk.release.releases import HEALTH_FILE, Layout, check, switch_link
 from tests.helpers import wait_until, write_config
 
@@ -30,7 +31,7 @@ def on_trial(tmp_path):
 
 def start(config, root, tmp_path):
     env = {**os.environ, "KIOSK_RELEASE_ROOT": str(root), "SDL_VIDEODRIVER": "offscreen", "KIVY_NO_ARGS": "1"}
-    env["KIVY_HOME"] = str(tmp_path / "kivy")
+    env["KIVY_HOME"] = str(tmp_path / keys.KIVY_HOME_DIR)
     return subprocess.Popen(
         [sys.executable, "-m", "kiosk", "run", "--config", str(config)],
         env=env,
@@ -86,7 +87,7 @@ def test_after_a_rollback_across_a_migration_the_older_release_says_so_and_keeps
     from tests.core.test_unusable_start import ready_status, start_under_notify
 
     config = write_config(tmp_path)
-    ledger_path = tmp_path / "data" / "ledger.sqlite3"
+    ledger_path = tmp_path / "data" / keys.LEDGER_FILE
     ledger_path.parent.mkdir(parents=True)
     ledger = Ledger(ledger_path)
     with ledger.transaction() as tx:

@@ -10,6 +10,7 @@ import sqlite3
 
 import pytest
 
+from kiosk.core import keys
 from kiosk.core.bootguard import BootGuard
 from kiosk.core.ledger import MIGRATIONS, Ledger, LedgerError
 from kiosk.release import releases
@@ -155,7 +156,7 @@ def test_an_interrupted_install_is_never_switched_to(device, tmp_path):
 def test_ledger_rule_an_older_release_refuses_a_newer_schema_and_keeps_its_data(tmp_path):
     """The rule (kiosk/release/releases.py): a rollback never touches the ledger; the
     older release refuses a ledger a newer one migrated, clearly, and changes nothing."""
-    path = tmp_path / "ledger.sqlite3"
+    path = tmp_path / keys.LEDGER_FILE
     ledger = Ledger(path)
     with ledger.transaction() as tx:
         ledger.add_event(tx, "ticket", {"n": 1})
