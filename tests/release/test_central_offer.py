@@ -31,6 +31,10 @@ def test_central_offers_a_release_to_a_group_and_the_device_installs_it(tmp_path
     token = central.issue_token("demo-kiosk")
     config = write_config(tmp_path, {"central": {"url": central.url}}, token=token)
     root = tmp_path / "root"
+    # The pip install itself is tested in test_bundle/test_releases: here the release
+    # folder is made ready, so the download, hash and signature checks are what runs.
+    ready = root / "opt/hall-kiosk/releases/0.2.0"
+    ready.mkdir(parents=True)
     update = [*KIOSK, "update", "--central", "--config", config, "--root", root, "--trust", pub]
 
     # Offered to the pilot group only: this device (group "default") is not in it yet.
@@ -42,6 +46,7 @@ def test_central_offers_a_release_to_a_group_and_the_device_installs_it(tmp_path
     assert not Layout(root).current.exists()
 
     central.store.set_group("demo-kiosk", "pilot")
+    (ready / ".complete").write_text("installed earlier\n")
     out = run(update).stdout
     assert "release 0.2.0 is current" in out
     assert Layout(root).version_of(Layout(root).current) == "0.2.0"
