@@ -390,6 +390,7 @@ def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
         return run_unusable("storage", [problem.line(cfg.path)], cfg, fixed=lambda: check_storage(storage) is None)
     prepare_kivy(cfg)
     from kiosk.core.bootguard import BootGuard, OutOfServiceRuntime  # no boot loop (kiosk/core/bootguard.py)
+    from kiosk.core.ledger import LedgerError
 
     guard = BootGuard(cfg.storage.dir)
     tripped = guard.begin()
@@ -409,9 +410,10 @@ def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
             rt.boot_guard = guard
             if runtime_hook:
                 runtime_hook(rt)
-        except (OSError, sqlite3.Error) as e:
+        except (OSError, sqlite3.Error, LedgerError) as e:
             # The storage passed the write check but its files do not open (a damaged
-            # ledger, a cache another user owns): the same screen, not a crash loop.
+            # ledger, a cache another user owns, a ledger a newer release migrated
+            # before a rollback): the same screen, not a crash loop; data untouched.
             guard.record_error(e)
             line = f"{cfg.path}: storage.dir: {cfg.storage.dir}: {type(e).__name__}: {e}"
             print(f"kiosk: {line}", file=sys.stderr)
@@ -558,7 +560,7 @@ def _supervise(app, guard) -> None:
             return
         notify.ready("out of service" if guard.tripped else "serving")
         if not guard.tripped:
-            selftest.start_background(app.rt)
+            _confirm_release(app, selftest.start_background(app.rt))
             Clock.schedule_once(lambda dt: guard.mark_healthy(), guard.healthy_after_s)
 
     app.first_frame_callbacks.append(first_frame)
@@ -581,6 +583,41 @@ def _supervise(app, guard) -> None:
             return False
 
     Clock.schedule_interval(stop_if_asked, 0.25)
+
+
+def _confirm_release(app, selftest_thread) -> None:
+    """After an update the new release is on trial (kiosk/release/releases.py): its
+    first frame is drawn; once the self-check is done its verdict goes to the
+    storage folder. A failed one on trial exits for a restart, and the check that
+    runs as root before the next start switches back to the previous release."""
+    from kivy.clock import Clock
+
+    from kiosk import __version__
+    from kiosk.core.bootguard import RESTART_EXIT_CODE
+    from kiosk.release.releases import TRIAL_S, confirm_health, on_trial, release_root
+
+    root = release_root()
+    storage = Path(app.rt.cfg.storage.dir)
+
+    def restart(dt):
+        app.exit_code = RESTART_EXIT_CODE
+        app.stop()
+
+    def work():
+        trial = on_trial(root, __version__)
+        wait = float(trial["trial_s"]) - (time.time() - float(trial["switched_at"])) if trial else TRIAL_S
+        selftest_thread.join(max(wait, 1.0))
+        result = None if selftest_thread.is_alive() else app.rt.selftest_result
+        try:
+            failed = confirm_health(storage, __version__, result, root)
+        except OSError as e:
+            log.error("cannot write the release health to %s: %s", storage, e.strerror)
+            return
+        if failed:
+            log.error("release %s on trial failed its health check: restarting into the previous one", __version__)
+            Clock.schedule_once(restart)
+
+    threading.Thread(target=work, name="release-health", daemon=True).start()
 
 
 def screenshot(

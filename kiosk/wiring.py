@@ -78,10 +78,19 @@ def _build(cfg: Config, *, demo: bool, central: bool) -> Runtime:
             ROLE_BUILDERS[role](rt)
         _add_metrics(rt)
         _add_voice(rt)
+        _add_release(rt)
     except BaseException:
         rt.stop()
         raise
     return rt
+
+
+def _add_release(rt: Runtime) -> None:
+    """The heartbeat says how the last update ended (kept, or rolled back and why)."""
+    from kiosk.release.releases import heartbeat_part, release_root
+
+    root = release_root()
+    rt.health_parts["release"] = lambda: heartbeat_part(root)
 
 
 def _connect_central(rt: Runtime) -> None:

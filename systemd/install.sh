@@ -88,6 +88,10 @@ run rsync -a --delete --exclude .git --exclude '__pycache__' --exclude '*-data' 
 # --system-site-packages: gpiozero and lgpio come from Pi OS (PyPI lgpio needs a compiler).
 [ -x "$PREFIX/venv/bin/python" ] || run python3 -m venv --system-site-packages "$PREFIX/venv"
 run "$PREFIX/venv/bin/pip" install --upgrade --no-cache-dir "$PREFIX/src"
+# The unit runs /opt/hall-kiosk/current/venv/bin/kiosk: a checkout install is that
+# "current" until the first bundle (kiosk update --from) installs side by side.
+run mkdir -p /opt/hall-kiosk
+[ -e /opt/hall-kiosk/current ] || run ln -sfn "$PREFIX" /opt/hall-kiosk/current
 
 say "configuration in $ETC"
 run install -d -m 0750 -o root -g "$USER_NAME" "$ETC"

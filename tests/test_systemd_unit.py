@@ -46,7 +46,7 @@ def _verify(tmp_path, text: str) -> subprocess.CompletedProcess:
 
 
 def _with_existing_binary(text: str) -> str:
-    # The real ExecStart (/opt/kiosk/venv/bin/kiosk) exists only on a device;
+    # The real ExecStart (/opt/hall-kiosk/current/venv/bin/kiosk) exists only on a device;
     # verify would rightly fail on it, so point it at a binary that exists.
     return re.sub(r"(?m)^ExecStart=\S+", "ExecStart=" + shutil.which("true"), text)
 

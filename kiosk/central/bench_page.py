@@ -20,6 +20,7 @@ import hmac
 import io
 import json
 from html import escape
+from pathlib import Path
 from urllib.parse import parse_qs, quote
 
 from kiosk.central.faults import Fault
@@ -386,6 +387,15 @@ def route(central, method: str, path: str, query: dict, body: bytes, headers):
         if len(parts) == 3 and parts[0] == "tokens" and parts[2] == "revoke" and method == "POST":
             st.revoke_tokens(parts[1])
             return _redirect()
+        if parts == ["tokens.json"] and method == "POST":  # provisioning (kiosk provision)
+            spec = json.loads(body or b"{}")
+            device_id = str(spec.get("device_id") or "").strip()
+            token = st.issue_token(device_id, list(spec.get("roles") or []), spec.get("window") or None)
+            st.set_group(device_id, str(spec.get("group") or "default"))
+            return json_response(200, {"device_id": device_id, "token": token, "group": st.group_of(device_id)})
+        if parts == ["releases.json"] and method == "POST":  # offer a bundle on this machine to a group
+            spec = json.loads(body or b"{}")
+            return json_response(200, st.offer_release(str(spec.get("group") or "default"), Path(spec["path"])))
         if parts == ["tokens"] and method == "POST":
             roles = [r for r in ("dispenser", "lookup", "pad") if form.get(f"role_{r}")]
             token = st.issue_token(form.get("device_id", "").strip(), roles, form.get("window", "").strip() or None)

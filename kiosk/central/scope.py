@@ -20,6 +20,8 @@ OPERATION_ROLE: dict[str, str | None] = {
     "whoami": None,
     "getConfig": None,
     "heartbeat": None,
+    "offeredRelease": None,  # every device asks which release its group should run
+    "releaseBundle": None,
     "queueStatus": None,
     "queueStatusOne": None,
     "uploadEvents": None,  # each event is then checked by its family, below

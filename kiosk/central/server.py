@@ -189,6 +189,8 @@ class Exchange:
             ("GET", r"/windows/(?P<window>[^/]+)/staff", "staffCard", self._staff),
             ("GET", r"/staff/(?P<staff_id>[^/]+)/photo", "staffPhoto", self._photo),
             ("POST", r"/heartbeat", "heartbeat", self._heartbeat),
+            ("GET", r"/release", "offeredRelease", self._release),
+            ("GET", r"/release/bundle", "releaseBundle", self._release_bundle),
         ]
 
     @property
@@ -342,6 +344,26 @@ class Exchange:
             return Response(304, b"", ctype, {"ETag": etag})
         return Response(200, photo, ctype, {"ETag": etag, "Cache-Control": "max-age=3600"})
 
+    def _arch(self) -> str:
+        arch = self.query.get("arch", "")
+        if arch not in ("aarch64", "x86_64"):
+            raise ApiError(400, "invalid", "give ?arch=aarch64 or ?arch=x86_64 (the device's platform.machine())")
+        return arch
+
+    def _release(self, store, scope):
+        offer = store.offered_release(scope.device_id, self._arch())
+        if offer is None:
+            return Response(204, b"", "application/json")
+        offer.pop("file")
+        offer["url"] = f"{API}/release/bundle?arch={offer['arch']}"
+        return json_response(200, offer)
+
+    def _release_bundle(self, store, scope):
+        offer = store.offered_release(scope.device_id, self._arch())
+        if offer is None:
+            raise ApiError(404, "not_found", "no release is offered to this device's group and arch")
+        return Response(200, Path(offer["file"]).read_bytes(), "application/x-tar")
+
     def _heartbeat(self, store, scope):
         body = self._json_body()
         _check_health(body)
@@ -367,6 +389,8 @@ _WHAT = {
     "whoami": "ask who it is",
     "getConfig": "read the config",
     "heartbeat": "send a heartbeat",
+    "offeredRelease": "ask for the offered release",
+    "releaseBundle": "download the offered release",
     "queueStatus": "read the queue",
     "queueStatusOne": "read the queue",
     "uploadEvents": "upload events",

@@ -58,6 +58,10 @@ SCHEMA_VERSION = 1
 SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS device_groups (device_id TEXT PRIMARY KEY, grp TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS release_offers (
+    grp TEXT NOT NULL, arch TEXT NOT NULL, version TEXT NOT NULL, sha256 TEXT NOT NULL, signature TEXT NOT NULL,
+    size INTEGER NOT NULL, file TEXT NOT NULL, offered_at TEXT NOT NULL, PRIMARY KEY (grp, arch));
 CREATE TABLE IF NOT EXISTS tokens (
     token_hash TEXT PRIMARY KEY, device_id TEXT NOT NULL, issued_at TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0,
     roles TEXT NOT NULL DEFAULT '[]', window TEXT);
@@ -346,6 +350,74 @@ class CentralStore:
                 (token_hash(token), device_id, now_iso(), canonical(sorted(role_set)), window),
             )
         return token
+
+    # -- device groups and release offers (a rollout goes group by group) --------
+    def set_group(self, device_id: str, group: str) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", group or ""):
+            raise ValueError(f"group {group!r}: use letters, digits, '.', '_' or '-'")
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO device_groups (device_id, grp) VALUES (?, ?)", (device_id, group))
+
+    def group_of(self, device_id: str) -> str:
+        rows = self._q("SELECT grp FROM device_groups WHERE device_id = ?", (device_id,))
+        return rows[0]["grp"] if rows else "default"
+
+    def offer_release(self, group: str, bundle_tar: Path) -> dict:
+        """Offer a signed bundle (.tar) to one device group. The central does not
+        check the signature (devices do, against their own keys); it hashes the file
+        and passes the bundle's signature along so a device can refuse early."""
+        import hashlib
+        import shutil
+        import tarfile
+
+        self.set_group("-", group)  # validates the name
+        with tarfile.open(bundle_tar) as tf:
+            names = tf.getnames()
+            sig_name = next((n for n in names if n.count("/") == 1 and n.endswith("/manifest.sig")), None)
+            man_name = next((n for n in names if n.count("/") == 1 and n.endswith("/manifest.json")), None)
+            if not sig_name or not man_name:
+                raise ValueError(f"{bundle_tar}: not a release bundle (no manifest.json / manifest.sig)")
+            signature = tf.extractfile(sig_name).read().decode("ascii").strip()  # type: ignore[union-attr]
+            manifest = json.loads(tf.extractfile(man_name).read())  # type: ignore[union-attr]
+        folder = self.dir / "releases"
+        folder.mkdir(exist_ok=True)
+        kept = folder / Path(bundle_tar).name
+        if Path(bundle_tar).resolve() != kept.resolve():
+            shutil.copyfile(bundle_tar, kept)
+        digest = hashlib.sha256(kept.read_bytes()).hexdigest()
+        offer = {
+            "group": group,
+            "arch": str(manifest["arch"]),
+            "version": str(manifest["version"]),
+            "sha256": digest,
+            "signature": signature,
+            "size": kept.stat().st_size,
+        }
+        with self._tx() as db:
+            db.execute("DELETE FROM device_groups WHERE device_id = '-'")
+            db.execute(
+                "INSERT OR REPLACE INTO release_offers (grp, arch, version, sha256, signature, size, file, offered_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (group, offer["arch"], offer["version"], digest, signature, offer["size"], kept.name, now_iso()),
+            )
+        return offer
+
+    def offered_release(self, device_id: str, arch: str) -> dict | None:
+        group = self.group_of(device_id)
+        rows = self._q("SELECT * FROM release_offers WHERE grp = ? AND arch = ?", (group, arch))
+        if not rows:
+            return None
+        r = rows[0]
+        return {
+            "version": r["version"],
+            "arch": r["arch"],
+            "group": r["grp"],
+            "sha256": r["sha256"],
+            "signature": r["signature"],
+            "size": r["size"],
+            "offered_at": r["offered_at"],
+            "file": str(self.dir / "releases" / r["file"]),
+        }
 
     def revoke_tokens(self, device_id: str) -> int:
         """Revoke every token of the device; returns how many were still valid."""

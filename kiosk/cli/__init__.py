@@ -16,6 +16,8 @@ PLUGINS = (
     "kiosk.cli.dispenser",
     "kiosk.cli.lookup",
     "kiosk.cli.pad",
+    "kiosk.cli.provision",
+    "kiosk.cli.release",
     "kiosk.cli.technician",
     "kiosk.cli.voice",
 )
