@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from kiosk.central import bench_page
 from kiosk.central.faults import Fault, FaultPlan
 from kiosk.central.scope import OPERATION_ROLE, WINDOW_RX, Scope, ScopeError
-from kiosk.central.store import REQUEST_ID_RX, CentralStore, StoreError
+from kiosk.central.store import PERSON_RX, REQUEST_ID_RX, CentralStore, StoreError
 
 log = logging.getLogger("kiosk.central")
 
@@ -300,6 +300,7 @@ class Handler(BaseHTTPRequestHandler):
             ("GET", r"/config", "getConfig", self._config),
             ("POST", r"/tickets", "issueTicket", self._ticket),
             ("POST", r"/tickets/leases", "leaseNumbers", self._lease),
+            ("GET", r"/persons/(?P<person>[^/]+)/tickets", "personTickets", self._person_tickets),
             ("GET", r"/queue", "queueStatus", self._queue),
             ("GET", r"/queue/(?P<category>[^/]+)", "queueStatusOne", self._queue),
             ("POST", r"/events", "uploadEvents", self._events),
@@ -348,8 +349,16 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "invalid", "request_id: 1..64 letters, digits or . _ : -")
         cat = _require(body, "category", str)
         prio = _require(body, "priority", bool, optional=True) or False
-        ticket, created = store.issue_ticket(scope.device_id, rid, cat, prio)
+        person = _require(body, "person", str, optional=True)
+        if person is not None and not PERSON_RX.fullmatch(person):
+            raise ApiError(400, "invalid", "person: the HMAC-SHA256 of the ID number, 64 lowercase hex digits")
+        ticket, created = store.issue_ticket(scope.device_id, rid, cat, prio, person)
         return json_response(201 if created else 200, ticket)
+
+    def _person_tickets(self, store, scope, person):
+        if not PERSON_RX.fullmatch(person):
+            raise ApiError(400, "invalid", "person: the HMAC-SHA256 of the ID number, 64 lowercase hex digits")
+        return json_response(200, store.person_tickets(person))
 
     def _lease(self, store, scope):
         body = self._json_body()
@@ -443,6 +452,7 @@ _WHAT = {
     "uploadEvents": "upload events",
     "issueTicket": "issue queue tickets",
     "leaseNumbers": "lease ticket numbers",
+    "personTickets": "read a person's tickets",
     "lookupCase": "look up cases",
     "windowSession": "read window sessions",
     "staffCard": "read staff cards",

@@ -145,6 +145,13 @@ MIGRATIONS: list[str] = [
     END;
     CREATE INDEX ticket_requests_pending ON ticket_requests(created_at) WHERE state = 'pending';
     """,
+    # 4: tickets taken by ID card carry the person as an HMAC under the hall key
+    # (kiosk/core/privacy.py person_key), never the ID number: the per-person
+    # rules read this device's own tickets of a person and day when offline.
+    """
+    ALTER TABLE tickets ADD COLUMN person TEXT;
+    CREATE INDEX tickets_person ON tickets(person, day) WHERE person IS NOT NULL;
+    """,
 ]
 
 
