@@ -34,6 +34,7 @@ i18n.register(
         "disp.priority": ("绿色通道", "Priority lane"),
         "disp.priority.sub": ("老年人 · 残疾人 · 孕妇", "Elderly · disabled · pregnant"),
         "disp.priority.cancel": ("取消绿色通道", "Cancel priority"),
+        "disp.idcard": ("刷身份证取号", "Take a ticket with your ID card"),
         "disp.busy": ("正在出票，请稍候…", "Printing your ticket, please wait…"),
         "disp.your_number": ("您的号码", "Your number"),
         "disp.take": ("请取走您的号票", "Please take your ticket"),
@@ -105,6 +106,7 @@ class DispenserScreen(KioskScreen):
     offline = BooleanProperty(False)
     print_failed = BooleanProperty(False)
     is_priority = BooleanProperty(False)  # the issued ticket is a 绿色通道 one
+    has_idcard = BooleanProperty(False)  # an ID card reader is configured: offer 刷身份证取号
 
     def on_kv_post(self, base_widget):
         # Kept: at app stop App.get_running_app() is already None, and we still need the runtime.
@@ -120,6 +122,7 @@ class DispenserScreen(KioskScreen):
         svc = self.service
         if svc is not None:
             svc.button_listeners.append(self._hardware_press)
+        self.has_idcard = self._app.rt.dispenser is not None and self._app.rt.dispenser.idcard is not None
         self._poll = Clock.schedule_interval(self._periodic, 10)
         self.app.bind(on_stop=self._stop_timers)
         self.refresh()
@@ -209,6 +212,11 @@ class DispenserScreen(KioskScreen):
     def toggle_priority(self):
         if self.state == "choose":
             self.priority_mode = not self.priority_mode
+
+    def by_idcard(self):
+        if self.state == "choose" and self.has_idcard:
+            self.priority_mode = False
+            self.app.go("idcard")
 
     def choose(self, code: str, priority: bool | None = None):
         if self.state != "choose" or self.service is None:
