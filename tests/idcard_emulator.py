@@ -26,7 +26,7 @@ from pathlib import Path
 from devices.idcard import PREAMBLE, checksum, encode_base_info, reply_frame
 
 # A card as the field has them: a long address the reader must skip unread.
-NAME = "张小三"
+NAME = "林晓岚"
 ID_NUMBER = "110101199003071236"
 ADDRESS = "北京市东城区景山前街四号院十二号楼三单元五零一室"
 PHOTO = bytes(range(256)) * 4  # stands in for the wavelet photo: never decoded

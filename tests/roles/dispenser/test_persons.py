@@ -105,7 +105,7 @@ def test_one_open_ticket_per_service_hall_wide_and_reprint_instead(central, devi
     assert news.kind == "card"
     st = news.standing
     assert st.online and st.holdings == [] and st.citizen.masked_id == "110***********1236"
-    assert st.citizen.masked_name == "张*三"
+    assert st.citizen.masked_name == "林*岚"
     first = one.svc.issue("A", person=st.citizen.person).ticket
     assert first.display == "A001" and first.person == PERSON
 
