@@ -23,6 +23,7 @@ from kivy.lang import Builder
 from kivy.metrics import dp, sp
 from kivy.properties import StringProperty
 from kivy.uix.screenmanager import NoTransition, Screen
+from kivy.uix.widget import Widget
 
 from kiosk.core import i18n
 from kiosk.roles.dispenser.service import PersonDailyLimit, PersonHasTicket, TicketRefused
@@ -218,9 +219,11 @@ class IdCardScreen(KioskScreen):
                 want_size=sp(30) * self.app.font_scale,
                 bg=theme.WARN,
             )
+            btn.size_hint_y, btn.height = None, dp(110) * self.app.font_scale
             btn.holding = h
             btn.bind(on_release=lambda b: self.reprint(b.holding))
             box.add_widget(btn)
+        box.add_widget(Widget())  # the buttons keep their size; the rest of the panel stays empty
 
     def show_problem(self, kind: str):
         self.problem = kind

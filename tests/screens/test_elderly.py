@@ -14,7 +14,7 @@ import pytest
 
 from kiosk.central import seed
 from kiosk.core import keys
-from kiosk.roles.dispenser.samples import DISPENSER_STATES
+from kiosk.roles.dispenser.samples import DISPENSER_STATES, IDCARD_STATES
 from kiosk.roles.lookup.samples import LOOKUP_STATES
 from kiosk.roles.pad.samples import PAD_STATES
 from screens import theme
@@ -113,12 +113,17 @@ def _walk(h, plan, lang, large):
 
 def _open_kiosk(tmp):
     # The bench central's service names ("Social & medical insurance") and a long
-    # hall name: the words the walkthrough saw clipped.
+    # hall name: the words the walkthrough saw clipped. An ID card reader, so the
+    # choice offers 刷身份证取号 and its states are measured too.
     cats = [{k: c[k] for k in ("code", "prefix", "name_zh", "name_en")} for c in seed.CATEGORIES]
+    key = tmp / "hall.key"
+    key.write_text("5a" * 32)
+    key.chmod(0o600)
     changes = {
         "central": {"url": refused_url(), "allow_http": True},
         "device": {"hall": "示范市人民政府政务服务中心（市民之家）"},
         "dispenser": {"categories": cats},
+        "idcard": {"backend": "sim", "hall_key_file": str(key)},
     }
     return AppHarness(write_config(tmp, changes), runtime_hook=_pad_clock)
 
@@ -178,7 +183,7 @@ def pad_panel(device):
 
 KIOSK_PLAN = (
     [("home", "")]
-    + [("dispenser", s) for s in DISPENSER_STATES]
+    + [("dispenser", s) for s in DISPENSER_STATES + IDCARD_STATES]
     + [("lookup", s) for s in LOOKUP_STATES]
     + [("pad", s) for s in PAD_STATES]
     + [("service", "")]
