@@ -349,6 +349,15 @@ class SerialIdCardReader:
     def _run(self) -> None:
         import serial
 
+        # A pulled cable surfaces as SerialException, OSError or, from tcflush in
+        # reset_input_buffer, termios.error (not an OSError): all mean "port lost".
+        lost: tuple[type[Exception], ...] = (serial.SerialException, OSError)
+        try:
+            import termios
+
+            lost += (termios.error,)
+        except ImportError:  # not POSIX: pyserial raises SerialException there
+            pass
         while not self._stop.is_set():
             if self._serial is None and not self._open():
                 self._stop.wait(self.reconnect_delay)
@@ -356,7 +365,7 @@ class SerialIdCardReader:
             started = time.monotonic()
             try:
                 self._poll()
-            except (serial.SerialException, OSError) as exc:
+            except lost as exc:
                 self._drop(exc)
                 self._stop.wait(self.reconnect_delay)
                 continue
