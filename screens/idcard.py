@@ -126,7 +126,7 @@ class IdCardScreen(KioskScreen):
         """A card read (or not) while the dispenser's choice or this screen shows; else ignored."""
         app = self.app
         here = app.sm.current == self.name
-        at_dispenser = app.sm.current == "dispenser" and app.screen("dispenser").state == "choose"
+        at_dispenser = app.sm.current == "dispenser" and app.screen("dispenser").state in ("choose", "entry")
         if news.kind == "reader_up" or not (here or at_dispenser):
             return
         if self.is_busy:

@@ -26,6 +26,7 @@ OPERATION_ROLE: dict[str, str | None] = {
     "issueTicket": "dispenser",
     "leaseNumbers": "dispenser",
     "personTickets": "dispenser",
+    "checkInAppointment": "dispenser",
     "lookupCase": "lookup",
     "windowSession": "pad",  # and only the pad's own window
     "staffCard": "pad",  # and only the pad's own window

@@ -270,3 +270,59 @@ def test_idcard_key_command_writes_a_key_check_config_accepts(tmp_path):
         tmp_path, {"idcard": {"backend": "serial", "port": "/dev/kiosk-idcard", "hall_key_file": str(key)}}
     )
     assert check_config(path).returncode == 0
+
+
+def test_check_config_knows_the_appointment_and_quota_keys(tmp_path):
+    lines = problems_of(
+        tmp_path,
+        {
+            "dispenser": {
+                "entries": ["appointment", "idcard?"],
+                "appointment_ticket": "vip",
+                "appointment_late_minutes": 999,
+                "quotas": [
+                    {"category": "A", "hours": "08:30-12:00", "limit": 50},
+                    {"category": "A", "hours": "11:00-13:00", "limit": 10},
+                    {"category": "Q", "hours": "08:30-12:00", "limit": 5},
+                    {"category": "B", "hours": "12:00-08:00", "limit": 0},
+                ],
+            }
+        },
+    )
+    text = "\n".join(lines)
+    assert "dispenser.entries: ['appointment', 'idcard?'] is not a list of entries" in text
+    assert "dispenser.appointment_ticket:" in text and "dispenser.appointment_late_minutes:" in text
+    assert "dispenser.quotas[1].hours: 11:00-13:00 overlaps 08:30-12:00 of another quota of A" in text
+    assert "dispenser.quotas[2].category: no category has code 'Q'" in text
+    assert "dispenser.quotas[3].hours:" in text and "dispenser.quotas[3].limit:" in text
+
+
+def test_the_appointment_prefix_must_be_a_letter_of_its_own(tmp_path):
+    lines = problems_of(tmp_path, {"dispenser": {"appointment_prefix": "V"}})
+    assert any("dispenser.appointment_prefix: 'V' is already the prefix" in ln for ln in lines)
+    # a valid set of the new keys passes
+    path = write_config(
+        tmp_path,
+        {
+            "dispenser": {
+                "entries": ["appointment", "service"],
+                "appointment_ticket": "priority",
+                "quotas": [{"category": "A", "hours": "08:30-12:00", "limit": 50}],
+            }
+        },
+        name="ok.toml",
+    )
+    assert check_config(path).returncode == 0
+
+
+def test_a_booking_scanner_needs_a_serial_or_sim_scanner_section(tmp_path):
+    lines = problems_of(
+        tmp_path, {"device": {"roles": ["dispenser"]}, "scanner": None, "dispenser": {"booking_scanner": True}}
+    )
+    assert any("dispenser.booking_scanner: needs a [scanner] section" in ln for ln in lines)
+    lines = problems_of(
+        tmp_path,
+        {"device": {"roles": ["dispenser"]}, "scanner": {"backend": "wedge"}, "dispenser": {"booking_scanner": True}},
+        name="wedge.toml",
+    )
+    assert any("dispenser.booking_scanner: a keyboard-wedge scanner" in ln for ln in lines)
