@@ -188,6 +188,9 @@ class DispenserScreen(KioskScreen):
         if svc is not None:
             svc.button_listeners.append(self._hardware_press)
         self.has_idcard = self._app.rt.dispenser is not None and self._app.rt.dispenser.idcard is not None
+        if not self.has_idcard:
+            # No reader: the entry leaves the layout (a zero-height button still takes a spacing).
+            self.ids.idcard.parent.remove_widget(self.ids.idcard)
         self._mail = None  # the newest scan from the scanner's thread, not yet handled
         self._mail_lock = threading.Lock()
         self._scans = rt.dispenser.scans if rt.dispenser is not None else None

@@ -58,7 +58,7 @@ def test_the_entry_shows_only_with_a_reader(tmp_path, central):
     h = open_app(tmp_path, central, backend="none")
     try:
         screen = h.app.screen("dispenser")
-        assert not screen.has_idcard and screen.ids.idcard.opacity == 0 and screen.ids.idcard.disabled
+        assert not screen.has_idcard and screen.ids.idcard.parent is None  # not in the layout at all
         assert not h.app.sm.has_screen("idcard")
     finally:
         h.close()
