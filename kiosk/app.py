@@ -163,6 +163,10 @@ def _build_app_class():
             # technician screen is built the first time it is opened.
             for role in self.roles:
                 self.sm.add_widget(screen_class(role)(name=role))
+            if self.rt.dispenser is not None and self.rt.dispenser.idcard is not None:
+                from screens.idcard import IdCardScreen  # 刷身份证取号, with a reader configured
+
+                self.sm.add_widget(IdCardScreen(name="idcard"))
             from screens.service import install_gesture
 
             install_gesture(self)
@@ -678,4 +682,5 @@ def screenshot(
 
 
 def _extra_screens(rt: Runtime) -> set[str]:
-    return {"service"}
+    idcard = {"idcard"} if rt.dispenser is not None and rt.dispenser.idcard is not None else set()
+    return {"service"} | idcard

@@ -29,6 +29,7 @@ from kiosk.core.ledger import Ledger
 if TYPE_CHECKING:
     from kiosk.core.bootguard import BootGuard, Tripped
     from kiosk.core.voice import Voice
+    from kiosk.roles.dispenser.persons import IdCardDesk
     from kiosk.roles.dispenser.service import TicketService
     from kiosk.roles.lookup.service import LookupService
     from kiosk.roles.pad.keypad import PadKeys
@@ -67,6 +68,8 @@ class DispenserRole:
     scanner: Any = None
     scans: Any = None
     presses: Handoff | None = None  # the buttons' presses, off gpiozero's thread
+    idcard: IdCardDesk | None = None  # 刷身份证取号: the desk the ID card reader feeds; None: no reader
+    idcard_reader: Any = None  # devices.idcard SerialIdCardReader / SimIdCardReader, through wiring
 
 
 @dataclass

@@ -52,6 +52,8 @@ def build_preview_runtime(cfg: Config, scratch: Path) -> Runtime:
     preview.storage.dir = str(scratch)
     preview.printer.backend = "sim"
     preview.scanner.backend = "sim"
+    if preview.idcard.backend != "none":
+        preview.idcard.backend = "sim"  # the screen offers 刷身份证取号 as on the device
     preview.gpio.pin_factory = "mock"
     preview.voice.enabled = False
     preview.metrics.textfile = ""
@@ -365,7 +367,50 @@ def build_dispenser(rt: Runtime) -> DispenserRole:
             presses.close()
 
         rt.add_part("dispenser buttons", start_buttons, stop_buttons)
+    if cfg.idcard.backend != "none":
+        _add_idcard(rt, role)
     return role
+
+
+def _add_idcard(rt: Runtime, role: DispenserRole) -> None:
+    """刷身份证取号: the reader's thread feeds the desk's thread, which tells the screen.
+
+    The hall key is read when a card is, so a key provisioned after the start is
+    used without a restart; without one a card gives the citizen a plain message
+    and the technician a log line naming idcard.hall_key_file (check-config too)."""
+    from devices.idcard import SerialIdCardReader, SimIdCardReader
+    from kiosk.roles.dispenser.persons import IdCardDesk
+
+    cfg = rt.cfg
+    ic = cfg.idcard
+
+    def hall_key() -> bytes:
+        try:
+            return ic.read_hall_key()
+        except ConfigError as e:
+            log.error("ID card not used: %s", "; ".join(f"{p.key}: {p.what} ({p.fix})" for p in e.problems))
+            raise ValueError("no hall key") from None
+
+    desk = IdCardDesk(hall_key, role.service)
+    reader: Any
+    if ic.backend == "serial":
+        reader = SerialIdCardReader(
+            ic.port,
+            desk.offer,
+            baudrate=ic.baudrate,
+            poll_interval=ic.poll_ms / 1000,
+            answer_timeout=ic.answer_timeout,
+        )
+    else:
+        reader = SimIdCardReader(desk.offer)
+    role.idcard, role.idcard_reader = desk, reader
+    rt.add_part("idcard desk", desk.start, desk.stop)
+    rt.add_part("idcard", reader.start, reader.close)
+    rt.health_parts["idcard"] = lambda: {
+        "backend": ic.backend,
+        "connected": getattr(reader, "connected", None),
+        "answering": getattr(reader, "answering", None),
+    }
 
 
 def _printer_state(paper: str, checked_at: float) -> str:

@@ -43,6 +43,7 @@ i18n.register(
         "disp.priority": ("绿色通道", "Priority lane"),
         "disp.priority.sub": ("老年人 · 残疾人 · 孕妇", "Elderly · disabled · pregnant"),
         "disp.priority.cancel": ("取消绿色通道", "Cancel priority"),
+        "disp.idcard": ("刷身份证取号", "Take a ticket with your ID card"),
         "disp.busy": ("正在出票，请稍候…", "Printing your ticket, please wait…"),
         "disp.your_number": ("您的号码", "Your number"),
         "disp.take": ("请取走您的号票", "Please take your ticket"),
@@ -161,6 +162,7 @@ class DispenserScreen(KioskScreen):
     offline = BooleanProperty(False)
     print_failed = BooleanProperty(False)
     is_priority = BooleanProperty(False)  # the issued ticket is a 绿色通道 one
+    has_idcard = BooleanProperty(False)  # an ID card reader is configured: offer 刷身份证取号
     is_appointment = BooleanProperty(False)  # the issued ticket is a check-in's
     entries = ListProperty(["service"])  # [dispenser] entries, as the last view said
     code = StringProperty("")  # the booking code being typed (forgotten by reset)
@@ -185,6 +187,10 @@ class DispenserScreen(KioskScreen):
         svc = self.service
         if svc is not None:
             svc.button_listeners.append(self._hardware_press)
+        self.has_idcard = self._app.rt.dispenser is not None and self._app.rt.dispenser.idcard is not None
+        if not self.has_idcard:
+            # No reader: the entry leaves the layout (a zero-height button still takes a spacing).
+            self.ids.idcard.parent.remove_widget(self.ids.idcard)
         self._mail = None  # the newest scan from the scanner's thread, not yet handled
         self._mail_lock = threading.Lock()
         self._scans = rt.dispenser.scans if rt.dispenser is not None else None
@@ -300,6 +306,11 @@ class DispenserScreen(KioskScreen):
     def toggle_priority(self):
         if self.state == "choose":
             self.priority_mode = not self.priority_mode
+
+    def by_idcard(self):
+        if self.state == "choose" and self.has_idcard:
+            self.priority_mode = False
+            self.app.go("idcard")
 
     def open_services(self):
         """选择业务 (or 改取普通号 after a refused check-in): the service buttons."""

@@ -42,6 +42,9 @@ def _dispenser(app: Any, state: str) -> None:
     elif state == "closed":
         app.rt.dispenser.service.is_open = lambda: False  # as outside the opening hours
         screen.refresh()
+    elif state.startswith("idcard_"):
+        if app.rt.dispenser.idcard is not None:
+            _idcard(app, state[len("idcard_") :])
     else:
         _appointments(app, screen, state)
 
@@ -84,6 +87,24 @@ def _appointments(app: Any, screen: Any, state: str) -> None:
     elif state == "used_up":
         screen.set_state("choose")
         screen.refresh()
+
+
+def _idcard(app: Any, state: str) -> None:
+    from kiosk.roles.dispenser.samples import sample_standing
+
+    app.go("idcard")
+    screen = app.screen("idcard")
+    standing = sample_standing(app.rt.cfg, at_limit=state == "limit")
+    if state == "choose":
+        screen.show_standing(standing)
+    elif state == "held":
+        screen.show_standing(standing)
+        screen.show_held(standing.holdings[0])
+    elif state == "limit":
+        screen.show_standing(standing)
+        screen.show_limit(standing)
+    elif state in ("bad_read", "reader_down"):
+        screen.show_problem(state)
 
 
 def _lookup(app: Any, state: str) -> None:

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Install the hall kiosk from this checkout on Raspberry Pi OS bookworm (64-bit).
 #
-#   sudo systemd/install.sh --role dispenser --printer-id 1a86:7523 [--printer-serial SERIAL]
+#   sudo systemd/install.sh --role dispenser --printer-id 1a86:7523 [--printer-serial SERIAL] [--idcard-id 067b:2303]
 #   sudo systemd/install.sh --role lookup --scanner-id 1eab:1d06
 #   sudo systemd/install.sh --role pad
 #   systemd/install.sh --dry-run ...        (print what would be done, change nothing)
@@ -18,6 +18,7 @@ USER_NAME=kiosk
 ROLE=""
 PRINTER_ID=""
 SCANNER_ID=""
+IDCARD_ID=""
 PRINTER_SERIAL=""
 DRY=0
 
@@ -44,6 +45,7 @@ while [ $# -gt 0 ]; do
         --role) ROLE="${2:-}"; shift 2 ;;
         --printer-id) PRINTER_ID="${2:-}"; shift 2 ;;
         --scanner-id) SCANNER_ID="${2:-}"; shift 2 ;;
+        --idcard-id) IDCARD_ID="${2:-}"; shift 2 ;;
         --printer-serial) PRINTER_SERIAL="${2:-}"; shift 2 ;;
         --dry-run) DRY=1; shift ;;
         -h|--help) usage 0 ;;
@@ -126,6 +128,7 @@ set_ids() {  # set_ids NAME VVVV:PPPP: rewrite the ids on the line that makes /d
 }
 [ -z "$PRINTER_ID" ] || set_ids kiosk-printer "$PRINTER_ID"
 [ -z "$SCANNER_ID" ] || set_ids kiosk-scanner "$SCANNER_ID"
+[ -z "$IDCARD_ID" ] || set_ids kiosk-idcard "$IDCARD_ID"
 if [ -n "$PRINTER_SERIAL" ]; then
     sed -i -E "/SYMLINK\+=\"kiosk-printer\"/ s/(ATTRS\{idProduct\}==\"[0-9a-f]{4}\")/\1, ATTRS{serial}==\"$PRINTER_SERIAL\"/" "$RULE_TMP"
 fi

@@ -84,7 +84,8 @@ def test_unit_has_what_a_kiosk_needs():
     assert one["Service.NoNewPrivileges"] == "yes" and one["Service.PrivateTmp"] == "yes"
     assert one["Service.DevicePolicy"] == "closed"
     allowed = " ".join(e["Service.DeviceAllow"])
-    for dev in ("/dev/kiosk-printer", "/dev/kiosk-scanner", "char-drm", "char-input", "char-gpiochip", "/dev/tty1"):
+    devices = ("/dev/kiosk-printer", "/dev/kiosk-scanner", "/dev/kiosk-idcard")
+    for dev in (*devices, "char-drm", "char-input", "char-gpiochip", "/dev/tty1"):
         assert dev in allowed
     # USB printer class (major 180 "usb"), a Pi's own UARTs (ttyAMA0, ttyS0 = serial0), USB-serial.
     for dev in ("char-usb", "char-ttyS", "char-ttyAMA", "char-ttyUSB", "char-ttyACM"):
@@ -115,7 +116,7 @@ def test_udev_rule_names_printer_and_scanner_and_keeps_modemmanager_away():
         # every clause is key op "value", comma separated: a typo makes udev skip the rule
         for clause in line.split(", "):
             assert re.fullmatch(r'[A-Z_]+(\{[A-Za-z_]+\})?(==|\+=|=)"[^"]*"', clause), clause
-    assert names == {"kiosk-printer", "kiosk-scanner"}
+    assert names == {"kiosk-printer", "kiosk-scanner", "kiosk-idcard"}
     assert len(usb_printer) == 1
 
 
@@ -130,6 +131,8 @@ def test_install_script_dry_run_does_every_step(tmp_path):
             "0416:5011",
             "--scanner-id",
             "05E0:1701",
+            "--idcard-id",
+            "10C4:EA60",
             "--dry-run",
         ],
         capture_output=True,
@@ -151,6 +154,7 @@ def test_install_script_dry_run_does_every_step(tmp_path):
     printer = r'rule: .*idVendor\}=="0416", ATTRS\{idProduct\}=="5011", SYMLINK\+="kiosk-printer"'
     assert len(re.findall(printer, out)) == 2
     assert re.search(r'rule: .*idVendor\}=="05e0", ATTRS\{idProduct\}=="1701", SYMLINK\+="kiosk-scanner"', out)
+    assert re.search(r'rule: .*idVendor\}=="10c4", ATTRS\{idProduct\}=="ea60", SYMLINK\+="kiosk-idcard"', out)
 
 
 def test_install_script_refuses_bad_arguments():

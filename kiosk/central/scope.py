@@ -27,6 +27,7 @@ OPERATION_ROLE: dict[str, str | None] = {
     "uploadEvents": None,  # each event is then checked by its family, below
     "issueTicket": "dispenser",
     "leaseNumbers": "dispenser",
+    "personTickets": "dispenser",
     "checkInAppointment": "dispenser",
     "lookupCase": "lookup",
     "windowSession": "pad",  # and only the pad's own window

@@ -33,7 +33,7 @@ from kiosk.central import appointments, bench_page
 from kiosk.central.faults import Fault, FaultPlan
 from kiosk.central.limits import Limits, RateLimit
 from kiosk.central.scope import OPERATION_ROLE, WINDOW_RX, Scope, ScopeError
-from kiosk.central.store import REQUEST_ID_RX, CentralStore, StoreError
+from kiosk.central.store import PERSON_RX, REQUEST_ID_RX, CentralStore, StoreError
 
 log = logging.getLogger("kiosk.central")
 
@@ -181,6 +181,7 @@ class Exchange:
             ("POST", r"/tickets", "issueTicket", self._ticket),
             ("POST", r"/tickets/leases", "leaseNumbers", self._lease),
             ("POST", r"/appointments/check-in", "checkInAppointment", self._check_in),
+            ("GET", r"/persons/(?P<person>[^/]+)/tickets", "personTickets", self._person_tickets),
             ("GET", r"/queue", "queueStatus", self._queue),
             ("GET", r"/queue/(?P<category>[^/]+)", "queueStatusOne", self._queue),
             ("POST", r"/events", "uploadEvents", self._events),
@@ -245,12 +246,20 @@ class Exchange:
             raise ApiError(400, "invalid", "request_id: 1..64 letters, digits or . _ : -")
         cat = _require(body, "category", str)
         prio = _require(body, "priority", bool, optional=True) or False
+        person = _require(body, "person", str, optional=True)
+        if person is not None and not PERSON_RX.fullmatch(person):
+            raise ApiError(400, "invalid", "person: the HMAC-SHA256 of the ID number, 64 lowercase hex digits")
         quota = body.get("quota")
         problem = appointments.quota_problem(quota) if quota is not None or "quota" not in body else "quota: an object"
         if problem:
             raise ApiError(400, "invalid", problem)
-        ticket, created = store.issue_ticket(scope.device_id, rid, cat, prio, quota)
+        ticket, created = store.issue_ticket(scope.device_id, rid, cat, prio, quota, person)
         return json_response(201 if created else 200, ticket)
+
+    def _person_tickets(self, store, scope, person):
+        if not PERSON_RX.fullmatch(person):
+            raise ApiError(400, "invalid", "person: the HMAC-SHA256 of the ID number, 64 lowercase hex digits")
+        return json_response(200, store.person_tickets(person))
 
     def _check_in(self, store, scope):
         body = self._json_body()
@@ -396,6 +405,7 @@ _WHAT = {
     "uploadEvents": "upload events",
     "issueTicket": "issue queue tickets",
     "leaseNumbers": "lease ticket numbers",
+    "personTickets": "read a person's tickets",
     "checkInAppointment": "check in appointments",
     "lookupCase": "look up cases",
     "windowSession": "read window sessions",

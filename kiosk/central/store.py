@@ -54,7 +54,8 @@ REBUILT = {
     PRIMARY KEY (device_id, id))""",
 }
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+PERSON_RX = re.compile(r"[0-9a-f]{64}")  # HMAC-SHA256 hex of an ID number (kiosk/core/privacy.py person_key)
 SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -288,6 +289,15 @@ class CentralStore:
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     db.execute(stmt)
+            # 2: tickets taken by ID card carry the person (an HMAC, never the number).
+            if "person" not in {r[1] for r in db.execute("PRAGMA table_info(tickets)")}:
+                db.execute("ALTER TABLE tickets ADD COLUMN person TEXT")
+            db.execute("CREATE INDEX IF NOT EXISTS tickets_person ON tickets(day, person) WHERE person IS NOT NULL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS person_conflicts (n INTEGER PRIMARY KEY AUTOINCREMENT, day TEXT NOT NULL,"
+                " person TEXT NOT NULL, display TEXT NOT NULL, device_id TEXT NOT NULL, why TEXT NOT NULL,"
+                " at TEXT NOT NULL)"
+            )
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             db.execute("COMMIT")
         except BaseException:
@@ -313,6 +323,7 @@ class CentralStore:
             "priority": seed.PRIORITY,
             "opening_hours": seed.OPENING_HOURS,
             "rating_reasons": seed.RATING_REASONS,
+            "person_limits": {"daily_max": 3},
             "messages": seed.MESSAGES,
         }
         with self._tx() as db:
@@ -528,12 +539,21 @@ class CentralStore:
 
     # -- tickets ----------------------------------------------------------
     def issue_ticket(
-        self, device_id: str, request_id: str, category: str, priority: bool = False, quota: dict | None = None
+        self,
+        device_id: str,
+        request_id: str,
+        category: str,
+        priority: bool = False,
+        quota: dict | None = None,
+        person: str | None = None,
     ) -> tuple[dict, bool]:
         """Returns (ticket, created). A replayed request_id gets the same ticket back.
 
         quota: the device's own quota for this service ({"hours", "limit"}); the
-        central's config (`quotas`) overrides it (kiosk/central/appointments.py)."""
+        central's config (`quotas`) overrides it (kiosk/central/appointments.py).
+        With person (an ID card's HMAC): one open ticket per person per service and
+        person_limits.daily_max per person per day, hall-wide (409 person_has_ticket /
+        person_daily_limit with the person's tickets, no number taken)."""
         series, prefix, lo, hi = self._series(category, priority)
         cat = self._category(category)
         with self._tx() as db:
@@ -552,6 +572,8 @@ class CentralStore:
                 # a number made now would be held by nobody, so none is taken.
                 raise StoreError(409, "abandoned", "the device reported this request_id abandoned: no ticket")
             day = self.today()
+            if person is not None:
+                self._check_person(db, day, person, category)
             applied = appointments.check_quota(self, db, category, quota)
             # Leased blocks come from the top (_take_top), so a leased number is never handed out here.
             number = self._take_numbers(db, day, series, lo, hi, 1)
@@ -561,7 +583,7 @@ class CentralStore:
             est = int(ahead * cat["avg_service_s"] / self._windows_for(db, category))
             cur = db.execute(
                 "INSERT INTO tickets (day, series, category, number, display, priority, request_id, device_id, source,"
-                " people_ahead, est_wait_s, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'online', ?, ?, ?)",
+                " people_ahead, est_wait_s, issued_at, person) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'online', ?, ?, ?, ?)",
                 (
                     day,
                     series,
@@ -575,6 +597,7 @@ class CentralStore:
                     est,
                     # The hall's time (quota spans are read from it).
                     self.now().isoformat(timespec="seconds"),
+                    person,
                 ),
             )
             row = db.execute("SELECT * FROM tickets WHERE id = ?", (cur.lastrowid,)).fetchone()
@@ -582,6 +605,52 @@ class CentralStore:
             if applied is not None:
                 answer["quota"] = dict(applied, issued=applied["issued"] + 1)
             return answer, True
+
+    # -- per person (ID card) ----------------------------------------------------
+    def daily_max(self) -> int:
+        limits = self.device_config()[0].get("person_limits")
+        n = limits.get("daily_max") if isinstance(limits, dict) else None
+        return n if isinstance(n, int) and not isinstance(n, bool) and n >= 1 else 3
+
+    def _person_rows(self, db, day: str, person: str) -> list:
+        return db.execute(
+            "SELECT * FROM tickets WHERE day = ? AND person = ? AND state != 'void' ORDER BY id", (day, person)
+        ).fetchall()
+
+    def _person_why(self, rows: list, category: str) -> str | None:
+        if any(r["category"] == category and r["state"] == "waiting" for r in rows):
+            return "person_has_ticket"
+        if len(rows) >= self.daily_max():
+            return "person_daily_limit"
+        return None
+
+    def _check_person(self, db, day: str, person: str, category: str) -> None:
+        rows = self._person_rows(db, day, person)
+        why = self._person_why(rows, category)
+        if why is None:
+            return
+        tickets = [self._person_ticket_json(r) for r in rows]
+        if why == "person_has_ticket":
+            tickets = [t for t in tickets if t["category"] == category and t["state"] == "waiting"] + [
+                t for t in tickets if not (t["category"] == category and t["state"] == "waiting")
+            ]
+            raise StoreError(409, why, "this person holds an open ticket for this service: reprint it", tickets=tickets)
+        raise StoreError(
+            409, why, f"this person has taken {len(rows)} tickets today", tickets=tickets, daily_max=self.daily_max()
+        )
+
+    def _person_ticket_json(self, r) -> dict:
+        return self._ticket_json(r) | {"state": r["state"], "device_id": r["device_id"], "source": r["source"]}
+
+    def person_tickets(self, person: str, day: str | None = None) -> dict:
+        """Today's tickets of one person, hall-wide (voided ones included, with their state)."""
+        day = day or self.today()
+        rows = self._q("SELECT * FROM tickets WHERE day = ? AND person = ? ORDER BY id", (day, person))
+        return {"day": day, "daily_max": self.daily_max(), "tickets": [self._person_ticket_json(r) for r in rows]}
+
+    def person_conflicts(self) -> list[dict]:
+        """Offline tickets that broke a per-person rule once they arrived (kept: the citizen holds the paper)."""
+        return [dict(r) for r in self._q("SELECT day, display, device_id, why, at FROM person_conflicts ORDER BY n")]
 
     @staticmethod
     def _ticket_json(r) -> dict:
@@ -826,9 +895,21 @@ class CentralStore:
                 if isinstance(body.get("display"), str)
                 else f"{body['category']}{body['number']:03d}"
             )
+            person = body.get("person") if isinstance(body.get("person"), str) else None
+            person = person if person is not None and PERSON_RX.fullmatch(person) else None
+            if person is not None:
+                # Reconciling what a device decided alone: the ticket stands (a citizen holds
+                # it), and a rule it broke hall-wide is kept for the hall's staff to see.
+                why = self._person_why(self._person_rows(db, day, person), body["category"])
+                if why is not None:
+                    db.execute(
+                        "INSERT INTO person_conflicts (day, person, display, device_id, why, at)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (day, person, display, device_id, why, now_iso()),
+                    )
             db.execute(
                 "INSERT INTO tickets (day, series, category, number, display, priority, request_id, device_id,"
-                " source, issued_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+                " source, issued_at, person) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
                 (
                     day,
                     series,
@@ -839,6 +920,7 @@ class CentralStore:
                     device_id,
                     body["source"],
                     _issued_at(body, ev["created_at"]),
+                    person,
                 ),
             )
 

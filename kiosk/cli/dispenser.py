@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from kiosk.core.config import load_config, resolve_path
-from kiosk.roles.dispenser.samples import DISPENSER_STATES, sample_ticket
+from kiosk.roles.dispenser.samples import DISPENSER_STATES, IDCARD_STATES, sample_ticket
 
 
 def cmd_ticket_preview(args) -> int:
@@ -132,13 +132,43 @@ def cmd_dispenser_screenshot(args) -> int:
     from kiosk.app import screenshot
 
     cfg = load_config(resolve_path(args.config))
+    if args.state in IDCARD_STATES and cfg.idcard.backend == "none":
+        print(f"kiosk: {cfg.path}: [idcard] backend is none: this dispenser offers no 刷身份证取号", file=sys.stderr)
+        return 2
     return screenshot(cfg, "dispenser", args.out, args.lang, state=args.state, large=args.large)
 
 
+def cmd_idcard_key(args) -> int:
+    """A new hall key for [idcard] hall_key_file: made once per hall, copied to each of its devices."""
+    import os
+    import secrets
+    from pathlib import Path
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        print(
+            f"kiosk idcard-key: {out} exists; every device of the hall must keep the same key (--force)",
+            file=sys.stderr,
+        )
+        return 2
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(secrets.token_hex(32) + "\n")
+    os.chmod(out, 0o600)
+    print(f"hall key written to {out} (mode 0600): copy it to every dispenser of this hall", file=sys.stderr)
+    return 0
+
+
 def register(sub) -> None:
+    p = sub.add_parser("idcard-key", help="make the hall key for [idcard] hall_key_file (once per hall)")
+    p.add_argument("--out", required=True, help="file to write, mode 0600")
+    p.add_argument("--force", action="store_true", help="replace an existing key (all devices need the new one)")
+    p.set_defaults(func=cmd_idcard_key)
+
     p = sub.add_parser("dispenser-screenshot", help="render the dispenser screen in one of its states to PNG")
     p.add_argument("--config")
-    p.add_argument("--state", choices=DISPENSER_STATES, default="choose")
+    p.add_argument("--state", choices=DISPENSER_STATES + IDCARD_STATES, default="choose")
     p.add_argument("--out", required=True)
     p.add_argument("--lang", choices=("zh", "en"))
     p.add_argument("--large", action="store_true", help="large-text mode")

@@ -287,6 +287,18 @@ SCHEMA: dict[str, dict[str, Key]] = {
             int, 200, in_range(0, 5000), doc="silence ending a scan sent without CR/LF (serial) or Enter (hid); 0 = off"
         ),
     },
+    "idcard": {
+        # The 二代身份证 reader (devices/idcard.py); "none": the dispenser offers no 刷身份证取号.
+        "backend": Key(str, "none", one_of(*ports.IDCARD_BACKENDS)),
+        "port": Key(str, ""),
+        "baudrate": Key(int, 115200, one_of(*ports.BAUD_RATES)),
+        "poll_ms": Key(int, 500, in_range(300, 5000), doc="find-card interval; GA/T 467 readers want >= 300 ms"),
+        "answer_timeout": Key(float, 1.0, in_range(0.2, 5), doc="seconds the reader has to answer one command"),
+        # A secret shared by every device of the hall (never in a config file): the ID number
+        # is kept and sent only as HMAC-SHA256 under this key.
+        "hall_key_file": Key(str, ""),
+        "daily_max": Key(int, 3, in_range(1, 50), doc="tickets per person per day; the central's config overrides"),
+    },
     "gpio": {
         "pin_factory": Key(str, "default", one_of(*ports.PIN_FACTORIES, *ports.PIN_FACTORY_RENAMED)),
         "bounce_ms": Key(int, 50, in_range(5, 1000)),
@@ -463,6 +475,23 @@ class ScannerSection(Section):
     idle_gap_ms: int
 
 
+class IdcardSection(Section):
+    backend: str
+    port: str
+    baudrate: int
+    poll_ms: int
+    answer_timeout: float
+    hall_key_file: str
+    daily_max: int
+
+    def read_hall_key(self) -> bytes:
+        """The hall key; re-checked here because the file may change after start."""
+        problem = check_hall_key_file(self.hall_key_file)
+        if problem:
+            raise ConfigError(self.hall_key_file or "[idcard]", [problem])
+        return Path(self.hall_key_file).read_text(encoding="utf-8").strip().encode("utf-8")
+
+
 class GpioSection(Section):
     pin_factory: str
     bounce_ms: int
@@ -564,6 +593,7 @@ SECTION_TYPES: dict[str, type[Section]] = {
     "display": DisplaySection,
     "printer": PrinterSection,
     "scanner": ScannerSection,
+    "idcard": IdcardSection,
     "gpio": GpioSection,
     "dispenser": DispenserSection,
     "lookup": LookupSection,
@@ -582,6 +612,7 @@ class Config:
     display: DisplaySection
     printer: PrinterSection
     scanner: ScannerSection
+    idcard: IdcardSection
     gpio: GpioSection
     dispenser: DispenserSection
     lookup: LookupSection
@@ -644,6 +675,33 @@ def check_token_file(path: str) -> Problem | None:
             "write the device token there: on a bench central, `kiosk central issue-token "
             "--device DEVICE_ID --role ROLE [--window NN] --out FILE`; else ask the central's administrators",
         )
+    return None
+
+
+HALL_KEY_MIN = 32  # characters: `kiosk idcard-key` writes 64 hex digits
+
+
+def check_hall_key_file(path: str) -> Problem | None:
+    """idcard.hall_key_file: a private file holding the hall's secret (the same on every device of the hall)."""
+    key = "idcard.hall_key_file"
+    fix = "run `kiosk idcard-key --out FILE` once per hall and copy FILE to each device, mode 0600"
+    if not path:
+        return Problem(key, "missing, but an ID card reader is configured", fix)
+    try:
+        st = os.stat(path)
+        text = Path(path).read_text(encoding="utf-8").strip() if stat.S_ISREG(st.st_mode) else None
+    except FileNotFoundError:
+        return Problem(key, f"{path} does not exist", fix)
+    except (OSError, UnicodeDecodeError) as e:
+        return Problem(key, f"{path} cannot be read: {getattr(e, 'strerror', None) or e}", "check its owner and mode")
+    if text is None:
+        return Problem(key, f"{path} is not a file", fix)
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return Problem(
+            key, f"{path} is readable by group or others (mode {st.st_mode & 0o777:o})", f"run: chmod 600 {path}"
+        )
+    if len(text) < HALL_KEY_MIN:
+        return Problem(key, f"{path} holds fewer than {HALL_KEY_MIN} characters", fix)
     return None
 
 
@@ -803,6 +861,7 @@ PATH_KEYS = (
     ("central", "ca_file"),
     ("storage", "dir"),
     ("printer", "path"),
+    ("idcard", "hall_key_file"),
     ("display", "font"),
     ("metrics", "textfile"),
     ("voice", "pack"),
@@ -925,6 +984,16 @@ def _cross_checks(data: dict[str, Any], s: dict[str, dict[str, Any]], problems: 
                 'set port = "/dev/input/by-id/usb-…-event-kbd" (ls /dev/input/by-id/ with the scanner plugged in)',
             )
         )
+
+    ic = s["idcard"]
+    if ic.get("backend") == "serial" and not ic.get("port"):
+        problems.append(
+            Problem("idcard.port", "missing for the serial backend", 'set port = "/dev/kiosk-idcard" (the udev name)')
+        )
+    if ic.get("backend") not in (None, "none"):
+        p = check_hall_key_file(ic.get("hall_key_file") or "")
+        if p:
+            problems.append(p)
 
     roles = s["device"].get("roles") or []
     if "pad" in roles and "pad" in s and not s["pad"].get("window"):

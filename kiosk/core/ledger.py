@@ -182,6 +182,13 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX tickets_day_display ON tickets(day, display);
     CREATE INDEX tickets_day_category ON tickets(day, category);
     """,
+    # 5: tickets taken by ID card carry the person as an HMAC under the hall key
+    # (kiosk/core/privacy.py person_key), never the ID number: the per-person
+    # rules read this device's own tickets of a person and day when offline.
+    """
+    ALTER TABLE tickets ADD COLUMN person TEXT;
+    CREATE INDEX tickets_person ON tickets(person, day) WHERE person IS NOT NULL;
+    """,
 ]
 
 

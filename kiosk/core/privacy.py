@@ -10,6 +10,8 @@ that shows a traceback with the unmasked value in it.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import threading
 from collections import OrderedDict
@@ -214,3 +216,35 @@ def scrub(text: object, personal: Iterable[object] = (), *, codes: bool = True) 
     if codes:
         s = _LONG_CODE_RX.sub(lambda m: mask_receipt(m.group()), s)
     return s
+
+
+# ---- resident ID numbers: a per-hall key instead of the number ------------
+
+_ID_RX = re.compile(r"\d{17}[\dX]")
+
+
+def normalise_id(id_number: object) -> str:
+    """The 18-character form: spaces dropped, a lowercase x made X; "" when it is not one."""
+    s = re.sub(r"\s", "", "" if id_number is None else str(id_number)).upper()
+    return s if _ID_RX.fullmatch(s) else ""
+
+
+def person_key(hall_key: bytes, id_number: str) -> str:
+    """HMAC-SHA256 (hex) of the normalised ID number under the hall's key.
+
+    The one form of a person the ledger, the outbox and the central ever see:
+    a number cannot be found from it without the hall key, and the same card
+    gives the same key on every device of the hall, so limits hold hall-wide.
+    Raises ValueError for something that is not an 18-character ID number (the
+    message never holds the value)."""
+    s = normalise_id(id_number)
+    if not s:
+        raise ValueError("not an 18-character resident ID number")
+    if len(hall_key) < 16:
+        raise ValueError("the hall key is shorter than 16 bytes")
+    return hmac.new(hall_key, s.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def mask_id(id_number: object) -> str:
+    """110101199003071234 -> 110***********1234, on the normalised number when it is one."""
+    return mask_id_number(normalise_id(id_number) or id_number)

@@ -452,14 +452,19 @@ class CentralClient:
         read_timeout: float | None = None,
         connect_timeout: float | None = None,
         total_timeout: float | None = None,
+        person: str | None = None,
         quota: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Same request_id, same ticket: safe to resend after a timeout.
 
         A citizen is waiting at the screen, so the dispenser passes short
         timeouts (and a total one) and falls back to offline numbering when they run out.
+        person: the HMAC of the citizen's ID number, for the central's per-person rules
+        (409 person_has_ticket / person_daily_limit).
         quota: this device's quota for the service now ({"hours", "limit"}), for the central to enforce."""
         body: dict[str, Any] = {"request_id": request_id, "category": category, "priority": priority}
+        if person is not None:
+            body["person"] = person
         if quota is not None:
             body["quota"] = quota
         return self._object(
@@ -501,6 +506,13 @@ class CentralClient:
                 connect_timeout=connect_timeout,
                 total_timeout=total_timeout,
             )
+        )
+
+    def person_tickets(self, person: str, total_timeout: float | None = None) -> dict[str, Any]:
+        """Today's tickets of one person hall-wide (by the HMAC of the ID number), and the daily limit."""
+        t = total_timeout
+        return self._object(
+            self._request("GET", f"/persons/{person}/tickets", read_timeout=t, connect_timeout=t, total_timeout=t)
         )
 
     def lease_numbers(

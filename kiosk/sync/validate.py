@@ -187,6 +187,10 @@ def check_central_config(doc: object) -> list[str]:
             if isinstance(r.get("code"), str) and r["code"] in codes:
                 c.bad(f"{where}.code", "is used twice", r["code"])
             codes.add(str(r.get("code")))
+    if "person_limits" in cfg:
+        pl = c.obj(cfg["person_limits"], "config.person_limits")
+        if pl is not None:
+            c.integer(pl, "daily_max", "config.person_limits", 1, 50, optional=True)
     for i, m in enumerate(c.items(cfg, "messages", "config")):
         where = f"config.messages[{i}]"
         if c.obj(m, where) is None:

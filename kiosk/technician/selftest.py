@@ -274,6 +274,36 @@ def check_scanner(cfg, rt) -> Row | None:
     return Row("scanner", OK, "simulated scanner", required=False)
 
 
+def check_idcard(cfg, rt) -> list[Row] | None:
+    """The ID card reader and the hall key. Not required: without them the dispenser
+    still issues ordinary tickets, and the screen tells citizens so."""
+    if "dispenser" not in cfg.device.roles or cfg.idcard.backend == "none":
+        return None
+    from kiosk.core.config import check_hall_key_file
+
+    ic = cfg.idcard
+    rows = []
+    if ic.backend == "serial":
+        row = _port_row("idcard", ic.port, required=False)
+        reader = rt.dispenser.idcard_reader if rt is not None and rt.dispenser is not None else None
+        if row.verdict == OK and reader is not None and getattr(reader, "answering", None) is False:
+            row = Row(
+                "idcard",
+                FAIL,
+                f"{ic.port}: the reader does not answer (power, cable, idcard.baudrate = {ic.baudrate}?)",
+                required=False,
+            )
+        rows.append(row)
+    else:
+        rows.append(Row("idcard", OK, "simulated ID card reader", required=False))
+    problem = check_hall_key_file(ic.hall_key_file)
+    if problem is not None:
+        rows.append(Row("idcard key", FAIL, f"{problem.key}: {problem.what} ({problem.fix})", required=False))
+    else:
+        rows.append(Row("idcard key", OK, f"hall key in {ic.hall_key_file}", required=False))
+    return rows
+
+
 def configured_pins(cfg) -> dict[int, str]:
     """Every GPIO pin the config uses -> what for."""
     return {pin: what for pin, (what, _) in _pins_by_part(cfg).items()}
@@ -535,6 +565,7 @@ CHECKS = (
     check_font,
     check_printer,
     check_scanner,
+    check_idcard,
     check_gpio,
     check_central,
     check_numbering,

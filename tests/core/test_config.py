@@ -238,6 +238,40 @@ def test_a_fifo_as_the_config_path_is_refused_without_hanging(tmp_path):
     assert p.returncode == 2 and f"{fifo}: (file): is not a regular file" in p.stdout + p.stderr
 
 
+def test_idcard_section_needs_a_private_hall_key_and_a_port(tmp_path):
+    lines = problems_of(tmp_path, {"idcard": {"backend": "serial"}})
+    assert any(": idcard.port: missing for the serial backend" in ln for ln in lines)
+    assert any(": idcard.hall_key_file: missing, but an ID card reader is configured" in ln for ln in lines)
+    assert all("kiosk idcard-key" in ln for ln in lines if "hall_key_file" in ln)
+    key = tmp_path / "hall.key"
+    key.write_text("0123456789abcdef" * 4)
+    key.chmod(0o644)
+    lines = problems_of(tmp_path, {"idcard": {"backend": "sim", "hall_key_file": str(key)}})
+    assert any(f"readable by group or others (mode 644) (run: chmod 600 {key})" in ln for ln in lines)
+    key.chmod(0o600)
+    key.write_text("short")
+    lines = problems_of(tmp_path, {"idcard": {"backend": "sim", "hall_key_file": str(key), "poll_ms": 100}})
+    assert any("holds fewer than 32 characters" in ln for ln in lines)
+    assert any(": idcard.poll_ms:" in ln for ln in lines)  # faster than the standard allows
+
+
+def test_idcard_key_command_writes_a_key_check_config_accepts(tmp_path):
+    key = tmp_path / "keys" / "hall.key"
+    r = subprocess.run(
+        [sys.executable, "-m", "kiosk", "idcard-key", "--out", str(key)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert r.returncode == 0, r.stderr
+    assert oct(key.stat().st_mode & 0o777) == "0o600" and len(key.read_text().strip()) == 64
+    again = subprocess.run(
+        [sys.executable, "-m", "kiosk", "idcard-key", "--out", str(key)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert again.returncode == 2 and "same key" in again.stderr  # never replaced by accident
+    path = write_config(
+        tmp_path, {"idcard": {"backend": "serial", "port": "/dev/kiosk-idcard", "hall_key_file": str(key)}}
+    )
+    assert check_config(path).returncode == 0
+
+
 def test_check_config_knows_the_appointment_and_quota_keys(tmp_path):
     lines = problems_of(
         tmp_path,

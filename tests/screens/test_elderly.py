@@ -14,7 +14,7 @@ import pytest
 
 from kiosk.central import seed
 from kiosk.core import keys
-from kiosk.roles.dispenser.samples import DISPENSER_STATES
+from kiosk.roles.dispenser.samples import DISPENSER_STATES, IDCARD_STATES
 from kiosk.roles.lookup.samples import LOOKUP_STATES
 from kiosk.roles.pad.samples import PAD_STATES
 from screens import theme
@@ -112,7 +112,7 @@ def _walk(h, plan, lang, large):
     return problems, checked
 
 
-def _open_kiosk(tmp):
+def _open_kiosk(tmp, idcard=False):
     # The bench central's service names ("Social & medical insurance") and a long
     # hall name: the words the walkthrough saw clipped.
     cats = [{k: c[k] for k in ("code", "prefix", "name_zh", "name_en")} for c in seed.CATEGORIES]
@@ -121,6 +121,13 @@ def _open_kiosk(tmp):
         "device": {"hall": "示范市人民政府政务服务中心（市民之家）"},
         "dispenser": {"categories": cats},
     }
+    if idcard:
+        # An ID card reader: the choice offers 刷身份证取号, and its own screen's states follow.
+        key = tmp / "hall.key"
+        key.write_text("5a" * 32)
+        key.chmod(0o600)
+        changes["idcard"] = {"backend": "sim", "hall_key_file": str(key)}
+        changes["device"]["roles"] = ["dispenser"]
     return AppHarness(write_config(tmp, changes), runtime_hook=_pad_clock)
 
 
@@ -150,7 +157,8 @@ def device(tmp_path_factory):
                 current.clear()
             if kind is None:  # a test that starts its own app
                 return None
-            h = {"kiosk": _open_kiosk, "pad": _open_pad}[kind](tmp_path_factory.mktemp("elderly-" + kind))
+            opener = {"kiosk": _open_kiosk, "pad": _open_pad, "idcard": lambda t: _open_kiosk(t, idcard=True)}[kind]
+            h = opener(tmp_path_factory.mktemp("elderly-" + kind))
             size = size or h.Window.size
             current.update(kind=kind, h=h)
         if kind is None:
@@ -271,3 +279,14 @@ def test_out_of_service_meets_the_numbers(device, tmp_path, monkeypatch, lang, l
     finally:
         h.close()
         h.Window.size = size
+
+
+IDCARD_PLAN = [("dispenser", "choose"), ("dispenser", "priority")] + [("dispenser", s) for s in IDCARD_STATES]
+
+
+@pytest.mark.parametrize(("lang", "large"), COMBOS, ids=COMBO_IDS)
+def test_every_idcard_state_meets_the_numbers(device, lang, large):
+    """刷身份证取号: the entry on the choice (kept in its place in the priority lane) and every state."""
+    problems, checked = _walk(device("idcard"), IDCARD_PLAN, lang, large)
+    assert checked > 40
+    assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)

@@ -194,3 +194,40 @@ def test_a_pin_claimed_by_something_else_fails_naming_it(tmp_path, shared_mock_f
     assert code == 1 and row["verdict"] == "fail"
     assert "GPIO13 (keypad 3)" in row["detail"] and "GPIOPinInUse" in row["detail"]
     assert "GPIO5 " not in row["detail"]  # only the pin that is taken is named
+
+
+# ---- ID card reader: the emulated GA/T 467 reader on a pty -------------------
+
+
+def test_idcard_rows_see_the_reader_and_the_hall_key(tmp_path, capsys):
+    from tests.helpers import wait_until
+    from tests.idcard_emulator import IdCardReaderEmulator
+
+    emu = IdCardReaderEmulator(tmp_path / "kiosk-idcard")
+    key = tmp_path / "hall.key"
+    key.write_text("ab" * 32)
+    key.chmod(0o600)
+    path = write_config(
+        tmp_path,
+        {"idcard": {"backend": "serial", "port": str(emu.link), "hall_key_file": str(key), "answer_timeout": 0.3}},
+    )
+    try:
+        code, rows = selftest_json(capsys, path)
+        assert rows["idcard"]["verdict"] == "ok" and rows["idcard key"]["verdict"] == "ok"
+        assert rows["idcard"]["required"] is False
+        # A reader that stops answering fails its row once the running reader has asked it.
+        emu.silent = True
+        rt = build_runtime(load_config(path))
+        try:
+            rt.start(only=["idcard"])
+            assert wait_until(lambda: rt.dispenser.idcard_reader.answering is False, 5)
+            row = selftest.check_idcard(rt.cfg, rt)[0]
+            assert row.verdict == selftest.FAIL and "does not answer" in row.detail
+        finally:
+            rt.stop()
+        key.chmod(0o644)  # a key others can read is a config error: the config row names it
+        code, rows = selftest_json(capsys, path)
+        assert code == 1 and rows["config"]["verdict"] == "fail"
+        assert "idcard.hall_key_file" in rows["config"]["detail"] and "chmod 600" in rows["config"]["detail"]
+    finally:
+        emu.unplug()

@@ -23,10 +23,13 @@ PRINTER_ON_UNKNOWN_STATUS = ("issue", "refuse")
 # hid: a USB keyboard-mode scanner read from its /dev/input event node (devices/hid_scanner.py).
 SCANNER_BACKENDS = ("serial", "hid", "wedge", "sim")
 
+# The 二代身份证 reader (devices/idcard.py): GA/T 467 on a serial line, a simulator, or none.
+IDCARD_BACKENDS = ("none", "serial", "sim")
+
 # Spoken prompts (devices/audio.py): ALSA's aplay, a recorder for tests and demos, or silence.
 AUDIO_BACKENDS = ("aplay", "sim", "none")
 
-# The rates thermal printers and serial scanners are sold with; 8N1 always.
+# The rates thermal printers, serial scanners and ID card readers are sold with; 8N1 always.
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200)
 
 # Paper width in mm -> printable dots per line at 203 dpi (font A: 12 dots per column).

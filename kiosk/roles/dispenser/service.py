@@ -38,7 +38,7 @@ import time
 import uuid as uuidlib
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -50,7 +50,8 @@ from kiosk.core.ledger import Ledger
 from kiosk.core.ports.document import Document
 from kiosk.core.time import MIN_REAL_YEAR, clock_synced, hall_now, in_hall, wall_now, zone_problem
 from kiosk.roles.dispenser.layout import ticket_for
-from kiosk.sync.client import CentralClient
+from kiosk.roles.dispenser.persons import Citizen, Holding, Standing, holding_from_central, merge
+from kiosk.sync.client import CentralClient, CentralRejected
 from kiosk.sync.validate import check_lease, check_queue_status, check_ticket
 
 log = logging.getLogger("kiosk.dispenser")
@@ -86,6 +87,25 @@ class NumbersExhausted(TicketRefused):
 
 class UnknownCategory(TicketRefused, ValueError):
     reason = "unknown_category"
+
+
+class PersonHasTicket(TicketRefused):
+    """The citizen already holds an open ticket for this service: shown it, offered a reprint."""
+
+    reason = "person_has_ticket"
+
+    def __init__(self, message: str, holding: Holding | None, standing: Standing | None = None):
+        super().__init__(message)
+        self.holding = holding
+        self.standing = standing
+
+
+class PersonDailyLimit(TicketRefused):
+    reason = "person_daily_limit"
+
+    def __init__(self, message: str, standing: Standing | None = None):
+        super().__init__(message)
+        self.standing = standing
 
 
 class QuotaFull(TicketRefused):
@@ -140,6 +160,7 @@ class Ticket:
     service_zh: str
     service_en: str
     appointment: str | None = None  # the central's booking id of a check-in's ticket
+    person: str | None = field(default=None, repr=False)  # the HMAC of an ID number, when taken by card
 
     @property
     def offline(self) -> bool:
@@ -165,6 +186,7 @@ class Ticket:
             r["service_zh"],
             r["service_en"],
             r["appointment"],
+            r["person"],
         )
 
 
@@ -638,7 +660,8 @@ class TicketService:
             return str(e) or type(e).__name__
 
     # -- issuing --------------------------------------------------------------
-    def issue(self, category: str, priority: bool = False) -> IssueResult:
+    def issue(self, category: str, priority: bool = False, person: str | None = None) -> IssueResult:
+        """person: the HMAC of the citizen's ID number (persons.py), for the per-person rules."""
         # No lock across this: the central call can take up to online_timeout, and a
         # second citizen (a button, another screen) must not wait behind it. Numbers
         # are taken in one ledger transaction each (BEGIN IMMEDIATE serialises them)
@@ -650,7 +673,9 @@ class TicketService:
         if quota is not None and self.quota_used_up(cat.code, quota):
             raise QuotaFull(f"the {quota['limit']} numbers of {cat.code} for {quota['hours']} are taken")
         paper = self._paper_for_issue()
-        ticket = self._take_number(cat, priority, quota)
+        if person is not None:
+            self._check_person(person, cat.code)
+        ticket = self._take_number(cat, priority, quota, person)
         self._wake()
         error = self._print(ticket_for(ticket, self.cfg, reprint=False))
         ticket = self._set_printed(ticket, error)
@@ -676,7 +701,7 @@ class TicketService:
         before the call; an answer that never arrives is reported ticket.abandoned,
         so the central voids its ticket and frees the booking for the next try."""
         from kiosk.roles.dispenser import booking
-        from kiosk.sync.client import CentralAuthError, CentralRejected
+        from kiosk.sync.client import CentralAuthError
 
         if code is not None:
             norm = booking.normal_code(code)
@@ -805,8 +830,111 @@ class TicketService:
         rows = self.ledger.query("SELECT * FROM tickets WHERE day = ? ORDER BY id", (day or self.today(),))
         return [Ticket.from_row(r) for r in rows]
 
+    # -- per person (tickets taken by ID card; see persons.py) --------------------
+    def daily_max(self) -> int:
+        """Tickets per person per day: the central's person_limits.daily_max, else idcard.daily_max."""
+        limits = self._central_config().get("person_limits")
+        n = limits.get("daily_max") if isinstance(limits, dict) else None
+        if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 50:
+            return n
+        return self.cfg.idcard.daily_max
+
+    def _local_holdings(self, person: str, day: str) -> list[Holding]:
+        rows = self.ledger.query("SELECT * FROM tickets WHERE person = ? AND day = ? ORDER BY id", (person, day))
+        return [
+            Holding(
+                day=r["day"],
+                display=r["display"],
+                category=r["category"],
+                priority=bool(r["priority"]),
+                state="local",
+                issued_at=r["issued_at"],
+                ticket_id=r["id"],
+                service_zh=r["service_zh"],
+                service_en=r["service_en"],
+                device_id=self.cfg.device.id,
+            )
+            for r in rows
+        ]
+
+    def standing(self, citizen: Citizen) -> Standing:
+        """What this person holds today: hall-wide when the central answers, else from this ledger.
+
+        Runs on the ID card desk's thread (a network call and ledger reads)."""
+        day = self.today()
+        local = self._local_holdings(citizen.person, day)
+        client = self.client
+        if client is not None:
+            try:
+                answer = client.person_tickets(citizen.person, total_timeout=self.cfg.dispenser.online_timeout)
+                central = [h for h in (holding_from_central(t) for t in answer.get("tickets") or []) if h]
+                limit = answer.get("daily_max")
+                if not (isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1):
+                    limit = self.daily_max()
+                # A local ticket the central voided, or that a counter called, is as the central says.
+                return Standing(citizen, merge(central, local), limit, True)
+            except Exception as e:
+                log.info("person's tickets not fetched (%s): this device's own count", type(e).__name__)
+        return Standing(citizen, local, self.daily_max(), False)
+
+    def _check_person(self, person: str, category: str) -> None:
+        """Refuse a second open ticket for the service and a ticket over the daily limit."""
+        standing = self.standing(Citizen(person, "", ""))
+        held = standing.open_for(category)
+        if held is not None:
+            raise PersonHasTicket(f"holds {held.display} for {category}", held, standing)
+        if standing.at_limit:
+            raise PersonDailyLimit(f"{standing.taken} of {standing.daily_max} tickets today", standing)
+
+    def reprint_holding(self, holding: Holding) -> IssueResult:
+        """A held ticket printed again, marked REPRINT / 补打, instead of a second number.
+
+        One from this device's ledger is reprinted from there; one another dispenser
+        issued is printed from what the central told, and the reprint recorded here."""
+        if holding.ticket_id is not None:
+            return self.reprint(holding.ticket_id)
+        with self._lock:
+            paper = self.check_paper()
+            if paper.state in ("out", "offline"):
+                raise PaperOut(paper.detail) if paper.state == "out" else PrinterUnavailable(paper.detail)
+            cat = next((c for c in self.categories() if c.code == holding.category), None)
+            ticket = Ticket(
+                0,
+                "",
+                "",
+                holding.day,
+                holding.category,
+                0,
+                holding.display,
+                holding.priority,
+                "online",
+                None,
+                None,
+                holding.issued_at,
+                "printed",
+                1,
+                holding.service_zh or (cat.name_zh if cat else holding.category),
+                holding.service_en or (cat.name_en if cat else ""),
+            )
+            error = self._print(ticket_for(ticket, self.cfg, reprint=True))
+            with self.ledger.transaction() as tx:
+                self.ledger.add_event(
+                    tx,
+                    "ticket.reprinted",
+                    {
+                        "display": holding.display,
+                        "day": holding.day,
+                        "ok": error is None,
+                        "issued_by": holding.device_id,
+                    },
+                )
+            self._wake()
+            return IssueResult(ticket, error is None, paper.state, error)
+
     # -- numbering --------------------------------------------------------------
-    def _take_number(self, cat: Category, priority: bool, quota: dict[str, Any] | None = None) -> Ticket:
+    def _take_number(
+        self, cat: Category, priority: bool, quota: dict[str, Any] | None = None, person: str | None = None
+    ) -> Ticket:
         request_id = uuidlib.uuid4().hex
         online = None
         client = self.client
@@ -820,7 +948,7 @@ class TicketService:
                     (request_id, cat.code, int(priority), wall_now(), self.ledger.boot_id),
                 )
             try:
-                online = self._ask_central(client, request_id, cat.code, priority, quota)
+                online = self._ask_central(client, request_id, cat.code, priority, quota, person)
             except QuotaFull:
                 with self.ledger.transaction() as tx:  # refused: the central took no number for it
                     tx.execute("UPDATE ticket_requests SET state = 'done' WHERE request_id = ?", (request_id,))
@@ -829,7 +957,7 @@ class TicketService:
             with self.ledger.transaction() as tx:
                 if online is not None:
                     try:
-                        return self._store(tx, request_id, cat, priority, online, "online")
+                        return self._store(tx, request_id, cat, priority, online, "online", person=person)
                     except sqlite3.IntegrityError:
                         # The central gave a number this device already used today
                         # (an overlapping offline range?): number offline instead.
@@ -841,7 +969,7 @@ class TicketService:
                             "ticket.number_collision",
                             {"request_id": request_id, "display": str(online.get("display"))},
                         )
-                ticket = self._take_offline(tx, request_id, cat, priority)
+                ticket = self._take_offline(tx, request_id, cat, priority, person)
                 if client is not None:
                     # The central may have committed a number for this request
                     # that never reached us (a slow or lost answer, a collision):
@@ -855,9 +983,14 @@ class TicketService:
                 self._kick.set()  # maybe the central is back: let the refresh thread look
 
     def _ask_central(
-        self, client: CentralClient, request_id: str, category: str, priority: bool, quota: dict[str, Any] | None = None
+        self,
+        client: CentralClient,
+        request_id: str,
+        category: str,
+        priority: bool,
+        quota: dict[str, Any] | None = None,
+        person: str | None = None,
     ) -> dict[str, Any] | None:
-        from kiosk.sync.client import CentralRejected
 
         try:
             timeout = self.cfg.dispenser.online_timeout
@@ -869,12 +1002,21 @@ class TicketService:
                 connect_timeout=min(timeout, self.cfg.central.connect_timeout),
                 total_timeout=timeout,  # the citizen's wait: connect, send and the whole answer
                 quota=quota,
+                person=person,
             )
         except CentralRejected as e:
             if e.code == "quota_full":  # final: the hall's count says so; numbering offline would break it
                 self._note_quota(category, e.body.get("quota"))
                 self._quota_full.setdefault(category, (self.today(), str((e.body.get("quota") or {}).get("hours"))))
                 raise QuotaFull(e.message) from None
+            if e.code in ("person_has_ticket", "person_daily_limit"):
+                # The hall-wide rule said no (another dispenser was quicker): no number anywhere.
+                with self.ledger.transaction() as tx:
+                    tx.execute("UPDATE ticket_requests SET state = 'abandoned' WHERE request_id = ?", (request_id,))
+                held = [h for h in (holding_from_central(t) for t in e.body.get("tickets") or []) if h is not None]
+                if e.code == "person_has_ticket":
+                    raise PersonHasTicket("the central says the person holds one", held[0] if held else None) from None
+                raise PersonDailyLimit("the central says this person reached the daily limit") from None
             self.last_central_error = f"{type(e).__name__}: {e}"[:300]
             log.info("central did not give a number (%s): numbering offline", e.code)
             return None
@@ -905,6 +1047,8 @@ class TicketService:
         source: str,
         lease_id: str | None = None,
         appointment: str | None = None,
+        *,
+        person: str | None = None,
     ) -> Ticket:
         central_day = t.get("day") if source == "online" and isinstance(t.get("day"), str) else None
         day = self._service_day(tx, central_day)
@@ -916,8 +1060,8 @@ class TicketService:
         issued = (now if now.tzinfo else now.replace(tzinfo=self.zone())).isoformat(timespec="milliseconds")
         cur = tx.execute(
             "INSERT INTO tickets (uuid, request_id, day, category, number, display, priority, source, people_ahead,"
-            " est_wait_s, issued_at, boot_id, service_zh, service_en, lease_id, appointment)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " est_wait_s, issued_at, boot_id, service_zh, service_en, lease_id, appointment, person)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 tid,
                 request_id,
@@ -935,13 +1079,18 @@ class TicketService:
                 cat.name_en,
                 lease_id,
                 appointment,
+                person,
             ),
         )
         tx.execute("UPDATE ticket_requests SET state = 'done' WHERE request_id = ?", (request_id,))
+        body: dict[str, Any] = {}
+        if person is not None:
+            body["person"] = person  # the HMAC only: the central's per-person count, hall-wide
         self.ledger.add_event(
             tx,
             "ticket.issued",
-            {
+            body
+            | {
                 "ticket_uuid": tid,
                 "request_id": request_id,
                 "day": day,
@@ -964,7 +1113,9 @@ class TicketService:
     def _display_used(self, tx: sqlite3.Connection, day: str, display: str) -> bool:
         return tx.execute("SELECT 1 FROM tickets WHERE day = ? AND display = ?", (day, display)).fetchone() is not None
 
-    def _take_offline(self, tx: sqlite3.Connection, request_id: str, cat: Category, priority: bool) -> Ticket:
+    def _take_offline(
+        self, tx: sqlite3.Connection, request_id: str, cat: Category, priority: bool, person: str | None = None
+    ) -> Ticket:
         day = self._service_day(tx)
         series = PRIORITY_SERIES if priority else cat.code
         prefix = self.priority_prefix() if priority else cat.prefix
@@ -978,7 +1129,14 @@ class TicketService:
                 if not self._display_used(tx, day, display):
                     tx.execute("UPDATE leases SET next_number = ? WHERE lease_id = ?", (n + 1, lease["lease_id"]))
                     return self._store(
-                        tx, request_id, cat, priority, {"number": n, "display": display}, "lease", lease["lease_id"]
+                        tx,
+                        request_id,
+                        cat,
+                        priority,
+                        {"number": n, "display": display},
+                        "lease",
+                        lease["lease_id"],
+                        person=person,
                     )
                 n += 1
             tx.execute("UPDATE leases SET next_number = ? WHERE lease_id = ?", (n, lease["lease_id"]))
@@ -996,7 +1154,9 @@ class TicketService:
                     "ON CONFLICT(day, category) DO UPDATE SET next_number = excluded.next_number",
                     (day, series, n + 1),
                 )
-                return self._store(tx, request_id, cat, priority, {"number": n, "display": display}, "offline")
+                return self._store(
+                    tx, request_id, cat, priority, {"number": n, "display": display}, "offline", person=person
+                )
             n += 1
         raise NumbersExhausted(f"offline numbers {first}..{last} for {series} on {day} are used up")
 
