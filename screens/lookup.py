@@ -65,6 +65,8 @@ i18n.register(
         "lookup.type_hint": ("点选输入框，用右侧按键输入", "Tap a box, then use the keys on the right"),
         "lookup.again": ("查询其他办件", "Another case"),
         "lookup.done": ("完成", "Done"),
+        "lookup.read_aloud": ("朗读", "Read aloud"),
+        "lookup.spoken": ("朗读：{status}。{deadline}", "Read aloud: {status}. {deadline}"),
         "lookup.retry_scan": ("重新扫描", "Scan again"),
         "lookup.retype": ("手动输入", "Type it in"),
         "lookup.clear_in": ("为保护您的隐私，本页 {s} 秒后自动清除", "For your privacy this page clears in {s} s"),
@@ -499,6 +501,29 @@ class LookupScreen(KioskScreen):
         panel.show(result)
         self._set_body(panel)
 
+    def read_aloud(self):
+        """朗读: say the case's status and its deadline, and write out what was said.
+
+        Only the status word and a count of working days are spoken: never the
+        item, a name or a number (the receipt number is shown masked, not read)."""
+        r = self._result
+        if r is None or r.case is None:
+            return
+        self.app.touch_activity()
+        panel = self._panels["result"]
+        status = r.case.get("status", "unknown")
+        self.app.speak("lookup.status", status=status if i18n.has("status." + str(status)) else "unknown")
+        dl = r.deadline or {}
+        state = dl.get("state")
+        if state == "open":
+            self.app.speak("lookup.days_left", days=dl["days"])
+        elif state == "due_today":
+            self.app.speak("lookup.due_today")
+        elif state == "overdue":
+            self.app.speak("lookup.overdue")
+        deadline = panel.ids.deadline.text.split("  ·  ")[-1]
+        panel.spoken = self.app.tr("lookup.spoken", status=panel.ids.badge.text, deadline=deadline)
+
     def forget(self):
         """Drop everything shown; in-flight answers will be ignored."""
         self._seq += 1
@@ -587,6 +612,8 @@ class MessagePanel(BoxLayout):
 
 class ResultPanel(BoxLayout):
     screen = ObjectProperty(None)
+    can_speak = BooleanProperty(False)  # a voice is configured: 朗读 is offered
+    spoken = StringProperty("")  # what 朗读 said, written out
 
     def __init__(self, **kw):
         self._extra, self._rows, self._steps = [], [], []
@@ -597,6 +624,7 @@ class ResultPanel(BoxLayout):
         for name in ("item", "means", "deadline", "as_of"):
             self.ids[name].text = ""
         self.ids.badge.text = ""
+        self.spoken = ""
         _blank(self._extra + self._rows + self._steps)
 
     def show(self, r):
@@ -654,6 +682,9 @@ class ResultPanel(BoxLayout):
             left, colour = tr("lookup.overdue", n=dl["days"]), theme.ACCENT
         self.ids.deadline.text = due + ("  ·  " + left if left else "")
         self.ids.deadline.color = colour
+        self.can_speak = self.screen.rt.voice is not None
+        if self.spoken:  # the language changed after 朗读: the written words follow it
+            self.spoken = tr("lookup.spoken", status=badge.text, deadline=left or due)
         handler, window = case.get("handler"), case.get("window")
         if handler or window:
             value = (

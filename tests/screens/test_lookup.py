@@ -20,11 +20,12 @@ def pty_pair():
     os.close(slave)
 
 
-def start(tmp_path, central, scanner=None, lookup=None, display=None):
+def start(tmp_path, central, scanner=None, lookup=None, display=None, voice=None):
     token = central.issue_token("demo-kiosk")
     path = write_config(
         tmp_path,
         {
+            **({"voice": voice} if voice else {}),
             "device": {"roles": ["lookup"]},
             "central": {"url": central.url},
             "scanner": scanner or {"backend": "sim"},
