@@ -84,7 +84,7 @@ def _build_app_class():
     from kivy.app import App
     from kivy.clock import Clock
     from kivy.core.window import Window
-    from kivy.metrics import dp
+    from kivy.metrics import Metrics, dp
     from kivy.properties import NumericProperty, StringProperty
     from kivy.uix.boxlayout import BoxLayout
     from kivy.uix.button import Button
@@ -110,6 +110,11 @@ def _build_app_class():
         ):
             super().__init__(**kw)
             self.rt = rt
+            # Sizes are in dp (1/160 in): at the panel's own density, 60 dp is the
+            # same 9.5 mm on a 7" pad and a 21" kiosk (display.dpi). Set before any
+            # widget is built; put back at stop (tests build several apps in turn).
+            self._density_before = Metrics.density
+            Metrics.density = rt.cfg.display.dpi / 160
             self.demo = demo
             self.start_screen = start_screen
             self.capture = capture
@@ -352,6 +357,7 @@ def _build_app_class():
             )
             self.pool.shutdown()  # before the ledger closes: a commit in flight finishes
             self.rt.stop()
+            Metrics.density = self._density_before
 
     return KioskApp
 
