@@ -190,8 +190,21 @@ def build_printer(cfg: Config) -> Any:
     elif p.backend == "file":
         backend = FileBackend(p.path)
     else:
-        backend = SimBackend()
+        backend = SimBackend(keep_dir=sim_printed_dir(cfg))
     return PrinterWorker(TicketPrinter(backend, profile, status_timeout=p.status_timeout))
+
+
+def sim_printed_dir(cfg: Config) -> Path:
+    """Where the simulated printer keeps what it printed (the demo's tickets)."""
+    return Path(cfg.storage.dir) / keys.SIM_PRINTED_DIR
+
+
+def last_printed(cfg: Config) -> Path | None:
+    """The last job the simulated printer of this device printed, or None."""
+    from devices.printer import kept_jobs
+
+    jobs = kept_jobs(sim_printed_dir(cfg))
+    return jobs[-1] if jobs else None
 
 
 def encode_document(doc: Any, cfg: Config) -> bytes:

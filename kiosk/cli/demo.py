@@ -116,7 +116,8 @@ def run_demo(data_dir: str | None = None, port: int = 0, browser: bool = True) -
             print(
                 f"kiosk demo: bench central at {central.url}/bench/ (password {central.bench_password}, "
                 f"also in {base / BENCH_PASSWORD_FILE})  data in {base}; "
-                f"service screen PIN {DEMO_PIN} (demo only)",
+                f"service screen PIN {DEMO_PIN} (demo only); the last ticket printed: "
+                f"kiosk ticket-preview --config {path} --last --out ticket.png",
                 file=sys.stderr,
             )
             open_bench_pages(central, browser)
