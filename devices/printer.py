@@ -296,21 +296,21 @@ class SimBackend(Backend):
         self.received += data
         self.jobs.append(bytes(data))
         if self.keep_dir is not None:
-            self._keep(bytes(data))
+            self._keep(self.keep_dir, bytes(data))
 
-    def _keep(self, data: bytes) -> None:
+    def _keep(self, folder: Path, data: bytes) -> None:
         """The job as one file, named so that names sort in print order; the oldest beyond KEEP go."""
         try:
-            self.keep_dir.mkdir(parents=True, exist_ok=True)
-            kept = sorted(self.keep_dir.glob("job-*.bin"))
+            folder.mkdir(parents=True, exist_ok=True)
+            kept = sorted(folder.glob("job-*.bin"))
             seq = int(kept[-1].stem.split("-")[1]) + 1 if kept else 1
-            tmp = self.keep_dir / f".job-{seq:08d}.tmp"
+            tmp = folder / f".job-{seq:08d}.tmp"
             tmp.write_bytes(data)
-            tmp.replace(self.keep_dir / f"job-{seq:08d}.bin")  # whole or not at all, for a reader
+            tmp.replace(folder / f"job-{seq:08d}.bin")  # whole or not at all, for a reader
             for old in kept[: max(0, len(kept) + 1 - self.KEEP)]:
                 old.unlink(missing_ok=True)
         except (OSError, ValueError) as exc:  # the demo's record of a print, never the print itself
-            log.warning("simulated printer: cannot keep the job in %s (%s)", self.keep_dir, exc)
+            log.warning("simulated printer: cannot keep the job in %s (%s)", folder, exc)
 
 
 def kept_jobs(keep_dir: Path) -> list[Path]:
