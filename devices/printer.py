@@ -312,17 +312,17 @@ class SimBackend(Backend):
         except (OSError, ValueError) as exc:  # the demo's record of a print, never the print itself
             log.warning("simulated printer: cannot keep the job in %s (%s)", folder, exc)
 
-
-def kept_jobs(keep_dir: Path) -> list[Path]:
-    """The simulated printer's kept jobs, oldest first."""
-    return sorted(Path(keep_dir).glob("job-*.bin"))
-
     def status(self, timeout: float = 1.0) -> PrinterStatus:
         if not self.connected:
             return PrinterStatus(False, "unknown", "simulated printer unplugged")
         if not self.answers:
             return PrinterStatus(None, "unknown", "simulated printer does not answer")
         return PrinterStatus(self.online, self.paper, f"simulated: paper {self.paper}")
+
+
+def kept_jobs(keep_dir: Path) -> list[Path]:
+    """The simulated printer's kept jobs, oldest first."""
+    return sorted(Path(keep_dir).glob("job-*.bin"))
 
 
 class TicketPrinter:

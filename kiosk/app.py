@@ -313,18 +313,26 @@ def _build_app_class():
                 self._first_frame_seen = True
                 for cb in self.first_frame_callbacks:
                     cb()
-            if self.capture and time.monotonic() - self._capture_after > 0 and not self._captured:
-                self._captured = True
-                self._write_capture()
+            if self.capture and not self._captured:
+                self._capture_frames -= 1
+                if time.monotonic() - self._capture_after > 0 and self._capture_frames <= 0:
+                    self._captured = True
+                    self._write_capture()
 
         _capture_after = float("inf")
         _captured = False
+        _capture_frames = 0
+        CAPTURE_FRAMES = 8  # layouts and fitted fonts settle over a few frames
 
         def arm_capture(self, delay: float = 0.6):
+            # Both a delay and a number of frames: on a loaded machine 0.6 s may
+            # pass before the layout has had its frames (a black, half-laid-out shot).
             self._capture_after = time.monotonic() + delay
+            self._capture_frames = self.CAPTURE_FRAMES
 
             # Kivy draws only when something changed, and a still screen may
-            # never change again: draw and flip once ourselves after the delay.
+            # never change again: draw and flip ourselves after the delay,
+            # frame after frame, until the capture is made.
             def draw(dt):
                 # Kivy may run this a little before `delay` by the monotonic
                 # clock (it counts from the frame's start): capture regardless.
@@ -332,6 +340,7 @@ def _build_app_class():
                 if not self._captured:
                     Window.dispatch("on_draw")
                     Window.dispatch("on_flip")
+                    Clock.schedule_once(draw, 0.02)
 
             Clock.schedule_once(draw, delay + 0.05)
 

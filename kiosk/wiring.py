@@ -39,7 +39,7 @@ def build_preview_runtime(cfg: Config, scratch: Path) -> Runtime:
     (so the screens show the central's categories and staff card as the device
     has them); no central client (a preview must not lease numbers or post
     anything); simulated printer and scanner (the real ones may be in use by the
-    running kiosk); no GPIO, no voice, no metrics."""
+    running kiosk); no GPIO, a silent voice, no metrics."""
     import copy
     import shutil
 
@@ -52,7 +52,10 @@ def build_preview_runtime(cfg: Config, scratch: Path) -> Runtime:
     preview.printer.backend = "sim"
     preview.scanner.backend = "sim"
     preview.gpio.pin_factory = "mock"
-    preview.voice.enabled = False
+    # A voice as configured, but one that only records: the render shows what the
+    # device offers (朗读 where it speaks) and nothing is played.
+    preview.voice.backend = "sim"
+    preview.voice.pack = cfg.voice.pack or str(Path(cfg.storage.dir) / "voice")  # the device's own pack
     preview.metrics.textfile = ""
     return _build(preview, demo=False, central=False)
 

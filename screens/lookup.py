@@ -56,6 +56,7 @@ i18n.register(
         ),
         "lookup.demo_scan": ("演示扫码 {n}", "Demo scan {n}"),
         "lookup.demo_bad": ("演示：无效码", "Demo: bad code"),
+        "lookup.demo_newest": ("演示：扫描台上新建的办件", "Demo: scan the bench's newest case"),
         "lookup.busy": ("正在查询，请稍候…", "Looking up your case…"),
         "lookup.reading": ("正在读取二维码…", "Reading the code…"),
         "lookup.receipt_no": ("受理编号", "Receipt number"),
@@ -403,6 +404,16 @@ class LookupScreen(KioskScreen):
 
     def demo_scan(self, payload: str):
         self.rt.lookup.scanner.inject(payload)
+
+    def demo_scan_newest(self):
+        """The demo: scan the receipt of the case made last on the bench page (read off the UI thread)."""
+        newest = self.rt.demo_newest_case
+        if newest is not None:
+            in_background(
+                newest,
+                done=lambda payload: self.demo_scan(payload) if payload else None,
+                failed=lambda e: self.show_message(None),
+            )
 
     def demo_payloads(self):
         """The demo's sample receipts (set by `kiosk demo` from its bench central's seed)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from kivy.clock import Clock
 from kivy.lang import Builder
+from kivy.metrics import dp
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 
 from kiosk.core.i18n import register
@@ -121,7 +122,7 @@ class PadScreen(KioskScreen):
     outcome_phone = StringProperty("")  # masked
 
     def on_size(self, *args):
-        self.k = max(1.0, min(1.4, self.height / 396.0)) if self.height > 10 else 1.0
+        self.k = max(1.0, min(1.4, self.height / dp(396))) if self.height > 10 else 1.0  # in dp: any dpi
 
     def on_kv_post(self, base_widget):
         self._session_id = None
@@ -199,6 +200,10 @@ class PadScreen(KioskScreen):
                 self.mode = "rate"
             if new and self.app is not None:
                 self.app.speak("pad.invite")  # "请您对我的服务进行评价", as the screen asks
+                if self.app.demo and self.app.sm.current != self.name:
+                    # The demo plays every role on one screen: the counter just ended a
+                    # service, so the pad comes forward, as the pad on the counter would be.
+                    self.app.go(self.name)
             self.is_busy = True
         elif self.mode in ("idle", "paused"):
             self.mode = "paused" if st.paused else "idle"

@@ -123,17 +123,27 @@ def run_demo(data_dir: str | None = None, port: int = 0, browser: bool = True) -
             open_bench_pages(central, browser)
         else:
             path = prepare_demo(base, None, "no-central")
-        return run(load_config(path), demo=True, runtime_hook=add_demo_scans)
+        return run(load_config(path), demo=True, runtime_hook=lambda rt: add_demo_scans(rt, central))
     finally:
         if central is not None:
             central.stop()
 
 
-def add_demo_scans(rt) -> None:
-    """The seeded cases, as their receipts' QR codes would read: the demo's scan buttons."""
+def add_demo_scans(rt, central=None) -> None:
+    """The seeded cases, as their receipts' QR codes would read: the demo's scan buttons;
+    with the demo's bench central, also the newest case made on its bench page."""
     from kiosk.central.seed import DEMO_CASES
 
     p = rt.cfg.lookup
+    if central is not None:
+
+        def newest() -> str | None:
+            c = central.running_store().newest_case()
+            if c is None:
+                return None
+            return f"https://zwfw.example.gov.cn/q?{p.receipt_param}={c['receipt_no']}&{p.code_param}={c['query_code']}"
+
+        rt.demo_newest_case = newest
     rt.demo_scans = [
         f"https://zwfw.example.gov.cn/q?{p.receipt_param}={c['receipt_no']}&{p.code_param}={c['query_code']}"
         for c in DEMO_CASES

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from kivy.graphics import BorderImage, Color, Rectangle, RoundedRectangle
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.label import Label
+from kivy.uix.screenmanager import Screen
 from kivy.uix.scrollview import ScrollView
 
 # 工信部《移动互联网应用(APP)适老化通用设计规范》(2021), see DOMAIN.md
@@ -245,7 +246,8 @@ def target_problems(w, where: Where, large: bool) -> list[str]:
 
 
 def fold_problems(w, where: Where, window_size) -> list[str]:
-    """Outside a scroll view, nothing may be drawn beyond the window."""
+    """Outside a scroll view, nothing may be drawn beyond the window, nor, on a
+    screen, beyond the screen's own area (it would be under the header)."""
     if in_scroll(w):
         return []
     W, H = window_size
@@ -253,6 +255,15 @@ def fold_problems(w, where: Where, window_size) -> list[str]:
     x1, y1 = w.to_window(w.right, w.top)
     if x0 < -1 or y0 < -1 or x1 > W + 1 or y1 > H + 1:
         return [f"{where}: {w.text[:40]!r} drawn outside the window at {tuple(round(v) for v in (x0, y0, x1, y1))}"]
+    screen = next((a for a in ancestors(w) if isinstance(a, Screen)), None)
+    if screen is not None:
+        _, sy0 = screen.to_window(screen.x, screen.y)
+        _, sy1 = screen.to_window(screen.right, screen.top)
+        # Text, not its box: a label's box may be taller than the lines it draws.
+        th = min(w.height, w.texture_size[1]) if w.texture_size[1] else w.height
+        cy = (y0 + y1) / 2
+        if cy + th / 2 > sy1 + 1 or cy - th / 2 < sy0 - 1:
+            return [f"{where}: {w.text[:40]!r} drawn beyond its screen (under the header or off its foot)"]
     return []
 
 

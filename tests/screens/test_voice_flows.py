@@ -150,3 +150,29 @@ def test_read_aloud_of_an_overdue_case_says_so(tmp_path, central, pack):
         assert not [t for t in h.texts(h.app.root) if "朗读：" in t]
     finally:
         h.close()
+
+
+def test_in_the_demo_a_rating_invitation_is_said_and_brings_the_pad_forward(tmp_path, central, pack):
+    cfg = write_config(
+        tmp_path,
+        {
+            "central": {"url": central.url, "allow_http": True, "read_timeout": 2.0},
+            "pad": {"window": "01", "poll_wait": 1},
+            "voice": {"backend": "sim", "pack": str(pack)},
+        },
+        token=central.issue_token("demo-kiosk"),
+    )
+    h = AppHarness(cfg)
+    try:
+        h.app.demo = True  # what `kiosk demo` builds the app with
+        h.app.go("dispenser")
+        h.pump(2)
+        pad = h.app.screen("pad")
+        central.call_next("01")
+        central.end_service("01")
+        assert h.wait_until(lambda: pad.mode == "rate", 8)
+        assert h.wait_until(lambda: h.app.sm.current == "pad", 3), "the demo stayed on " + h.app.sm.current
+        assert h.wait_until(lambda: played(h) == ["pad.invite"], 5)
+        h.find("请您对本次服务进行评价")  # what is said is on the screen
+    finally:
+        h.close()
