@@ -314,7 +314,8 @@ def _build_app_class():
                 for cb in self.first_frame_callbacks:
                     cb()
             if self.capture and not self._captured:
-                self._capture_frames -= 1
+                # Frames are counted from when the state shows: its layout settles after that.
+                self._capture_frames = self._capture_frames - 1 if self._capture_ok() else self.CAPTURE_FRAMES
                 if time.monotonic() - self._capture_after > 0 and self._capture_frames <= 0:
                     self._captured = True
                     self._write_capture()
@@ -324,11 +325,23 @@ def _build_app_class():
         _capture_frames = 0
         CAPTURE_FRAMES = 8  # layouts and fitted fonts settle over a few frames
 
+        capture_ready: Callable[[], bool] | None = None  # the state shows (screens/states.show)
+        _capture_deadline = float("inf")
+
+        def _capture_ok(self) -> bool:
+            if self.capture_ready is None or self.capture_ready():
+                return True
+            if time.monotonic() > self._capture_deadline:
+                log.warning("screenshot: the state did not show within 20 s; capturing what is shown")
+                return True
+            return False
+
         def arm_capture(self, delay: float = 0.6):
             # Both a delay and a number of frames: on a loaded machine 0.6 s may
             # pass before the layout has had its frames (a black, half-laid-out shot).
             self._capture_after = time.monotonic() + delay
             self._capture_frames = self.CAPTURE_FRAMES
+            self._capture_deadline = time.monotonic() + 20
 
             # Kivy draws only when something changed, and a still screen may
             # never change again: draw and flip ourselves after the delay,
@@ -610,7 +623,7 @@ def screenshot(
         if state is not None or large:
             from screens.states import show  # the CLI's state renders (screens/states.py)
 
-            show(app, screen, state or "", large)
+            app.capture_ready = show(app, screen, state or "", large)
         if setup:
             setup(app)
         app.arm_capture()
