@@ -113,7 +113,7 @@ def _pad(app: Any, state: str) -> Callable[[], bool]:
 
     in_background(sample_state, done=card_shown)
 
-    step = {"picked": False, "until": Clock.get_time() + 3.0}
+    step = {"picked": False, "until": Clock.get_time() + 15.0}  # a loaded machine answers slowly
 
     def later(dt: float) -> bool | None:
         if state not in ("reasons", "phone") or Clock.get_time() > step["until"]:
