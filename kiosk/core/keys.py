@@ -53,7 +53,7 @@ LEDGER_FILE = "ledger.sqlite3"
 CACHE_FILE = "cache.sqlite3"
 BOOT_GUARD_FILE = "boot-guard.json"  # written before anything else at start (kiosk.core.bootguard)
 STAFF_PHOTO_DIR = "staff-photos"  # cached staff photos written out as files for the screen
-SIM_PRINTED_DIR = "printed"  # the simulated printer's last jobs (kiosk ticket-preview --last)
+SIM_PRINTED_DIR = "sim-printed"  # the simulated printer's last jobs (kiosk ticket-preview --last)
 KIVY_HOME_DIR = "kivy"  # Kivy's own config and logs, unless KIVY_HOME is set
 
 # ---- files of `kiosk demo` under its data folder ----

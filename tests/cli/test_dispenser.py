@@ -9,6 +9,7 @@ from PIL import Image
 
 from devices.preview import interpret
 from kiosk.cli import main
+from kiosk.core import keys
 from tests.helpers import printer_font, write_config
 
 
@@ -78,7 +79,7 @@ def test_ticket_preview_last_shows_the_ticket_the_demo_really_printed(tmp_path, 
     assert main(["ticket-preview", "--config", str(cfg), "--last", "--out", str(out)]) == 0
     assert "the last printed job" in capsys.readouterr().out
     assert Image.open(out).size[0] > 300
-    job = sorted((tmp_path / "data" / "printed").glob("job-*.bin"))[-1]
+    job = sorted((tmp_path / "data" / keys.SIM_PRINTED_DIR).glob("job-*.bin"))[-1]
     assert any(number in ln for ln in interpret(job.read_bytes(), font_path=printer_font()).lines)
     if shutil.which("zbarimg"):
         decoded = subprocess.run(["zbarimg", "-q", "--raw", str(out)], capture_output=True, text=True).stdout
