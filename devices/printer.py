@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from pathlib import Path
 
 from devices.escpos import DEFAULT_PROFILE, Document, PrinterProfile, encode
 from devices.printer_status import (  # noqa: F401  (re-exported: the printer's whole interface is here)
@@ -283,10 +284,16 @@ class SimBackend(Backend):
     keeping the bytes "printed" before the fault, like a real jam."""
 
     description = "simulated printer"
+    KEEP = 20  # jobs kept on disk: enough to look back over a demo, bounded
 
-    def __init__(self, paper: str = "ok", online: bool = True, seconds_per_byte: float = 0.0):
+    def __init__(
+        self, paper: str = "ok", online: bool = True, seconds_per_byte: float = 0.0, keep_dir: Path | None = None
+    ):
         if paper not in PAPER_STATES:
             raise ValueError(f"paper must be one of {PAPER_STATES}")
+        # What was "printed" is also kept as files, so that another process
+        # (`kiosk ticket-preview --last`) can show the demo's real tickets.
+        self.keep_dir = keep_dir
         self.paper = paper
         self.online = online
         self.answers = True
@@ -315,6 +322,22 @@ class SimBackend(Backend):
             time.sleep(len(data) * self.seconds_per_byte)
         self.received += data
         self.jobs.append(bytes(data))
+        if self.keep_dir is not None:
+            self._keep(self.keep_dir, bytes(data))
+
+    def _keep(self, folder: Path, data: bytes) -> None:
+        """The job as one file, named so that names sort in print order; the oldest beyond KEEP go."""
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            kept = sorted(folder.glob("job-*.bin"))
+            seq = int(kept[-1].stem.split("-")[1]) + 1 if kept else 1
+            tmp = folder / f".job-{seq:08d}.tmp"
+            tmp.write_bytes(data)
+            tmp.replace(folder / f"job-{seq:08d}.bin")  # whole or not at all, for a reader
+            for old in kept[: max(0, len(kept) + 1 - self.KEEP)]:
+                old.unlink(missing_ok=True)
+        except (OSError, ValueError) as exc:  # the demo's record of a print, never the print itself
+            log.warning("simulated printer: cannot keep the job in %s (%s)", folder, exc)
 
     def status(self, timeout: float = 1.0) -> PrinterStatus:
         if not self.connected:
@@ -322,6 +345,11 @@ class SimBackend(Backend):
         if not self.answers:
             return PrinterStatus(None, "unknown", "simulated printer does not answer")
         return PrinterStatus(self.online, self.paper, f"simulated: paper {self.paper}")
+
+
+def kept_jobs(keep_dir: Path) -> list[Path]:
+    """The simulated printer's kept jobs, oldest first."""
+    return sorted(Path(keep_dir).glob("job-*.bin"))
 
 
 class TicketPrinter:

@@ -84,7 +84,7 @@ def _build_app_class():
     from kivy.app import App
     from kivy.clock import Clock
     from kivy.core.window import Window
-    from kivy.metrics import dp
+    from kivy.metrics import Metrics, dp
     from kivy.properties import NumericProperty, StringProperty
     from kivy.uix.boxlayout import BoxLayout
     from kivy.uix.button import Button
@@ -110,6 +110,11 @@ def _build_app_class():
         ):
             super().__init__(**kw)
             self.rt = rt
+            # Sizes are in dp (1/160 in): at the panel's own density, 60 dp is the
+            # same 9.5 mm on a 7" pad and a 21" kiosk (display.dpi). Set before any
+            # widget is built; put back at stop (tests build several apps in turn).
+            self._density_before = Metrics.density
+            Metrics.density = rt.cfg.display.dpi / 160
             self.demo = demo
             self.start_screen = start_screen
             self.capture = capture
@@ -312,18 +317,39 @@ def _build_app_class():
                 self._first_frame_seen = True
                 for cb in self.first_frame_callbacks:
                     cb()
-            if self.capture and time.monotonic() - self._capture_after > 0 and not self._captured:
-                self._captured = True
-                self._write_capture()
+            if self.capture and not self._captured:
+                # Frames are counted from when the state shows: its layout settles after that.
+                self._capture_frames = self._capture_frames - 1 if self._capture_ok() else self.CAPTURE_FRAMES
+                if time.monotonic() - self._capture_after > 0 and self._capture_frames <= 0:
+                    self._captured = True
+                    self._write_capture()
 
         _capture_after = float("inf")
         _captured = False
+        _capture_frames = 0
+        CAPTURE_FRAMES = 8  # layouts and fitted fonts settle over a few frames
+
+        capture_ready: Callable[[], bool] | None = None  # the state shows (screens/states.show)
+        _capture_deadline = float("inf")
+
+        def _capture_ok(self) -> bool:
+            if self.capture_ready is None or self.capture_ready():
+                return True
+            if time.monotonic() > self._capture_deadline:
+                log.warning("screenshot: the state did not show within 20 s; capturing what is shown")
+                return True
+            return False
 
         def arm_capture(self, delay: float = 0.6):
+            # Both a delay and a number of frames: on a loaded machine 0.6 s may
+            # pass before the layout has had its frames (a black, half-laid-out shot).
             self._capture_after = time.monotonic() + delay
+            self._capture_frames = self.CAPTURE_FRAMES
+            self._capture_deadline = time.monotonic() + 20
 
             # Kivy draws only when something changed, and a still screen may
-            # never change again: draw and flip once ourselves after the delay.
+            # never change again: draw and flip ourselves after the delay,
+            # frame after frame, until the capture is made.
             def draw(dt):
                 # Kivy may run this a little before `delay` by the monotonic
                 # clock (it counts from the frame's start): capture regardless.
@@ -331,6 +357,7 @@ def _build_app_class():
                 if not self._captured:
                     Window.dispatch("on_draw")
                     Window.dispatch("on_flip")
+                    Clock.schedule_once(draw, 0.02)
 
             Clock.schedule_once(draw, delay + 0.05)
 
@@ -356,6 +383,7 @@ def _build_app_class():
             )
             self.pool.shutdown()  # before the ledger closes: a commit in flight finishes
             self.rt.stop()
+            Metrics.density = self._density_before
 
     return KioskApp
 
@@ -665,7 +693,7 @@ def screenshot(
         if state is not None or large:
             from screens.states import show  # the CLI's state renders (screens/states.py)
 
-            show(app, screen, state or "", large)
+            app.capture_ready = show(app, screen, state or "", large)
         if setup:
             setup(app)
         app.arm_capture()

@@ -109,6 +109,8 @@ class Runtime:
     out_of_service: Tripped | None = None  # set only on the boot guard's stand-in
     voice: Voice | None = None  # spoken prompts (kiosk/core/voice.py); None: silent
     demo_scans: list[str] = field(default_factory=list)  # `kiosk demo`: sample receipt payloads to scan
+    # `kiosk demo`: the receipt QR of the newest case made on the bench page (reads its store; blocking)
+    demo_newest_case: Callable[[], str | None] | None = None
     selftest_result: dict[str, Any] | None = None  # set by the start-up self-check; sent with the heartbeat
     health_parts: dict[str, Callable[[], Any]] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)

@@ -40,7 +40,7 @@ def build_preview_runtime(cfg: Config, scratch: Path) -> Runtime:
     (so the screens show the central's categories and staff card as the device
     has them); no central client (a preview must not lease numbers or post
     anything); simulated printer and scanner (the real ones may be in use by the
-    running kiosk); no GPIO, no voice, no metrics."""
+    running kiosk); no GPIO, a silent voice, no metrics."""
     import copy
     import shutil
 
@@ -55,7 +55,10 @@ def build_preview_runtime(cfg: Config, scratch: Path) -> Runtime:
     if preview.idcard.backend != "none":
         preview.idcard.backend = "sim"  # the screen offers 刷身份证取号 as on the device
     preview.gpio.pin_factory = "mock"
-    preview.voice.enabled = False
+    # A voice as configured, but one that only records: the render shows what the
+    # device offers (朗读 where it speaks) and nothing is played.
+    preview.voice.backend = "sim"
+    preview.voice.pack = cfg.voice.pack or str(Path(cfg.storage.dir) / "voice")  # the device's own pack
     preview.metrics.textfile = ""
     return _build(preview, demo=False, central=False)
 
@@ -210,7 +213,7 @@ def printer_backend(cfg: Config) -> Any:
     elif p.backend == "file":
         backend = FileBackend(p.path)
     else:
-        backend = SimBackend()
+        backend = SimBackend(keep_dir=sim_printed_dir(cfg))
     return backend
 
 
@@ -219,6 +222,19 @@ def printer_probe() -> Any:
     from devices import printer_probe as probe
 
     return probe
+
+
+def sim_printed_dir(cfg: Config) -> Path:
+    """Where the simulated printer keeps what it printed (the demo's tickets)."""
+    return Path(cfg.storage.dir) / keys.SIM_PRINTED_DIR
+
+
+def last_printed(cfg: Config) -> Path | None:
+    """The last job the simulated printer of this device printed, or None."""
+    from devices.printer import kept_jobs
+
+    jobs = kept_jobs(sim_printed_dir(cfg))
+    return jobs[-1] if jobs else None
 
 
 def encode_document(doc: Any, cfg: Config) -> bytes:

@@ -27,7 +27,7 @@ class HomeScreen(KioskScreen):
         tiles = self.ids.tiles
         tiles.clear_widgets()
         for role in self.app.roles:
-            btn = BigButton(bg=ROLE_COLOURS[role], base_size=40, size_hint_y=None, height=dp(170))
+            btn = BigButton(bg=ROLE_COLOURS[role], base_size=40, size_hint_max_y=dp(190), size_hint_min_y=dp(120))
             btn.role = role
             btn.bind(on_release=lambda b: self.app.go(b.role))
             tiles.add_widget(btn)

@@ -58,6 +58,7 @@ i18n.register(
         ),
         "lookup.demo_scan": ("演示扫码 {n}", "Demo scan {n}"),
         "lookup.demo_bad": ("演示：无效码", "Demo: bad code"),
+        "lookup.demo_newest": ("演示：扫描台上新建的办件", "Demo: scan the bench's newest case"),
         "lookup.busy": ("正在查询，请稍候…", "Looking up your case…"),
         "lookup.reading": ("正在读取二维码…", "Reading the code…"),
         "lookup.receipt_no": ("受理编号", "Receipt number"),
@@ -67,6 +68,8 @@ i18n.register(
         "lookup.type_hint": ("点选输入框，用右侧按键输入", "Tap a box, then use the keys on the right"),
         "lookup.again": ("查询其他办件", "Another case"),
         "lookup.done": ("完成", "Done"),
+        "lookup.read_aloud": ("朗读", "Read aloud"),
+        "lookup.spoken": ("朗读：{status}。{deadline}", "Read aloud: {status}. {deadline}"),
         "lookup.retry_scan": ("重新扫描", "Scan again"),
         "lookup.retype": ("手动输入", "Type it in"),
         "lookup.clear_in": ("为保护您的隐私，本页 {s} 秒后自动清除", "For your privacy this page clears in {s} s"),
@@ -436,6 +439,16 @@ class LookupScreen(KioskScreen):
     def demo_scan(self, payload: str):
         self.rt.lookup.scanner.inject(payload)
 
+    def demo_scan_newest(self):
+        """The demo: scan the receipt of the case made last on the bench page (read off the UI thread)."""
+        newest = self.rt.demo_newest_case
+        if newest is not None:
+            in_background(
+                newest,
+                done=lambda payload: self.demo_scan(payload) if payload else None,
+                failed=lambda e: self.show_message(None),
+            )
+
     def demo_payloads(self):
         """The demo's sample receipts (set by `kiosk demo` from its bench central's seed)."""
         return list(self.rt.demo_scans)
@@ -533,6 +546,29 @@ class LookupScreen(KioskScreen):
         panel.show(result)
         self._set_body(panel)
 
+    def read_aloud(self):
+        """朗读: say the case's status and its deadline, and write out what was said.
+
+        Only the status word and a count of working days are spoken: never the
+        item, a name or a number (the receipt number is shown masked, not read)."""
+        r = self._result
+        if r is None or r.case is None:
+            return
+        self.app.touch_activity()
+        panel = self._panels["result"]
+        status = r.case.get("status", "unknown")
+        self.app.speak("lookup.status", status=status if i18n.has("status." + str(status)) else "unknown")
+        dl = r.deadline or {}
+        state = dl.get("state")
+        if state == "open":
+            self.app.speak("lookup.days_left", days=dl["days"])
+        elif state == "due_today":
+            self.app.speak("lookup.due_today")
+        elif state == "overdue":
+            self.app.speak("lookup.overdue")
+        deadline = panel.ids.deadline.text.split("  ·  ")[-1]
+        panel.spoken = self.app.tr("lookup.spoken", status=panel.ids.badge.text, deadline=deadline)
+
     def forget(self):
         """Drop everything shown; in-flight answers will be ignored."""
         self._seq += 1
@@ -622,6 +658,8 @@ class MessagePanel(BoxLayout):
 
 class ResultPanel(BoxLayout):
     screen = ObjectProperty(None)
+    can_speak = BooleanProperty(False)  # a voice is configured: 朗读 is offered
+    spoken = StringProperty("")  # what 朗读 said, written out
 
     def __init__(self, **kw):
         self._extra, self._rows, self._steps = [], [], []
@@ -632,6 +670,7 @@ class ResultPanel(BoxLayout):
         for name in ("item", "means", "deadline", "as_of"):
             self.ids[name].text = ""
         self.ids.badge.text = ""
+        self.spoken = ""
         _blank(self._extra + self._rows + self._steps)
 
     def show(self, r):
@@ -689,6 +728,9 @@ class ResultPanel(BoxLayout):
             left, colour = tr("lookup.overdue", n=dl["days"]), theme.ACCENT
         self.ids.deadline.text = due + ("  ·  " + left if left else "")
         self.ids.deadline.color = colour
+        self.can_speak = self.screen.rt.voice is not None
+        if self.spoken:  # the language changed after 朗读: the written words follow it
+            self.spoken = tr("lookup.spoken", status=badge.text, deadline=left or due)
         handler, window = case.get("handler"), case.get("window")
         if handler or window:
             value = (

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from kivy.clock import Clock
 from kivy.lang import Builder
+from kivy.metrics import dp
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 
 from kiosk.core.i18n import register
@@ -105,6 +106,7 @@ class PadScreen(KioskScreen):
 
     mode = StringProperty("idle")  # idle | paused | rate | reasons | phone | thanks
     k = NumericProperty(1.0)  # content scale: 1 on a 7" 800x480 panel, more on bigger ones
+    card_k = NumericProperty(1.0)  # the staff card's (see _card_scale)
     seconds_left = NumericProperty(0)
     staff_name = StringProperty("")
     staff_no = StringProperty("")
@@ -121,7 +123,19 @@ class PadScreen(KioskScreen):
     outcome_phone = StringProperty("")  # masked
 
     def on_size(self, *args):
-        self.k = max(1.0, min(1.4, self.height / 396.0)) if self.height > 10 else 1.0
+        self.k = max(1.0, min(1.4, self.height / dp(396))) if self.height > 10 else 1.0  # in dp: any dpi
+        self._card_scale()
+
+    def _card_scale(self, *args):
+        """The staff card's text scale, before the large-text factor KLabel applies.
+
+        The card's words fit 396 dp of height at scale 1: a taller panel grows
+        them (up to 1.4), large text grows them too, but only as far as the
+        height allows (and never below the large-text size itself). Growing by
+        both at once pushed the name off the card on a 7" 1024x600 panel."""
+        fs = self.app.font_scale if self.app is not None else 1.0
+        fits = self.height / dp(396) if self.height > 10 else 1.0
+        self.card_k = max(fs, min(1.4 * fs, fits)) / fs
 
     def on_kv_post(self, base_widget):
         self._session_id = None
@@ -129,6 +143,7 @@ class PadScreen(KioskScreen):
         self._thanks_ev = None
         self._busy_submit = False
         self._outcome_uuid = None
+        self.app.bind(font_scale=self._card_scale)
         self.build_levels()
         self.build_keypad()
         self._paused_seen = False
@@ -199,6 +214,10 @@ class PadScreen(KioskScreen):
                 self.mode = "rate"
             if new and self.app is not None:
                 self.app.speak("pad.invite")  # "请您对我的服务进行评价", as the screen asks
+                if self.app.demo and self.app.sm.current != self.name:
+                    # The demo plays every role on one screen: the counter just ended a
+                    # service, so the pad comes forward, as the pad on the counter would be.
+                    self.app.go(self.name)
             self.is_busy = True
         elif self.mode in ("idle", "paused"):
             self.mode = "paused" if st.paused else "idle"

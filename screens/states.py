@@ -9,6 +9,7 @@ session opened for a preview is dropped unrecorded when the render ends.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,16 @@ from kivy.clock import Clock
 from screens import theme
 
 
-def show(app: Any, screen: str, state: str, large: bool = False) -> None:
+def show(app: Any, screen: str, state: str, large: bool = False) -> Callable[[], bool]:
+    """Put the screen in the state; returns "is it showing yet?" (a state may arrive
+    through background reads: a capture waits for it, not for a fixed time)."""
     if large:
         app.font_scale = theme.LARGE_TEXT_SCALE
     if state:
-        {"dispenser": _dispenser, "lookup": _lookup, "pad": _pad}[screen](app, state)
+        shown = {"dispenser": _dispenser, "lookup": _lookup, "pad": _pad}[screen](app, state)
+        if shown is not None:
+            return shown
+    return lambda: True
 
 
 def _dispenser(app: Any, state: str) -> None:
@@ -137,7 +143,7 @@ def _sample_photo() -> str:
     return str(path)
 
 
-def _pad(app: Any, state: str) -> None:
+def _pad(app: Any, state: str) -> Callable[[], bool]:
     """Only the screen is shown a sample card; the device's cache keeps its real one.
 
     The service's reads (cache, ledger, the photo file) run in the background, as
@@ -170,7 +176,7 @@ def _pad(app: Any, state: str) -> None:
 
     in_background(sample_state, done=card_shown)
 
-    step = {"picked": False, "until": Clock.get_time() + 3.0}
+    step = {"picked": False, "until": Clock.get_time() + 15.0}  # a loaded machine answers slowly
 
     def later(dt: float) -> bool | None:
         if state not in ("reasons", "phone") or Clock.get_time() > step["until"]:
@@ -193,3 +199,18 @@ def _pad(app: Any, state: str) -> None:
     # widget's canvas (which reaches the window) a few times after that.
     for t in (0.7, 1.0, 1.5, 2.5):
         Clock.schedule_once(lambda dt: screen.canvas.ask_update(), t)
+
+    mode = state if state in ("reasons", "phone", "rate", "paused", "thanks") else "idle"
+
+    def shown() -> bool:
+        if screen.mode != mode:
+            return False
+        if mode == "idle":
+            return bool(screen.staff_name)
+        if mode == "reasons":
+            return bool(screen.chosen)
+        if mode == "phone":
+            return screen.typed == "1381234"
+        return True
+
+    return shown

@@ -85,6 +85,49 @@ def in_background(fn, *args, done=None, failed=None) -> Future:
     return pool.submit(fn, *args, done=done, failed=failed)
 
 
+# ---- no lone last character ---------------------------------------------------------
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_PUNCT = "，。、；：！？）」』》”’,.;:!?)…·"
+
+
+def lines_of(core) -> list[str]:
+    """The lines a core label laid its text out in, as drawn."""
+    return ["".join(getattr(w, "text", "") for w in line.words) for line in getattr(core, "_cached_lines", None) or []]
+
+
+def lone_last_char(lines: list[str]) -> bool:
+    """A wrapped text whose last line is one Chinese character (with at most its
+    punctuation): "示范市政务服务中" / "心" reads as two words, "非常不满" / "意" as a typo."""
+    if len(lines) < 2:
+        return False
+    last = lines[-1].strip().rstrip(_PUNCT)
+    return len(last) == 1 and bool(_CJK.match(last)) and bool(lines[-2].strip())
+
+
+def avoid_lone_last_char(label) -> None:
+    """Every Label's wrap rule (widgets.kv binds it to on_texture): when the last
+    line is a lone character, wrap a little narrower so that two or more go
+    down together, up to a quarter of the width. A FitText does its own (it may
+    shrink instead). The width kv gives is remembered, so a resize starts over."""
+    if isinstance(label, FitText):
+        return
+    tw, th = label.text_size
+    if not tw or tw <= 0:
+        return
+    full = getattr(label, "_wrap_full", None)
+    if full is None or abs(tw - getattr(label, "_wrap_set", -1)) > 0.5:
+        full = label._wrap_full = tw  # a width kv set, not one of ours
+    if not lone_last_char(lines_of(label._label)):
+        return
+    step = max(label.font_size * 0.9, 1)
+    narrower = tw - step
+    if narrower < full * 0.75:
+        return  # cannot balance it: the walker names it
+    label._wrap_set = narrower
+    label.text_size = (narrower, th)
+
+
 class FitText:
     """Shrinks its font until the text fits its box: an English translation
     in large-text mode on a 7" panel must still be read whole, not clipped.
@@ -126,6 +169,11 @@ class FitText:
             )
             m.refresh()
             w, h = m.content_size
+            if lone_last_char(lines_of(m)):
+                # "非常不满" / "意": smaller, until the word goes on one line or splits evenly.
+                # (A narrower wrap would also break the stars' line above it.)
+                size *= 0.9
+                continue
             word_w = 0
             if longest:
                 one = MarkupLabel(text=longest, font_size=size, font_name=self.font_name, bold=self.bold)

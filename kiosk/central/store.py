@@ -1124,6 +1124,11 @@ class CentralStore:
             for r in self._r("SELECT * FROM cases ORDER BY created_at DESC")
         ]
 
+    def newest_case(self) -> dict | None:
+        """The case made last (insertion order: seeded cases share their second with a new one)."""
+        rows = self._q("SELECT receipt_no, query_code FROM cases ORDER BY rowid DESC LIMIT 1")
+        return {"receipt_no": rows[0]["receipt_no"], "query_code": rows[0]["query_code"]} if rows else None
+
     def lookup_case(self, receipt_no: str, query_code: str) -> dict:
         """The case as a lookup kiosk may show it, or StoreError 403 (wrong) / 423 (locked).
 

@@ -131,7 +131,7 @@ def cmd_demo(args) -> int:
 def cmd_screenshot(args) -> int:
     from kiosk.app import screenshot
 
-    return screenshot(_load(args), args.screen, args.out, args.lang)
+    return screenshot(_load(args), args.screen, args.out, args.lang, large=args.large)
 
 
 def cmd_hash_pin(args) -> int:
@@ -177,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--screen", required=True, help="home, dispenser, lookup, pad, ...")
     p.add_argument("--out", required=True)
     p.add_argument("--lang", choices=("zh", "en"))
+    p.add_argument("--large", action="store_true", help="large-text mode")
     p.set_defaults(func=cmd_screenshot)
 
     p = sub.add_parser("hash-pin", help="make technician.pin_hash from a PIN")

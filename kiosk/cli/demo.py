@@ -121,13 +121,14 @@ def run_demo(data_dir: str | None = None, port: int = 0, browser: bool = True) -
             print(
                 f"kiosk demo: bench central at {central.url}/bench/ (password {central.bench_password}, "
                 f"also in {base / BENCH_PASSWORD_FILE})  data in {base}; "
-                f"service screen PIN {DEMO_PIN} (demo only); booking code {booking} for 预约签到",
+                f"service screen PIN {DEMO_PIN} (demo only); booking code {booking} for 预约签到; "
+                f"the last ticket printed: kiosk ticket-preview --config {path} --last --out ticket.png",
                 file=sys.stderr,
             )
             open_bench_pages(central, browser)
         else:
             path = prepare_demo(base, None, "no-central")
-        return run(load_config(path), demo=True, runtime_hook=add_demo_scans)
+        return run(load_config(path), demo=True, runtime_hook=lambda rt: add_demo_scans(rt, central))
     finally:
         if central is not None:
             central.stop()
@@ -141,11 +142,21 @@ def demo_booking(central) -> str:
         return "(none today)"
 
 
-def add_demo_scans(rt) -> None:
-    """The seeded cases, as their receipts' QR codes would read: the demo's scan buttons."""
+def add_demo_scans(rt, central=None) -> None:
+    """The seeded cases, as their receipts' QR codes would read: the demo's scan buttons;
+    with the demo's bench central, also the newest case made on its bench page."""
     from kiosk.central.seed import DEMO_CASES
 
     p = rt.cfg.lookup
+    if central is not None:
+
+        def newest() -> str | None:
+            c = central.running_store().newest_case()
+            if c is None:
+                return None
+            return f"https://zwfw.example.gov.cn/q?{p.receipt_param}={c['receipt_no']}&{p.code_param}={c['query_code']}"
+
+        rt.demo_newest_case = newest
     rt.demo_scans = [
         f"https://zwfw.example.gov.cn/q?{p.receipt_param}={c['receipt_no']}&{p.code_param}={c['query_code']}"
         for c in DEMO_CASES

@@ -14,6 +14,8 @@ def cmd_ticket_preview(args) -> int:
     from kiosk.wiring import encode_document, preview_png, printer_profile
 
     cfg = load_config(resolve_path(args.config))
+    if args.last:
+        return _preview_last(cfg, args.out)
     ticket = sample_ticket(cfg, offline=args.offline, priority=args.priority)
     try:
         profile = printer_profile(cfg)  # it hands the device's CJK font to the raster text
@@ -27,6 +29,39 @@ def cmd_ticket_preview(args) -> int:
         f"{args.out}: ticket {ticket.display}, {len(data)} bytes for profile {profile.name!r} "
         f"({len(data) * 10 / baud:.2f} s at {baud} baud, 8N1)"
     )
+    for p in preview.problems:
+        print(f"warning: {p}", file=sys.stderr)
+    return 1 if preview.problems else 0
+
+
+def _preview_last(cfg, out: str) -> int:
+    """The last ticket the simulated printer really printed (the demo's), as the paper shows it."""
+    from kiosk.core.fonts import FontMissing
+    from kiosk.wiring import last_printed, preview_png, printer_profile, sim_printed_dir
+
+    if cfg.printer.backend != "sim":
+        print(
+            f"kiosk ticket-preview --last: {cfg.path}: printer.backend is {cfg.printer.backend!r}; only the "
+            "simulated printer keeps what it printed (a real printer's paper is in the tray)",
+            file=sys.stderr,
+        )
+        return 1
+    job = last_printed(cfg)
+    if job is None:
+        print(
+            f"kiosk ticket-preview --last: nothing printed yet in {sim_printed_dir(cfg)}: "
+            "take a ticket on the dispenser first (kiosk demo keeps its data there)",
+            file=sys.stderr,
+        )
+        return 1
+    data = job.read_bytes()
+    try:
+        profile = printer_profile(cfg)
+        preview = preview_png(cfg, data, out, dots=profile.dots_per_line)
+    except FontMissing as e:
+        print(f"kiosk ticket-preview: {e}", file=sys.stderr)
+        return 1
+    print(f"{out}: the last printed job ({job.name}, {len(data)} bytes, profile {profile.name!r})")
     for p in preview.problems:
         print(f"warning: {p}", file=sys.stderr)
     return 1 if preview.problems else 0
@@ -193,4 +228,7 @@ def register(sub) -> None:
     p.add_argument("--offline", action="store_true", help="an offline ticket (离线票)")
     p.add_argument("--reprint", action="store_true", help="a reprinted ticket (补打)")
     p.add_argument("--priority", action="store_true", help="a priority ticket (绿色通道)")
+    p.add_argument(
+        "--last", action="store_true", help="the last ticket the simulated printer printed (the demo's), not a sample"
+    )
     p.set_defaults(func=cmd_ticket_preview)

@@ -264,6 +264,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "fullscreen": Key(bool, True),
         "width": Key(int, 1280, in_range(320, 4096)),
         "height": Key(int, 800, in_range(240, 4096)),
+        "dpi": Key(
+            int,
+            160,
+            in_range(72, 640),
+            doc="the panel's pixels per inch: sizes are laid out in dp (1/160 in), so text and keys keep "
+            "their 适老化 size on any panel (160: 1 dp = 1 px)",
+        ),
         "rotation": Key(int, 0, one_of(0, 90, 180, 270)),
         "font": Key(str, "", a_path(required=False)),
     },
@@ -451,6 +458,7 @@ class DisplaySection(Section):
     fullscreen: bool
     width: int
     height: int
+    dpi: int
     rotation: int
     font: str
 

@@ -54,6 +54,7 @@ CACHE_FILE = "cache.sqlite3"
 BOOT_GUARD_FILE = "boot-guard.json"  # written before anything else at start (kiosk.core.bootguard)
 STAFF_PHOTO_DIR = "staff-photos"  # cached staff photos written out as files for the screen
 RELEASE_HEALTH_FILE = "release-health.json"  # the app's verdict on the release on trial (kiosk.release)
+SIM_PRINTED_DIR = "sim-printed"  # the simulated printer's last jobs (kiosk ticket-preview --last)
 KIVY_HOME_DIR = "kivy"  # Kivy's own config and logs, unless KIVY_HOME is set
 
 # ---- files of `kiosk demo` under its data folder ----

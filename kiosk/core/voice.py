@@ -43,6 +43,7 @@ PROMPTS: dict[str, tuple[str, ...]] = {
     "pad.thanks": ("pad.thanks",),
     "lookup.status": ("lookup.status_is", "{status}"),
     "lookup.days_left": ("lookup.days_left", "{days}", "lookup.working_days"),
+    "lookup.due_today": ("lookup.due_today",),
     "lookup.overdue": ("lookup.overdue",),
 }
 
@@ -58,6 +59,7 @@ CLIP_TEXT: dict[str, dict[str, str]] = {
         "lookup.status_is": "您的办件状态是",
         "lookup.days_left": "距办结期限还有",
         "lookup.working_days": "个工作日",
+        "lookup.due_today": "今天是办结期限",
         "lookup.overdue": "已超过承诺办结时间，请到服务窗口咨询",
         "status.accepted": "已受理",
         "status.reviewing": "审查中",
@@ -68,6 +70,7 @@ CLIP_TEXT: dict[str, dict[str, str]] = {
         "status.delivered": "已送达",
         "status.refused": "不予受理",
         "status.withdrawn": "已撤回",
+        "status.unknown": "状态待确认，请到服务窗口咨询",
         **{f"digit.{d}": w for d, w in zip("0123456789", "零一二三四五六七八九", strict=True)},
     },
     "en": {
@@ -80,6 +83,7 @@ CLIP_TEXT: dict[str, dict[str, str]] = {
         "lookup.status_is": "Your case is",
         "lookup.days_left": "Working days left:",
         "lookup.working_days": "",
+        "lookup.due_today": "It is due today.",
         "lookup.overdue": "The promised time has passed. Please ask at a service counter.",
         "status.accepted": "accepted",
         "status.reviewing": "under review",
@@ -90,6 +94,7 @@ CLIP_TEXT: dict[str, dict[str, str]] = {
         "status.delivered": "delivered",
         "status.refused": "not accepted",
         "status.withdrawn": "withdrawn",
+        "status.unknown": "not clear yet. Please ask at a service counter.",
         **{
             f"digit.{d}": w
             for d, w in zip(

@@ -9,6 +9,7 @@ from PIL import Image
 
 from devices.preview import interpret
 from kiosk.cli import main
+from kiosk.core import keys
 from tests.helpers import printer_font, write_config
 
 
@@ -52,3 +53,52 @@ def test_print_test_refuses_on_a_dead_serial_port(tmp_path, capsys):
     )
     assert main(["print-test", "--config", str(cfg)]) == 1
     assert "not found" in capsys.readouterr().out
+
+
+def test_ticket_preview_last_shows_the_ticket_the_demo_really_printed(tmp_path, capsys):
+    from tests.helpers import AppHarness
+
+    cfg = write_config(
+        tmp_path,
+        {
+            "device": {"roles": ["dispenser"]},
+            "dispenser": {"open_days": [1, 2, 3, 4, 5, 6, 7], "open_hours": ["00:00-23:59"]},
+        },
+    )
+    assert main(["ticket-preview", "--config", str(cfg), "--last", "--out", str(tmp_path / "none.png")]) == 1
+    assert "nothing printed yet" in capsys.readouterr().err
+    h = AppHarness(cfg)
+    try:
+        screen = h.app.sm.current_screen
+        h.tap(h.find("不动产登记"))
+        assert h.wait_until(lambda: screen.state == "done", 10)
+        number = screen.number
+    finally:
+        h.close()
+    out = tmp_path / "last.png"
+    assert main(["ticket-preview", "--config", str(cfg), "--last", "--out", str(out)]) == 0
+    assert "the last printed job" in capsys.readouterr().out
+    assert Image.open(out).size[0] > 300
+    job = sorted((tmp_path / "data" / keys.SIM_PRINTED_DIR).glob("job-*.bin"))[-1]
+    assert any(number in ln for ln in interpret(job.read_bytes(), font_path=printer_font()).lines)
+    if shutil.which("zbarimg"):
+        decoded = subprocess.run(["zbarimg", "-q", "--raw", str(out)], capture_output=True, text=True).stdout
+        assert f"t={number}" in decoded
+
+
+def test_ticket_preview_last_needs_the_simulated_printer(tmp_path, capsys):
+    cfg = write_config(tmp_path, {"printer": {"backend": "file", "path": str(tmp_path / "p.bin")}})
+    assert main(["ticket-preview", "--config", str(cfg), "--last", "--out", str(tmp_path / "x.png")]) == 1
+    assert "only the simulated printer keeps" in capsys.readouterr().err
+
+
+def test_the_simulated_printer_keeps_its_last_jobs_bounded(tmp_path):
+    from devices.printer import SimBackend, kept_jobs
+
+    sim = SimBackend(keep_dir=tmp_path / "printed")
+    for i in range(SimBackend.KEEP + 5):
+        sim.write(f"job {i}".encode())
+    jobs = kept_jobs(tmp_path / "printed")
+    assert len(jobs) == SimBackend.KEEP
+    assert jobs[-1].read_bytes() == f"job {SimBackend.KEEP + 4}".encode()
+    assert jobs[0].read_bytes() == b"job 5"

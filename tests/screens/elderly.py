@@ -1,7 +1,7 @@
 """The 适老化 numbers (DOMAIN.md), measured on the widgets the real app drew.
 
-Sizes are converted to dp with the window's own metrics, so the figures hold
-at the panel size and density the device is configured for. Colours are read
+Sizes are converted to dp at the configured panel's dpi (display.dpi), so the
+figures hold at the panel size and density the device is configured for. Colours are read
 from what the widgets draw: a label's text colour, and for its ground the
 nearest drawn fill behind it (a Color followed by a rectangle covering the
 widget, in the label's own canvas or an ancestor's), as on the screen.
@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 
 from kivy.graphics import BorderImage, Color, Rectangle, RoundedRectangle
-from kivy.metrics import Metrics
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.label import Label
+from kivy.uix.screenmanager import Screen
 from kivy.uix.scrollview import ScrollView
 
 # 工信部《移动互联网应用(APP)适老化通用设计规范》(2021), see DOMAIN.md
@@ -40,8 +40,18 @@ class Where:
         return f"{self.screen}/{self.state} [{self.lang}, {self.mode}]"
 
 
+# The configured panel's density (display.dpi), set by the walk for each device. A dp
+# is 1/160 in on the panel itself: measured from the config, not from what Kivy
+# was told, so an app that ignored display.dpi would be caught on a dense panel.
+panel = {"dpi": 160}
+
+
+def at_panel_dpi(dpi: int) -> None:
+    panel["dpi"] = dpi
+
+
 def to_dp(px: float) -> float:
-    return px / Metrics.dp
+    return px * 160 / panel["dpi"]
 
 
 def luminance(rgb) -> float:
@@ -155,6 +165,15 @@ def _latin(ch: str) -> bool:
     return ch.isascii() and ch.isalpha()
 
 
+_HAN = re.compile(r"^[\u3400-\u9fff\uf900-\ufaff][，。、；：！？）”’,.;:!?)…]*$")
+
+
+def lone_last_line(got: str) -> bool:
+    """The last of several lines is one Chinese character (maybe with its punctuation): "…中" / "心"."""
+    lines = [ln.strip() for ln in got.split("\n")]
+    return len(lines) > 1 and bool(lines[-2]) and bool(_HAN.match(lines[-1]))
+
+
 def label_problems(label, where: Where, large: bool) -> list[str]:
     """Every 适老化 rule one label breaks, each naming the place and the widget."""
     out = []
@@ -183,6 +202,8 @@ def label_problems(label, where: Where, large: bool) -> list[str]:
     got = rendered_text(label)
     if want and re.sub(r"\s+", "", got) != want:
         out.append(f"{name}: clipped, the screen shows only {got!r}")
+    elif lone_last_line(got):
+        out.append(f"{name}: one character alone on the last line: {got!r}")
     else:
         # A Latin word split over two lines ("Dissatisf" / "ied") reads as two words.
         flat = _plain(label.text, label.markup)
@@ -201,16 +222,32 @@ def label_problems(label, where: Where, large: bool) -> list[str]:
     return out
 
 
+# A button's words fitted below this share of their asked size, and to less than
+# SMALL_DP, are too small for their key (a long word on a big key may shrink further).
+SHRUNK = 2 / 3
+SMALL_DP = 24
+
+
 def target_problems(w, where: Where, large: bool) -> list[str]:
     need = TARGET_LARGE_DP if large else TARGET_DP
     wdp, hdp = to_dp(w.width), to_dp(w.height)
+    out = []
     if wdp < need - 0.5 or hdp < need - 0.5:
-        return [f"{where}: button {w.text[:40]!r}: touch target {wdp:.0f}x{hdp:.0f} dp < {need}x{need} dp"]
-    return []
+        out.append(f"{where}: button {w.text[:40]!r}: touch target {wdp:.0f}x{hdp:.0f} dp < {need}x{need} dp")
+    # A key whose word had to shrink far below its neighbours' ("Delete" on the
+    # 7" pad in English) is a key too small for its word, whatever its box.
+    want = getattr(w, "want_size", 0)
+    if want and w.text.strip() and w.font_size < want * SHRUNK - 0.5 and to_dp(w.font_size) < SMALL_DP:
+        out.append(
+            f"{where}: button {w.text[:40]!r}: its words shrunk to {to_dp(w.font_size):.0f} dp "
+            f"of the {to_dp(want):.0f} dp asked (< {SHRUNK:.0%}): the key is too small for them"
+        )
+    return out
 
 
 def fold_problems(w, where: Where, window_size) -> list[str]:
-    """Outside a scroll view, nothing may be drawn beyond the window."""
+    """Outside a scroll view, nothing may be drawn beyond the window, nor, on a
+    screen, beyond the screen's own area (it would be under the header)."""
     if in_scroll(w):
         return []
     W, H = window_size
@@ -218,6 +255,15 @@ def fold_problems(w, where: Where, window_size) -> list[str]:
     x1, y1 = w.to_window(w.right, w.top)
     if x0 < -1 or y0 < -1 or x1 > W + 1 or y1 > H + 1:
         return [f"{where}: {w.text[:40]!r} drawn outside the window at {tuple(round(v) for v in (x0, y0, x1, y1))}"]
+    screen = next((a for a in ancestors(w) if isinstance(a, Screen)), None)
+    if screen is not None:
+        _, sy0 = screen.to_window(screen.x, screen.y)
+        _, sy1 = screen.to_window(screen.right, screen.top)
+        # Text, not its box: a label's box may be taller than the lines it draws.
+        th = min(w.height, w.texture_size[1]) if w.texture_size[1] else w.height
+        cy = (y0 + y1) / 2
+        if cy + th / 2 > sy1 + 1 or cy - th / 2 < sy0 - 1:
+            return [f"{where}: {w.text[:40]!r} drawn beyond its screen (under the header or off its foot)"]
     return []
 
 

@@ -19,7 +19,7 @@ from kiosk.roles.lookup.samples import LOOKUP_STATES
 from kiosk.roles.pad.samples import PAD_STATES
 from screens import theme
 from tests.helpers import AppHarness, refused_url, write_config
-from tests.screens.elderly import Where, screen_problems
+from tests.screens.elderly import Where, at_panel_dpi, screen_problems
 
 COMBOS = [("zh", False), ("zh", True), ("en", False), ("en", True)]
 COMBO_IDS = [f"{lang}-{'large' if large else 'normal'}" for lang, large in COMBOS]
@@ -36,7 +36,8 @@ class FakeClock:
 
 
 def _at_panel(h):
-    """The window at the configured panel size (the window is shared by every test)."""
+    """The window at the configured panel size and dpi (the window is shared by every test)."""
+    at_panel_dpi(h.cfg.display.dpi)
     if tuple(h.Window.size) != (h.cfg.display.width, h.cfg.display.height):
         h.Window.size = (h.cfg.display.width, h.cfg.display.height)
         h.pump(3)
@@ -131,10 +132,12 @@ def _open_kiosk(tmp, idcard=False):
     return AppHarness(write_config(tmp, changes), runtime_hook=_pad_clock)
 
 
-def _open_pad(tmp):
+def _open_pad(tmp, panel=(800, 480, 133)):
+    """The pad alone on its panel: the official 7" one (config/pad.toml), or another."""
+    width, height, dpi = panel
     changes = {
         "device": {"roles": ["pad"]},
-        "display": {"width": 800, "height": 480},
+        "display": {"width": width, "height": height, "dpi": dpi},
         "central": {"url": refused_url(), "allow_http": True},
     }
     return AppHarness(write_config(tmp, changes), runtime_hook=_pad_clock)
@@ -157,7 +160,12 @@ def device(tmp_path_factory):
                 current.clear()
             if kind is None:  # a test that starts its own app
                 return None
-            opener = {"kiosk": _open_kiosk, "pad": _open_pad, "idcard": lambda t: _open_kiosk(t, idcard=True)}[kind]
+            opener = {
+                "kiosk": _open_kiosk,
+                "pad": _open_pad,
+                "pad-dense": _open_dense_pad,
+                "idcard": lambda t: _open_kiosk(t, idcard=True),
+            }[kind]
             h = opener(tmp_path_factory.mktemp("elderly-" + kind))
             size = size or h.Window.size
             current.update(kind=kind, h=h)
@@ -173,6 +181,11 @@ def device(tmp_path_factory):
         from kivy.core.window import Window
 
         Window.size = size  # the window is shared: later tests lay out at the usual size
+
+
+def _open_dense_pad(tmp):
+    # A 7" 1024x600 panel is 170 dpi: at Kivy's 1 dp = 1 px its keys would be 6% too small.
+    return _open_pad(tmp, (1024, 600, 170))
 
 
 @pytest.fixture
@@ -229,6 +242,17 @@ def test_more_time_before_the_idle_clear(kiosk):
 @pytest.mark.parametrize(("lang", "large"), COMBOS, ids=COMBO_IDS)
 def test_every_pad_state_meets_the_numbers_on_the_7_inch_panel(pad_panel, lang, large):
     problems, checked = _walk(pad_panel, [("pad", s) for s in PAD_STATES], lang, large)
+    assert checked > 50
+    assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize(("lang", "large"), [("zh", True), ("en", True)], ids=["zh-large", "en-large"])
+def test_the_pad_meets_the_numbers_at_a_dense_panels_dpi(device, lang, large):
+    h = device("pad-dense")
+    from kivy.metrics import Metrics
+
+    assert Metrics.density == pytest.approx(170 / 160), "display.dpi did not reach the app's layout"
+    problems, checked = _walk(h, [("pad", s) for s in PAD_STATES], lang, large)
     assert checked > 50
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
 
@@ -290,3 +314,33 @@ def test_every_idcard_state_meets_the_numbers(device, lang, large):
     problems, checked = _walk(device("idcard"), IDCARD_PLAN, lang, large)
     assert checked > 40
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
+
+
+def test_a_lone_last_character_goes_down_with_its_neighbour_and_the_walk_names_one_that_cannot(kiosk):
+    from kivy.core.text import Label as CoreLabel
+
+    from screens.widgets import KLabel
+    from tests.screens.elderly import label_problems, rendered_text
+
+    h = kiosk
+    _back_home(h, "zh", False)
+    hall = KLabel(text="示范市政务服务中心", size_hint_x=None)
+    eight = CoreLabel(text="示范市政务服务中", font_size=hall.font_size, font_name=hall.font_name)
+    eight.refresh()
+    hall.width = eight.content_size[0] + 4  # eight characters fit a line: "心" would be alone
+    h.app.root.add_widget(hall)
+    try:
+        h.pump(4)
+        lines = rendered_text(hall).split("\n")
+        assert len(lines) == 2 and len(lines[-1]) >= 2, lines
+        found = label_problems(hall, Where("test", "hall name", "zh", "normal"), False)
+        assert not [p for p in found if "alone" in p], found  # (no ground behind it here: contrast aside)
+        # The control: a box one character wide cannot be balanced, and the walk says so.
+        two = KLabel(text="中心", size_hint_x=None, width=hall.font_size * 1.2)
+        h.app.root.add_widget(two)
+        h.pump(4)
+        found = label_problems(two, Where("test", "narrow", "zh", "normal"), False)
+        assert any("alone on the last line" in p for p in found), found
+        h.app.root.remove_widget(two)
+    finally:
+        h.app.root.remove_widget(hall)

@@ -20,11 +20,12 @@ def pty_pair():
     os.close(slave)
 
 
-def start(tmp_path, central, scanner=None, lookup=None, display=None):
+def start(tmp_path, central, scanner=None, lookup=None, display=None, voice=None, runtime_hook=None):
     token = central.issue_token("demo-kiosk")
     path = write_config(
         tmp_path,
         {
+            **({"voice": voice} if voice else {}),
             "device": {"roles": ["lookup"]},
             "central": {"url": central.url},
             "scanner": scanner or {"backend": "sim"},
@@ -33,7 +34,7 @@ def start(tmp_path, central, scanner=None, lookup=None, display=None):
         },
         token=token,
     )
-    return AppHarness(path)
+    return AppHarness(path, runtime_hook=runtime_hook)
 
 
 @pytest.fixture
@@ -302,6 +303,23 @@ def test_demo_scan_buttons_inject_the_seeded_cases(app_for, central):
     h.tap(h.find("演示：无效码"))
     wait_mode(h, "message")
     h.find("无法识别这个二维码")
+
+
+def test_the_demo_scans_a_case_just_made_on_the_bench(tmp_path, central):
+    from kiosk.cli.demo import add_demo_scans
+
+    h = start(tmp_path, central, runtime_hook=lambda rt: add_demo_scans(rt, central))
+    try:
+        s = screen(h)
+        s.demo = True
+        h.pump(2)
+        central.create_case("食品经营许可", "李四", status="deciding", query_code="735191", handler="王芳")
+        h.tap(h.find("演示：扫描台上新建的办件"))
+        wait_mode(h, "result")
+        h.find("食品经营许可")
+        h.find("^审批中$")
+    finally:
+        h.close()
 
 
 def test_lookup_screenshot_command_renders_a_result_state(tmp_path):
