@@ -111,7 +111,7 @@ def generate(path: Path, device_id: str, history_days: int, backlog_days: int, p
                 request_id, tid = make_uuid(rng), make_uuid(rng)
                 kind = "ticket.issued"
                 body: dict[str, Any] = {
-                    "uuid": tid,
+                    "ticket_uuid": tid,
                     "request_id": request_id,
                     "day": day.isoformat(),
                     "category": "A",

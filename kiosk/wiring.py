@@ -69,6 +69,7 @@ def _build(cfg: Config, *, demo: bool, central: bool) -> Runtime:
         raise
     rt = Runtime(cfg, ledger, cache, demo=demo)
     try:
+        _add_storage(rt, retention=central)
         if central:
             _connect_central(rt)
         else:
@@ -81,6 +82,18 @@ def _build(cfg: Config, *, demo: bool, central: bool) -> Runtime:
         rt.stop()
         raise
     return rt
+
+
+def _add_storage(rt: Runtime, retention: bool) -> None:
+    """The low-disk guard the services ask before new work, and the retention job (not in previews)."""
+    from kiosk.core.storage import DiskGuard, RetentionJob
+
+    s = rt.cfg.storage
+    rt.disk = DiskGuard(s.dir, s.min_free_mb)
+    rt.health_parts["storage"] = rt.disk.report
+    if retention:
+        job = RetentionJob(rt.ledger, s.retention_days)
+        rt.add_part("retention", job.start, job.stop)
 
 
 def _connect_central(rt: Runtime) -> None:
@@ -270,6 +283,7 @@ def build_dispenser(rt: Runtime) -> DispenserRole:
     service = TicketService(
         cfg, rt.ledger, cache=rt.cache, client=rt.client, printer=printer, wake_sync=rt.event_written
     )
+    service.disk = rt.disk
     role = DispenserRole(service, printer)
     rt.dispenser = role
     # The heartbeat and the metrics say what the dispenser last learnt of its printer.

@@ -61,6 +61,10 @@ i18n.register(
             "今日号码已发完。\n请到服务台咨询。",
             "No more numbers today. Please ask at the service counter.",
         ),
+        "disp.refused.storage_full": (
+            "取号机存储空间不足，暂时无法取号。\n请到服务台人工取号。",
+            "The ticket machine's storage is full. Please go to the service counter.",
+        ),
         "disp.refused.closed": ("现在不是办公时间。", "The hall is closed now."),
         "disp.refused.refused": (
             "暂时无法取号。\n请到服务台人工取号。",

@@ -192,6 +192,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "storage": {
         "dir": Key(str),
+        "retention_days": Key(
+            int, 180, in_range(7, 3650), doc="days delivered events, tickets and ratings stay on the device"
+        ),
+        "min_free_mb": Key(
+            int, 100, in_range(10, 100_000), doc="below this free space new tickets and ratings are refused"
+        ),
     },
     "display": {
         "language": Key(str, "zh", one_of("zh", "en")),
@@ -346,6 +352,8 @@ class CentralSection(Section):
 
 class StorageSection(Section):
     dir: str
+    retention_days: int
+    min_free_mb: int
 
 
 class DisplaySection(Section):

@@ -11,7 +11,17 @@ from kiosk.core.config import CategoryEntry, Config
 from kiosk.roles.dispenser.service import Ticket
 
 # The dispenser screen's states a screenshot can show (screens/states.py renders them).
-DISPENSER_STATES = ("choose", "priority", "done", "offline", "failed", "paper_out", "printer_unavailable", "closed")
+DISPENSER_STATES = (
+    "choose",
+    "priority",
+    "done",
+    "offline",
+    "failed",
+    "paper_out",
+    "printer_unavailable",
+    "storage_full",
+    "closed",
+)
 
 
 def sample_ticket(cfg: Config, *, offline: bool = False, priority: bool = False) -> Ticket:

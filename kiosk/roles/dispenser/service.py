@@ -83,6 +83,12 @@ class NumbersExhausted(TicketRefused):
     reason = "numbers_exhausted"
 
 
+class StorageFull(TicketRefused):
+    """The storage folder is below storage.min_free_mb: a number shown must be committed first."""
+
+    reason = "storage_full"
+
+
 class UnknownCategory(TicketRefused, ValueError):
     reason = "unknown_category"
 
@@ -246,6 +252,8 @@ class TicketService:
         self.now = now  # wall time; aware (any zone) or naive (read as the hall's)
         self.mono = mono  # confirms a wall-clock day change (see _service_day)
         self.wake_sync = wake_sync
+        # kiosk.core.storage.DiskGuard (or anything with low()); None: not watched.
+        self.disk: Any = None
         self.paper = PaperReport()
         self.clock_behind: str | None = None  # the service day, when the wall clock is behind it
         self.clock_ahead: str | None = None  # the wall date, when the monotonic clock denies it
@@ -461,6 +469,10 @@ class TicketService:
         if not self.is_open():
             raise DispenserClosed("the hall is closed now")
         cat = self.category(category)
+        if self.disk is not None and self.disk.low():
+            # Refused before a number is taken: SQLite failing the commit after the
+            # number was leased would lose it (see kiosk/core/storage.py).
+            raise StorageFull(f"storage below {self.cfg.storage.min_free_mb} MB free")
         paper = self.check_paper()
         if paper.state == "out":
             raise PaperOut(paper.detail or "paper out")
