@@ -174,8 +174,14 @@ def check_disk(cfg, rt) -> Row:
         return Row("disk", FAIL, f"{cfg.storage.dir}: {e.strerror}")
     free_mb = usage.free // (1024 * 1024)
     text = f"{free_mb} MB free in {cfg.storage.dir}"
-    if free_mb < MIN_FREE_MB:
-        return Row("disk", FAIL, text + f" (less than {MIN_FREE_MB} MB: free space, e.g. journalctl --vacuum-size=50M)")
+    # Below storage.min_free_mb the dispenser refuses tickets (kiosk/core/storage.py): say so here too.
+    floor = max(MIN_FREE_MB, getattr(cfg.storage, "min_free_mb", MIN_FREE_MB))
+    if free_mb < floor:
+        return Row(
+            "disk",
+            FAIL,
+            text + f" (less than {floor} MB: new tickets are refused; free space, e.g. journalctl --vacuum-size=50M)",
+        )
     if free_mb < LOW_FREE_MB:
         return Row("disk", WARN, text + " (getting low)")
     return Row("disk", OK, text)
