@@ -113,6 +113,7 @@ def _connect_central(rt: Runtime) -> None:
         log.warning("working offline: %s", rt.central_problem)
         return
     rt.client = client
+    rt.health_parts["central_link"] = client.breaker.state  # offline at once after unanswered calls
     rt.sync = SyncWorker(
         rt.ledger,
         client,

@@ -11,7 +11,10 @@ starts with `path` (default: every /api/v1 request):
 - ``partial``: do the work, then answer only the first half of an event batch's results;
 - ``trickle``: do the work, then send the answer (status line, headers, body) one
   byte every `delay` seconds: each read of a client gets something before its
-  per-read timeout, so only a deadline on the whole answer ends the wait.
+  per-read timeout, so only a deadline on the whole answer ends the wait;
+- ``hang``: accept the connection and never answer (a central stuck in a lock,
+  a half-dead proxy): nothing is done, and after `delay` seconds the connection
+  is closed. Every call costs the client its whole timeout.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import threading
 from dataclasses import asdict, dataclass
 
-KINDS = ("error", "slow", "malformed", "drop", "partial", "trickle")
+KINDS = ("error", "slow", "malformed", "drop", "partial", "trickle", "hang")
 
 
 @dataclass

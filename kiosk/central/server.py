@@ -199,6 +199,8 @@ class Handler(BaseHTTPRequestHandler):
         if fault and fault.kind == "error":
             headers = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else {}
             return self._send(error_response(fault.status, "injected", "bench fault injection", headers))
+        if fault and fault.kind == "hang":
+            return self._hang(fault.delay)
         if fault and fault.kind == "slow":
             time.sleep(fault.delay)
         try:
@@ -240,6 +242,14 @@ class Handler(BaseHTTPRequestHandler):
         if fault and fault.kind == "trickle":
             return self._trickle(resp, fault.delay)
         self._send(resp)
+
+    def _hang(self, delay: float) -> None:
+        """Connection accepted, request never answered: silence for `delay` s (or until the central
+        stops), then the connection is closed. Nothing is done, nothing committed."""
+        self.close_connection = True
+        end = time.monotonic() + delay
+        while time.monotonic() < end and not self.server.central.stopping:
+            time.sleep(min(0.05, max(0.0, end - time.monotonic())))
 
     def _trickle(self, resp: Response, delay: float) -> None:
         """The whole answer, one byte every `delay` s, until sent, the client leaves or the central stops."""

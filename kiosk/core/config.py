@@ -189,6 +189,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "connect_timeout": Key(float, 3.0, in_range(0.2, 30)),
         "read_timeout": Key(float, 5.0, in_range(0.2, 120)),
         "sync_interval": Key(float, 15.0, in_range(1, 3600)),
+        "offline_after": Key(
+            int, 3, in_range(1, 100), doc="unanswered calls in a row after which tickets and lookups go offline at once"
+        ),
+        "probe_interval": Key(float, 5.0, in_range(0.2, 600), doc="seconds between probes of a central gone silent"),
     },
     "storage": {
         "dir": Key(str),
@@ -347,6 +351,8 @@ class CentralSection(Section):
     ca_file: str
     connect_timeout: float
     read_timeout: float
+    offline_after: int
+    probe_interval: float
     sync_interval: float
 
 

@@ -29,6 +29,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from kiosk import __version__
 from kiosk.core.config import Config, ConfigError, check_ca_file
+from kiosk.sync.breaker import Breaker
 
 API = "/api/v1"
 
@@ -41,6 +42,10 @@ class CentralUnreachable(CentralError):
     def __init__(self, message: str, retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class CentralOffline(CentralUnreachable):
+    """Not sent: the central has left the last calls unanswered and a probe waits for it (kiosk/sync/breaker.py)."""
 
 
 class CentralTLSError(CentralUnreachable):
@@ -213,6 +218,8 @@ class CentralClient:
         connect_timeout: float = 3.0,
         read_timeout: float = 5.0,
         verify: bool | str = True,
+        offline_after: int = 3,
+        probe_every: float = 5.0,
     ):
         self.base_url = base_url.rstrip("/")
         self.connect_timeout = connect_timeout
@@ -234,6 +241,13 @@ class CentralClient:
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._sessions_lock = threading.Lock()
+        # Shared by every thread: after offline_after unanswered calls in a row, the calls a
+        # citizen waits on fail at once until the probe (or any call) gets an answer.
+        self.breaker = Breaker(offline_after, probe_every, self._probe)
+
+    def _probe(self) -> None:
+        t = min(2.0, self.connect_timeout + self.read_timeout)
+        self._request("GET", "/whoami", connect_timeout=min(t, self.connect_timeout), read_timeout=t, total_timeout=t)
 
     @classmethod
     def from_config(cls, cfg: Config) -> CentralClient:
@@ -247,7 +261,15 @@ class CentralClient:
             problem = check_ca_file(c.ca_file)
             if problem:  # removed since the config was checked: offline with the reason, not an OSError later
                 raise ConfigError(cfg.path, [problem])
-        return cls(c.url, cfg.read_token(), c.connect_timeout, c.read_timeout, c.ca_file or True)
+        return cls(
+            c.url,
+            cfg.read_token(),
+            c.connect_timeout,
+            c.read_timeout,
+            c.ca_file or True,
+            offline_after=c.offline_after,
+            probe_every=c.probe_interval,
+        )
 
     @property
     def session(self) -> requests.Session:
@@ -272,6 +294,7 @@ class CentralClient:
     def close(self) -> None:
         """Close every thread's session (their pooled connections). A thread that
         calls again afterwards keeps working on a fresh connection, as requests does."""
+        self.breaker.close()
         with self._sessions_lock:
             sessions = list(self._sessions)
         for session in sessions:
@@ -292,8 +315,35 @@ class CentralClient:
         read_timeout: float | None = None,
         connect_timeout: float | None = None,
         total_timeout: float | None = None,
+        urgent: bool = False,
     ) -> requests.Response:
-        """One call; it ends within `total_timeout` (default: connect + read timeout) whatever the server does."""
+        """One call; it ends within `total_timeout` (default: connect + read timeout) whatever the server does.
+
+        `urgent`: a citizen waits on it, so it is not sent while the breaker is open."""
+        if urgent and self.breaker.open:
+            raise CentralOffline(
+                f"{self.base_url} left {self.breaker.threshold} calls in a row unanswered: offline until "
+                f"a probe (every {self.breaker.probe_every:g} s) gets an answer"
+            )
+        try:
+            r = self._send(method, path, json, params, headers, read_timeout, connect_timeout, total_timeout)
+        except CentralUnreachable as e:
+            self.breaker.failure(type(e).__name__)
+            raise
+        self.breaker.success()  # an answer, whatever its status: the central is there
+        return self._check(r, method, path)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        params: dict[str, str] | None,
+        headers: dict[str, str] | None,
+        read_timeout: float | None,
+        connect_timeout: float | None,
+        total_timeout: float | None,
+    ) -> requests.Response:
         url = self.base_url + API + path
         timeout = (
             connect_timeout if connect_timeout is not None else self.connect_timeout,
@@ -332,6 +382,10 @@ class CentralClient:
                 f"{self.base_url} did not finish answering {method} {path} within {total:g} s "
                 "(a slow or congested link to the central?)"
             )
+        return r
+
+    def _check(self, r: requests.Response, method: str, path: str) -> requests.Response:
+        """The answer, or the error its status means."""
         if r.status_code < 400:
             return r
         retry_after = parse_retry_after(r.headers.get("Retry-After"))
@@ -415,6 +469,7 @@ class CentralClient:
                 read_timeout=read_timeout,
                 connect_timeout=connect_timeout,
                 total_timeout=total_timeout,
+                urgent=True,
             )
         )
 
@@ -444,6 +499,7 @@ class CentralClient:
                 "/cases/lookup",
                 json={"receipt_no": receipt_no, "query_code": query_code},
                 read_timeout=read_timeout,
+                urgent=True,
             )
         )
 
