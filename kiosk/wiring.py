@@ -98,10 +98,16 @@ def _add_storage(rt: Runtime, retention: bool) -> None:
 
 def _connect_central(rt: Runtime) -> None:
     """Client and sync worker; without a token the device still works offline."""
+    cfg = rt.cfg
+    try:
+        cfg.read_token()  # no token, no central: the HTTP stack is not even imported (start-up time, memory)
+    except ConfigError as e:
+        rt.central_problem = "; ".join(p.what + " (" + p.fix + ")" for p in e.problems)
+        log.warning("working offline: %s", rt.central_problem)
+        return
     from kiosk.sync.client import CentralClient
     from kiosk.sync.worker import SyncWorker
 
-    cfg = rt.cfg
     try:
         client = CentralClient.from_config(cfg)
     except ConfigError as e:

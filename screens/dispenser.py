@@ -21,7 +21,7 @@ from kivy.uix.screenmanager import NoTransition, Screen
 from kiosk.core import i18n
 from kiosk.roles.dispenser.service import TicketRefused
 from screens import theme
-from screens.widgets import FitButton, KioskScreen, in_background
+from screens.widgets import FitButton, KioskScreen, in_background, routed
 
 log = logging.getLogger("screens.dispenser")
 
@@ -122,7 +122,7 @@ class DispenserScreen(KioskScreen):
         self.app.bind(lang=self.redraw, font_scale=self.redraw)
         self.bind(priority_mode=self.redraw)
         svc = self.service
-        if svc is not None:
+        if svc is not None and not routed(self.app, self.name):
             svc.button_listeners.append(self._hardware_press)
         self._poll = Clock.schedule_interval(self._periodic, 10)
         self.app.bind(on_stop=self._stop_timers)

@@ -272,3 +272,10 @@ class NoticeBar(BoxLayout):
 
 
 Builder.load_file(str(Path(__file__).with_name("widgets.kv")))
+
+
+def routed(app, role: str) -> bool:
+    """True when the app hands the role's service events to its screen (kiosk/app.py
+    _route_until_built): the screen was built on first use and must not listen as well."""
+    fn = getattr(app, "routes_events", None)
+    return bool(fn(role)) if fn is not None else False

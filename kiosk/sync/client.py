@@ -30,58 +30,16 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from kiosk import __version__
 from kiosk.core.config import Config, ConfigError, check_ca_file
 from kiosk.sync.breaker import Breaker
+from kiosk.sync.errors import CaseCodeWrong as CaseCodeWrong
+from kiosk.sync.errors import CaseLocked as CaseLocked
+from kiosk.sync.errors import CentralAuthError as CentralAuthError
+from kiosk.sync.errors import CentralError as CentralError
+from kiosk.sync.errors import CentralOffline as CentralOffline
+from kiosk.sync.errors import CentralRejected as CentralRejected
+from kiosk.sync.errors import CentralTLSError as CentralTLSError
+from kiosk.sync.errors import CentralUnreachable as CentralUnreachable
 
 API = "/api/v1"
-
-
-class CentralError(Exception):
-    pass
-
-
-class CentralUnreachable(CentralError):
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class CentralOffline(CentralUnreachable):
-    """Not sent: the central has left the last calls unanswered and a probe waits for it (kiosk/sync/breaker.py)."""
-
-
-class CentralTLSError(CentralUnreachable):
-    """The TLS handshake or certificate check failed: retried like an outage, but a
-    self-check fails on it, since a wrong CA file, clock or scheme never heals alone."""
-
-
-class CentralAuthError(CentralError):
-    pass
-
-
-class CentralRejected(CentralError):
-    def __init__(
-        self, status: int, code: str, message: str, body: dict[str, Any] | None = None, retry_after: float | None = None
-    ):
-        super().__init__(f"central refused ({status} {code}): {message}")
-        self.status, self.code, self.message, self.body, self.retry_after = (
-            status,
-            code,
-            message,
-            body or {},
-            retry_after,
-        )
-
-
-class CaseCodeWrong(CentralRejected):
-    """Wrong 查询码 (or unknown 受理编号): `attempts_left` before the lockout."""
-
-    @property
-    def attempts_left(self) -> int | None:
-        left = self.body.get("attempts_left")
-        return left if isinstance(left, int) else None
-
-
-class CaseLocked(CentralRejected):
-    """Too many wrong codes for this receipt number: wait `retry_after` seconds."""
 
 
 @dataclass(frozen=True)

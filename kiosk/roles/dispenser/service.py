@@ -40,7 +40,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 from zoneinfo import ZoneInfo
 
 from kiosk.core import keys
@@ -50,7 +50,9 @@ from kiosk.core.ledger import Ledger
 from kiosk.core.ports.document import Document
 from kiosk.core.time import hall_now, in_hall, wall_now, zone_problem
 from kiosk.roles.dispenser.layout import ticket_for
-from kiosk.sync.client import CentralClient
+
+if TYPE_CHECKING:
+    from kiosk.sync.client import CentralClient
 
 log = logging.getLogger("kiosk.dispenser")
 
@@ -224,7 +226,7 @@ class PrinterPort(Protocol):
 
 # The client itself, or a function asked each time (the runtime may connect
 # the client after the role was attached); None: offline.
-ClientSource = CentralClient | Callable[[], CentralClient | None] | None
+ClientSource: TypeAlias = "CentralClient | Callable[[], CentralClient | None] | None"
 
 
 class TicketService:
@@ -269,7 +271,9 @@ class TicketService:
     @property
     def client(self) -> CentralClient | None:
         c = self._client
-        return c if c is None or isinstance(c, CentralClient) else c()
+        # A client is not callable; a getter is.
+        got: CentralClient | None = c() if callable(c) else c
+        return got
 
     # -- configuration as it stands now ------------------------------------
     def _central_config(self) -> dict[str, Any]:

@@ -41,7 +41,7 @@ import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiosk.core import keys
 from kiosk.core.backoff import Backoff
@@ -50,7 +50,10 @@ from kiosk.core.config import Config
 from kiosk.core.ledger import Ledger
 from kiosk.core.time import wall_now
 from kiosk.roles.pad.chain import GENESIS, record_hash
-from kiosk.sync.client import CentralClient, CentralUnreachable
+from kiosk.sync.errors import CentralUnreachable
+
+if TYPE_CHECKING:
+    from kiosk.sync.client import CentralClient
 
 log = logging.getLogger("kiosk.pad")
 
