@@ -447,8 +447,9 @@ class Ledger:
 
         Each table is its own short transaction, so a dispenser or pad writing
         at the same time waits one batch at most. Never removed: an outbox
-        event that is pending or dead, a ticket or rating whose event is, a
-        ticket request still pending. Ratings go only from the start of the
+        event that is pending or dead, a ticket or rating whose event is
+        pending (a dead one's record is kept whole in dead_letters), a ticket
+        request still pending. Ratings go only from the start of the
         chain, and the chain's checkpoint (count and hash of the last record
         removed) moves in the same transaction, so what remains still verifies.
         Returns what was removed; a pass ends when a call removes nothing.
@@ -497,10 +498,17 @@ class Ledger:
         return out
 
     def _undelivered_uuids(self) -> set[str]:
-        """The record uuids named by events not yet delivered (pending or dead): their records stay."""
+        """The record uuids named by events still pending: their records stay.
+
+        A dead event (refused by the central for good) is never pruned itself:
+        its outbox row and its copy in dead_letters, which holds the whole
+        record (a rating's body with its hash), stay for the technician. Its
+        record in tickets or ratings may go with the rest, or one refused rating
+        would stop the chain's pruning for good.
+        """
         rows = self.query(
             "SELECT json_extract(body, '$.uuid') AS u, json_extract(body, '$.ticket_uuid') AS t FROM outbox "
-            "WHERE state IN ('pending', 'dead') AND json_valid(body)"
+            "WHERE state = 'pending' AND json_valid(body)"
         )
         # A rating event carries the record's uuid, a ticket event its ticket_uuid.
         return {u for r in rows for u in (r["u"], r["t"]) if u}
