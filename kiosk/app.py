@@ -88,13 +88,12 @@ def _build_app_class():
     from kivy.properties import NumericProperty, StringProperty
     from kivy.uix.boxlayout import BoxLayout
     from kivy.uix.button import Button
-    from kivy.uix.screenmanager import NoTransition, ScreenManager
 
     from kiosk.core import i18n
     from screens import theme
     from screens.home import HomeScreen
     from screens.registry import screen_class
-    from screens.widgets import BackgroundPool, Header, NoticeBar
+    from screens.widgets import BackgroundPool, Header, NoticeBar, PlainScreens
 
     class KioskApp(App):
         lang = StringProperty("zh")
@@ -147,7 +146,7 @@ def _build_app_class():
             root.add_widget(self.header)
             self.notices = NoticeBar()  # the central's hall notices (messages) for the screen showing
             root.add_widget(self.notices)
-            self.sm = ScreenManager(transition=NoTransition())
+            self.sm = PlainScreens()  # no stencil pass over every frame (screens/widgets.py)
             if self.rt.out_of_service:  # boot guard tripped (kiosk/core/bootguard.py)
                 from screens.outofservice import OutOfServiceScreen
 

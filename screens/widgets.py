@@ -20,7 +20,7 @@ from kivy.properties import BooleanProperty, ListProperty, NumericProperty, Obje
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.label import Label
-from kivy.uix.screenmanager import Screen
+from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 from screens import theme
 
@@ -153,6 +153,21 @@ class FitButton(FitText, BigButton):
     """A BigButton whose words shrink to fit it whole (a service name from the central)."""
 
     want_size = NumericProperty(0)
+
+
+class PlainScreens(ScreenManager):
+    """A ScreenManager that draws nothing of its own.
+
+    Kivy's draws a stencil around its screens (a mask pass before and after,
+    and a stencil test on every pixel drawn inside), which only transitions
+    that slide need. Ours switch without a transition, and with the lookup's
+    scroll view nested inside, the two stencils made a result frame cost five
+    times a frame of bare labels on a software renderer (bench/lookup_frame.py).
+    widgets.kv drops the inherited rule."""
+
+    def __init__(self, **kw):
+        kw.setdefault("transition", NoTransition())
+        super().__init__(**kw)
 
 
 class Card(BoxLayout):

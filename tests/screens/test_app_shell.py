@@ -109,3 +109,24 @@ def test_role_screens_are_built_on_first_use_and_a_scan_on_home_still_opens_the_
     assert len(calls) == 2  # the built screen gets each scan once
     app.go("pad")
     assert sorted(app.sm.screen_names) == ["home", "lookup", "pad"]
+
+
+def test_no_stencil_pass_outside_a_scroll_view(harness):
+    """A stencil is a mask pass plus a test on every pixel (bench/lookup_frame.py): the screen
+    managers draw none; only a scroll view clips what scrolls (a small photo frame may)."""
+    from kivy.graphics import StencilPush
+    from kivy.uix.scrollview import ScrollView
+
+    app = harness.app
+    for name in ("dispenser", "lookup", "pad"):
+        app.go(name)
+    harness.pump(3)
+    stack, found = [app.root], []
+    while stack:
+        w = stack.pop()
+        stack.extend(w.children)
+        for cv in (w.canvas.before, w.canvas, w.canvas.after):
+            big = w.width * w.height > 0.25 * harness.Window.width * harness.Window.height
+            if big and any(isinstance(i, StencilPush) for i in cv.children) and not isinstance(w, ScrollView):
+                found.append(type(w).__name__)
+    assert not found, found
