@@ -11,7 +11,7 @@ hardware. Also times
 the service alone (no UI) and the offline path (central stopped, cached
 result), and prints p50 / p99 / max in milliseconds.
 
-    /work/venv/bin/python bench/lookup_latency.py [--n 200]
+    .venv/bin/python bench/lookup_latency.py [--n 200]
 """
 
 from __future__ import annotations

@@ -8,14 +8,20 @@ and the tests.
 
 Threads: gpiozero calls `on_press` on its own thread (lgpio's callback
 thread on a Pi; on MockFactory, the thread that drives the pin).  The app
-must hand the call to the UI thread (Kivy `Clock.schedule_once`) and keep it
-short.
+hands the call over at once (kiosk/core/handoff.py: the role's own thread does
+the work; the screens move what they show to the UI thread).
+
+lgpio makes its notification pipes (``.lgd-nfy*``) in the directory named by
+``LG_WD``, else in the current directory: `sudo -u kiosk kiosk selftest` run
+from an admin's home cannot write there and every pin "fails". So a factory is
+made with LG_WD pointing at a folder the kiosk user can write (the storage folder).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -36,9 +42,38 @@ class GPIOSetupError(RuntimeError):
     """Buttons or LEDs could not be set up; the message says what to check."""
 
 
-def make_pin_factory(kind: str = "default"):
-    """A gpiozero pin factory for `kind` (a gpiozero name); None means gpiozero's default."""
+def lgpio_workdir(workdir: str | None) -> str | None:
+    """Point lgpio at a writable folder for its pipe files, before lgpio is loaded.
+
+    The C library reads LG_WD once, when it is loaded, so this must run before
+    gpiozero imports lgpio. A LG_WD set by the unit or the technician is kept
+    when it is writable; otherwise ``workdir`` (made if missing), else the
+    system's temporary folder (an admin running the self-check as themselves
+    cannot write the kiosk's storage folder). The folder in use is returned."""
+    import tempfile
+
+    current = os.environ.get("LG_WD")
+    if current and os.path.isdir(current) and os.access(current, os.W_OK):
+        return current
+    if workdir:
+        try:
+            os.makedirs(workdir, exist_ok=True)
+        except OSError:
+            pass
+    for folder in (workdir, tempfile.gettempdir()):
+        if folder and os.path.isdir(folder) and os.access(folder, os.W_OK):
+            os.environ["LG_WD"] = folder
+            return folder
+    return None
+
+
+def make_pin_factory(kind: str = "default", workdir: str | None = None):
+    """A gpiozero pin factory for `kind` (a gpiozero name); None means gpiozero's default.
+
+    workdir: a folder the kiosk user can write, for lgpio's pipe files (see lgpio_workdir)."""
     kind = PIN_FACTORY_RENAMED.get(kind, kind)
+    if kind in ("default", "lgpio"):
+        lgpio_workdir(workdir)
     if kind == "default":
         return None  # gpiozero picks lgpio / RPi.GPIO / ... when the first pin is made
     if kind == "mock":
@@ -59,7 +94,7 @@ def make_pin_factory(kind: str = "default"):
     raise ValueError(f"unknown pin factory {kind!r}: use one of {', '.join(PIN_FACTORIES)}")
 
 
-def claim_problems(kind: str, pins: dict[int, str]) -> list[str]:
+def claim_problems(kind: str, pins: dict[int, str], workdir: str | None = None) -> list[str]:
     """Claim each pin once and let it go: one line per pin that cannot be claimed.
 
     The self-check's view of pins nobody holds. Raises what the pin factory
@@ -72,7 +107,7 @@ def claim_problems(kind: str, pins: dict[int, str]) -> list[str]:
     bad = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # gpiozero warns for every pin factory it falls back from
-        factory = make_pin_factory(kind)
+        factory = make_pin_factory(kind, workdir)
         try:
             for pin, what in sorted(pins.items()):
                 try:

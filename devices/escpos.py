@@ -95,6 +95,8 @@ PROFILES: dict[str, PrinterProfile] = {
         PrinterProfile("chinese-mode", chinese_mode_commands=True),
         PrinterProfile("no-chinese", chinese_text=False),
         PrinterProfile("no-qr", native_qr=False),
+        PrinterProfile("chinese-mode-no-qr", chinese_mode_commands=True, native_qr=False),
+        PrinterProfile("no-chinese-no-qr", chinese_text=False, native_qr=False),
     )
 }
 # check-config accepts exactly the names in ports; a profile added here and

@@ -26,6 +26,7 @@ from devices.printer_status import (  # noqa: F401  (re-exported: the printer's 
     DLE_EOT,
     PAPER_STATES,
     PrinterStatus,
+    ask,
     parse_online,
     parse_paper,
     read_status,
@@ -50,6 +51,10 @@ class Backend:
 
     def status(self, timeout: float = 1.0) -> PrinterStatus:
         raise NotImplementedError
+
+    def query(self, n: int, timeout: float = 1.0) -> int | None:
+        """One DLE EOT n answer byte, or None (no answer, or a backend that cannot read). For the probe."""
+        return None
 
     def close(self) -> None:
         pass
@@ -222,6 +227,25 @@ class SerialBackend(Backend):
             return PrinterStatus(
                 False, "unknown", f"printer on {self.port} lost ({exc}): check the USB cable and the power"
             )
+
+    def query(self, n: int, timeout: float = 1.0) -> int | None:
+        import serial
+
+        port = self._open()
+        try:
+            port.reset_input_buffer()
+            return ask(_SerialLink(port), n, timeout)[0]
+        except (serial.SerialException, OSError, termios.error) as exc:
+            self._drop()
+            raise PrinterError(f"printer on {self.port} lost ({exc}): check the USB cable and the power") from exc
+
+    def clear_to_send(self) -> bool | None:
+        """The CTS line as the printer drives it (None: the port has no modem lines, e.g. a pty)."""
+        port = self._open()
+        try:
+            return bool(port.cts)
+        except (OSError, termios.error, Exception):  # pyserial raises its own on ports without modem lines
+            return None
 
     def close(self) -> None:
         self._drop(discard=False)  # a finished job stays whole

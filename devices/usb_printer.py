@@ -19,7 +19,7 @@ import select
 import time
 
 from devices.printer import Backend, PrinterError, PrinterStatus
-from devices.printer_status import read_status
+from devices.printer_status import ask, read_status
 
 
 class OneWay(Exception):
@@ -158,6 +158,16 @@ class UsbBackend(Backend):
         except OSError as exc:
             self._drop()
             return PrinterStatus(False, "unknown", f"USB printer {self.path} lost ({exc}): check the USB cable")
+
+    def query(self, n: int, timeout: float = 1.0) -> int | None:
+        fd = self._open()
+        if self.one_way:
+            return None
+        try:
+            return ask(_UsbLink(self, fd), n, timeout)[0]
+        except OneWay:
+            self.one_way = True
+            return None
 
     def _not_available(self) -> PrinterStatus:
         return PrinterStatus(

@@ -438,7 +438,8 @@ def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
     problem = check_storage(cfg.storage.dir)
     if problem is not None:
         print(f"kiosk: {problem.line(cfg.path)}", file=sys.stderr)
-        return run_unusable("storage", [problem.line(cfg.path)], cfg)
+        storage = cfg.storage.dir
+        return run_unusable("storage", [problem.line(cfg.path)], cfg, fixed=lambda: check_storage(storage) is None)
     prepare_kivy(cfg)
     from kiosk.core.bootguard import BootGuard, OutOfServiceRuntime  # no boot loop (kiosk/core/bootguard.py)
 
@@ -486,10 +487,25 @@ def run(cfg: Config, *, demo: bool = False, runtime_hook=None) -> int:
     return getattr(app, "exit_code", 0)
 
 
-def run_unusable(what: str, problems: list[str], cfg: Config | None = None) -> int:
+UNUSABLE_RECHECK_S = 3.0
+
+
+def run_unusable(
+    what: str,
+    problems: list[str],
+    cfg: Config | None = None,
+    *,
+    fixed: Callable[[], bool] | None = None,
+    source: str | None = None,
+) -> int:
     """The out-of-service screen for a device whose config file or storage cannot be
     used: it stays up (so systemd's restart and start limits never fire) and names
-    the file, key and fix for the technician; the storage is left untouched."""
+    the file, key and fix for the technician; the storage is left untouched.
+
+    ``fixed`` is asked every few seconds, off the UI thread, whether the cause is
+    gone (the file now loads, the folder can be written): then the app exits with
+    the restart code and systemd starts it again, into service, with no visit to
+    a terminal."""
     from kiosk.core.bootguard import OutOfServiceRuntime, Unusable
     from kiosk.core.config import rescue_config
 
@@ -500,18 +516,31 @@ def run_unusable(what: str, problems: list[str], cfg: Config | None = None) -> i
     os.environ["KIVY_HOME"] = str(Path(scratch) / keys.KIVY_HOME_DIR)
     try:
         if cfg is None:
-            cfg = rescue_config(scratch)
+            cfg = rescue_config(scratch, source)  # the broken file's panel settings, where valid
         prepare_kivy(cfg)
         rt = OutOfServiceRuntime(cfg, Unusable(what, problems), None, open_ledger=False)
         app = build_app(rt)
         _supervise(app, None)
+        if fixed is not None:
+            threading.Thread(target=_watch_fix, args=(rt, what, fixed), name="unusable-recheck", daemon=True).start()
         app.run()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     from kiosk.core import notify
 
     notify.stopping()
-    return 0
+    return getattr(app, "exit_code", 0)
+
+
+def _watch_fix(rt: OutOfServiceRuntime, what: str, fixed: Callable[[], bool]) -> None:
+    while not rt.healed.wait(UNUSABLE_RECHECK_S) and not _stop_requested.is_set():
+        try:
+            ok = fixed()
+        except Exception:  # still broken in some new way: keep showing the old reason
+            ok = False
+        if ok:
+            log.warning("the %s problem is fixed: restarting into service", what)
+            rt.healed.set()  # _supervise stops the app with the restart code
 
 
 def _keep_syncing(rt: OutOfServiceRuntime, guard) -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from kiosk import __version__
 from kiosk.core.cache import Cache
 from kiosk.core.config import Config
+from kiosk.core.handoff import Handoff
 from kiosk.core.ledger import Ledger
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class DispenserRole:
     printer: Any  # devices.printer.PrinterWorker, through wiring
     buttons: Any = None  # devices.buttons.ButtonBank while started, if pins are configured
     pin_factory: Any = None
+    presses: Handoff | None = None  # the buttons' presses, off gpiozero's thread
 
 
 @dataclass
@@ -82,6 +84,7 @@ class PadRole:
     buttons: Any = None
     leds: Any = None
     pin_factory: Any = None
+    presses: Handoff | None = None  # the keys' presses, off gpiozero's thread
 
 
 @dataclass

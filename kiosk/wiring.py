@@ -20,6 +20,7 @@ from typing import Any
 from kiosk.core import keys
 from kiosk.core.cache import Cache
 from kiosk.core.config import Config, ConfigError
+from kiosk.core.handoff import Handoff
 from kiosk.core.ledger import Ledger
 from kiosk.core.time import set_hall_zone
 from kiosk.runtime import SYNC, DispenserRole, LookupRole, PadRole, Runtime
@@ -194,7 +195,15 @@ def printer_font(cfg: Config) -> str | None:
 
 def build_printer(cfg: Config) -> Any:
     """The configured printer behind its worker thread (devices/printer.py); start() runs the thread."""
-    from devices.printer import FileBackend, PrinterWorker, SerialBackend, SimBackend, TicketPrinter
+    from devices.printer import PrinterWorker, TicketPrinter
+
+    backend = printer_backend(cfg)
+    return PrinterWorker(TicketPrinter(backend, printer_profile(cfg), status_timeout=cfg.printer.status_timeout))
+
+
+def printer_backend(cfg: Config) -> Any:
+    """The configured printer's backend alone: write / status / query (the probe talks to it directly)."""
+    from devices.printer import FileBackend, SerialBackend, SimBackend
     from devices.usb_printer import UsbBackend
 
     p = cfg.printer
@@ -211,7 +220,14 @@ def build_printer(cfg: Config) -> Any:
         backend = FileBackend(p.path)
     else:
         backend = SimBackend()
-    return PrinterWorker(TicketPrinter(backend, profile, status_timeout=p.status_timeout))
+    return backend
+
+
+def printer_probe() -> Any:
+    """devices/printer_probe.py: the probe slip, the status descriptions and the recommendation."""
+    from devices import printer_probe as probe
+
+    return probe
 
 
 def encode_document(doc: Any, cfg: Config) -> bytes:
@@ -224,8 +240,11 @@ def encode_document(doc: Any, cfg: Config) -> bytes:
 def printer_profile(cfg: Config) -> Any:
     """The encoder's profile named in the config, drawing raster text with the device's CJK font."""
     from devices.escpos import get_profile
+    from kiosk.core.ports import PAPER_DOTS
 
-    return get_profile(cfg.printer.profile, font_path=printer_font(cfg))
+    return get_profile(
+        cfg.printer.profile, font_path=printer_font(cfg), dots_per_line=PAPER_DOTS[cfg.printer.paper_width]
+    )
 
 
 def build_scanner(cfg: Config, publish: Any) -> Any:
@@ -249,22 +268,35 @@ def build_scanner(cfg: Config, publish: Any) -> Any:
             on_payload=deliver("serial"),
             idle_gap=cfg.scanner.idle_gap_ms / 1000,
         )
+    if backend == "hid":
+        from devices.hid_scanner import HidScanner
+
+        # Read from its own event node, grabbed: the keystrokes never reach the UI.
+        return HidScanner(cfg.scanner.port, deliver("hid"), idle_gap=cfg.scanner.idle_gap_ms / 1000)
     if backend == "wedge":
         return WedgeAssembler()
     return SimScanner(deliver("sim"))
 
 
-def make_pin_factory(name: str) -> Any:
+def hid_problem(path: str) -> str | None:
+    """The self-check's probe of a HID scanner's event node (devices/hid_scanner.py)."""
+    from devices.hid_scanner import node_problem
+
+    return node_problem(path)
+
+
+def make_pin_factory(name: str, workdir: str | None = None) -> Any:
+    """gpiozero's pin factory; lgpio's pipe files go to ``workdir`` (the storage folder)."""
     from devices.buttons import make_pin_factory as make
 
-    return make(name)
+    return make(name, workdir=workdir)
 
 
 def claim_problems(cfg: Config, pins: dict[int, str]) -> list[str]:
     """The self-check's probe of pins nobody holds (devices/buttons.py does the claiming)."""
     from devices.buttons import claim_problems as claim
 
-    return claim(cfg.gpio.pin_factory, pins)
+    return claim(cfg.gpio.pin_factory, pins, workdir=cfg.storage.dir)
 
 
 def preview_png(cfg: Config, data: bytes, out: str, dots: int = 576) -> Any:
@@ -303,17 +335,20 @@ def build_dispenser(rt: Runtime) -> DispenserRole:
     if d.priority_button_pin:
         pins["priority"] = d.priority_button_pin
     if pins:
+        # gpiozero's thread only queues the press; the screen's listeners run on ours.
+        presses = role.presses = Handoff(service.press, "dispenser-buttons")
 
         def start_buttons() -> None:
+            presses.start()
             from devices.buttons import ButtonBank
 
             # Like the pad's keys: a GPIO problem (no access, a missing pin library,
             # a pin held elsewhere) leaves the touchscreen issuing tickets, and the
             # log line names the file and key to check instead of a traceback.
             try:
-                role.pin_factory = make_pin_factory(cfg.gpio.pin_factory)
+                role.pin_factory = make_pin_factory(cfg.gpio.pin_factory, cfg.storage.dir)
                 role.buttons = ButtonBank(
-                    pins, service.press, bounce_time=cfg.gpio.bounce_ms / 1000, pin_factory=role.pin_factory
+                    pins, presses.put, bounce_time=cfg.gpio.bounce_ms / 1000, pin_factory=role.pin_factory
                 )
             except Exception as e:
                 log.error(
@@ -327,6 +362,7 @@ def build_dispenser(rt: Runtime) -> DispenserRole:
             if role.buttons is not None:
                 role.buttons.close()
                 role.buttons = None
+            presses.close()
 
         rt.add_part("dispenser buttons", start_buttons, stop_buttons)
     return role
@@ -347,9 +383,11 @@ def build_lookup(rt: Runtime) -> LookupRole:
         service.prune_cache()
     except Exception:  # a damaged cache is only a cache
         log.exception("lookup cache prune failed")
-    scanner = build_scanner(cfg, service.scans.publish)
+    scanner = build_scanner(cfg, service.intake)
     role = LookupRole(service, scanner, scanner if cfg.scanner.backend == "wedge" else None)
     rt.lookup = role
+    # Before the scanner, so the scanner stops first and its last bad lines are counted.
+    rt.add_part("lookup", service.start, service.stop)
     start = getattr(scanner, "start", None)
     rt.add_part("scanner", start, getattr(scanner, "close", None))
     rt.health_parts["scanner"] = lambda: {
@@ -385,7 +423,7 @@ def _start_pad_keys(rt: Runtime, role: PadRole) -> None:
     from kiosk.roles.pad.keypad import LedLights, PadKeys, key_names
 
     pad = rt.cfg.pad
-    factory = make_pin_factory(rt.cfg.gpio.pin_factory)
+    factory = make_pin_factory(rt.cfg.gpio.pin_factory, rt.cfg.storage.dir)
     role.pin_factory = factory  # tests drive gpiozero's MockFactory pins through it
     leds = None
     try:
@@ -395,9 +433,12 @@ def _start_pad_keys(rt: Runtime, role: PadRole) -> None:
         pins = dict(zip(key_names(), pad.keypad_pins, strict=False))  # none, or all five
         if pad.clerk_button_pin:
             pins["clerk"] = pad.clerk_button_pin
+        # A key press writes the ledger: on the pad's own thread, not on gpiozero's.
+        presses = Handoff(pad_keys.on_press, "pad-keys").start()
         try:
-            bank = ButtonBank(pins, pad_keys.on_press, bounce_time=rt.cfg.gpio.bounce_ms / 1000, pin_factory=factory)
+            bank = ButtonBank(pins, presses.put, bounce_time=rt.cfg.gpio.bounce_ms / 1000, pin_factory=factory)
         except BaseException:
+            presses.close()
             pad_keys.close()
             raise
     except GPIOSetupError as e:
@@ -405,17 +446,20 @@ def _start_pad_keys(rt: Runtime, role: PadRole) -> None:
         if leds is not None:
             leds.close()
         return
-    role.keys, role.buttons, role.leds = pad_keys, bank, leds
+    role.keys, role.buttons, role.leds, role.presses = pad_keys, bank, leds, presses
 
 
 def _stop_pad_keys(role: PadRole) -> None:
-    # The keys first: no LED timer may outlive the LEDs.
+    # No press may arrive, then none may be left running, then the keys: no LED timer may outlive the LEDs.
+    if role.buttons is not None:
+        role.buttons.close()
+    if role.presses is not None:
+        role.presses.close()
     if role.keys is not None:
         role.keys.close()
-    for part in (role.buttons, role.leds):
-        if part is not None:
-            part.close()
-    role.keys = role.buttons = role.leds = None
+    if role.leds is not None:
+        role.leds.close()
+    role.keys = role.buttons = role.leds = role.presses = None
 
 
 def _chain_head(rt: Runtime) -> dict[str, Any]:

@@ -17,6 +17,7 @@ the idle timeout or at the first character of a new scan.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import date, datetime
 from pathlib import Path
@@ -304,6 +305,8 @@ class LookupScreen(KioskScreen):
         self._typed = False
         self._panels = None
         self._typed_receipt = ""
+        self._mail: Scan | None = None  # the newest scan from a device thread, not yet handled
+        self._mail_lock = threading.Lock()
         super().__init__(**kw)
 
     # -- wiring ---------------------------------------------------------------
@@ -339,8 +342,21 @@ class LookupScreen(KioskScreen):
 
     # -- input: scanners --------------------------------------------------------
     def _scan_from_device(self, scan: Scan):
-        # Called on the scanner's thread: only hand it over to the UI thread.
-        Clock.schedule_once(lambda dt: self.handle_scan(scan), 0)
+        """Called on the scanner's thread: hand it over to the UI thread through a
+        one-place mailbox. The newest scan wins (as a second scan does on screen
+        anyway), and at most one callback waits in the clock for any number of
+        scans: a scanner spewing lines cannot flood the UI thread."""
+        with self._mail_lock:
+            waiting = self._mail is not None
+            self._mail = scan
+        if not waiting:
+            Clock.schedule_once(self._take_mail, 0)
+
+    def _take_mail(self, dt):
+        with self._mail_lock:
+            scan, self._mail = self._mail, None
+        if scan is not None:
+            self.handle_scan(scan)
 
     def _wedge(self):
         return self.rt.lookup.wedge if self.rt.lookup is not None else None
@@ -397,6 +413,11 @@ class LookupScreen(KioskScreen):
             self.app.go(self.name)
         self.app.touch_activity()
         self.forget()
+        if scan.verdict is not None:  # no receipt: judged and recorded at intake
+            self._seq += 1
+            self._typed = False
+            self._done(self._seq, scan.verdict)
+            return
         self._run(self.rt.lookup.service.lookup_scan, scan)
 
     def demo_scan(self, payload: str):

@@ -13,9 +13,10 @@ extras=""
 # Debian packages: a Chinese font (Kivy's own has no CJK glyphs), the libraries
 # Kivy's SDL2 wheel loads at run time, mtdev (quiets a Kivy warning), zbar to
 # decode QR codes from rendered tickets, systemd-analyze to verify the unit,
-# espeak-ng (the default voice pack) and alsa-utils (aplay plays it).
+# espeak-ng (the default voice pack) and alsa-utils (aplay plays it); gcc and the kernel headers
+# build python-evdev (a test tool: its UInput drives the HID scanner test where /dev/uinput exists).
 packages=(python3 python3-venv python3-dev fonts-wqy-microhei libmtdev1 zbar-tools espeak-ng alsa-utils
-          libgl1 libegl1 libgles2 libgbm1 libgl1-mesa-dri systemd)
+          libgl1 libegl1 libgles2 libgbm1 libgl1-mesa-dri systemd gcc linux-libc-dev)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in "${packages[@]}"; do

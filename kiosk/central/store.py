@@ -24,11 +24,13 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from kiosk.central import seed
 from kiosk.central.scope import EVENT_ROLE, Scope, check_roles
 from kiosk.core import keys
 from kiosk.core.privacy import mask_name
+from kiosk.core.time import hall_now
 
 # The tables whose keys changed in schema 1 (ids scoped per device) are kept
 # apart so an older data directory can be rebuilt into them (see _migrate).
@@ -129,8 +131,13 @@ class StoreError(Exception):
         self.status, self.code, self.message, self.extra = status, code, message, extra
 
 
+# The hall's zone, not the host's: the bench central may run on a UTC server and
+# its service day, and the times it hands out, are the hall's (as its opening_hours say).
+HALL_ZONE = ZoneInfo(str(seed.OPENING_HOURS["timezone"]))
+
+
 def now_iso() -> str:
-    return datetime.now().astimezone().isoformat(timespec="seconds")
+    return hall_now(HALL_ZONE).isoformat(timespec="seconds")
 
 
 def canonical(obj: Any) -> str:
@@ -164,7 +171,7 @@ class CentralStore:
         self.max_code_attempts = max_code_attempts
         self.lockout_s = lockout_s
         self.receipt_url = receipt_url
-        self.today: Callable[[], str] = lambda: date.today().isoformat()
+        self.today: Callable[[], str] = lambda: hall_now(HALL_ZONE).date().isoformat()
         self._lock = threading.RLock()
         self.window_changed = threading.Condition(self._lock)
         self._db = sqlite3.connect(
@@ -804,11 +811,11 @@ class CentralStore:
             raise ValueError(f"status {status!r}: use one of {', '.join(CASE_STATUSES)}")
         if collection not in COLLECTION_METHODS:
             raise ValueError(f"collection {collection!r}: use one of {', '.join(COLLECTION_METHODS)}")
-        receipt_no = receipt_no or f"ZW{date.today():%Y}{secrets.randbelow(10**6):06d}"
+        receipt_no = receipt_no or f"ZW{hall_now(HALL_ZONE):%Y}{secrets.randbelow(10**6):06d}"
         if not RECEIPT_RX.fullmatch(receipt_no):
             raise ValueError("receipt_no: 4..40 letters, digits or '-'")
         query_code = query_code or f"{secrets.randbelow(10**6):06d}"
-        accepted = datetime.now().astimezone()
+        accepted = hall_now(HALL_ZONE)
         steps = [
             {
                 "code": "accepted",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 from kiosk.core.config import Config, ConfigError, load_config, resolve_path
 
@@ -40,6 +41,58 @@ def cmd_check_config(args) -> int:
         print(f"  scanner {cfg.scanner.backend} {cfg.scanner.port}")
     if "pad" in d.roles:
         print(f"  pad at window {cfg.pad.window}; rating time {cfg.pad.rating_seconds} s")
+    if "dispenser" in d.roles:
+        return _check_numbering(cfg, args.file, getattr(args, "central_config", None))
+    return 0
+
+
+def _check_numbering(cfg: Config, file: str, central_file: str | None) -> int:
+    """The offline range against the central's numbering: a central config file
+    the technician exported, else the copy this device cached (read only)."""
+    import json
+
+    from kiosk.core import keys
+    from kiosk.roles.dispenser.numbering import offline_range_overlaps
+
+    central, where = None, ""
+    if central_file:
+        try:
+            central, where = json.loads(Path(central_file).read_text(encoding="utf-8-sig")), central_file
+        except (OSError, ValueError) as e:
+            print(f"{central_file}: cannot read the central config ({type(e).__name__}: {e})", file=sys.stderr)
+            return 2
+        if isinstance(central, dict) and isinstance(central.get("config"), dict):
+            central = central["config"]  # the whole answer of GET /config, as saved
+    else:
+        cached = Path(cfg.storage.dir) / keys.CACHE_FILE
+        if cached.is_file():
+            from kiosk.core.cache import Cache
+
+            try:
+                cache = Cache(cached)
+                try:
+                    central, where = cache.get(keys.CENTRAL_CONFIG), f"the cached central config in {cached}"
+                finally:
+                    cache.close()
+            except Exception as e:  # a damaged cache: nothing to compare with
+                print(f"warning: {cached}: cannot read the cached central config ({type(e).__name__})")
+    if not isinstance(central, dict):
+        print(
+            "  numbering: not compared with the central's ranges "
+            "(pass --central-config FILE, the central's config as JSON, to check it)"
+        )
+        return 0
+    overlaps = offline_range_overlaps(cfg.dispenser.offline_range, central)
+    first, last = cfg.dispenser.offline_range
+    if overlaps:
+        print(
+            f"{file}: dispenser.offline_range {first}..{last} overlaps {where} ({'; '.join(overlaps)}): "
+            "an offline ticket could repeat an online number. Set offline_range above the central's "
+            "number_max (each dispenser its own range)",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"  numbering: offline range {first}..{last} is outside {where}'s numbers")
     return 0
 
 
@@ -55,7 +108,15 @@ def cmd_run(args) -> int:
         lines = [p.line(e.file) for p in e.problems if not p.warning]
         for line in lines:
             print(line, file=sys.stderr)
-        return run_unusable("device config", lines)
+
+        def fixed() -> bool:
+            try:
+                load_config(path)
+            except ConfigError:
+                return False
+            return True
+
+        return run_unusable("device config", lines, fixed=fixed, source=str(path))
     return run(cfg)
 
 
@@ -92,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check-config", help="validate a provisioning file")
     p.add_argument("file")
+    p.add_argument(
+        "--central-config",
+        metavar="FILE",
+        help="the central's config (JSON, as GET /config answers): the offline range must not overlap its numbers",
+    )
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("run", help="start the kiosk from a config file")

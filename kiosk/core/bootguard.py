@@ -76,7 +76,10 @@ class Unusable:
 
     what: str  # "device config" or "storage"
     problems: list[str]  # FILE: key: what (fix)
-    hint: str = "Fix the file or folder named above, then run `systemctl restart kiosk`. Data is kept."
+    hint: str = (
+        "Fix the file or folder named above: the device checks it every few seconds and "
+        "restarts into service by itself (or run `systemctl restart kiosk`). Data is kept."
+    )
 
     def text(self) -> str:
         shown = self.problems[:6]

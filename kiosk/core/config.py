@@ -219,6 +219,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "baudrate": Key(int, 9600, one_of(*ports.BAUD_RATES)),
         "path": Key(str, ""),
         "profile": Key(str, "default", one_of(*ports.PRINTER_PROFILES)),
+        "paper_width": Key(int, 80, one_of(*ports.PAPER_WIDTHS), doc="roll width in mm: 80 (576 dots) or 58 (384)"),
         "status_timeout": Key(float, 0.5, in_range(0.05, 5)),
         "flow_control": Key(str, "profile", one_of("profile", *ports.PRINTER_FLOW_CONTROLS)),
         "write_timeout": Key(float, 5.0, in_range(0.5, 60)),
@@ -228,7 +229,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "backend": Key(str, "sim", one_of(*ports.SCANNER_BACKENDS)),
         "port": Key(str, ""),
         "baudrate": Key(int, 9600, one_of(*ports.BAUD_RATES)),
-        "idle_gap_ms": Key(int, 200, in_range(0, 5000), doc="silence that ends a scan sent without CR/LF; 0 = off"),
+        "idle_gap_ms": Key(
+            int, 200, in_range(0, 5000), doc="silence ending a scan sent without CR/LF (serial) or Enter (hid); 0 = off"
+        ),
     },
     "gpio": {
         "pin_factory": Key(str, "default", one_of(*ports.PIN_FACTORIES, *ports.PIN_FACTORY_RENAMED)),
@@ -379,6 +382,7 @@ class PrinterSection(Section):
     baudrate: int
     path: str
     profile: str
+    paper_width: int
     status_timeout: float
     flow_control: str
     write_timeout: float
@@ -823,6 +827,14 @@ def _cross_checks(data: dict[str, Any], s: dict[str, dict[str, Any]], problems: 
         problems.append(
             Problem("scanner.port", "missing for the serial backend", 'set port = "/dev/kiosk-scanner" (the udev name)')
         )
+    if sc.get("backend") == "hid" and not sc.get("port"):
+        problems.append(
+            Problem(
+                "scanner.port",
+                "missing for the hid backend",
+                'set port = "/dev/input/by-id/usb-…-event-kbd" (ls /dev/input/by-id/ with the scanner plugged in)',
+            )
+        )
 
     roles = s["device"].get("roles") or []
     if "pad" in roles and "pad" in s and not s["pad"].get("window"):
@@ -1003,9 +1015,16 @@ def check_storage(path: str | os.PathLike[str]) -> Problem | None:
     return None
 
 
-def rescue_config(storage_dir: str) -> Config:
+# What the out-of-service screen takes from a device file it cannot use: how the
+# panel is mounted and what the hall reads, so the reason is not shown sideways,
+# off-screen or in the wrong language on a rotated 7" panel.
+RESCUED_DISPLAY_KEYS = ("rotation", "width", "height", "fullscreen", "language", "large_text", "font")
+
+
+def rescue_config(storage_dir: str, source: str | os.PathLike[str] | None = None) -> Config:
     """The built-in settings, with storage in `storage_dir`: what the out-of-service
-    screen runs on when the device's own file cannot be used at all."""
+    screen runs on when the device's own file cannot be used at all. The panel
+    settings of `source` (the broken file) are kept one by one where they are valid."""
     from importlib import resources
 
     data = tomllib.loads((resources.files("kiosk") / "data" / "demo.toml").read_text(encoding="utf-8"))
@@ -1014,4 +1033,74 @@ def rescue_config(storage_dir: str) -> Config:
     # No token: nothing of this stand-in talks to a central, nor opens the service screen.
     data["central"]["token_file"] = str(Path(storage_dir) / "no-token")
     data["technician"].pop("pin_hash", None)
-    return validate(data, "(built-in settings)")
+    cfg = validate(data, "(built-in settings)")
+    display = _readable_display(source) if source is not None else {}
+    for key in RESCUED_DISPLAY_KEYS:
+        if key not in display:
+            continue
+        trial = {**data, "display": {**data["display"], key: display[key]}}
+        try:
+            cfg, data = validate(trial, "(built-in settings)"), trial
+        except ConfigError:
+            pass  # this key may be the broken one: the built-in value stays
+    return cfg
+
+
+def _readable_display(source: str | os.PathLike[str]) -> dict[str, Any]:
+    try:
+        raw = tomllib.loads(Path(source).read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    display = raw.get("display")
+    return display if isinstance(display, dict) else {}
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        import json
+
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+    raise TypeError(f"cannot write {value!r} as a config value")
+
+
+def set_keys(path: str, section: str, values: dict[str, object], note: str = "") -> None:
+    """Set `values` in [section] of the config file, keeping every other line and comment.
+
+    A key's line is replaced where it is, a missing key goes at the end of its
+    section, a missing section at the end of the file. The result must pass the
+    validator, or the file is left as it was (ConfigError). Written through a
+    temporary file and a rename: a power cut leaves the old file or the new."""
+    original = Path(path).read_text(encoding="utf-8")
+    lines = original.splitlines()
+    header = re.compile(rf"^\s*\[{re.escape(section)}\]\s*(#.*)?$")
+    start = next((i for i, ln in enumerate(lines) if header.match(ln)), None)
+    if start is None:
+        lines += ["", f"[{section}]"]
+        start = len(lines) - 1
+    end = next((i for i in range(start + 1, len(lines)) if re.match(r"^\s*\[", lines[i])), len(lines))
+    suffix = f"  # {note}" if note else ""
+    for key, value in values.items():
+        line = f"{key} = {_toml_value(value)}{suffix}"
+        at = next((i for i in range(start + 1, end) if re.match(rf"^\s*{re.escape(key)}\s*=", lines[i])), None)
+        if at is not None:
+            lines[at] = line
+        else:
+            last = end
+            while last - 1 > start and not lines[last - 1].strip():
+                last -= 1  # after the section's last line, before the blank lines that end it
+            lines.insert(last, line)
+            end += 1
+    text = "\n".join(lines) + "\n"
+    tmp = Path(path).with_name(Path(path).name + ".new")
+    tmp.write_text(text, encoding="utf-8")
+    os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))  # a config readable by group kiosk stays so
+    try:
+        load_config(str(tmp))
+    except ConfigError as e:
+        tmp.unlink()
+        raise ConfigError(path, e.problems) from None
+    os.replace(tmp, path)

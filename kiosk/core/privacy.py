@@ -32,6 +32,49 @@ def mask_name(name: object) -> str:
     return name[0] + STAR * (len(name) - 2) + name[-1]
 
 
+# ---- other people's names in clerks' free text ------------------------------
+#
+# "配偶李四的身份证", "王五签字的授权书": a clerk names someone other than the
+# applicant. A name cannot be told from other words in general, so two narrow
+# patterns that are names in practice: a Han word after a relation or role word
+# (配偶, 代理人, 姓名: …), and a word at a phrase start that begins with a common
+# surname and is followed by a personal document or a signature. Neither
+# touches the words a citizen needs (营业执照, 购房合同, 08 号窗口).
+_RELATIONS = (
+    "法定代表人|法人代表|申请人|代理人|受托人|委托人|经办人|联系人|产权人|共有人|继承人|监护人|"
+    "配偶|丈夫|妻子|父亲|母亲|儿子|女儿|户主|姓名"
+)
+_NOT_A_NAME_START = set("本需须应提签身户的和及或与均未已在所是为到现原复件材证")
+_SURNAMES = set(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+    "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+_AFTER_RELATION_RX = re.compile(
+    rf"(?:{_RELATIONS})[:：]?\s*([\u4e00-\u9fff]{{2,4}}?)(?=的|[，,。；;、和与及\s()（）]|$|身份证|户口|签)"
+)
+_DOCUMENTS = "(?:身份证|户口本|户口簿|结婚证|离婚证|出生证明|出生医学证明|护照|签名|签字|手印|银行卡|社保卡)"
+_BEFORE_DOCUMENT_RX = re.compile(
+    r"(?:^|(?<=[，,。；;、\s(（:：和与及]))([\u4e00-\u9fff]{2,3})"
+    rf"(?=的?{_DOCUMENTS}|[和与及、][\u4e00-\u9fff]{{2,3}}的?{_DOCUMENTS})"
+)
+
+
+def mask_names_in_text(text: str) -> str:
+    """Mask the names of other people that a clerk typed into free text (张*三)."""
+
+    def relation(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name[0] in _NOT_A_NAME_START:
+            return m.group(0)
+        return m.group(0)[: m.start(1) - m.start(0)] + mask_name(name)
+
+    def document(m: re.Match[str]) -> str:
+        name = m.group(1)
+        return mask_name(name) if name[0] in _SURNAMES else name
+
+    return _BEFORE_DOCUMENT_RX.sub(document, _AFTER_RELATION_RX.sub(relation, text))
+
+
 def mask_receipt(receipt_no: object) -> str:
     """ZW2026000101 -> ZW20******0101: the ends let the owner compare it with the paper."""
     s = "" if receipt_no is None else str(receipt_no)

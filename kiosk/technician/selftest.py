@@ -259,12 +259,31 @@ def _port_row(name: str, port: str, required: bool) -> Row:
     return Row(name, OK, f"{port} present", required)
 
 
+def _input_row(port: str, rt) -> Row:
+    """A HID scanner: its event node present and readable; the running reader's own word if there is one."""
+    scanner = rt.lookup.scanner if rt is not None and rt.lookup is not None else None
+    if scanner is not None and getattr(scanner, "connected", False):
+        return Row("scanner", OK, scanner.detail)
+    if not port:
+        return Row("scanner", FAIL, "no port configured (scanner.port = /dev/input/by-id/…-event-kbd)")
+    from kiosk.wiring import hid_problem
+
+    problem = hid_problem(port)
+    if problem and scanner is not None and getattr(scanner, "connected", False):
+        return Row("scanner", OK, scanner.detail)  # our own reader grabbed it meanwhile
+    if problem:
+        return Row("scanner", FAIL, problem)
+    return Row("scanner", OK, f"{port} readable and grabbable (scan on the service screen to test)")
+
+
 def check_scanner(cfg, rt) -> Row | None:
     if "lookup" not in cfg.device.roles:
         return None
     s = cfg.scanner
     if s.backend == "serial":
         return _port_row("scanner", s.port, required=True)
+    if s.backend == "hid":
+        return _input_row(s.port, rt)
     if s.backend == "wedge":
         return Row("scanner", OK, "keyboard-wedge scanner: scan on the service screen to test", required=False)
     return Row("scanner", OK, "simulated scanner", required=False)

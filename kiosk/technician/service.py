@@ -29,6 +29,7 @@ from kiosk import __version__
 from kiosk.core import keys
 from kiosk.core.pin import verify_pin
 from kiosk.core.privacy import mask_receipt, mask_text, scrub
+from kiosk.core.time import hall_now
 
 
 class _Bank(Protocol):
@@ -200,7 +201,7 @@ class Bench:
             return
         self.is_open = True
         if self.rt.lookup is not None:
-            self.rt.lookup.service.scans.subscribe(self.seen_scan)
+            self.rt.lookup.service.scans.claim(self.seen_scan)
         for label, bank in self.rt.button_banks:
             self._banks.append((bank, bank.on_press))
             bank.on_press = self._press_handler(label)
@@ -210,7 +211,7 @@ class Bench:
             return
         self.is_open = False
         if self.rt.lookup is not None:
-            self.rt.lookup.service.scans.unsubscribe(self.seen_scan)
+            self.rt.lookup.service.scans.release(self.seen_scan)
         for bank, on_press in self._banks:
             bank.on_press = on_press
         self._banks.clear()
@@ -219,12 +220,12 @@ class Bench:
         """ScanHub listener (scanner thread) or the screen's wedge input (UI thread)."""
         text = describe_scan(scan, self.rt.cfg)
         with self._lock:
-            self.last_scan, self.last_scan_at = text, datetime.now().strftime("%H:%M:%S")
+            self.last_scan, self.last_scan_at = text, hall_now().strftime("%H:%M:%S")
 
     def _press_handler(self, label):
         def pressed(name):  # gpiozero's thread
             with self._lock:
-                self.last_press = f"{label} {name} at {datetime.now():%H:%M:%S}"
+                self.last_press = f"{label} {name} at {hall_now():%H:%M:%S}"
                 self.presses += 1
             leds = self.rt.pad_leds
             if leds is not None and name.startswith("star"):
@@ -270,6 +271,8 @@ def _scanner_state(rt) -> str:
         return f"{backend} scanner: not available (see the log)"
     if backend == "serial":
         return f"serial {rt.cfg.scanner.port}: " + ("connected" if scanner.connected else "NOT connected")
+    if backend == "hid":
+        return f"HID {rt.cfg.scanner.port}: " + ("connected" if scanner.connected else "NOT connected")
     return f"{backend} scanner"
 
 

@@ -80,3 +80,23 @@ def test_declared_and_given_values_are_masked_whole():
         assert scrub("case ZW-330100-2025-000777 for 张三丰", ["张三丰"], codes=False) == "case *** for ***"
     finally:
         privacy._forgotten.clear()
+
+
+def test_other_peoples_names_in_free_text_are_masked_and_ordinary_words_kept():
+    from kiosk.core.privacy import mask_names_in_text as mask
+
+    assert mask("配偶李四的身份证原件") == "配偶李*的身份证原件"
+    assert mask("代理人：赵六，身份证复印件") == "代理人：赵*，身份证复印件"
+    assert mask("李明和王芳的结婚证") == "李*和王*的结婚证"
+    assert mask("委托人欧阳娜娜签字") == "委托人欧**娜签字"
+    for ordinary in (
+        "营业执照复印件",
+        "申请人本人签字",
+        "法定代表人的身份证",
+        "夫妻双方的身份证",
+        "父母的户口本",
+        "购房合同原件",
+        "请到 08 号窗口",
+        "不动产权证书",
+    ):
+        assert mask(ordinary) == ordinary

@@ -80,9 +80,35 @@ def storage_read_only(tmp_path):
     return write_config(tmp_path, {"storage": {"dir": str(d)}}), "storage.dir"
 
 
-@pytest.mark.parametrize("broken", [typo, open_token, storage_is_a_file, storage_read_only])
-def test_kiosk_run_stays_up_out_of_service_and_names_the_key(tmp_path, broken):
-    config, key = broken(tmp_path)
+@pytest.fixture
+def full_disk(tmp_path):
+    """A real full filesystem: a 256 KiB tmpfs filled to the last block (root only)."""
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        with open(mnt / "filler", "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)])
+
+
+def storage_full(tmp_path, full_disk):
+    return write_config(tmp_path, {"storage": {"dir": str(full_disk / "data")}}), "storage.dir"
+
+
+@pytest.mark.parametrize("broken", [typo, open_token, storage_is_a_file, storage_read_only, storage_full])
+def test_kiosk_run_stays_up_out_of_service_and_names_the_key(tmp_path, broken, request):
+    if broken is storage_full:
+        config, key = broken(tmp_path, request.getfixturevalue("full_disk"))
+    else:
+        config, key = broken(tmp_path)
     proc, sock = start_under_notify(tmp_path, config)
     try:
         status = ready_status(proc, sock)
@@ -117,3 +143,50 @@ def test_the_panel_shows_file_key_and_fix(tmp_path, monkeypatch):
         assert "systemctl restart kiosk" in text and "boot-guard" not in text
     finally:
         h.close()
+
+
+def fix_typo(tmp_path, config):
+    write_config(tmp_path, {"display": {"idle_timeout": 60}})
+
+
+def fix_storage(tmp_path, config):
+    (tmp_path / "afile").unlink()
+    (tmp_path / "afile").mkdir()
+
+
+@pytest.mark.parametrize(("broken", "fix"), [(typo, fix_typo), (storage_is_a_file, fix_storage)])
+def test_a_fixed_config_or_folder_restarts_into_service_without_a_visit(tmp_path, broken, fix):
+    """The technician (or provisioning) corrects the file: the device sees it and
+    exits with the restart code, which the unit turns into a start into service."""
+    from kiosk.core.bootguard import RESTART_EXIT_CODE
+
+    config, _key = broken(tmp_path)
+    proc, sock = start_under_notify(tmp_path, config)
+    try:
+        assert ready_status(proc, sock).startswith("out of service: ")
+        fix(tmp_path, config)
+        _out, err = proc.communicate(timeout=30)
+        assert proc.returncode == RESTART_EXIT_CODE, err[-1500:]
+        assert "is fixed: restarting into service" in err and "Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        sock.close()
+
+
+def test_the_rescue_screen_keeps_the_broken_files_valid_panel_settings(tmp_path):
+    """A rotated 7" panel with a typo elsewhere: the reason is shown the right way up."""
+    bad = tmp_path / "kiosk.toml"
+    bad.write_text(
+        '\ufeff[display]\nrotation = 90\nwidth = 800\nheight = 480\nlanguage = "en"\nidel_timeout = 60\n'
+        'large_text = "yes"\n',
+        encoding="utf-8",
+    )
+    cfg = rescue_config(str(tmp_path / "scratch"), bad)
+    d = cfg.display
+    assert (d.rotation, d.width, d.height, d.language) == (90, 800, 480, "en")
+    assert d.large_text is False  # the invalid one keeps the built-in value
+    assert rescue_config(str(tmp_path / "s2"), tmp_path / "missing.toml").display.rotation == 0
+    (tmp_path / "garbage.toml").write_text("[[[", encoding="utf-8")
+    assert rescue_config(str(tmp_path / "s3"), tmp_path / "garbage.toml").display.width == 1280

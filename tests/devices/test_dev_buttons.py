@@ -1,5 +1,7 @@
 """Buttons and LEDs on gpiozero's own MockFactory."""
 
+import os
+import tempfile
 import threading
 import time
 
@@ -154,3 +156,38 @@ def test_leds(factory):
     with pytest.raises(KeyError, match="configured LEDs are star5, star1"):
         leds.on("star9")
     leds.close()
+
+
+def test_lgpio_gets_a_writable_working_directory(tmp_path, monkeypatch):
+    """lgpio puts its .lgd-nfy pipes in LG_WD, else the current directory (an admin's home
+    under `sudo -u kiosk kiosk selftest`): the factory is made with LG_WD at the storage folder."""
+    from devices.buttons import lgpio_workdir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LG_WD", raising=False)
+    state = tmp_path / "state"
+    assert make_pin_factory("default", workdir=str(state)) is None
+    assert os.environ["LG_WD"] == str(state) and state.is_dir()
+    # A writable LG_WD set by the unit or the technician is kept.
+    other = tmp_path / "run"
+    other.mkdir()
+    monkeypatch.setenv("LG_WD", str(other))
+    assert lgpio_workdir(str(state)) == str(other)
+    # One that does not exist (a typo, a tmpfs not mounted) is replaced.
+    monkeypatch.setenv("LG_WD", str(tmp_path / "gone"))
+    assert lgpio_workdir(str(state)) == str(state) == os.environ["LG_WD"]
+    # No storage folder to be had (a file where it should be): the temporary folder.
+    monkeypatch.delenv("LG_WD")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    assert lgpio_workdir(str(blocker / "state")) == tempfile.gettempdir() == os.environ["LG_WD"]
+
+
+def test_the_unit_gives_lgpio_a_writable_directory():
+    """Under systemd the working directory is the state folder systemd makes writable."""
+    from tests.test_systemd_unit import UNIT, unit_entries
+
+    unit = unit_entries(UNIT.read_text())
+    assert unit["Service.WorkingDirectory"] == ["/var/lib/kiosk"]
+    assert unit["Service.StateDirectory"] == ["kiosk"]  # /var/lib/kiosk, owned by User=, writable under ProtectSystem
+    assert "LG_WD=/var/lib/kiosk" in unit["Service.Environment"]

@@ -4,6 +4,7 @@ Without flow control a paused printer drops what it cannot hold while
 write() reports success; with XON/XOFF the port stops sending instead, and
 a pause longer than printer.write_timeout is a clean failure, never a hang."""
 
+import termios
 import threading
 
 import pytest
@@ -93,6 +94,40 @@ def test_hardware_flow_control_opens_and_prints(pty_device, flow):
     backend.write(b"\x1b@hello\n")
     assert dev.wait_for(8) == b"\x1b@hello\n"
     assert getattr(backend._serial, flow) is True
+    backend.close()
+
+
+def test_rtscts_sets_the_kernels_hardware_flow_control_and_only_then(pty_device):
+    """What the tty driver is told, one level below pyserial: CRTSCTS on, software flow off.
+    With CRTSCTS a UART's driver stops sending while the printer holds CTS low."""
+    dev = pty_device()
+    for flow, crtscts, ixon in (("rtscts", True, False), ("xonxoff", False, True), ("none", False, False)):
+        backend = SerialBackend(dev.path, flow_control=flow)
+        backend.write(b"\x1b@")
+        iflag, _, cflag, *_ = termios.tcgetattr(backend._serial.fd)
+        assert (bool(cflag & termios.CRTSCTS), bool(iflag & termios.IXON)) == (crtscts, ixon), flow
+        backend.close()
+
+
+def test_a_printer_that_never_raises_cts_is_a_clean_failure_then_recovers(pty_device):
+    """CTS that never asserts, as far as a pty can play it: a pty has no modem lines, so the
+    emulator stops the line's output the way the tty layer stops it for a held line (tcflow
+    TCOOFF: the same stop XOFF causes). The job fails within write_timeout, naming how far it
+    got, and nothing is lost; once the line is released the next job prints whole."""
+    dev = pty_device()
+    backend = SerialBackend(dev.path, write_timeout=0.5, flow_control="rtscts")
+    backend.write(b"\x1b@")  # open the port
+    assert dev.wait_for(2) == b"\x1b@"
+    termios.tcflow(dev.slave, termios.TCOOFF)  # the printer holds the line: nothing leaves
+    big = JOB * 20
+    with pytest.raises(PrinterError, match=r"stopped taking data after \d+ of 409600 bytes .*reprinted"):
+        backend.write(big)
+    assert len(dev.received) == 2  # nothing went out while the line was held
+    termios.tcflow(dev.slave, termios.TCOON)
+    backend.write(b"\x1b@after\n")
+    assert dev.wait_until(lambda b: b.endswith(b"\x1b@after\n"))
+    # The failed job's queued rest was discarded, not dribbled out after the release.
+    assert bytes(dev.received) == b"\x1b@\x1b@after\n"
     backend.close()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from devices.preview import interpret
@@ -132,9 +134,13 @@ def test_hardware_buttons_do_what_the_touchscreen_does(tmp_path, printer_pty):
         screen = h.app.sm.current_screen
         factory = h.rt.dispenser.pin_factory
         prio, cat = factory.pin(22), factory.pin(17)
+        # gpiozero's thread (here: this one, driving the mock pin) only queues the press.
+        seen = []
+        h.rt.dispenser.service.button_listeners.append(lambda name: seen.append(threading.current_thread().name))
         prio.drive_low()
         prio.drive_high()  # pull-up buttons: pressed = low
         assert h.wait_until(lambda: screen.priority_mode, 3)
+        assert seen == ["dispenser-buttons"]
         cat.drive_low()
         cat.drive_high()
         assert h.wait_until(lambda: screen.state == "done", 10)

@@ -67,6 +67,53 @@ def case_traces(case_no):
     return ("个体工商户设立登记", "张*三", "张小三", case_no, case_no[:4] + "****", "郑伟", CODE)
 
 
+def test_a_scanner_spewing_garbage_into_the_pty_is_counted_and_leaves_the_screen_working(app_for, central, pty_pair):
+    """A storm of garbage lines on the real serial line: every line is counted in
+    the audit (a few alone, the rest coalesced), the clock never holds more than
+    one scan for the screen, and the next real receipt is looked up."""
+    import json
+    import threading
+
+    from kivy.clock import Clock
+
+    from kiosk.roles.lookup.service import AUDIT_KIND
+
+    master, port = pty_pair
+    case = central.create_case("个体工商户设立登记", "张小三", query_code=CODE, receipt_no="ZW2026120002")
+    # Lines end in CR/LF: no idle gap, so a reader starved by the storm cannot split one in two.
+    h = app_for(scanner={"backend": "serial", "port": port, "baudrate": 115200, "idle_gap_ms": 0})
+    assert h.wait_until(lambda: h.rt.lookup.scanner.connected, 5)
+    lines, done = 1000, threading.Event()
+
+    def storm():
+        for i in range(lines):
+            os.write(master, f"garbage-{i:05d}-&%$#\r\n".encode())
+        done.set()
+
+    writer = threading.Thread(target=storm, daemon=True)
+    writer.start()
+    most_waiting = 0
+    while not done.is_set():
+        h.pump(1)
+        most_waiting = max(most_waiting, sum(1 for ev in Clock.get_events() if "take_mail" in repr(ev.callback)))
+    writer.join(10)
+    wait_mode(h, "message")
+    assert most_waiting <= 1, f"{most_waiting} scans waited in the clock at once"
+    svc = h.rt.lookup.service
+
+    def counted():
+        svc.flush_rejections(force=True)
+        rows = h.rt.ledger.query("SELECT body FROM outbox WHERE kind = ?", (AUDIT_KIND,))
+        return sum(json.loads(r["body"]).get("count", 1) for r in rows)
+
+    assert h.wait_until(lambda: counted() == lines, 10), [
+        json.loads(r["body"]) for r in h.rt.ledger.query("SELECT body FROM outbox WHERE kind = ?", (AUDIT_KIND,))
+    ]
+    os.write(master, case["qr_payload"].encode() + b"\r\n")
+    wait_mode(h, "result")
+    h.find("个体工商户设立登记")
+
+
 def test_serial_scanner_through_a_pty_shows_the_case(app_for, central, pty_pair):
     master, port = pty_pair
     case = central.create_case(
@@ -387,3 +434,20 @@ def test_the_deadline_is_above_the_fold_in_large_english(app_for, central):
         f"the overdue warning is below the fold: {deadline.to_window(deadline.x, deadline.y)} "
         f"under the view's bottom {scroll.to_window(scroll.x, scroll.y)}, window {h.Window.size}"
     )
+
+
+def test_hid_scanner_from_its_event_stream_shows_the_case(app_for, central, tmp_path):
+    """scanner.backend = "hid": key events from the scanner's own node (here a FIFO carrying
+    struct input_event records, see tests/devices/test_dev_hid_scanner.py), not the UI's keyboard."""
+    from tests.devices.test_dev_hid_scanner import FifoScanner, typed
+
+    case = central.create_case("个体工商户设立登记", "张小三", status="ready_for_pickup", query_code=CODE)
+    dev = FifoScanner(tmp_path / "event-kbd")
+    try:
+        h = app_for(scanner={"backend": "hid", "port": dev.path})
+        dev.send(typed(case["qr_payload"]))
+        wait_mode(h, "result")
+        h.find("^待领取$")
+        assert h.rt.lookup.scanner.connected
+    finally:
+        dev.unplug()

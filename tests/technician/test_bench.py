@@ -81,7 +81,9 @@ def test_scanner_test_shows_the_last_scan_masked(service, central):
 def test_buttons_report_to_the_test_and_go_back_to_their_role(service):
     h = service
     rt = h.rt
-    role_pad, role_dispenser = rt.pad.keys.on_press, rt.dispenser.service.press
+    # Each role's bank hands its presses to the role's own thread (kiosk/core/handoff.py).
+    role_pad, role_dispenser = rt.pad.presses.put, rt.dispenser.presses.put
+    assert rt.pad.presses.handler == rt.pad.keys.on_press and rt.dispenser.presses.handler == rt.dispenser.service.press
     assert rt.pad.buttons.on_press != role_pad and rt.dispenser.buttons.on_press != role_dispenser  # the test has them
     press(rt.pad.pin_factory, KEYPAD[2])  # ★3
     led3 = rt.pad.pin_factory.pin(LEDS[2])

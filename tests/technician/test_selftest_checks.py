@@ -152,3 +152,15 @@ def test_a_crashing_check_becomes_a_fail_row(rt):
     result = selftest.run_checks(rt.cfg, rt, checks=(selftest.check_disk, check_broken))
     assert [r.name for r in result.rows] == ["disk", "broken"]
     assert result.rows[1].verdict == "fail" and not result.ok
+
+
+def test_hid_scanner_row_names_the_missing_node_and_the_group(tmp_path, capsys):
+    path = write_config(tmp_path, {"device": {"roles": ["lookup"]}, "scanner": {"backend": "hid", "port": "/nope"}})
+    code, out = run_cli(capsys, "--config", str(path), "--json")
+    row = rows_by_name(out)["scanner"]
+    assert code == 1 and row["verdict"] == "fail" and "/dev/input/by-id" in row["detail"]
+    # A character device that is no input device: it opens, it cannot be grabbed.
+    path = write_config(tmp_path, {"device": {"roles": ["lookup"]}, "scanner": {"backend": "hid", "port": "/dev/null"}})
+    code, out = run_cli(capsys, "--config", str(path), "--json")
+    row = rows_by_name(out)["scanner"]
+    assert row["verdict"] == "fail" and "cannot be grabbed" in row["detail"] and "event-kbd" in row["detail"]

@@ -4,6 +4,7 @@ waiting is a required failure; "unreachable right now" stays a warning."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +82,35 @@ def test_a_ca_file_removed_after_start_leaves_the_device_offline_with_the_reason
     with pytest.raises(ConfigError) as e:
         load_config(cfg.path)
     assert any(p.key == "central.ca_file" for p in e.value.problems)
+
+
+def test_check_config_refuses_an_offline_range_inside_the_centrals_numbers(tmp_path, capsys):
+    """Against the central's config exported to a file (as GET /config answers it)."""
+    from kiosk.central import seed
+
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "good").mkdir()
+    exported = tmp_path / "central-config.json"
+    cfg = {"categories": seed.CATEGORIES, "priority": seed.PRIORITY}
+    exported.write_text(json.dumps(cfg), encoding="utf-8")
+    bad = write_config(tmp_path / "bad", {"dispenser": {"offline_range": [850, 949]}})
+    code = main(["check-config", str(bad), "--central-config", str(exported)])
+    out = capsys.readouterr()
+    assert code == 1
+    assert "dispenser.offline_range 850..949 overlaps" in out.err and "category A (A)" in out.err
+    good = write_config(tmp_path / "good", {"dispenser": {"offline_range": [900, 999]}})
+    assert main(["check-config", str(good), "--central-config", str(exported)]) == 0
+    assert "is outside" in capsys.readouterr().out
+    # The device's own cached copy is used when no file is given.
+    from kiosk.core import keys
+    from kiosk.core.cache import Cache
+
+    storage = Path(load_config(bad).storage.dir)
+    cache = Cache(storage / keys.CACHE_FILE)
+    cache.set(keys.CENTRAL_CONFIG, cfg)
+    cache.close()
+    assert main(["check-config", str(bad)]) == 1
+    assert "the cached central config" in capsys.readouterr().err
+    exported.write_text("{not json", encoding="utf-8")
+    assert main(["check-config", str(good), "--central-config", str(exported)]) == 2
+    assert "cannot read the central config" in capsys.readouterr().err

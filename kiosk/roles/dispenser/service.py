@@ -267,6 +267,17 @@ class TicketService:
         self._kick = threading.Event()
         self._thread: threading.Thread | None = None
         self._abandon_leftover_requests()
+        self._anchor_day()
+
+    def _anchor_day(self) -> None:
+        """Anchor the wall date to the monotonic clock at start, not at the first
+        ticket: a wall clock that jumps a day ahead after a reboot and before any
+        citizen came would otherwise be trusted and print A900 twice in one day."""
+        try:
+            with self.ledger.transaction() as tx:
+                self._confirmed_wall_date(tx, None)
+        except sqlite3.Error as e:  # anchored at the first ticket instead
+            log.warning("cannot anchor the service day at start: %s", type(e).__name__)
 
     @property
     def client(self) -> CentralClient | None:

@@ -49,7 +49,7 @@ from kiosk.core import keys
 from kiosk.core.cache import Cache
 from kiosk.core.config import Config
 from kiosk.core.ledger import Ledger
-from kiosk.core.privacy import MASK, forget_in_logs, mask_name, mask_receipt, scrub
+from kiosk.core.privacy import MASK, forget_in_logs, mask_name, mask_names_in_text, mask_receipt, scrub
 from kiosk.core.time import hall_now, hall_today
 from kiosk.roles.lookup.receipt import ReceiptRef, Rejection, check_fields, parse_payload
 from kiosk.sync.validate import CASE_STATUSES
@@ -82,6 +82,9 @@ class Scan:
     payload: str | bytes | None
     source: str  # serial | wedge | sim | keypad
     problem: str | None = None  # set when the device already found it unusable
+    # Set by LookupService.intake for a payload that is no receipt: already recorded
+    # (rate-limited) on the device's thread, so the screen only shows the message.
+    verdict: LookupResult | None = None
 
     def __repr__(self) -> str:  # the payload may hold a receipt number and its code
         return f"Scan(source={self.source!r}, problem={self.problem!r})"
@@ -105,7 +108,23 @@ class ScanHub:
 
     def __init__(self) -> None:
         self._listeners: list[Callable[[Scan], None]] = []
+        self._claimant: Callable[[Scan], None] | None = None
         self._lock = threading.Lock()
+
+    def claim(self, fn: Callable[[Scan], None]) -> None:
+        """Every scan goes to fn alone, unjudged, until release: the technician's
+        scanner test, during which nothing is looked up or recorded."""
+        with self._lock:
+            self._claimant = fn
+
+    def release(self, fn: Callable[[Scan], None]) -> None:
+        with self._lock:
+            if self._claimant == fn:
+                self._claimant = None
+
+    @property
+    def claimed(self) -> bool:
+        return self._claimant is not None
 
     def subscribe(self, fn: Callable[[Scan], None]) -> None:
         with self._lock:
@@ -119,7 +138,7 @@ class ScanHub:
 
     def publish(self, scan: Scan) -> None:
         with self._lock:
-            listeners = list(self._listeners)
+            listeners = [self._claimant] if self._claimant is not None else list(self._listeners)
         for fn in listeners:
             try:
                 fn(scan)
@@ -152,8 +171,9 @@ def display_from_case(case: dict[str, Any]) -> dict[str, Any]:
     The free-text fields (missing materials, refusal reason, remedy, step names)
     are typed by clerks and can carry an ID number, a phone number or the
     applicant's name ("张小三的户口本"): they are scrubbed before the result is
-    cached or shown. A name is caught when it is the case's applicant name; a
-    stranger's name in free text cannot be told from other words."""
+    cached or shown. The applicant's name is caught wherever it appears; another
+    person's name where clerks write one (after 配偶/代理人/姓名…, or before a
+    personal document or a signature: see privacy.mask_names_in_text)."""
     applicant = _clean(case.get("applicant_name"), 30)
     # The central may send the name already masked (张*三): the full name in free
     # text is then found by its pattern, one character per star.
@@ -165,7 +185,7 @@ def display_from_case(case: dict[str, Any]) -> dict[str, Any]:
 
     def free(value: object, limit: int) -> str:
         text = scrub(_clean(value, limit * 2), [applicant], codes=False)
-        return _clean(name_rx.sub(MASK, text) if name_rx else text, limit)
+        return _clean(mask_names_in_text(name_rx.sub(MASK, text) if name_rx else text), limit)
 
     status = case.get("status") if case.get("status") in STATUSES else "unknown"
     collection = case.get("collection") if case.get("collection") in COLLECTIONS else "unknown"
@@ -280,6 +300,37 @@ class LookupService:
         self.mono = mono
         # Bad payloads per source: [window start (monotonic), seen in the window, not yet written].
         self._bad: dict[str, list[float]] = {}
+        self._bad_shown: dict[str, float] = {}  # when the screen was last told of a bad scan, per source
+        self._stopping = threading.Event()
+        self._flusher: threading.Thread | None = None
+
+    # -- the housekeeping thread ----------------------------------------------
+    def start(self) -> None:
+        """Write the held-back counts of bad payloads when their window ends, not only
+        when the next scan comes: a burst at closing time is still recorded that day."""
+        if self._flusher is not None:
+            return
+        self._stopping.clear()
+        self._flusher = threading.Thread(target=self._flush_loop, name="lookup-flush", daemon=True)
+        self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        while not self._stopping.wait(self.BAD_WINDOW / 2):
+            try:
+                self.flush_rejections()
+            except Exception as e:  # storage trouble: the counts stay held and are tried again
+                log.warning("cannot record the bad-payload counts: %s", type(e).__name__)
+
+    def stop(self) -> None:
+        """Stop the thread and write every count still held (the app is closing)."""
+        self._stopping.set()
+        if self._flusher is not None:
+            self._flusher.join(5)
+            self._flusher = None
+        try:
+            self.flush_rejections(force=True)
+        except Exception as e:
+            log.warning("cannot record the bad-payload counts at stop: %s", type(e).__name__)
 
     # -- hashing ------------------------------------------------------------
     @property
@@ -308,12 +359,43 @@ class LookupService:
         return hmac.new(self.secret, msg, hashlib.sha256).hexdigest()
 
     # -- entry points ---------------------------------------------------------
+    def intake(self, scan: Scan) -> None:
+        """A scan from a device thread (serial reader, simulator): garbage is judged
+        and recorded here, before anything is handed to the screen, so a scanner
+        that spews lines costs the UI one message per frame at most, never a
+        queue of callbacks; a receipt goes to the listeners for the lookup."""
+        if self.scans.claimed:  # the technician's test: shown as it came, nothing recorded
+            self.scans.publish(scan)
+            return
+        if scan.problem or isinstance(self._parse(scan.payload), Rejection):
+            verdict = self.lookup_scan(scan)
+            now = self.mono()
+            with self._lock:
+                shown = self._bad_shown.get(scan.source, -1e9)
+                burst = (self._bad.get(scan.source) or [0, 0, 0])[1] > self.BAD_BURST
+                if now - shown >= self.BAD_SHOW_EVERY:
+                    self._bad_shown[scan.source] = now
+                    burst = False  # this one is shown
+            if burst:
+                # A storm: the message is already on screen. Read on at most a line a
+                # millisecond (30x a real 9600-baud scanner), leaving the UI its frames.
+                time.sleep(0.001)
+                return
+            scan = Scan(None, scan.source, scan.problem or "rejected", verdict=verdict)
+        self.scans.publish(scan)
+
+    def _parse(self, payload: str | bytes | None) -> ReceiptRef | Rejection:
+        return parse_payload(
+            payload, receipt_param=self.cfg.lookup.receipt_param, code_param=self.cfg.lookup.code_param
+        )
+
     def lookup_scan(self, scan: Scan) -> LookupResult:
+        if scan.verdict is not None:
+            return scan.verdict  # judged and recorded at intake
         if scan.problem:
             reason = "too_long" if scan.problem == "too_long" else "binary"
             return self.reject(Rejection(reason, f"device: {scan.problem}"), scan.source)
-        kw = {"receipt_param": self.cfg.lookup.receipt_param, "code_param": self.cfg.lookup.code_param}
-        ref = parse_payload(scan.payload, **kw)
+        ref = self._parse(scan.payload)
         if isinstance(ref, Rejection):
             return self.reject(ref, scan.source)
         return self.lookup(ref, scan.source)
@@ -330,6 +412,7 @@ class LookupService:
     # counted and recorded as one event when the window ends.
     BAD_BURST = 3
     BAD_WINDOW = 10.0  # s
+    BAD_SHOW_EVERY = 0.5  # s: in a storm, the screen is told this often at most
 
     def reject(self, rejection: Rejection, source: str) -> LookupResult:
         now = self.mono()

@@ -34,7 +34,8 @@ class Device:
         self.ledger = Ledger(d / keys.LEDGER_FILE)
         self.sim = SimBackend()
         self.worker = PrinterWorker(TicketPrinter(self.sim)).start()
-        self.client = CentralClient(central.url, central.issue_token(name), connect_timeout=0.5, read_timeout=3)
+        self.token = central.issue_token(name)
+        self.client = CentralClient(central.url, self.token, connect_timeout=0.5, read_timeout=3)
         self.svc = TicketService(self.cfg, self.ledger, client=self.client, printer=self.worker, now=service_time)
 
     def close(self):
@@ -184,6 +185,63 @@ def test_a_ticket_committed_but_not_printed_before_a_crash_is_reported_and_voide
     TicketService(one.cfg, one.ledger, client=one.client, printer=one.worker, now=service_time)
     deliver(one, central)
     assert central.callable_tickets() == [kept.display]
+
+
+CHILD = """
+import sys
+from devices.printer import PrinterWorker, SimBackend, TicketPrinter
+from kiosk.core.config import load_config
+from kiosk.core.ledger import Ledger
+from kiosk.roles.dispenser.service import TicketService
+from kiosk.sync.client import CentralClient
+from tests.helpers import service_time
+
+cfg_path, ledger_path, url, token = sys.argv[1:5]
+cfg = load_config(cfg_path)
+ledger = Ledger(ledger_path)
+# A printer that takes the job and never finishes it: the process is killed mid-print.
+worker = PrinterWorker(TicketPrinter(SimBackend(seconds_per_byte=60))).start()
+client = CentralClient(url, token, connect_timeout=0.5, read_timeout=3)
+TicketService(cfg, ledger, client=client, printer=worker, now=service_time).issue("A")
+"""
+
+
+def test_a_process_killed_while_printing_leaves_its_ticket_reported_and_voided(central, device):
+    """A real crash: the dispenser process gets SIGKILL with the ticket committed
+    and the printer still busy; the next start reports it and the central voids it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    one = device("disp-1")
+    kept = one.svc.issue("A").ticket
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    argv = [str(one.cfg.path), str(one.ledger.path), central.url, one.token]
+    child = subprocess.Popen([sys.executable, "-c", CHILD, *argv], env=env, cwd=root)
+    try:
+
+        def pending():
+            rows = one.ledger.query("SELECT display FROM tickets WHERE print_state = 'pending'")
+            return [r["display"] for r in rows]
+
+        assert wait_until(lambda: pending() or child.poll() is not None, timeout=20), "the child never issued"
+        assert child.poll() is None, "the child ended by itself"
+        (lost,) = pending()
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert sorted(central.callable_tickets()) == sorted([kept.display, lost])  # the ghost, before the restart
+    again = TicketService(one.cfg, one.ledger, client=one.client, printer=one.worker, now=service_time)
+    (row,) = one.ledger.query("SELECT id FROM tickets WHERE display = ?", (lost,))
+    assert again.get(row["id"]).print_state == "failed"
+    deliver(one, central)
+    assert central.callable_tickets() == [kept.display]
+    assert [e["body"]["display"] for e in central.events("ticket.abandoned")] == [lost]
 
 
 def test_a_trickling_central_costs_a_citizen_online_timeout_and_blocks_nobody(central, device):

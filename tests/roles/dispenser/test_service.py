@@ -50,7 +50,7 @@ def devices():
         d.unplug()
 
 
-def build(tmp_path, port, clock=None, **dispenser):
+def build(tmp_path, port, clock=None, mono=None, **dispenser):
     cfg = load_config(
         write_config(
             tmp_path,
@@ -62,7 +62,8 @@ def build(tmp_path, port, clock=None, **dispenser):
     )
     ledger = Ledger(tmp_path / "data" / keys.LEDGER_FILE)
     worker = build_printer(cfg).start()
-    svc = TicketService(cfg, ledger, printer=worker, now=clock or service_time)
+    extra = {"mono": mono} if mono is not None else {}
+    svc = TicketService(cfg, ledger, printer=worker, now=clock or service_time, **extra)
     return svc, worker, ledger
 
 
@@ -417,8 +418,10 @@ def test_opening_hours_are_judged_in_the_halls_zone_not_the_hosts(tmp_path, devi
 
     dev = devices(answers={1: OK, 4: OK})
     # 08:20 UTC is 16:20 in Shanghai: inside 13:30-17:30, whatever the host's zone says.
-    clock = Clock(datetime(2026, 3, 3, 8, 20, tzinfo=UTC))
-    svc, worker, _ledger = build(tmp_path, dev.path, clock, open_hours=["13:30-17:30"], open_days=[1, 2, 3, 4, 5])
+    clock, mono = Clock(datetime(2026, 3, 3, 8, 20, tzinfo=UTC)), Mono()
+    svc, worker, _ledger = build(
+        tmp_path, dev.path, clock, mono=mono, open_hours=["13:30-17:30"], open_days=[1, 2, 3, 4, 5]
+    )
     try:
         assert svc.is_open() is True
         assert svc.hall_time().strftime("%H:%M") == "16:20"
@@ -426,9 +429,9 @@ def test_opening_hours_are_judged_in_the_halls_zone_not_the_hosts(tmp_path, devi
         svc.cache = _central_cache(tmp_path, {"timezone": "Europe/London", "days": [2], "hours": ["13:30-17:30"]})
         assert svc.is_open() is False
         svc.cache = None
-        clock.t = datetime(2026, 3, 3, 15, 59, tzinfo=UTC)  # 23:59 in Shanghai
+        clock.t, mono.t = datetime(2026, 3, 3, 15, 59, tzinfo=UTC), mono.t + 7 * 3600 + 39 * 60  # 23:59 in Shanghai
         assert svc.today() == "2026-03-03"
-        clock.t = datetime(2026, 3, 3, 16, 1, tzinfo=UTC)  # 00:01: the hall's midnight, not UTC's
+        clock.t, mono.t = datetime(2026, 3, 3, 16, 1, tzinfo=UTC), mono.t + 120  # 00:01: the hall's midnight
         assert svc.today() == "2026-03-04"
     finally:
         worker.close()
@@ -468,6 +471,26 @@ def test_a_wall_clock_jumping_a_day_ahead_and_back_never_prints_a_number_twice(t
         clock.t, mono.t = datetime(2026, 3, 4, 8, 0), mono.t + 22 * 3600
         t = svc.issue("A").ticket
         assert (t.day, t.display) == ("2026-03-04", "A900")
+    finally:
+        worker.close()
+
+
+def test_a_wall_clock_ahead_before_the_first_ticket_of_the_boot_is_not_trusted(tmp_path, devices):
+    """The day is anchored when the dispenser starts, not at its first ticket: a
+    clock that jumps a day ahead after a reboot, before any citizen came, must not
+    start the next day's numbers (A900 again) on the same real day."""
+    dev = devices(answers={1: OK, 4: OK})
+    clock, mono = Clock(datetime(2026, 3, 3, 9, 0)), Mono()
+    hours = {"open_hours": ["00:00-23:59"], "open_days": [1, 2, 3, 4, 5, 6, 7]}
+    svc, worker, ledger = build(tmp_path, dev.path, clock, mono=mono, **hours)
+    try:
+        assert svc.issue("A").ticket.display == "A900"
+        ledger.boot_id = "the-next-boot"  # the device reboots at 09:30 with its clock right ...
+        clock.t, mono.t = datetime(2026, 3, 3, 9, 30), 20.0
+        again = TicketService(svc.cfg, ledger, printer=worker, now=clock, mono=mono)
+        clock.t, mono.t = datetime(2026, 3, 4, 9, 31), 80.0  # ... then the wall jumps a day, before any ticket
+        t = again.issue("A").ticket
+        assert (t.day, t.display) == ("2026-03-03", "A901"), "the jump started a new day's numbers"
     finally:
         worker.close()
 

@@ -255,7 +255,13 @@ def test_personal_data_in_the_centrals_free_text_is_masked_before_cached_or_show
         status="needs_materials",
         query_code=CODE,
         receipt_no="ZW2026654321",
-        missing_materials=["张小三的户口本原件", "身份证 110101199003071234 复印件", "联系电话 13812345678 的授权书"],
+        missing_materials=[
+            "张小三的户口本原件",
+            "身份证 110101199003071234 复印件",
+            "联系电话 13812345678 的授权书",
+            "配偶李四军的身份证原件",
+            "委托人王五签字的授权委托书",
+        ],
         refusal_reason="请申请人张小三补交材料，咨询 0571-87654321",
         remedy="携带 11010119900307123X 原件到 08 号窗口",
     )
@@ -263,9 +269,11 @@ def test_personal_data_in_the_centrals_free_text_is_masked_before_cached_or_show
     assert result.outcome == "ok"
     shown = json.dumps(result.case, ensure_ascii=False)
     stored = everything_stored(rt)
-    for personal in ("张小三", "110101199003071234", "11010119900307123X", "13812345678", "87654321"):
+    personal_data = ("张小三", "110101199003071234", "11010119900307123X", "13812345678", "87654321", "李四军", "王五")
+    for personal in personal_data:
         assert personal not in shown and personal not in stored
     assert result.case["missing_materials"][0] == "***的户口本原件"
+    assert result.case["missing_materials"][3:] == ["配偶李*军的身份证原件", "委托人王*签字的授权委托书"]
     assert "138****5678" in result.case["missing_materials"][2]
     assert "08 号窗口" in result.case["remedy"]  # ordinary words and numbers stay readable
 
@@ -327,3 +335,26 @@ def test_a_hung_central_gives_the_cached_case_at_once_after_a_few_waits(tmp_path
         assert r.lookup.service.lookup_scan(Scan(case["qr_payload"], "serial")).outcome == "ok"
     finally:
         r.stop()
+
+
+def test_a_burst_of_garbage_is_recorded_when_its_window_ends_with_no_scan_after_it(rt):
+    """The held-back count is written by the lookup's own thread when the window
+    ends, and whatever is still held when the device stops: never only by a next scan."""
+    svc = rt.lookup.service
+    svc.mono = mono = Mono()
+    svc.stop()  # the runtime started it with the 10 s window: again with a short one
+    svc.BAD_WINDOW = 0.2
+    svc.start()
+    for i in range(50):
+        svc.lookup_scan(Scan(f"garbage-{i}", "serial"))
+    mono.t += 1.0  # the window is over; no scan follows
+
+    def coalesced():
+        return [e["count"] for e in audit_events(rt) if e["reason"] == "coalesced"]
+
+    assert wait_until(lambda: coalesced() == [50 - svc.BAD_BURST], timeout=5)
+    for i in range(10):
+        svc.lookup_scan(Scan(f"more-{i}", "serial"))  # a new window: 3 alone, 7 held
+    svc.BAD_WINDOW = 3600.0  # held until the stop
+    rt.stop()
+    assert coalesced() == [50 - svc.BAD_BURST, 10 - svc.BAD_BURST]

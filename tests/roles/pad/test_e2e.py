@@ -2,6 +2,7 @@
 touches, gpiozero's MockFactory keys, the real ledger and sync worker."""
 
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -234,3 +235,15 @@ def test_offline_clerk_button_starts_a_local_session(tmp_path):
         assert [r["kind"] for r in pending] == ["rating.submitted"]  # waits for the network
     finally:
         h.close()
+
+
+def test_a_key_press_is_recorded_on_the_pads_own_thread_not_gpiozeros(pad, central):
+    """gpiozero's callback thread (here: the thread driving the mock pin) only queues the press;
+    the rating is written on the pad's "pad-keys" thread."""
+    invite(pad, central)
+    writers = []
+    pad.rt.pad.service.subscribe(lambda what, st: writers.append((what, threading.current_thread().name)))
+    press(pad, KEYPAD[0])  # ★5, driven from this (the test's) thread
+    assert pad.wait_until(lambda: any(w == "rated" for w, _ in writers), 5), writers
+    assert [name for w, name in writers if w == "rated"] == ["pad-keys"]
+    assert [r["level"] for r in ratings(pad)] == [5]
