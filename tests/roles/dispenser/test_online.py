@@ -309,7 +309,8 @@ def test_a_hung_central_sends_the_dispenser_offline_at_once_and_a_probe_brings_i
         r = one.svc.issue("A")
         fast.append(time.monotonic() - start)
         assert r.ticket.source == "offline" and r.printed
-    assert max(fast) < 0.05, f"offline tickets took {fast} with the breaker open"
+    # Not sent at all: far from online_timeout even on a loaded machine (bench/hung_central.py has the figures).
+    assert max(fast) < 0.2, f"offline tickets took {fast} with the breaker open"
     assert "CentralOffline" in (one.svc.status()["last_central_error"] or "")
     central.clear_faults()
     assert wait_until(lambda: not one.client.breaker.open, timeout=10)
