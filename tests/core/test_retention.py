@@ -152,3 +152,27 @@ def test_low_disk_refuses_a_ticket_before_a_number_is_taken(tmp_path):
     finally:
         printer.close()
         ledger.close()
+
+
+def test_a_dead_rating_event_stays_and_does_not_stop_the_chains_pruning(tmp_path):
+    config = write_config(tmp_path, {"device": {"roles": ["pad"]}})
+    cfg = load_config(config)
+    ledger = Ledger(cfg.storage_dir / keys.LEDGER_FILE)
+    cache = Cache(cfg.storage_dir / keys.CACHE_FILE)
+    svc = RatingService(cfg, ledger, cache)
+    try:
+        rate(svc, 4)
+        events = ledger.query("SELECT uuid FROM outbox ORDER BY seq")
+        ledger.mark_dead(events[1]["uuid"], "invalid: refused by the central")
+        ledger.mark_delivered([r["uuid"] for r in events])
+        got = prune_pass(ledger, 365, now=LATER, pause_s=0)
+        assert got.ratings == 4 and got.outbox == 3
+        dead = ledger.query("SELECT state FROM outbox")
+        assert [r["state"] for r in dead] == ["dead"] and len(ledger.dead_letters()) == 1
+        assert ledger.dead_letters()[0]["body"]["hash"]  # the refused record is kept whole there
+        r = verify(config)
+        assert r.returncode == 0 and "0 record(s) after the retention checkpoint (4 older" in r.stdout, r.stdout
+    finally:
+        svc.close()
+        cache.close()
+        ledger.close()
