@@ -167,7 +167,9 @@ def _build_app_class():
             self._routes: dict[str, Callable[..., None]] = {}
             for role in self.roles:
                 wedge = role == "lookup" and self.rt.cfg.scanner.backend == "wedge"
-                if role == self.home_name or wedge:
+                # A dispenser with a booking scanner: its screen takes the scans itself.
+                booking = role == "dispenser" and getattr(self.rt.dispenser, "scans", None) is not None
+                if role == self.home_name or wedge or booking:
                     self.sm.add_widget(screen_class(role)(name=role))
                 else:
                     self._route_until_built(role)

@@ -63,6 +63,10 @@ class DispenserRole:
     printer: Any  # devices.printer.PrinterWorker, through wiring
     buttons: Any = None  # devices.buttons.ButtonBank while started, if pins are configured
     pin_factory: Any = None
+    # dispenser.booking_scanner on a device without the lookup role: its scanner and the hub
+    # (kiosk.roles.lookup.service.ScanHub) the dispenser screen listens to for booking QR codes.
+    scanner: Any = None
+    scans: Any = None
     presses: Handoff | None = None  # the buttons' presses, off gpiozero's thread
 
 
@@ -150,7 +154,9 @@ class Runtime:
 
     @property
     def scanner(self) -> Any:
-        return self.lookup.scanner if self.lookup else None
+        if self.lookup is not None:
+            return self.lookup.scanner
+        return self.dispenser.scanner if self.dispenser else None
 
     @property
     def button_banks(self) -> list[tuple[str, Any]]:

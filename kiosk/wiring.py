@@ -331,6 +331,18 @@ def build_dispenser(rt: Runtime) -> DispenserRole:
     rt.add_part("printer", printer.start, printer.close)
     rt.add_part("dispenser", service.start, service.stop)
     d = cfg.dispenser
+    if d.booking_scanner and "lookup" not in cfg.device.roles:
+        # A dispenser-only kiosk with a scanner: booking QR codes (预约签到). With the lookup
+        # role the lookup's scanner serves both and its screen routes booking codes here.
+        from kiosk.roles.lookup.service import ScanHub
+
+        role.scans = ScanHub()
+        role.scanner = build_scanner(cfg, role.scans.publish)
+        rt.add_part("scanner", getattr(role.scanner, "start", None), getattr(role.scanner, "close", None))
+        rt.health_parts["scanner"] = lambda: {
+            "backend": cfg.scanner.backend,
+            "connected": getattr(role.scanner, "connected", None),
+        }
     pins = dict(d.button_pins)
     if d.priority_button_pin:
         pins["priority"] = d.priority_button_pin
@@ -383,6 +395,10 @@ def build_lookup(rt: Runtime) -> LookupRole:
         service.prune_cache()
     except Exception:  # a damaged cache is only a cache
         log.exception("lookup cache prune failed")
+    if "dispenser" in cfg.device.roles:
+        from kiosk.roles.dispenser.booking import is_booking_payload
+
+        service.not_mine = is_booking_payload  # booking QR codes go to the dispenser's check-in
     scanner = build_scanner(cfg, service.intake)
     role = LookupRole(service, scanner, scanner if cfg.scanner.backend == "wedge" else None)
     rt.lookup = role

@@ -1,8 +1,12 @@
 """The dispenser screen: choose a service, take a ticket.
 
 States (an inner ScreenManager, so only the current state's words exist in
-the widget tree): choose -> busy -> done | refused; closed outside opening
-hours. The service call runs in the background (paper check, central call
+the widget tree): [entry ->] choose | checkin -> busy -> done | refused;
+closed outside opening hours. ``entry`` (预约签到 / 选择业务) is the first
+state when [dispenser] entries offers appointments; ``checkin`` types the
+booking code on the keypad (a booking QR from the scanner arrives through
+the lookup screen's scan routing, check_in_scan). A refused check-in offers
+an ordinary ticket instead. The service call runs in the background (paper check, central call
 and printing can take seconds); hardware buttons arrive from gpiozero's
 thread and are handed to the UI thread with Clock.schedule_once.
 """
@@ -10,17 +14,22 @@ thread and are handed to the UI thread with Clock.schedule_once.
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 from kivy.clock import Clock
 from kivy.lang import Builder
 from kivy.metrics import dp, sp
-from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 from kivy.uix.screenmanager import NoTransition, Screen
 
 from kiosk.core import i18n
+from kiosk.roles.dispenser.booking import parse_booking
 from kiosk.roles.dispenser.service import TicketRefused
-from screens import theme
+from screens import (
+    keypad,  # noqa: F401  (the Keypad widget's kv rules)
+    theme,
+)
 from screens.widgets import FitButton, KioskScreen, in_background, routed
 
 log = logging.getLogger("screens.dispenser")
@@ -74,6 +83,53 @@ i18n.register(
         "disp.closed.title": ("现在不是办公时间", "We are closed"),
         "disp.closed.hours": ("办公时间", "Opening hours"),
         "disp.closed.days": ("{days}", "{days}"),
+        "disp.used_up": ("本时段号已发完", "Used up for now"),
+        "disp.entry.title": ("请选择取号方式", "How would you like to take a number?"),
+        "disp.entry.appointment": ("预约签到", "Appointment check-in"),
+        "disp.entry.appointment.sub": (
+            "输入预约码，或扫描手机上的预约二维码",
+            "Type the booking code or scan it from your phone",
+        ),
+        "disp.entry.service": ("选择业务", "Choose a service"),
+        "disp.entry.service.sub": ("现场取号", "Take a number now"),
+        "disp.checkin.title": ("预约签到", "Appointment check-in"),
+        "disp.checkin.hint": (
+            "请输入预约码，或将手机上的预约二维码对准扫码口",
+            "Type your booking code, or hold the booking QR code on your phone to the scanner",
+        ),
+        "disp.checkin.code": ("预约码", "Booking code"),
+        "disp.checkin.go": ("签到", "Check in"),
+        "disp.checkin.back": ("返回", "Back"),
+        "disp.issued_appointment": ("预约号", "Appointment ticket"),
+        "disp.walk_in": ("改取普通号", "Take an ordinary ticket"),
+        "disp.refused.booking_unknown": (
+            "没有找到这个预约。\n请核对预约码，或改取普通号。",
+            "No booking has this code. Check the code, or take an ordinary ticket.",
+        ),
+        "disp.refused.booking_bad_code": (
+            "这不是有效的预约码。\n请核对后重新输入，或改取普通号。",
+            "That is not a booking code. Check it and try again, or take an ordinary ticket.",
+        ),
+        "disp.refused.booking_used": (
+            "这个预约已经签到过了，\n不能再取一个号。",
+            "This booking has already been checked in; it gives one number only.",
+        ),
+        "disp.refused.booking_expired": (
+            "这个预约已过签到时间。\n您可以改取普通号。",
+            "The check-in time of this booking has passed. You can take an ordinary ticket.",
+        ),
+        "disp.refused.booking_early": (
+            "还没到签到时间。\n请于 {t} 以后再来签到。",
+            "It is too early to check in. Please come back at {t}.",
+        ),
+        "disp.refused.checkin_offline": (
+            "预约签到需要连接中心系统，现在连接不上。\n您可以先改取普通号。",
+            "Check-in needs the central system, which cannot be reached now. You can take an ordinary ticket.",
+        ),
+        "disp.refused.quota_full": (
+            "这项业务本时段的号已发完。\n请到服务台咨询。",
+            "All numbers of this service for this time window are taken. Please ask at the service counter.",
+        ),
         "disp.no_categories": (
             "暂无可取号的业务，请到服务台咨询。",
             "No services available; please ask at the counter.",
@@ -98,7 +154,7 @@ class StateScreen(Screen):
 
 
 class DispenserScreen(KioskScreen):
-    state = StringProperty("choose")  # choose | busy | done | refused | closed
+    state = StringProperty("choose")  # entry | choose | checkin | busy | done | refused | closed
     priority_mode = BooleanProperty(False)
     countdown = NumericProperty(0)
     refused_reason = StringProperty("")
@@ -109,6 +165,11 @@ class DispenserScreen(KioskScreen):
     offline = BooleanProperty(False)
     print_failed = BooleanProperty(False)
     is_priority = BooleanProperty(False)  # the issued ticket is a 绿色通道 one
+    is_appointment = BooleanProperty(False)  # the issued ticket is a check-in's
+    entries = ListProperty(["service"])  # [dispenser] entries, as the last view said
+    code = StringProperty("")  # the booking code being typed (forgotten by reset)
+    opens_at = StringProperty("")  # a too-early booking's check-in time
+    walk_in = BooleanProperty(False)  # the refusal offers an ordinary ticket instead
 
     def on_kv_post(self, base_widget):
         # Kept: at app stop App.get_running_app() is already None, and we still need the runtime.
@@ -116,6 +177,10 @@ class DispenserScreen(KioskScreen):
         self.ids.states.transition = NoTransition()
         self._ticket = None
         self._view = None  # the last DispenserView read in the background
+        rt = self._app.rt
+        if rt.dispenser is not None:
+            self.entries = list(rt.cfg.dispenser.entries)
+        self.set_state(self.home_state())
         self._home_event = None
         self._count_event = None
         # A language, text size or lane change redraws what was read; no new read.
@@ -124,6 +189,11 @@ class DispenserScreen(KioskScreen):
         svc = self.service
         if svc is not None and not routed(self.app, self.name):
             svc.button_listeners.append(self._hardware_press)
+        self._mail = None  # the newest scan from the scanner's thread, not yet handled
+        self._mail_lock = threading.Lock()
+        self._scans = rt.dispenser.scans if rt.dispenser is not None else None
+        if self._scans is not None:  # a dispenser-only kiosk's booking scanner
+            self._scans.subscribe(self._scan_from_device)
         self._poll = Clock.schedule_interval(self._periodic, 10)
         self.app.bind(on_stop=self._stop_timers)
         self.refresh()
@@ -135,6 +205,8 @@ class DispenserScreen(KioskScreen):
         svc = self.service
         if svc is not None and self._hardware_press in svc.button_listeners:
             svc.button_listeners.remove(self._hardware_press)
+        if self._scans is not None:
+            self._scans.unsubscribe(self._scan_from_device)
 
     @property
     def service(self):
@@ -143,14 +215,18 @@ class DispenserScreen(KioskScreen):
 
     @property
     def has_content(self) -> bool:
-        return self.state in ("done", "refused") or self.priority_mode
+        return self.state in ("done", "refused", "checkin") or self.priority_mode
+
+    def home_state(self) -> str:
+        """The first state: the entry choice when appointments are offered, else the services."""
+        return "entry" if "appointment" in self.entries else "choose"
 
     # -- what is shown ----------------------------------------------------------
     def on_enter(self, *args):
         self.refresh()
 
     def _periodic(self, dt):
-        if self.state in ("choose", "closed"):
+        if self.state in ("entry", "choose", "closed"):
             self.refresh()
 
     def refresh(self, *args):
@@ -169,8 +245,11 @@ class DispenserScreen(KioskScreen):
         if self._app is None or self._app.rt.dispenser is None:
             return
         self._view = view
-        if self.state in ("choose", "closed"):
-            self.set_state("choose" if view.open else "closed")
+        self.entries = list(view.entries)
+        if self.state == "closed" and view.open:
+            self.set_state(self.home_state())
+        elif self.state in ("entry", "choose") and not view.open:
+            self.set_state("closed")
         self._build_categories(view.categories)
         self._build_closed(view.days, view.spans)
 
@@ -180,30 +259,42 @@ class DispenserScreen(KioskScreen):
 
     def _build_categories(self, cats):
         grid = self.ids.categories
-        grid.clear_widgets()
+        # The buttons are kept and refilled, not made anew on each view and each change of
+        # language or text size: a button dropped while app.font_scale is being dispatched
+        # (the redraw runs inside that dispatch) can be collected mid-dispatch, and Kivy then
+        # calls its dead kv binding (ReferenceError). Only a change of count adds or removes.
+        buttons = list(reversed(grid.children))
+        while len(buttons) > len(cats):
+            grid.remove_widget(buttons.pop())
         tr, lang, scale = self.app.tr, self.app.lang, self.app.font_scale
         self.ids.no_categories.opacity = 0 if cats else 1
         grid.cols = 1 if len(cats) <= 2 else 2
-        for cat in cats:
+        for i, cat in enumerate(cats):
             extra = []
             if cat.waiting is not None:
                 extra.append(tr("disp.waiting", n=cat.waiting))
             if cat.est_wait_s:
                 extra.append(tr("disp.est", m=max(1, round(cat.est_wait_s / 60))))
             text = cat.name(lang)
+            if cat.used_up:
+                # Said in words, not only greyed: the button takes no number now.
+                extra = [tr("disp.used_up")]
             if extra:
                 text += f"\n[size={int(dp(24) * scale)}]{'  ·  '.join(extra)}[/size]"
             # A central's English names can be long ("Social & medical insurance"):
             # the button shrinks them to fit whole rather than dropping a line.
-            btn = FitButton(
-                text=text,
-                base_size=38,
-                want_size=sp(38) * scale,
-                bg=theme.PRIORITY if self.priority_mode else theme.PRIMARY,
-            )
+            if i < len(buttons):
+                btn = buttons[i]
+            else:
+                btn = FitButton(base_size=38)
+                btn.bind(on_release=lambda b: self.choose(b.code))
+                grid.add_widget(btn)
             btn.code = cat.code
-            btn.bind(on_release=lambda b: self.choose(b.code))
-            grid.add_widget(btn)
+            btn.text = text
+            btn.want_size = sp(38) * scale
+            # Grey but readable (white on MUTED is 6.5:1), and still pressable: a press
+            # says why no number comes (the service refuses it, QuotaFull) instead of nothing.
+            btn.bg = theme.MUTED if cat.used_up else (theme.PRIORITY if self.priority_mode else theme.PRIMARY)
 
     def _build_closed(self, days, spans):
         lang = self.app.lang
@@ -214,8 +305,92 @@ class DispenserScreen(KioskScreen):
         if self.state == "choose":
             self.priority_mode = not self.priority_mode
 
+    def open_services(self):
+        """选择业务 (or 改取普通号 after a refused check-in): the service buttons."""
+        if self.state in ("entry", "refused", "checkin"):
+            self._cancel_timers()
+            self.refused_reason = ""
+            self.set_state("choose")
+            self.app.touch_activity()
+
+    def open_checkin(self):
+        if self.state == "entry":
+            self.code = ""
+            self.set_state("checkin")
+            self.app.touch_activity()
+
+    def back(self):
+        """From the services or the keypad back to the entry choice."""
+        self.code = ""
+        self.priority_mode = False
+        self.set_state(self.home_state())
+
+    def key(self, key: str):
+        """A keypad key while typing the booking code."""
+        self.app.touch_activity()
+        if key == "back":
+            self.code = self.code[:-1]
+        elif key == "clear":
+            self.code = ""
+        elif len(key) == 1 and key.isalnum() and len(self.code) < 12:
+            self.code += key
+
+    def submit_code(self):
+        if self.state == "checkin" and self.code:
+            self._check_in(code=self.code)
+
+    def check_in_scan(self, payload):
+        """A booking QR from the scanner (routed here by the lookup screen), on the UI thread."""
+        if self.state in ("busy", "closed") or self.service is None:
+            return
+        self.app.touch_activity()
+        code = parse_booking(payload)
+        if code is None:  # it said APPT: but holds no code: plain words, nothing sent anywhere
+            from kiosk.roles.dispenser.service import BookingRefused
+
+            self.show_refused(BookingRefused("booking_bad_code", "booking QR without a code"))
+            return
+        self._check_in(code=code)
+
+    def _scan_from_device(self, scan):
+        """The scanner's thread: hand it to the UI thread through a one-place mailbox (the
+        newest scan wins), so a scanner spewing lines queues one callback, not thousands."""
+        with self._mail_lock:
+            waiting = self._mail is not None
+            self._mail = scan
+        if not waiting:
+            Clock.schedule_once(self._take_mail, 0)
+
+    def _take_mail(self, dt):
+        with self._mail_lock:
+            scan, self._mail = self._mail, None
+        if scan is not None:
+            self.handle_scan(scan)
+
+    def handle_scan(self, scan):
+        """A scan on a dispenser-only kiosk: a booking QR checks in; anything else is said to be no booking."""
+        if self.app.sm.current == "service":
+            return  # the technician's scanner test takes every scan while it is open
+        if self.app.sm.current != self.name:
+            self.app.go(self.name)
+        self.check_in_scan(None if scan.problem else scan.payload)
+
+    def _check_in(self, code=None, person=None):
+        if self.service is None:
+            return
+        self.is_busy = True
+        self.set_state("busy")
+        in_background(self.service.check_in, code, person, done=self.show_issued, failed=self.show_refused)
+        self.code = ""  # typed once, sent once, not kept on the screen
+
+    def check_in_person(self, person: str):
+        """The ID card path: a check-in by person key (the card reader's side connects here)."""
+        if self.state not in ("busy", "closed"):
+            self.app.touch_activity()
+            self._check_in(person=person)
+
     def choose(self, code: str, priority: bool | None = None):
-        if self.state != "choose" or self.service is None:
+        if self.state not in ("choose", "entry") or self.service is None:
             return  # a second tap while a ticket is printing does not take a second number
         prio = self.priority_mode if priority is None else priority
         self.is_busy = True
@@ -250,6 +425,7 @@ class DispenserScreen(KioskScreen):
         self.service_name = t.service_en if self.app.lang == "en" else t.service_zh
         self.offline = t.offline
         self.is_priority = bool(t.priority)
+        self.is_appointment = bool(t.appointment)
         if t.people_ahead is None or t.offline:
             self.ahead_text = ""
         elif t.est_wait_s:
@@ -274,6 +450,9 @@ class DispenserScreen(KioskScreen):
             self.set_state("closed")
             return
         self.refused_reason = reason
+        self.opens_at = getattr(exc, "opens_at", None) or ""
+        # A check-in that cannot be done offers an ordinary ticket (when this dispenser gives them).
+        self.walk_in = (reason.startswith("booking_") or reason == "checkin_offline") and "service" in self.entries
         self.set_state("refused")
         if reason in ("paper_out", "printer_unavailable"):
             self.app.speak("ticket.paper_out" if reason == "paper_out" else "ticket.fault")
@@ -316,11 +495,12 @@ class DispenserScreen(KioskScreen):
         self._cancel_timers()
         self._ticket = None
         self.number = self.service_name = self.ahead_text = self.refused_reason = ""
-        self.offline = self.print_failed = self.is_priority = False
+        self.code = self.opens_at = ""
+        self.offline = self.print_failed = self.is_priority = self.is_appointment = self.walk_in = False
         self.priority_mode = False
         if not self.is_busy:
-            self.state = "choose"
-            self.ids.states.current = "choose"
+            self.state = self.home_state()
+            self.ids.states.current = self.state
             self.refresh()
 
 

@@ -29,6 +29,7 @@ from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 
 from kiosk.core import i18n
+from kiosk.roles.dispenser.booking import is_booking_payload
 from kiosk.roles.lookup.service import Scan
 from screens import theme
 from screens.keypad import Keypad
@@ -168,6 +169,11 @@ i18n.register(
             "为保护您的信息，这个受理编号的查询已锁定 {m} 分钟。如需帮助，请到服务窗口。",
             "To protect your data, lookups of this receipt number are locked for {m} minutes. "
             "A service counter can help you.",
+        ),
+        "lookup.msg.try_later": ("查询的人较多，请稍候", "Busy right now: please wait a moment"),
+        "lookup.msg.try_later.body": (
+            "办件系统正忙，请 {s} 秒后再扫描一次。",
+            "The case system is busy. Please scan again in {s} seconds.",
         ),
         "lookup.msg.bad_payload": ("无法识别这个二维码", "This code cannot be read"),
         "lookup.msg.bad_payload.body": (
@@ -406,8 +412,15 @@ class LookupScreen(KioskScreen):
         return True
 
     def handle_scan(self, scan: Scan):
-        """A scan from any source, on the UI thread."""
+        """A scan from any source, on the UI thread. A booking QR (预约) goes to the
+        dispenser's check-in when this kiosk is also a dispenser; every other code is a receipt."""
         if self._service_open():
+            return
+        if self.rt.dispenser is not None and is_booking_payload(scan.payload):
+            self.app.touch_activity()
+            self.forget()
+            self.app.go("dispenser")
+            self.app.screen("dispenser").check_in_scan(scan.payload)
             return
         if self.app.sm.current != self.name:
             self.app.go(self.name)
@@ -596,6 +609,7 @@ class MessagePanel(BoxLayout):
             "phone": phone,
             "n": r.attempts_left if r and r.attempts_left is not None else 0,
             "m": r.locked_minutes if r and r.locked_minutes else self.screen.rt.cfg.lookup.lockout_minutes,
+            "s": r.retry_seconds if r and r.retry_seconds else 10,
         }
         self.ids.title.text = app.tr(key)
         self.ids.body.text = app.tr(key + ".body", **values)

@@ -44,6 +44,48 @@ def _dispenser(app: Any, state: str) -> None:
     elif state == "closed":
         app.rt.dispenser.service.is_open = lambda: False  # as outside the opening hours
         screen.refresh()
+    else:
+        _appointments(app, screen, state)
+
+
+def _appointments(app: Any, screen: Any, state: str) -> None:
+    """预约签到 and quota states, as a dispenser whose entries offer appointments shows them."""
+    import dataclasses
+
+    from kiosk.roles.dispenser.samples import sample_ticket
+    from kiosk.roles.dispenser.service import BookingRefused, CheckInOffline, IssueResult, QuotaFull
+
+    svc = app.rt.dispenser.service
+    view = svc.view
+
+    def sample_view() -> Any:  # in the background, as the screen reads its view
+        # Only what the screen is shown changes: entries with 预约签到, and for
+        # used_up the first service's quota taken. The ledger is not touched.
+        v = dataclasses.replace(view(), entries=("appointment", "service"))
+        for i, c in enumerate(v.categories):
+            c.used_up = state == "used_up" and i == 0
+        return v
+
+    svc.view = sample_view
+    screen.entries = ["appointment", "service"]
+    if state == "entry":
+        screen.set_state("entry")
+    elif state == "checkin":
+        screen.set_state("checkin")
+        for k in "2026":
+            screen.key(k)
+    elif state == "appointment":
+        t = sample_ticket(app.rt.cfg, appointment=True)
+        screen.show_issued(IssueResult(t, printed=True, paper="ok"))
+    elif state.startswith("booking_"):
+        screen.show_refused(BookingRefused(state, "sample", "10:40" if state == "booking_early" else None))
+    elif state == "checkin_offline":
+        screen.show_refused(CheckInOffline("sample"))
+    elif state == "quota_full":
+        screen.show_refused(QuotaFull("sample"))
+    elif state == "used_up":
+        screen.set_state("choose")
+        screen.refresh()
 
 
 def _lookup(app: Any, state: str) -> None:

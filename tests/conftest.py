@@ -35,6 +35,7 @@ def central(tmp_path):
     # The hall's service day is the tests' fixed day, as the devices' clocks are
     # (tests.helpers.SERVICE_TIME): a run across midnight does not start a new series.
     c.store.today = lambda: SERVICE_TIME.date().isoformat()
+    c.store.now = lambda: SERVICE_TIME  # booking slots and quota spans read the same fixed time
     yield c
     c.stop()
 

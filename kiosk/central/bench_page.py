@@ -2,8 +2,9 @@
 
 What a technician needs at the bench: what devices sent (heartbeats,
 tickets, ratings, events, rejections), a form to create a case and show its
-receipt QR, and buttons that drive each window (call next, end service,
-pause) so a counter pad can be exercised.
+receipt QR, a form to create a booking (预约) and show its QR for a phone,
+and buttons that drive each window (call next, end service, pause) so a
+counter pad can be exercised.
 
 Behind the bench password the central prints at start (a login sets a
 SameSite cookie, so another site cannot drive the forms; scripts may send it
@@ -26,6 +27,7 @@ from kiosk.central.store import CASE_STATUSES, COLLECTION_METHODS, StoreError
 from kiosk.core.privacy import mask_name, mask_phone, mask_receipt, scrub
 
 COOKIE = "bench_session"
+EVENTS_PAGE, EVENTS_PAGE_MAX = 200, 1000  # /bench/events.json
 
 CSS = """body{font-family:sans-serif;margin:1em 2em;color:#222}table{border-collapse:collapse;margin-bottom:1em}
 td,th{border:1px solid #bbb;padding:2px 6px;font-size:90%;vertical-align:top}th{background:#eee}
@@ -124,7 +126,7 @@ def index(central) -> str:
             [[ln["day"], ln["category"], ln["first"], ln["last"], ln["device_id"]] for ln in st.leases()[-50:]],
         )
     )
-    ratings = [e for e in st.events(limit=100000) if e["kind"].startswith("rating.")][-100:]
+    ratings = st.latest_ratings(100)
     parts.append("<h2>Ratings</h2>")
     parts.append(
         _table(
@@ -143,14 +145,11 @@ def index(central) -> str:
         )
     )
     parts.append("<h2>Events (latest 100)</h2>")
-    evs = st.events(limit=100000)[-100:]
+    evs = st.events(limit=100, latest=True)
     parts.append(
         _table(
             ["received", "kind", "device", "seq", "id", "body"],
-            [
-                [e["received_at"], e["kind"], e["device_id"], e["seq"], e["id"], _short(e["body"])]
-                for e in reversed(evs)
-            ],
+            [[e["received_at"], e["kind"], e["device_id"], e["seq"], e["id"], _short(e["body"])] for e in evs],
         )
     )
     parts.append("<h2>Rejected events (dead letters on the device side)</h2>")
@@ -188,6 +187,35 @@ def index(central) -> str:
       领取 <select name=collection>{coll_opts}</select>
       窗口 <input name=window value="08" size=3>
       <button>创建 create case</button></form>""")
+    parts.append("<h2>Bookings today 预约</h2>")
+    parts.append(
+        _table(
+            ["slot", "service", "code", "by ID card", "state", "checked in", "QR"],
+            [
+                [
+                    f"{b['slot_start']}-{b['slot_end']}",
+                    b["category"],
+                    b["code"],
+                    "yes" if b["person"] else "",
+                    b["state"],
+                    b["checked_in_at"] or "",
+                    Raw(f'<a href="/bench/bookings/{quote(b["code"])}/qr.png">QR</a>'),
+                ]
+                for b in st.bookings()[:200]
+            ],
+        )
+    )
+    cat_opts = "".join(
+        f"<option value={escape(c['code'])}>{escape(c['code'])} {escape(c['name_zh'])}</option>"
+        for c in st.device_config()[0]["categories"]
+    )
+    parts.append(f"""<form method=post action="/bench/bookings">
+      业务 service <select name=category>{cat_opts}</select>
+      日期 day <input name=day value="{escape(st.today())}" size=10>
+      时段 slot <input name=slot_start value="{escape(st.now().strftime("%H:%M"))}" size=5>
+      - <input name=slot_end size=5 placeholder="+30 min">
+      预约码 code <input name=code size=12 placeholder="random">
+      <button>创建预约 create booking</button></form>""")
     parts.append("<h2>Device tokens</h2>")
     parts.append(
         _table(
@@ -296,7 +324,11 @@ def route(central, method: str, path: str, query: dict, body: bytes, headers):
                 central.faults.add(Fault(**spec))
                 return json_response(200, central.faults.pending())
         if parts == ["events.json"] and method == "GET":
-            return json_response(200, st.events(query.get("kind")))
+            # A page at a time (`after` = the last `n` seen): a client polling it
+            # costs the device API one bounded read on its own connection.
+            after = int(query.get("after") or 0)
+            limit = min(max(1, int(query.get("limit") or EVENTS_PAGE)), EVENTS_PAGE_MAX)
+            return json_response(200, st.events(query.get("kind"), limit=limit, after=after))
         if parts == ["cases"] and method == "POST":
             case = st.create_case(
                 form.get("item_name", "").strip() or "个体工商户设立登记",
@@ -318,6 +350,28 @@ def route(central, method: str, path: str, query: dict, body: bytes, headers):
                 if c["receipt_no"] == parts[1]:
                     return Response(200, qr_png(st.qr_payload(c["receipt_no"], c["query_code"])), "image/png")
             return error_response(404, "not_found", "no such case")
+        if parts == ["bookings"] and method == "POST":
+            b = st.create_booking(
+                form.get("category", "").strip(),
+                form.get("slot_start", "").strip(),
+                form.get("slot_end", "").strip() or None,
+                day=form.get("day", "").strip() or None,
+                code=form.get("code", "").strip() or None,
+            )
+            code = escape(b["code"])
+            return _page(
+                "预约 booking",
+                f"""<p>预约码 booking code <b>{code}</b> — {escape(b["day"])} {escape(b["slot_start"])}-"""
+                f"""{escape(b["slot_end"])}, {escape(b["category"])}</p>
+                <p><img src="/bench/bookings/{quote(b["code"])}/qr.png" alt="booking QR"></p>
+                <p><code>{escape(b["qr_payload"])}</code></p><p><a href="/bench/">back</a></p>""",
+            )
+        if len(parts) == 3 and parts[0] == "bookings" and parts[2] == "qr.png" and method == "GET":
+            from kiosk.central.appointments import CODE_RX, qr_payload
+
+            if not CODE_RX.fullmatch(parts[1]):
+                return error_response(404, "not_found", "no such booking")
+            return Response(200, qr_png(qr_payload(parts[1])), "image/png")
         if len(parts) == 3 and parts[0] == "windows" and method == "POST":
             action = {
                 # The bench's counter works on the newest case of its window, so ratings carry a case.

@@ -64,4 +64,16 @@ def export_day(store: CentralStore, profile: str, day: date, reason_map: Mapping
         if r.rated_at.date() == day:
             records.append((r.rated_at, profiles.write(profile, r, reason_map)))
     records.sort(key=lambda x: x[0])
-    return {"profile": profile, "day": day.isoformat(), "count": len(records), "records": [x[1] for x in records]}
+    doc = {"profile": profile, "day": day.isoformat(), "count": len(records), "records": [x[1] for x in records]}
+    table = profiles.shipped_tables().get(profile)
+    if table is not None:
+        # Where the reason codes came from, so a receiving system can tell an unconfirmed table.
+        if reason_map is not None:
+            doc["reason_codes"] = {"source": "--reason-map"}  # the hall's own file: its word for it
+        else:
+            doc["reason_codes"] = {
+                "source": "kiosk/data/reason-maps.toml",
+                "reasons_version": table.reasons_version,
+                "verified": table.verified,
+            }
+    return doc

@@ -18,15 +18,19 @@ a table here, never arithmetic done in passing:
 
 Where the sources record a name but no code (the national 评价渠道 list) the
 name is written. Reason codes are the hall's own (config `rating_reasons`);
-Zhejiang wants its 3-digit codes, so that profile needs a reason map and
-refuses a rating whose reasons it cannot map rather than guess.
+Zhejiang wants its 3-digit codes: the shipped table kiosk/data/reason-maps.toml
+maps them (for one version of the hall's list), a `--reason-map` file replaces
+it, and a rating whose reasons neither maps is refused rather than guessed.
 """
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from importlib import resources
 
 # The pad's stars, as every profile starts from them.
 LEVEL_WORDS = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
@@ -106,15 +110,47 @@ def national(r: Rating, reason_map: Mapping[str, str] | None = None) -> dict:
     }
 
 
-def zhejiang(r: Rating, reason_map: Mapping[str, str] | None = None) -> dict:
-    level = _level(r, "zhejiang")
-    reason_map = reason_map or {}
+@dataclass(frozen=True)
+class ReasonTable:
+    """A shipped table of kiosk/data/reason-maps.toml: the hall's reason codes to a profile's."""
+
+    profile: str
+    reasons_version: str
+    codes: Mapping[str, str]
+    verified: bool
+
+
+@cache
+def shipped_tables() -> dict[str, ReasonTable]:
+    raw = tomllib.loads((resources.files("kiosk") / "data" / "reason-maps.toml").read_text(encoding="utf-8"))
+    return {
+        name: ReasonTable(name, t["reasons_version"], dict(t["codes"]), bool(t.get("verified", False)))
+        for name, t in raw.items()
+    }
+
+
+def _reason_codes(profile: str, r: Rating, reason_map: Mapping[str, str] | None) -> list[str]:
+    """The profile's codes for the rating's reasons: from `reason_map` if given, else the shipped table."""
+    if reason_map is None:
+        table = shipped_tables().get(profile)
+        if table is not None and r.reasons and r.reasons_version not in (None, table.reasons_version):
+            raise ProfileError(
+                f"{profile}: the rating's reasons are from list {r.reasons_version!r}, the shipped table maps "
+                f"{table.reasons_version!r}; give a reason map (JSON {{our code: their code}}) with --reason-map"
+            )
+        reason_map = table.codes if table is not None else {}
     unmapped = [c for c in r.reasons if c not in reason_map]
     if unmapped:
         raise ProfileError(
-            f"zhejiang: reason codes {unmapped} have no 3-digit evalDetail code; "
+            f"{profile}: reason codes {unmapped} have no 3-digit evalDetail code; "
             "give a reason map (JSON {our code: their code}) with --reason-map"
         )
+    return [reason_map[c] for c in r.reasons]
+
+
+def zhejiang(r: Rating, reason_map: Mapping[str, str] | None = None) -> dict:
+    level = _level(r, "zhejiang")
+    codes = _reason_codes("zhejiang", r, reason_map)
     return {
         "projectNo": r.case_no,
         "taskCode": r.item_code,
@@ -123,7 +159,7 @@ def zhejiang(r: Rating, reason_map: Mapping[str, str] | None = None) -> dict:
         "promiseTime": _code(ZHEJIANG_PROMISE_TIME, r.case_type, "case type", "zhejiang"),
         "pf": _code(ZHEJIANG_PF, r.channel, "channel", "zhejiang"),
         "satisfaction": ZHEJIANG_SATISFACTION[level],
-        "evalDetail": ",".join(reason_map[c] for c in r.reasons),
+        "evalDetail": ",".join(codes),
         "assessTime": r.rated_at.strftime("%Y-%m-%d %H:%M:%S"),
         "assessNumber": r.assess_number,
         # dataSource is in the upload too, but no source records its values: left out, not guessed.

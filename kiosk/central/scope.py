@@ -25,6 +25,7 @@ OPERATION_ROLE: dict[str, str | None] = {
     "uploadEvents": None,  # each event is then checked by its family, below
     "issueTicket": "dispenser",
     "leaseNumbers": "dispenser",
+    "checkInAppointment": "dispenser",
     "lookupCase": "lookup",
     "windowSession": "pad",  # and only the pad's own window
     "staffCard": "pad",  # and only the pad's own window

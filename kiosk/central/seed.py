@@ -169,3 +169,13 @@ def staff_photo_png(seed: int) -> bytes:
 
 def stable_seed(text: str) -> int:
     return zlib.crc32(text.encode())
+
+
+# Bookings (预约) made when a bench central is new, for its first day: code, service, slot.
+# `kiosk demo` makes fresh ones for the day it runs (kiosk/cli/demo.py).
+DEMO_BOOKINGS = [
+    ("20260101", "A", "09:00"),
+    ("20260102", "B", "10:30"),
+    ("20260103", "C", "14:00"),
+    ("20260104", "D", "16:00"),
+]

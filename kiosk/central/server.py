@@ -1,8 +1,9 @@
 """The bench central: the contract of docs/central-api.yaml over real HTTP.
 
-A technician's and a test's stand-in for the province's system. Standard
-library only (ThreadingHTTPServer), SQLite under the data directory, device
-tokens it issues itself. Not a production server: it binds to loopback by
+A technician's and a test's stand-in for the province's system. Served by
+uvicorn (kiosk/central/asgi.py: connection cap, header and body deadlines,
+thread pools), SQLite under the data directory, device tokens it issues
+itself. Not a production server: it binds to loopback by
 default and the /bench/ pages take the bench password made at start
 (`bench_password`, printed by `kiosk central`, opened for you by the demo).
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import secrets
 import socket
@@ -23,12 +25,13 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import Any
+from urllib.parse import parse_qs, unquote
 
-from kiosk.central import bench_page
+from kiosk.central import appointments, bench_page
 from kiosk.central.faults import Fault, FaultPlan
+from kiosk.central.limits import Limits, RateLimit
 from kiosk.central.scope import OPERATION_ROLE, WINDOW_RX, Scope, ScopeError
 from kiosk.central.store import REQUEST_ID_RX, CentralStore, StoreError
 
@@ -36,6 +39,7 @@ log = logging.getLogger("kiosk.central")
 
 API = "/api/v1"
 MAX_BODY = 4 * 1024 * 1024
+MAX_BENCH_BODY = 64 * 1024  # the bench pages' forms and fault specs
 MAX_BATCH = 500
 MAX_WAIT = 60
 
@@ -74,96 +78,123 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
     return json_response(status, {"error": code, "message": message, **extra}, headers)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class Headers(dict):
+    """Request headers by lower-case name (HTTP names are case-insensitive)."""
 
-    def __init__(self, addr, handler, central: BenchCentral, tls: ssl.SSLContext | None = None):
-        self.central = central
-        self.tls = tls
-        self.open_sockets: set[socket.socket] = set()
-        self.sockets_lock = threading.Lock()
-        super().__init__(addr, handler)
-
-    def get_request(self):
-        sock, addr = super().get_request()
-        if self.tls is not None:
-            # The handshake runs on the first read, in the request's own thread,
-            # so one slow or bogus client cannot stall the accept loop.
-            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, addr
-
-    def process_request(self, request, client_address):
-        with self.sockets_lock:
-            self.open_sockets.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request):
-        with self.sockets_lock:
-            self.open_sockets.discard(request)
-        super().shutdown_request(request)
-
-    def close_all_connections(self) -> None:
-        # Keep-alive connections would otherwise go on being served by their
-        # threads after stop(), and a "down" central would still answer.
-        with self.sockets_lock:
-            socks = list(self.open_sockets)
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+    def get(self, key, default=None):  # type: ignore[override]
+        return super().get(key.lower(), default)
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "BenchCentral/1"
-    # Headers and body go out in separate writes; with Nagle on, each small
-    # answer on a keep-alive connection waits ~40 ms for the client's delayed ACK.
-    disable_nagle_algorithm = True
-    server: _Server
+class Request:
+    """One request as the handlers see it: what the server library parsed, and the body once read."""
 
-    def log_message(self, fmt, *args):  # paths only: no bodies, so no personal data
-        log.debug("%s %s", self.address_string(), fmt % args)
+    def __init__(self, method: str, target_path: str, query_string: str, headers: Headers, client: str = ""):
+        self.method, self.path, self.headers, self.client = method, target_path, headers, client
+        self.query = {k: v[-1] for k, v in parse_qs(query_string).items()}
+        self.body = b""
+        self.body_read = False
 
-    # -- plumbing ---------------------------------------------------------
-    def do_GET(self):
-        self._handle("GET")
+    @property
+    def announced_body(self) -> bool:
+        return (self.headers.get("content-length") or "0").strip() not in ("", "0") or bool(
+            self.headers.get("transfer-encoding")
+        )
 
-    def do_POST(self):
-        self._handle("POST")
 
-    def do_DELETE(self):
-        self._handle("DELETE")
+class Exchange:
+    """The work of one request on the bench central, apart from the HTTP plumbing (see asgi.py):
+    `prepare` checks what can be checked before the body is read, `respond` does the work."""
 
-    def do_PUT(self):
-        self._handle("PUT")
+    def __init__(self, central: BenchCentral, req: Request):
+        self.central, self.req = central, req
+        self.headers, self.query = req.headers, req.query
+        self.is_api = req.path.startswith(API + "/") or req.path == API
+        self._call: tuple[Callable[..., Response], Scope, dict] | None = None
 
-    def do_PATCH(self):
-        self._handle("PATCH")
+    @property
+    def _body(self) -> bytes:
+        return self.req.body
 
-    def do_HEAD(self):
-        self._handle("HEAD")
+    @property
+    def body_limit(self) -> int:
+        return MAX_BODY if self.is_api else MAX_BENCH_BODY
 
-    def do_OPTIONS(self):
-        self._handle("OPTIONS")
+    def prepare(self) -> Response | None:
+        """A refusal, or None when the body may be read and `respond` called."""
+        return _guarded(self._prepare)
 
-    def do_TRACE(self):
-        self._handle("TRACE")
+    def respond(self) -> Response:
+        resp = _guarded(self._respond)
+        if resp is None:  # _respond always answers; this keeps the type honest
+            raise RuntimeError("no answer")
+        return resp
 
-    def do_QUERY(self):
-        self._handle("QUERY")
+    def _prepare(self) -> Response | None:
+        if not self.is_api:
+            return None
+        store = self.central.running_store()
+        sub, method = self.req.path[len(API) :], self.req.method
+        allowed = []
+        for m, rx, op, fn in self._routes():
+            match = re.fullmatch(rx, sub)
+            if match:
+                if m == method:
+                    # Token and scope before the body is read: a stranger's or an
+                    # out-of-scope upload costs no memory and never reaches the store.
+                    scope = self._scope(store)
+                    scope.require(OPERATION_ROLE[op], _WHAT[op])
+                    self._call = (fn, scope, {k: unquote(v) for k, v in match.groupdict().items()})
+                    return None
+                allowed.append(m)
+        if allowed:
+            return error_response(405, "method_not_allowed", f"use {', '.join(allowed)}", {"Allow": ", ".join(allowed)})
+        return error_response(404, "not_found", f"no such API path {API}{sub}")
 
-    def _read_body(self) -> bytes:
-        self._body_read = True
-        try:
-            n = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            raise ApiError(400, "invalid", "Content-Length is not a number") from None
-        if n < 0 or n > MAX_BODY:
-            self.close_connection = True
-            raise ApiError(413, "too_large", f"request body over {MAX_BODY} bytes")
-        return self.rfile.read(n) if n else b""
+    def _respond(self) -> Response:
+        central, path = self.central, self.req.path
+        if self.is_api:
+            if self._call is None:  # prepare() refused; never called then
+                raise RuntimeError("respond() before a successful prepare()")
+            fn, scope, params = self._call
+            return fn(central.running_store(), scope, **params)
+        if path == "/bench" or path.startswith("/bench/"):
+            # Reads only (the forms a technician posts are light and rare).
+            wait = central.bench_limit.take("bench") if self.req.method == "GET" else None
+            if wait is not None:
+                seconds = max(1, math.ceil(wait))
+                return error_response(
+                    429,
+                    "rate_limited",
+                    "the bench pages are asked too often; try again shortly",
+                    {"Retry-After": str(seconds)},
+                    retry_after_s=seconds,
+                )
+            return bench_page.route(central, self.req.method, path, self.query, self._body, self.headers)
+        if path == "/":
+            return Response(302, b"", "text/plain", {"Location": "/bench/"})
+        return error_response(404, "not_found", f"no such path {path}")
+
+    def _routes(self) -> list[tuple[str, str, str, Callable[..., Response]]]:
+        return [
+            ("GET", r"/whoami", "whoami", self._whoami),
+            ("GET", r"/config", "getConfig", self._config),
+            ("POST", r"/tickets", "issueTicket", self._ticket),
+            ("POST", r"/tickets/leases", "leaseNumbers", self._lease),
+            ("POST", r"/appointments/check-in", "checkInAppointment", self._check_in),
+            ("GET", r"/queue", "queueStatus", self._queue),
+            ("GET", r"/queue/(?P<category>[^/]+)", "queueStatusOne", self._queue),
+            ("POST", r"/events", "uploadEvents", self._events),
+            ("POST", r"/cases/lookup", "lookupCase", self._lookup),
+            ("GET", r"/windows/(?P<window>[^/]+)/session", "windowSession", self._session),
+            ("GET", r"/windows/(?P<window>[^/]+)/staff", "staffCard", self._staff),
+            ("GET", r"/staff/(?P<staff_id>[^/]+)/photo", "staffPhoto", self._photo),
+            ("POST", r"/heartbeat", "heartbeat", self._heartbeat),
+        ]
+
+    @property
+    def is_long_poll(self) -> bool:
+        """A session read that may wait: run where it cannot hold up the other requests."""
+        return self.req.method == "GET" and self.req.path.endswith("/session") and self.query.get("wait", "0") != "0"
 
     def _json_body(self) -> dict:
         raw = self._body
@@ -175,125 +206,11 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "invalid", "the request body must be a JSON object")
         return obj
 
-    def _handle(self, method: str) -> None:
-        central = self.server.central
-        central.busy(+1)
-        try:
-            self._handle_counted(method)
-        finally:
-            central.busy(-1)
-
-    def _handle_counted(self, method: str) -> None:
-        central = self.server.central
-        url = urlsplit(self.path)
-        path = url.path
-        self.query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        is_api = path.startswith(API + "/") or path == API
-        self._body, self._body_read = b"", False
-        if not is_api:  # the API reads its body only after the token is checked (_api)
-            try:
-                self._body = self._read_body()
-            except ApiError as e:
-                return self._send(error_response(e.status, e.code, e.message))
-        fault = central.faults.take(path) if path.startswith(API + "/") else None
-        if fault and fault.kind == "error":
-            headers = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else {}
-            return self._send(error_response(fault.status, "injected", "bench fault injection", headers))
-        if fault and fault.kind == "hang":
-            return self._hang(fault.delay)
-        if fault and fault.kind == "slow":
-            time.sleep(fault.delay)
-        try:
-            if is_api:
-                resp = self._api(method, path[len(API) :])
-            elif path == "/bench" or path.startswith("/bench/"):
-                resp = bench_page.route(central, method, path, self.query, self._body, self.headers)
-            elif path == "/":
-                resp = Response(302, b"", "text/plain", {"Location": "/bench/"})
-            else:
-                resp = error_response(404, "not_found", f"no such path {path}")
-        except ApiError as e:
-            resp = error_response(e.status, e.code, e.message, e.headers, **e.extra)
-        except ScopeError as e:
-            resp = error_response(403, "forbidden", str(e))
-        except StoreError as e:
-            headers = {"Retry-After": str(e.extra["retry_after_s"])} if "retry_after_s" in e.extra else {}
-            resp = error_response(e.status, e.code, e.message, headers, **e.extra)
-        except Exception:
-            log.exception("bench central: %s %s failed", method, path)
-            resp = error_response(500, "internal", "the bench central failed; see its log")
-        if fault and fault.kind == "drop":
-            # The work is committed; the device never hears about it.
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            return
-        if fault and fault.kind == "partial" and resp.status == 200:
-            try:
-                data = json.loads(resp.body)
-                data["results"] = data["results"][: len(data["results"]) // 2]
-                resp = json_response(200, data)
-            except (ValueError, KeyError, TypeError):
-                pass
-        if fault and fault.kind == "malformed":
-            resp = Response(200, b'{"results": [{"id": "', "application/json")
-        if fault and fault.kind == "trickle":
-            return self._trickle(resp, fault.delay)
-        self._send(resp)
-
-    def _hang(self, delay: float) -> None:
-        """Connection accepted, request never answered: silence for `delay` s (or until the central
-        stops), then the connection is closed. Nothing is done, nothing committed."""
-        self.close_connection = True
-        end = time.monotonic() + delay
-        while time.monotonic() < end and not self.server.central.stopping:
-            time.sleep(min(0.05, max(0.0, end - time.monotonic())))
-
-    def _trickle(self, resp: Response, delay: float) -> None:
-        """The whole answer, one byte every `delay` s, until sent, the client leaves or the central stops."""
-        self.close_connection = True
-        head = [f"HTTP/1.1 {resp.status} X", f"Content-Type: {resp.content_type}", f"Content-Length: {len(resp.body)}"]
-        head += [f"{k}: {v}" for k, v in resp.headers.items()] + ["Connection: close", "", ""]
-        data = "\r\n".join(head).encode("latin-1") + resp.body
-        for i in range(len(data)):
-            if self.server.central.stopping:
-                return
-            try:
-                self.wfile.write(data[i : i + 1])
-                self.wfile.flush()
-            except OSError:
-                return
-            time.sleep(delay)
-
-    def _send(self, resp: Response) -> None:
-        if not self._body_read and (self.headers.get("Content-Length") or "0").strip() not in ("", "0"):
-            # Refused before its body was read: the unread bytes would be taken
-            # for the next request on this connection, so it ends here.
-            self.close_connection = True
-            resp.headers.setdefault("Connection", "close")
-        try:
-            self.send_response(resp.status)
-            self.send_header(
-                "Content-Type",
-                resp.content_type
-                + ("; charset=utf-8" if resp.content_type.startswith(("text/", "application/json")) else ""),
-            )
-            self.send_header("Content-Length", str(len(resp.body)))
-            for k, v in resp.headers.items():
-                self.send_header(k, v)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(resp.body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
     # -- the API ----------------------------------------------------------
-    def _scope(self) -> Scope:
+    def _scope(self, store: CentralStore) -> Scope:
         auth = self.headers.get("Authorization", "")
         m = re.fullmatch(r"Bearer ([A-Za-z0-9._~+/=-]{10,200})", auth.strip())
-        scope = self.server.central.running_store().scope_for_token(m.group(1)) if m else None
+        scope = store.scope_for_token(m.group(1)) if m else None
         if scope is None:
             raise ApiError(
                 401,
@@ -302,38 +219,6 @@ class Handler(BaseHTTPRequestHandler):
                 {"WWW-Authenticate": 'Bearer realm="central"'},
             )
         return scope
-
-    def _api(self, method: str, sub: str) -> Response:
-        store = self.server.central.running_store()
-        routes: list[tuple[str, str, str, Callable[..., Response]]] = [
-            ("GET", r"/whoami", "whoami", self._whoami),
-            ("GET", r"/config", "getConfig", self._config),
-            ("POST", r"/tickets", "issueTicket", self._ticket),
-            ("POST", r"/tickets/leases", "leaseNumbers", self._lease),
-            ("GET", r"/queue", "queueStatus", self._queue),
-            ("GET", r"/queue/(?P<category>[^/]+)", "queueStatusOne", self._queue),
-            ("POST", r"/events", "uploadEvents", self._events),
-            ("POST", r"/cases/lookup", "lookupCase", self._lookup),
-            ("GET", r"/windows/(?P<window>[^/]+)/session", "windowSession", self._session),
-            ("GET", r"/windows/(?P<window>[^/]+)/staff", "staffCard", self._staff),
-            ("GET", r"/staff/(?P<staff_id>[^/]+)/photo", "staffPhoto", self._photo),
-            ("POST", r"/heartbeat", "heartbeat", self._heartbeat),
-        ]
-        allowed = []
-        for m, rx, op, fn in routes:
-            match = re.fullmatch(rx, sub)
-            if match:
-                if m == method:
-                    # Token and scope before the body is read: a stranger's or an
-                    # out-of-scope upload costs no memory and never reaches the store.
-                    scope = self._scope()
-                    scope.require(OPERATION_ROLE[op], _WHAT[op])
-                    self._body = self._read_body()
-                    return fn(store, scope, **{k: unquote(v) for k, v in match.groupdict().items()})
-                allowed.append(m)
-        if allowed:
-            return error_response(405, "method_not_allowed", f"use {', '.join(allowed)}", {"Allow": ", ".join(allowed)})
-        return error_response(404, "not_found", f"no such API path {API}{sub}")
 
     def _etag_matches(self, etag: str) -> bool:
         given = self.headers.get("If-None-Match", "")
@@ -358,8 +243,33 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "invalid", "request_id: 1..64 letters, digits or . _ : -")
         cat = _require(body, "category", str)
         prio = _require(body, "priority", bool, optional=True) or False
-        ticket, created = store.issue_ticket(scope.device_id, rid, cat, prio)
+        quota = body.get("quota")
+        problem = appointments.quota_problem(quota) if quota is not None or "quota" not in body else "quota: an object"
+        if problem:
+            raise ApiError(400, "invalid", problem)
+        ticket, created = store.issue_ticket(scope.device_id, rid, cat, prio, quota)
         return json_response(201 if created else 200, ticket)
+
+    def _check_in(self, store, scope):
+        body = self._json_body()
+        rid = _require(body, "request_id", str)
+        if not REQUEST_ID_RX.fullmatch(rid):
+            raise ApiError(400, "invalid", "request_id: 1..64 letters, digits or . _ : -")
+        code, person = body.get("code"), body.get("person")
+        if (code is None) == (person is None):
+            raise ApiError(400, "invalid", "give exactly one of code (the booking code) and person (the person key)")
+        if code is not None and not (isinstance(code, str) and appointments.CODE_RX.fullmatch(code.upper())):
+            raise ApiError(400, "invalid", "code: 6..12 letters or digits")
+        if person is not None and not (isinstance(person, str) and appointments.PERSON_RX.fullmatch(person)):
+            raise ApiError(400, "invalid", "person: 64 lower-case hex digits (HMAC-SHA256 of the ID number)")
+        policy = body.get("policy")
+        problem = (
+            appointments.policy_problem(policy) if policy is not None or "policy" not in body else "policy: an object"
+        )
+        if problem:
+            raise ApiError(400, "invalid", problem)
+        answer, created = store.check_in(scope.device_id, rid, code=code, person=person, policy=body.get("policy"))
+        return json_response(201 if created else 200, answer)
 
     def _lease(self, store, scope):
         body = self._json_body()
@@ -380,12 +290,21 @@ class Handler(BaseHTTPRequestHandler):
         events = _require(body, "events", list)
         if len(events) > MAX_BATCH:
             raise ApiError(400, "too_many", f"at most {MAX_BATCH} events per request: send smaller batches")
-        if not all(isinstance(e, dict) for e in events):
-            raise ApiError(400, "invalid", "every item of events must be a JSON object")
         return json_response(200, {"results": store.accept_events(scope, events)})
 
     def _lookup(self, store, scope):
         body = self._json_body()
+        # Per device, across receipt numbers: one token cannot walk the receipt space.
+        wait = self.central.lookup_limit.take(scope.device_id)
+        if wait is not None:
+            seconds = max(1, math.ceil(wait))
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"too many case lookups from this device; try again in {seconds} s",
+                {"Retry-After": str(seconds)},
+                retry_after_s=seconds,
+            )
         case = store.lookup_case(_require(body, "receipt_no", str), _require(body, "query_code", str))
         return json_response(200, case, {"Cache-Control": "no-store"})
 
@@ -402,7 +321,7 @@ class Handler(BaseHTTPRequestHandler):
             ) from None
         if not 0 <= wait <= MAX_WAIT:
             raise ApiError(400, "invalid", f"wait must be 0..{MAX_WAIT} seconds")
-        central = self.server.central
+        central = self.central
         s = store.wait_window(window, since, min(wait, central.long_poll_cap), lambda: central.stopping)
         return json_response(200, s)
 
@@ -453,11 +372,28 @@ _WHAT = {
     "uploadEvents": "upload events",
     "issueTicket": "issue queue tickets",
     "leaseNumbers": "lease ticket numbers",
+    "checkInAppointment": "check in appointments",
     "lookupCase": "look up cases",
     "windowSession": "read window sessions",
     "staffCard": "read staff cards",
     "staffPhoto": "read staff photos",
 }
+
+
+def _guarded(fn: Callable[[], Response | None]) -> Response | None:
+    """The handler's answer, or the refusal its exception stands for (never a traceback to the client)."""
+    try:
+        return fn()
+    except ApiError as e:
+        return error_response(e.status, e.code, e.message, e.headers, **e.extra)
+    except ScopeError as e:
+        return error_response(403, "forbidden", str(e))
+    except StoreError as e:
+        headers = {"Retry-After": str(e.extra["retry_after_s"])} if "retry_after_s" in e.extra else {}
+        return error_response(e.status, e.code, e.message, headers, **e.extra)
+    except Exception:
+        log.exception("bench central: request failed")
+        return error_response(500, "internal", "the bench central failed; see its log")
 
 
 def _check_health(body: dict) -> None:
@@ -496,6 +432,7 @@ class BenchCentral:
         tls_cert: str | None = None,
         tls_key: str | None = None,
         bench_password: str | None = None,
+        limits: Limits | None = None,
         **store_options,
     ):
         self.data_dir = Path(data_dir)
@@ -505,10 +442,14 @@ class BenchCentral:
         self.bench_session = secrets.token_urlsafe(32)
         # HTTPS like a production central, for checking a device's ca_file and
         # certificate verification at the bench.
-        self.tls: ssl.SSLContext | None = None
+        self.tls_files: tuple[str, str | None] | None = None
         if tls_cert:
-            self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            self.tls.load_cert_chain(tls_cert, tls_key)
+            # Loaded here once, so a wrong file is an error at once, not in the server's thread.
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(tls_cert, tls_key)
+            self.tls_files = (tls_cert, tls_key)
+        self.limits = limits or Limits()
+        self.lookup_limit = RateLimit(self.limits.lookup_burst, self.limits.lookup_interval)
+        self.bench_limit = RateLimit(self.limits.bench_burst, self.limits.bench_interval)
         # The contract lets the server answer a long-poll early; tests shorten it.
         self.long_poll_cap = long_poll_cap
         self.host, self.port = host, port
@@ -519,24 +460,66 @@ class BenchCentral:
         self._busy = 0
         self._busy_lock = threading.Lock()
         self.store: CentralStore | None = None
-        self._httpd: _Server | None = None
+        self._server: Any = None  # uvicorn.Server while running
+        self._app: Any = None
+        self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self.stopping = False
 
     def start(self) -> BenchCentral:
+        import uvicorn
+
+        from kiosk.central.asgi import BenchApp, protocol_for
+
         self.stopping = False
         self.store = CentralStore(self.data_dir, **self.store_options)
-        self._httpd = _Server((self.host, self.port), Handler, self, self.tls)
-        self.port = self._httpd.server_address[1]  # keep it: a restart comes back on the same port
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="bench-central", daemon=True
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        # IPPROTO_TCP named, so asyncio sets TCP_NODELAY on each accepted socket: headers
+        # and body go out in separate writes, and with Nagle on, each small answer on a
+        # kept-alive connection would wait ~40 ms for the client's delayed ACK.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        sock.listen(1024)
+        self.port = sock.getsockname()[1]  # keep it: a restart comes back on the same port
+        self._app = BenchApp(self, self.limits)
+        # No access log (the old server logged paths at debug only); start-up chatter off.
+        access = logging.getLogger("uvicorn.access")
+        access.propagate, access.disabled = False, True
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+        config = uvicorn.Config(
+            self._app,
+            http=protocol_for(self.limits),
+            ws="none",
+            lifespan="off",
+            loop="asyncio",
+            interface="asgi3",
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            timeout_keep_alive=int(max(1, self.limits.keep_alive)),
+            timeout_graceful_shutdown=2,
+            ssl_certfile=self.tls_files[0] if self.tls_files else None,
+            ssl_keyfile=self.tls_files[1] if self.tls_files else None,
         )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="bench-central", daemon=True
+        )
+        self._sock = sock
         self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                sock.close()
+                raise RuntimeError("the bench central did not start; see its log")
+            time.sleep(0.01)
         return self
 
     def serve_forever(self) -> None:
         """Foreground use (`kiosk central`): serve until interrupted."""
-        if self._httpd is None:
+        if self._server is None:
             self.start()
         thread = self._thread
         try:
@@ -546,19 +529,21 @@ class BenchCentral:
             self.stop()
 
     def stop(self) -> None:
-        if self._httpd is None:
+        if self._server is None:
             return
         store = self.running_store()
         self.stopping = True
         with store.window_changed:
             store.window_changed.notify_all()
-        self._httpd.shutdown()
-        self._httpd.close_all_connections()
-        self._httpd.server_close()
+        self._server.should_exit = True
         if self._thread is not None:
-            self._thread.join(5)
+            self._thread.join(10)
+        if self._sock is not None:
+            self._sock.close()
+        if self._app is not None:
+            self._app.close()
         store.close()
-        self._httpd = None
+        self._server = None
 
     def __enter__(self):
         return self.start()
@@ -568,7 +553,8 @@ class BenchCentral:
 
     @property
     def url(self) -> str:
-        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'https' if self.tls_files else 'http'}://{host}:{self.port}"
 
     @property
     def bench_login_url(self) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 import sqlite3
@@ -26,11 +27,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kiosk.central import seed
+from kiosk.central import appointments, seed
 from kiosk.central.scope import EVENT_ROLE, Scope, check_roles
 from kiosk.core import keys
 from kiosk.core.privacy import mask_name
 from kiosk.core.time import hall_now
+
+log = logging.getLogger("kiosk.central")
 
 # The tables whose keys changed in schema 1 (ids scoped per device) are kept
 # apart so an older data directory can be rebuilt into them (see _migrate).
@@ -94,6 +97,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY, window TEXT NOT NULL, staff_id TEXT, ticket TEXT, case_no TEXT,
     started_at TEXT NOT NULL, ended_at TEXT, item_code TEXT, item_version TEXT, item_name TEXT, case_type TEXT);
 """
+    + appointments.SCHEMA
 )
 
 # Event kinds the central knows: <family>.<what>. An unknown family is a
@@ -121,6 +125,18 @@ CASE_STATUSES = {
 }
 COLLECTION_METHODS = ("window", "post", "online")
 WINDOW_STATES = ("idle", "serving", "ended", "paused")
+
+
+def _issued_at(body: dict, created_at: str) -> str:
+    """When a device issued an offline ticket: its issued_at (quota spans count by it), else the event's time."""
+    v = body.get("issued_at")
+    try:
+        if isinstance(v, str) and len(v) <= 40:
+            datetime.fromisoformat(v)
+            return v
+    except ValueError:
+        pass
+    return created_at
 
 
 class StoreError(Exception):
@@ -172,7 +188,12 @@ class CentralStore:
         self.lockout_s = lockout_s
         self.receipt_url = receipt_url
         self.today: Callable[[], str] = lambda: hall_now(HALL_ZONE).date().isoformat()
+        # The hall's wall time, for booking slots and quota spans (tests set a fixed one).
+        self.now: Callable[[], datetime] = lambda: hall_now(HALL_ZONE)
         self._lock = threading.RLock()
+        self._readers = threading.local()
+        self._readers_lock = threading.Lock()
+        self._reader_list: list[sqlite3.Connection] = []
         self.window_changed = threading.Condition(self._lock)
         self._db = sqlite3.connect(
             str(self.dir / keys.CENTRAL_DB_FILE), isolation_level=None, check_same_thread=False, timeout=30
@@ -191,6 +212,24 @@ class CentralStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        with self._readers_lock:
+            for db in self._reader_list:
+                db.close()
+            self._reader_list.clear()
+
+    def _r(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        """A read on this thread's own read-only connection: under WAL it sees every
+        committed write and never waits for the store lock, so the bench pages and
+        token checks cannot hold up the device API's writes (nor they them)."""
+        db = getattr(self._readers, "db", None)
+        if db is None:
+            uri = (self.dir / keys.CENTRAL_DB_FILE).resolve().as_uri() + "?mode=ro"
+            db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
+            db.row_factory = sqlite3.Row
+            self._readers.db = db
+            with self._readers_lock:
+                self._reader_list.append(db)
+        return db.execute(sql, params).fetchall()
 
     def _q(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -286,6 +325,8 @@ class CentralStore:
             self._set_meta(db, "seeded", now_iso())
         for case in seed.DEMO_CASES:
             self.create_case(**case)
+        for code, category, slot in seed.DEMO_BOOKINGS:
+            self.create_booking(category, slot, code=code)
 
     # -- tokens -----------------------------------------------------------
     def issue_token(self, device_id: str, roles: list[str] | tuple[str, ...], window: str | None = None) -> str:
@@ -313,7 +354,7 @@ class CentralStore:
             return cur.rowcount
 
     def scope_for_token(self, token: str) -> Scope | None:
-        rows = self._q(
+        rows = self._r(
             "SELECT device_id, roles, window FROM tokens WHERE token_hash = ? AND revoked = 0", (token_hash(token),)
         )
         if not rows:
@@ -336,7 +377,7 @@ class CentralStore:
                 "revoked": bool(r["revoked"]),
                 "hash_prefix": r["token_hash"][:8],
             }
-            for r in self._q("SELECT * FROM tokens ORDER BY issued_at, rowid")
+            for r in self._r("SELECT * FROM tokens ORDER BY issued_at, rowid")
         ]
 
     # -- device config ----------------------------------------------------
@@ -414,8 +455,13 @@ class CentralStore:
         return max(1, n)
 
     # -- tickets ----------------------------------------------------------
-    def issue_ticket(self, device_id: str, request_id: str, category: str, priority: bool = False) -> tuple[dict, bool]:
-        """Returns (ticket, created). A replayed request_id gets the same ticket back."""
+    def issue_ticket(
+        self, device_id: str, request_id: str, category: str, priority: bool = False, quota: dict | None = None
+    ) -> tuple[dict, bool]:
+        """Returns (ticket, created). A replayed request_id gets the same ticket back.
+
+        quota: the device's own quota for this service ({"hours", "limit"}); the
+        central's config (`quotas`) overrides it (kiosk/central/appointments.py)."""
         series, prefix, lo, hi = self._series(category, priority)
         cat = self._category(category)
         with self._tx() as db:
@@ -434,6 +480,7 @@ class CentralStore:
                 # a number made now would be held by nobody, so none is taken.
                 raise StoreError(409, "abandoned", "the device reported this request_id abandoned: no ticket")
             day = self.today()
+            applied = appointments.check_quota(self, db, category, quota)
             # Leased blocks come from the top (_take_top), so a leased number is never handed out here.
             number = self._take_numbers(db, day, series, lo, hi, 1)
             ahead = db.execute(
@@ -454,11 +501,15 @@ class CentralStore:
                     device_id,
                     ahead,
                     est,
-                    now_iso(),
+                    # The hall's time (quota spans are read from it).
+                    self.now().isoformat(timespec="seconds"),
                 ),
             )
             row = db.execute("SELECT * FROM tickets WHERE id = ?", (cur.lastrowid,)).fetchone()
-            return self._ticket_json(row), True
+            answer = self._ticket_json(row)
+            if applied is not None:
+                answer["quota"] = dict(applied, issued=applied["issued"] + 1)
+            return answer, True
 
     @staticmethod
     def _ticket_json(r) -> dict:
@@ -539,14 +590,17 @@ class CentralStore:
                     "ORDER BY called_at DESC, id DESC LIMIT 1",
                     (day, c["code"]),
                 ).fetchone()
-                out.append(
-                    {
-                        "category": c["code"],
-                        "waiting": waiting,
-                        "est_wait_s": int(waiting * c["avg_service_s"] / self._windows_for(db, c["code"])),
-                        "last_called": last["display"] if last else None,
-                    }
-                )
+                figures = {
+                    "category": c["code"],
+                    "waiting": waiting,
+                    "est_wait_s": int(waiting * c["avg_service_s"] / self._windows_for(db, c["code"])),
+                    "last_called": last["display"] if last else None,
+                }
+                q = appointments.quota_for(self, c["code"], None)
+                if q is not None:
+                    issued = appointments.quota_issued(self, db, c["code"], q["hours"])
+                    figures["quota"] = dict(q, issued=issued, full=issued >= q["limit"])
+                out.append(figures)
             prio = db.execute(
                 "SELECT COUNT(*) FROM tickets WHERE day = ? AND series = '*priority' AND state = 'waiting'", (day,)
             ).fetchone()[0]
@@ -627,55 +681,57 @@ class CentralStore:
 
     def accept_events(self, scope: Scope, events: list) -> list[dict]:
         """Exactly-once intake per device: same id + same content is a duplicate, same id + other
-        content a conflict. Ids are the device's own: another device's id never collides."""
+        content a conflict. Ids are the device's own: another device's id never collides.
+
+        Each event in its own savepoint: one that breaks in a way no check
+        foresaw (a number SQLite cannot hold, ...) is rejected alone, and the
+        rest of the batch is still taken."""
         results = []
-        device_id = scope.device_id
         with self._tx() as db:
             for ev in events:
                 eid = ev.get("id") if isinstance(ev, dict) else None
                 eid = eid if isinstance(eid, str) else None
-                why = self._check_event(scope, ev)
-                if why is None:
-                    content = canonical(ev["body"])
-                    row = db.execute(
-                        "SELECT kind, body FROM events WHERE device_id = ? AND id = ?", (device_id, eid)
-                    ).fetchone()
-                    if row is not None:
-                        if (row["kind"], row["body"]) == (ev["kind"], content):
-                            results.append({"id": eid, "status": "duplicate"})
-                            continue
-                        why = "conflict: this id was already received with a different body"
-                    elif ev["kind"] in RATING_OUTCOMES:
-                        why = self._check_session(db, scope, ev)
-                    if why is None:
-                        db.execute(
-                            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            (
-                                eid,
-                                device_id,
-                                ev["kind"],
-                                content,
-                                ev["created_at"],
-                                ev["boot_id"],
-                                ev["seq"],
-                                now_iso(),
-                            ),
-                        )
-                        self._apply_event(db, scope, ev)
-                        results.append({"id": eid, "status": "accepted"})
-                        continue
-                db.execute(
-                    "INSERT INTO rejections (event_id, device_id, kind, reason, at) VALUES (?, ?, ?, ?, ?)",
-                    (
-                        eid,
-                        device_id,
-                        ev.get("kind") if isinstance(ev, dict) and isinstance(ev.get("kind"), str) else None,
-                        why,
-                        now_iso(),
-                    ),
-                )
-                results.append({"id": eid, "status": "rejected", "reason": why})
+                db.execute("SAVEPOINT one_event")
+                try:
+                    result = self._accept_one(db, scope, ev, eid)
+                except (sqlite3.Error, OverflowError, TypeError, ValueError, KeyError) as e:
+                    db.execute("ROLLBACK TO one_event")
+                    log.warning("bench central: event of %s could not be stored: %s", scope.device_id, type(e).__name__)
+                    result = {"id": eid, "status": "rejected", "reason": f"invalid: the event cannot be stored ({e})"}
+                    self._reject(db, scope, ev, eid, result["reason"])
+                db.execute("RELEASE one_event")
+                results.append(result)
         return results
+
+    def _accept_one(self, db, scope: Scope, ev: Any, eid: str | None) -> dict:
+        why = self._check_event(scope, ev)
+        if why is None:
+            content = canonical(ev["body"])
+            row = db.execute(
+                "SELECT kind, body FROM events WHERE device_id = ? AND id = ?", (scope.device_id, eid)
+            ).fetchone()
+            if row is not None:
+                if (row["kind"], row["body"]) == (ev["kind"], content):
+                    return {"id": eid, "status": "duplicate"}
+                why = "conflict: this id was already received with a different body"
+            elif ev["kind"] in RATING_OUTCOMES:
+                why = self._check_session(db, scope, ev)
+            if why is None:
+                db.execute(
+                    "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (eid, scope.device_id, ev["kind"], content, ev["created_at"], ev["boot_id"], ev["seq"], now_iso()),
+                )
+                self._apply_event(db, scope, ev)
+                return {"id": eid, "status": "accepted"}
+        self._reject(db, scope, ev, eid, why)
+        return {"id": eid, "status": "rejected", "reason": why}
+
+    def _reject(self, db, scope: Scope, ev: Any, eid: str | None, why: str) -> None:
+        kind = ev.get("kind") if isinstance(ev, dict) and isinstance(ev.get("kind"), str) else None
+        db.execute(
+            "INSERT INTO rejections (event_id, device_id, kind, reason, at) VALUES (?, ?, ?, ?, ?)",
+            (eid, scope.device_id, kind[:60] if kind else None, why[:300], now_iso()),
+        )
 
     def _apply_event(self, db, scope: Scope, ev: dict) -> None:
         device_id = scope.device_id
@@ -710,7 +766,7 @@ class CentralStore:
                     int(prio),
                     device_id,
                     body["source"],
-                    ev["created_at"],
+                    _issued_at(body, ev["created_at"]),
                 ),
             )
 
@@ -725,6 +781,7 @@ class CentralStore:
         db.execute(
             "INSERT OR IGNORE INTO abandoned_requests VALUES (?, ?, ?, ?)", (device_id, rid, reason[:40], now_iso())
         )
+        appointments.release_abandoned(db, device_id, rid)
         db.execute(
             "UPDATE tickets SET state = 'void' WHERE device_id = ? AND request_id = ? AND state = 'waiting'",
             (device_id, rid),
@@ -746,11 +803,18 @@ class CentralStore:
         )
         return [r["display"] for r in rows]
 
-    def events(self, kind: str | None = None, limit: int = 100000) -> list[dict]:
-        sql = "SELECT * FROM events" + (" WHERE kind = ?" if kind else "") + " ORDER BY received_at, rowid LIMIT ?"
-        rows = self._q(sql, ((kind,) if kind else ()) + (limit,))
+    def events(
+        self, kind: str | None = None, limit: int = 100000, after: int = 0, *, latest: bool = False
+    ) -> list[dict]:
+        """Events in the order received (`n` increases), from after `n` = `after`; or
+        with `latest`, the newest `limit` ones, newest first. Bounded either way."""
+        where = "WHERE rowid > ?" + (" AND kind = ?" if kind else "")
+        order = "DESC" if latest else "ASC"
+        sql = f"SELECT rowid AS n, * FROM events {where} ORDER BY rowid {order} LIMIT ?"
+        rows = self._r(sql, (after,) + ((kind,) if kind else ()) + (limit,))
         return [
             {
+                "n": r["n"],
                 "id": r["id"],
                 "device_id": r["device_id"],
                 "kind": r["kind"],
@@ -763,11 +827,17 @@ class CentralStore:
             for r in rows
         ]
 
+    def latest_ratings(self, limit: int = 100) -> list[dict]:
+        rows = self._r(
+            "SELECT rowid AS n, * FROM events WHERE kind LIKE 'rating.%' ORDER BY rowid DESC LIMIT ?", (limit,)
+        )
+        return [dict(r, body=json.loads(r["body"])) for r in rows]
+
     def event_count(self) -> int:
-        return self._q("SELECT COUNT(*) FROM events")[0][0]
+        return self._r("SELECT COUNT(*) FROM events")[0][0]
 
     def rejections(self, limit: int = 100) -> list[dict]:
-        return [dict(r) for r in self._q("SELECT * FROM rejections ORDER BY n DESC LIMIT ?", (limit,))]
+        return [dict(r) for r in self._r("SELECT * FROM rejections ORDER BY n DESC LIMIT ?", (limit,))]
 
     # -- heartbeats -------------------------------------------------------
     def heartbeat(self, device_id: str, health: dict) -> dict:
@@ -779,7 +849,7 @@ class CentralStore:
         return {"received_at": now_iso(), "server_time": now_iso()}
 
     def latest_heartbeats(self) -> list[dict]:
-        rows = self._q(
+        rows = self._r(
             "SELECT h.* FROM heartbeats h JOIN (SELECT device_id, MAX(n) AS n FROM heartbeats "
             "GROUP BY device_id) m ON h.n = m.n ORDER BY h.device_id"
         )
@@ -897,7 +967,7 @@ class CentralStore:
     def cases(self) -> list[dict]:
         return [
             {"receipt_no": r["receipt_no"], "query_code": r["query_code"], **json.loads(r["data"])}
-            for r in self._q("SELECT * FROM cases ORDER BY created_at DESC")
+            for r in self._r("SELECT * FROM cases ORDER BY created_at DESC")
         ]
 
     def lookup_case(self, receipt_no: str, query_code: str) -> dict:
@@ -1195,12 +1265,22 @@ class CentralStore:
     def windows(self) -> list[dict]:
         return [
             self._session_json(r) | {"categories": json.loads(r["categories"])}
-            for r in self._q("SELECT * FROM windows ORDER BY window")
+            for r in self._r("SELECT * FROM windows ORDER BY window")
         ]
 
     def tickets(self, day: str | None = None) -> list[dict]:
-        rows = self._q("SELECT * FROM tickets WHERE day = ? ORDER BY id", (day or self.today(),))
+        rows = self._r("SELECT * FROM tickets WHERE day = ? ORDER BY id", (day or self.today(),))
         return [dict(r) for r in rows]
 
+    # -- bookings (预约) -------------------------------------------------------
+    def create_booking(self, category: str, slot_start: str, slot_end: str | None = None, **kw) -> dict:
+        return appointments.create_booking(self, category, slot_start, slot_end, **kw)
+
+    def bookings(self, day: str | None = None) -> list[dict]:
+        return appointments.bookings(self, day)
+
+    def check_in(self, device_id: str, request_id: str, **kw) -> tuple[dict, bool]:
+        return appointments.check_in(self, device_id, request_id, **kw)
+
     def leases(self) -> list[dict]:
-        return [dict(r) for r in self._q("SELECT * FROM leases ORDER BY issued_at")]
+        return [dict(r) for r in self._r("SELECT * FROM leases ORDER BY issued_at")]

@@ -62,7 +62,10 @@ def register(sub) -> None:
     e.add_argument("--profile", required=True, help="national (GB/T 39046-2020), zhejiang or anhui")
     e.add_argument("--day", required=True, help="the hall's day, YYYY-MM-DD")
     e.add_argument("--out", default="-", help="file to write (default '-': standard output)")
-    e.add_argument("--reason-map", help="JSON file {our reason code: the profile's code} (zhejiang needs it)")
+    e.add_argument(
+        "--reason-map",
+        help="JSON file {our reason code: the profile's code}; replaces the shipped kiosk/data/reason-maps.toml",
+    )
     e.set_defaults(func=cmd_export_ratings)
 
     p = sub.add_parser("status", help="outbox, last sync and whether the central answers")

@@ -37,10 +37,14 @@ def default_data_dir() -> Path:
 from kiosk.core.pin import DEMO_PIN  # noqa: E402  (the demo says its PIN; devices have their own)
 
 
-def prepare_demo(data_dir: Path, central_url: str | None, token: str | None) -> Path:
-    """Write the demo device's config (and token) under data_dir; returns the config path."""
+def prepare_demo(data_dir: Path, central_url: str | None, token: str | None, appointments: bool = False) -> Path:
+    """Write the demo device's config (and token) under data_dir; returns the config path.
+
+    appointments: the dispenser offers 预约签到 too (it needs the demo's bench central)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     data = tomllib.loads(DEMO_CONFIG.read_text(encoding="utf-8"))
+    if appointments:
+        data.setdefault("dispenser", {})["entries"] = ["appointment", "service"]
     token_file = data_dir / keys.DEMO_TOKEN_FILE
     if token is not None:
         fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -111,12 +115,13 @@ def run_demo(data_dir: str | None = None, port: int = 0, browser: bool = True) -
             token = central.issue_token(
                 device["device"]["id"], device["device"]["roles"], device.get("pad", {}).get("window")
             )
-            path = prepare_demo(base, central.url, token)
+            path = prepare_demo(base, central.url, token, appointments=True)
+            booking = demo_booking(central)
             _write_private(base / BENCH_PASSWORD_FILE, central.bench_password)
             print(
                 f"kiosk demo: bench central at {central.url}/bench/ (password {central.bench_password}, "
                 f"also in {base / BENCH_PASSWORD_FILE})  data in {base}; "
-                f"service screen PIN {DEMO_PIN} (demo only)",
+                f"service screen PIN {DEMO_PIN} (demo only); booking code {booking} for 预约签到",
                 file=sys.stderr,
             )
             open_bench_pages(central, browser)
@@ -126,6 +131,14 @@ def run_demo(data_dir: str | None = None, port: int = 0, browser: bool = True) -
     finally:
         if central is not None:
             central.stop()
+
+
+def demo_booking(central) -> str:
+    """A booking for now at the demo's bench central (its seeded ones are for the day it was made)."""
+    try:
+        return str(central.store.create_booking("A", central.store.now().strftime("%H:%M"))["code"])
+    except ValueError:  # 23:59: no slot left today
+        return "(none today)"
 
 
 def add_demo_scans(rt) -> None:

@@ -157,6 +157,20 @@ def _hours(v: list[object]) -> Verdict:
     return None
 
 
+def _span(v: str) -> Verdict:
+    return _hours([v])
+
+
+ENTRIES = ("appointment", "service")  # what the dispenser's first screen offers (预约签到 / 选择业务)
+APPOINTMENT_TICKETS = ("series", "priority", "service")
+
+
+def _entries(v: list[object]) -> Verdict:
+    if not v or len(set(map(str, v))) != len(v) or any(e not in ENTRIES for e in v):
+        return (f"{v!r} is not a list of entries", f"use one or more of {', '.join(ENTRIES)}, each once")
+    return None
+
+
 def _weekdays(v: list[object]) -> Verdict:
     if not v or any(not isinstance(d, int) or not 1 <= d <= 7 for d in v):
         return (f"{v!r} is not a list of weekdays", "use numbers 1 (Monday) to 7 (Sunday)")
@@ -250,6 +264,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
             float, 1.5, in_range(0.3, 10), doc="seconds to wait for a hall-wide number before numbering offline"
         ),
         "confirm_seconds": Key(int, 8, in_range(3, 60), doc="how long the 'take your ticket' confirmation stays up"),
+        "entries": Key(list, ["service"], _entries, doc="the first screen's choices: appointment (预约签到), service"),
+        "appointment_early_minutes": Key(int, 30, in_range(0, 240), doc="check-in opens this long before the slot"),
+        "appointment_late_minutes": Key(int, 15, in_range(0, 240), doc="check-in closes this long after it starts"),
+        "appointment_ticket": Key(str, "series", one_of(*APPOINTMENT_TICKETS), doc="the number a check-in gets"),
+        "appointment_prefix": Key(str, "Y", matches(r"[A-Z]", "Y"), doc="prefix of the appointment series"),
+        "checkin_timeout": Key(float, 3.0, in_range(0.3, 10), doc="seconds to wait for the central's check-in"),
+        "booking_scanner": Key(
+            bool, False, doc="a dispenser without the lookup role reads booking QR codes ([scanner])"
+        ),
     },
     "lookup": {
         "receipt_param": Key(str, "slbh", matches(r"[A-Za-z_][A-Za-z0-9_]{0,31}", "slbh")),
@@ -298,6 +321,11 @@ TABLES: dict[str, dict[str, Key]] = {
         "name_zh": Key(str, check=length(1, 16)),
         "name_en": Key(str, check=length(1, 40)),
         "prefix": Key(str, "", matches(r"[A-Z]?", "A")),
+    },
+    "dispenser.quotas": {
+        "category": Key(str, check=matches(r"[A-Z]", "A")),
+        "hours": Key(str, check=_span),
+        "limit": Key(int, check=in_range(1, 9999)),
     },
     "pad.reasons": {
         "code": Key(str, check=matches(r"[A-Za-z0-9_-]{1,16}", "A01")),
@@ -410,6 +438,14 @@ class CategoryEntry(TypedDict):
     prefix: str
 
 
+class QuotaEntry(TypedDict):
+    """One ``[[dispenser.quotas]]`` entry: at most `limit` tickets of `category` in `hours`."""
+
+    category: str
+    hours: str
+    limit: int
+
+
 class ReasonEntry(TypedDict):
     """One ``[[pad.reasons]]`` entry."""
 
@@ -429,7 +465,15 @@ class DispenserSection(Section):
     button_pins: dict[str, int]
     online_timeout: float
     confirm_seconds: int
+    entries: list[str]
+    appointment_early_minutes: int
+    appointment_late_minutes: int
+    appointment_ticket: str
+    appointment_prefix: str
+    checkin_timeout: float
+    booking_scanner: bool
     categories: list[CategoryEntry]
+    quotas: list[QuotaEntry]
 
 
 class LookupSection(Section):
@@ -878,6 +922,22 @@ def _cross_checks(data: dict[str, Any], s: dict[str, dict[str, Any]], problems: 
                     "use a BCM GPIO number from 2 to 27",
                 )
             )
+    _quota_checks(d, codes, problems)
+    if d.get("booking_scanner") and "lookup" not in roles:
+        if "scanner" not in data:
+            problems.append(
+                Problem(
+                    "dispenser.booking_scanner", "needs a [scanner] section", "add [scanner] with its backend and port"
+                )
+            )
+        elif s["scanner"].get("backend") == "wedge":
+            problems.append(
+                Problem(
+                    "dispenser.booking_scanner",
+                    "a keyboard-wedge scanner is read only by the lookup screen",
+                    'use backend = "serial" (or add the lookup role)',
+                )
+            )
     for path, pin in (
         ("dispenser.priority_button_pin", d.get("priority_button_pin")),
         ("pad.clerk_button_pin", s["pad"].get("clerk_button_pin")),
@@ -911,6 +971,45 @@ def _cross_checks(data: dict[str, Any], s: dict[str, dict[str, Any]], problems: 
 
 
 MAX_DEPTH = 8  # the deepest real key is section.table.list.value; more is a broken or hostile file
+
+
+def _quota_checks(d: dict[str, Any], codes: list[Any], problems: list[Problem]) -> None:
+    """Quotas name a configured service (when the file lists services) and do not overlap."""
+    seen: dict[str, list[tuple[str, str]]] = {}
+    for i, q in enumerate(d.get("quotas", [])):
+        code, hours = q.get("category"), q.get("hours")
+        if not isinstance(code, str) or not isinstance(hours, str):
+            continue  # already reported by the entry's own checks
+        if codes and code not in codes:
+            problems.append(
+                Problem(
+                    f"dispenser.quotas[{i}].category",
+                    f"no category has code {code!r}",
+                    f"use one of {', '.join(codes)}",
+                )
+            )
+        a, b = hours[:5], hours[6:]
+        for x, y in seen.get(code, []):
+            if a < y and x < b:
+                problems.append(
+                    Problem(
+                        f"dispenser.quotas[{i}].hours",
+                        f"{hours} overlaps {x}-{y} of another quota of {code}",
+                        "give each span of a service one quota",
+                    )
+                )
+        seen.setdefault(code, []).append((a, b))
+    prefix = d.get("appointment_prefix")
+    if d.get("appointment_ticket") == "series" and prefix is not None:
+        taken = {c.get("prefix") or c.get("code") for c in d.get("categories", [])} | {d.get("priority_prefix")}
+        if prefix in taken:
+            problems.append(
+                Problem(
+                    "dispenser.appointment_prefix",
+                    f"{prefix!r} is already the prefix of a service or the priority lane",
+                    "give appointments a letter of their own (e.g. Y)",
+                )
+            )
 
 
 def _depth(v: object, level: int = 0) -> int:

@@ -41,6 +41,7 @@ register(
         "net.syncing": ("同步中", "Syncing"),
         "net.starting": ("连接中", "Connecting"),
         "net.auth_error": ("授权失败", "Not authorised"),
+        "net.busy": ("中心繁忙", "Central busy"),
         "net.pending": ("待上传 {n}", "{n} to upload"),
         "home.choose": ("请选择您要办理的业务", "Please choose a service"),
         "role.dispenser": ("取号", "Take a ticket"),

@@ -146,6 +146,43 @@ MIGRATIONS: list[str] = [
     END;
     CREATE INDEX ticket_requests_pending ON ticket_requests(created_at) WHERE state = 'pending';
     """,
+    # 4: appointments (预约签到). A check-in's ticket carries the central's
+    # booking id. Its number may be in the hall-wide appointment series (Y001)
+    # while its category is the booked service, so the first schema's
+    # UNIQUE (day, category, number, priority) would refuse Y001 beside A001:
+    # the table is rebuilt without it. (day, display) stays unique: that is
+    # the rule (one printed number once per day, whatever its series).
+    """
+    CREATE TABLE tickets_v4 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        request_id TEXT NOT NULL UNIQUE,
+        day TEXT NOT NULL,
+        category TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        display TEXT NOT NULL,
+        priority INTEGER NOT NULL DEFAULT 0,
+        source TEXT NOT NULL CHECK (source IN ('online', 'lease', 'offline')),
+        people_ahead INTEGER,
+        est_wait_s INTEGER,
+        issued_at TEXT NOT NULL,
+        boot_id TEXT NOT NULL,
+        print_state TEXT NOT NULL DEFAULT 'pending',
+        print_count INTEGER NOT NULL DEFAULT 0,
+        service_zh TEXT NOT NULL DEFAULT '',
+        service_en TEXT NOT NULL DEFAULT '',
+        lease_id TEXT,
+        appointment TEXT
+    );
+    INSERT INTO tickets_v4 (id, uuid, request_id, day, category, number, display, priority, source, people_ahead,
+        est_wait_s, issued_at, boot_id, print_state, print_count, service_zh, service_en, lease_id)
+        SELECT id, uuid, request_id, day, category, number, display, priority, source, people_ahead,
+        est_wait_s, issued_at, boot_id, print_state, print_count, service_zh, service_en, lease_id FROM tickets;
+    DROP TABLE tickets;
+    ALTER TABLE tickets_v4 RENAME TO tickets;
+    CREATE UNIQUE INDEX tickets_day_display ON tickets(day, display);
+    CREATE INDEX tickets_day_category ON tickets(day, category);
+    """,
 ]
 
 

@@ -5,6 +5,7 @@ on the HTTP details:
 
 - ``CentralUnreachable``: try again later (no connection, timeout, 5xx, 429,
   an answer that is not JSON); carries ``retry_after`` when the server said so;
+  its ``CentralBusy`` is the 429: the central is up and asks this device to wait;
 - ``CentralAuthError``: the device token is missing, wrong or revoked — retrying
   will not help until a technician fixes it;
 - ``CentralRejected``: the central understood and said no (4xx); carries its
@@ -33,6 +34,7 @@ from kiosk.sync.breaker import Breaker
 from kiosk.sync.errors import CaseCodeWrong as CaseCodeWrong
 from kiosk.sync.errors import CaseLocked as CaseLocked
 from kiosk.sync.errors import CentralAuthError as CentralAuthError
+from kiosk.sync.errors import CentralBusy as CentralBusy
 from kiosk.sync.errors import CentralError as CentralError
 from kiosk.sync.errors import CentralOffline as CentralOffline
 from kiosk.sync.errors import CentralRejected as CentralRejected
@@ -65,6 +67,9 @@ class _Watch:
     at: float
     n: int
     conn: HTTPConnection | None = field(default=None, compare=False)
+    # The socket the request went out on: an answer with "Connection: close" is
+    # read after http.client has let go of it (conn.sock is None by then).
+    sock: socket.socket | None = field(default=None, compare=False)
     expired: bool = field(default=False, compare=False)
     done: bool = field(default=False, compare=False)
 
@@ -79,6 +84,8 @@ class _WatchedConnection(HTTPConnection):
         if watch is not None:
             watch.conn = self
         super().request(*args, **kwargs)
+        if watch is not None:
+            watch.sock = self.sock
 
 
 class _WatchedHTTPSConnection(_WatchedConnection, HTTPSConnection):
@@ -140,7 +147,7 @@ class _Watchdog:
                 heapq.heappop(self._heap)
                 watch.expired = True
                 conn = watch.conn
-                sock = getattr(conn, "sock", None) if conn is not None else None
+                sock = (getattr(conn, "sock", None) if conn is not None else None) or watch.sock
                 if sock is None:  # not connected yet: the connect timeout runs; look again soon
                     watch.at = time.monotonic() + self.RECHECK_S
                     heapq.heappush(self._heap, watch)
@@ -347,7 +354,9 @@ class CentralClient:
         if r.status_code < 400:
             return r
         retry_after = parse_retry_after(r.headers.get("Retry-After"))
-        if r.status_code >= 500 or r.status_code == 429:
+        if r.status_code == 429:
+            raise CentralBusy(f"{self.base_url} asked to wait before the next {method} {path} (429)", retry_after)
+        if r.status_code >= 500:
             raise CentralUnreachable(f"{self.base_url} answered {r.status_code} to {method} {path}", retry_after)
         # A refusal's body is a JSON object by the contract; anything else
         # (an HTML error page, a JSON list) counts as an empty one.
@@ -414,16 +423,51 @@ class CentralClient:
         read_timeout: float | None = None,
         connect_timeout: float | None = None,
         total_timeout: float | None = None,
+        quota: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Same request_id, same ticket: safe to resend after a timeout.
 
         A citizen is waiting at the screen, so the dispenser passes short
-        timeouts (and a total one) and falls back to offline numbering when they run out."""
+        timeouts (and a total one) and falls back to offline numbering when they run out.
+        quota: this device's quota for the service now ({"hours", "limit"}), for the central to enforce."""
+        body: dict[str, Any] = {"request_id": request_id, "category": category, "priority": priority}
+        if quota is not None:
+            body["quota"] = quota
         return self._object(
             self._request(
                 "POST",
                 "/tickets",
-                json={"request_id": request_id, "category": category, "priority": priority},
+                json=body,
+                read_timeout=read_timeout,
+                connect_timeout=connect_timeout,
+                total_timeout=total_timeout,
+            )
+        )
+
+    def check_in_appointment(
+        self,
+        request_id: str,
+        *,
+        code: str | None = None,
+        person: str | None = None,
+        policy: dict[str, Any] | None = None,
+        read_timeout: float | None = None,
+        connect_timeout: float | None = None,
+        total_timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """预约签到 by booking code or person key: {"appointment": ..., "ticket": ...}; idempotent by request_id."""
+        body: dict[str, Any] = {"request_id": request_id}
+        if code is not None:
+            body["code"] = code
+        if person is not None:
+            body["person"] = person
+        if policy:
+            body["policy"] = policy
+        return self._object(
+            self._request(
+                "POST",
+                "/appointments/check-in",
+                json=body,
                 read_timeout=read_timeout,
                 connect_timeout=connect_timeout,
                 total_timeout=total_timeout,

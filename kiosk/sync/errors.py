@@ -22,6 +22,11 @@ class CentralOffline(CentralUnreachable):
     """Not sent: the central has left the last calls unanswered and a probe waits for it (kiosk/sync/breaker.py)."""
 
 
+class CentralBusy(CentralUnreachable):
+    """The central asked this device to wait (429): "try again in `retry_after` s".
+    Not an outage and not a fault of the device: callers wait, they do not alarm."""
+
+
 class CentralTLSError(CentralUnreachable):
     """The TLS handshake or certificate check failed: retried like an outage, but a
     self-check fails on it, since a wrong CA file, clock or scheme never heals alone."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-State = Literal["starting", "online", "offline", "auth_error"]
+State = Literal["starting", "online", "offline", "auth_error", "busy"]  # busy: a 429, "wait"
 
 
 @dataclass

@@ -32,7 +32,7 @@ from kiosk.core.cache import Cache
 from kiosk.core.keys import LAST_SYNC
 from kiosk.core.ledger import Ledger
 from kiosk.core.time import wall_now
-from kiosk.sync.client import CentralAuthError, CentralClient, CentralRejected, CentralUnreachable
+from kiosk.sync.client import CentralAuthError, CentralBusy, CentralClient, CentralRejected, CentralUnreachable
 from kiosk.sync.heartbeat import health_report
 from kiosk.sync.outbox import OutboxUploader, UploadResult
 from kiosk.sync.pulls import Pulls
@@ -210,6 +210,11 @@ class SyncWorker:
                         summary["heartbeat"] = f"refused: {e.message}"
                 elif not up.sent:
                     self.client.whoami()  # a cheap probe, so "online" always means the central answered
+            except CentralBusy as e:
+                # The central answered and asked for a pause (429): not an outage. Wait
+                # as long as it said (the backoff takes Retry-After), show "busy".
+                summary["error"] = str(e)
+                self._failed(str(e), e.retry_after, status="busy", stage=stage)
             except CentralUnreachable as e:
                 summary["error"] = str(e)
                 self._failed(str(e), e.retry_after, stage=stage)

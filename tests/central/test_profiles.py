@@ -94,9 +94,29 @@ def test_the_level_codes_run_in_opposite_directions():
         assert profiles.write("national", r)["满意度"] == profiles.LEVEL_WORDS[stars]
 
 
+def test_zhejiang_reason_codes_come_from_the_shipped_table_without_a_flag():
+    assert profiles.write("zhejiang", WORST)["evalDetail"] == "504,507"  # A04, A07 by kiosk/data/reason-maps.toml
+    table = profiles.shipped_tables()["zhejiang"]
+    # Every reason of the list the bench central hands out has its code, each a different 3-digit one.
+    from kiosk.central.seed import RATING_REASONS
+
+    ours = [r["code"] for r in RATING_REASONS["reasons"]]
+    assert table.reasons_version == RATING_REASONS["version"] and set(table.codes) == set(ours)
+    assert len(set(table.codes.values())) == len(ours) and all(
+        len(c) == 3 and c.isdigit() for c in table.codes.values()
+    )
+    assert table.verified is False  # numbered after the one recorded example, not yet confirmed by the province
+
+
 def test_what_a_profile_cannot_write_is_refused_not_guessed():
     with pytest.raises(ProfileError, match="--reason-map"):
-        profiles.write("zhejiang", WORST)
+        profiles.write("zhejiang", Rating(level=1, rated_at=BEST.rated_at, reasons=("Z99",)))
+    with pytest.raises(ProfileError, match="list 'hall-2027'"):  # another list than the table's
+        profiles.write(
+            "zhejiang", Rating(level=2, rated_at=BEST.rated_at, reasons=("A04",), reasons_version="hall-2027")
+        )
+    with pytest.raises(ProfileError, match="--reason-map"):  # a given map replaces the table whole
+        profiles.write("zhejiang", WORST, {"A04": "503"})
     with pytest.raises(ProfileError, match="no code for channel"):
         profiles.write("national", Rating(level=3, rated_at=BEST.rated_at, channel="SMS"))
     with pytest.raises(ProfileError, match="no profile"):

@@ -136,12 +136,23 @@ def test_export_ratings_writes_the_profile_or_nothing(tmp_path, central, capsys)
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert doc["count"] == 1 and doc["records"][0]["satisfaction"] == "5" and doc["records"][0]["pf"] == "4"
     _post_rating(central, token, "L-b", 1, [{"code": "A07", "zh": "服务态度不好"}])
+    assert main(args) == 0  # no flag: the shipped table maps the national list's reasons
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert [r["evalDetail"] for r in doc["records"]] == ["", "507"]
+    assert doc["reason_codes"] == {
+        "source": "kiosk/data/reason-maps.toml",
+        "reasons_version": "GB/T 39734-2020-A.1",
+        "verified": False,
+    }
+    _post_rating(central, token, "L-c", 2, [{"code": "X42", "zh": "本厅自定原因"}])  # a reason of the hall's own
     out.unlink()
     assert main(args) == 2 and "--reason-map" in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "zj.json.part").exists()  # nothing half-written
-    (tmp_path / "map.json").write_text('{"A07": "501"}', encoding="utf-8")
+    (tmp_path / "map.json").write_text('{"A07": "501", "X42": "599"}', encoding="utf-8")
     assert main([*args, "--reason-map", str(tmp_path / "map.json")]) == 0
-    assert [r["evalDetail"] for r in json.loads(out.read_text(encoding="utf-8"))["records"]] == ["", "501"]
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert [r["evalDetail"] for r in doc["records"]] == ["", "501", "599"]
+    assert doc["reason_codes"] == {"source": "--reason-map"}
     assert main(["central", "export-ratings", *data, "--profile", "national", "--day", "12/05/2026"]) == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
     assert main(["central", "export-ratings", *data, "--profile", "mars", "--day", "2026-05-12"]) == 2

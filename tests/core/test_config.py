@@ -236,3 +236,59 @@ def test_a_fifo_as_the_config_path_is_refused_without_hanging(tmp_path):
     assert "not a regular file" in str(e.value)
     p = run_check(fifo, timeout=30)  # a hang would be this timeout
     assert p.returncode == 2 and f"{fifo}: (file): is not a regular file" in p.stdout + p.stderr
+
+
+def test_check_config_knows_the_appointment_and_quota_keys(tmp_path):
+    lines = problems_of(
+        tmp_path,
+        {
+            "dispenser": {
+                "entries": ["appointment", "idcard?"],
+                "appointment_ticket": "vip",
+                "appointment_late_minutes": 999,
+                "quotas": [
+                    {"category": "A", "hours": "08:30-12:00", "limit": 50},
+                    {"category": "A", "hours": "11:00-13:00", "limit": 10},
+                    {"category": "Q", "hours": "08:30-12:00", "limit": 5},
+                    {"category": "B", "hours": "12:00-08:00", "limit": 0},
+                ],
+            }
+        },
+    )
+    text = "\n".join(lines)
+    assert "dispenser.entries: ['appointment', 'idcard?'] is not a list of entries" in text
+    assert "dispenser.appointment_ticket:" in text and "dispenser.appointment_late_minutes:" in text
+    assert "dispenser.quotas[1].hours: 11:00-13:00 overlaps 08:30-12:00 of another quota of A" in text
+    assert "dispenser.quotas[2].category: no category has code 'Q'" in text
+    assert "dispenser.quotas[3].hours:" in text and "dispenser.quotas[3].limit:" in text
+
+
+def test_the_appointment_prefix_must_be_a_letter_of_its_own(tmp_path):
+    lines = problems_of(tmp_path, {"dispenser": {"appointment_prefix": "V"}})
+    assert any("dispenser.appointment_prefix: 'V' is already the prefix" in ln for ln in lines)
+    # a valid set of the new keys passes
+    path = write_config(
+        tmp_path,
+        {
+            "dispenser": {
+                "entries": ["appointment", "service"],
+                "appointment_ticket": "priority",
+                "quotas": [{"category": "A", "hours": "08:30-12:00", "limit": 50}],
+            }
+        },
+        name="ok.toml",
+    )
+    assert check_config(path).returncode == 0
+
+
+def test_a_booking_scanner_needs_a_serial_or_sim_scanner_section(tmp_path):
+    lines = problems_of(
+        tmp_path, {"device": {"roles": ["dispenser"]}, "scanner": None, "dispenser": {"booking_scanner": True}}
+    )
+    assert any("dispenser.booking_scanner: needs a [scanner] section" in ln for ln in lines)
+    lines = problems_of(
+        tmp_path,
+        {"device": {"roles": ["dispenser"]}, "scanner": {"backend": "wedge"}, "dispenser": {"booking_scanner": True}},
+        name="wedge.toml",
+    )
+    assert any("dispenser.booking_scanner: a keyboard-wedge scanner" in ln for ln in lines)

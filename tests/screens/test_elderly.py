@@ -67,6 +67,7 @@ def _back_home(h, lang, large):
         svc.on_window_session({"state": "idle"})
     if rt.dispenser is not None:
         rt.dispenser.service.__dict__.pop("is_open", None)  # the "closed" preview's stand-in
+        rt.dispenser.service.__dict__.pop("view", None)  # the appointment previews' stand-in
     h.app.go_home()
     h.pump(2)
     if rt.pad is not None:
@@ -207,7 +208,7 @@ def test_more_time_before_the_idle_clear(kiosk):
     h.pump(3)
     assert not _offered(h), "more time offered with the whole idle time left"
     h.app.last_activity -= h.cfg.display.idle_timeout - 10  # 10 s before the page clears
-    assert h.wait_until(lambda: _offered(h), 3), "no 'more time' button before the idle clear"
+    assert h.wait_until(lambda: _offered(h), 10), "no 'more time' button before the idle clear"
     btn = h.app.header.ids.more_time
     found, _ = screen_problems(h.app.header, Where("header", "more time", "en", "large"), True, h.Window.size)
     assert not found, found

@@ -100,9 +100,9 @@ def test_wrong_pins_lock_and_the_lock_survives_a_restart(harness, tmp_path):
     h2 = AppHarness(tmp_path / "kiosk.toml")  # same storage: a restarted device
     try:
         h2.app.go("service")
-        h2.pump(2)
         s2 = h2.app.screen("service")
-        assert "分钟" in s2.message
+        # The lockout is read in the background (the UI thread reads no storage): wait for it.
+        assert h2.wait_until(lambda: "分钟" in s2.message), s2.message
         type_pin(h2, DEMO_PIN)
         assert not s2.unlocked
         # once the lock has run out, the right PIN opens it

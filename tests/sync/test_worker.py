@@ -73,6 +73,20 @@ def test_500s_with_retry_after_are_honoured_then_recovered(device):
     assert_exactly_once(device, ids)
 
 
+def test_a_429_is_a_pause_the_central_asked_for_not_an_outage(device):
+    central = device.central
+    ids = device.add_events(5)
+    central.inject("error", count=1, status=429, retry_after=3, path="/api/v1/events")
+    w = device.worker()
+    s = w.run_once()
+    assert not s["ok"] and "429" in s["error"]
+    st = w.state()
+    assert st["status"] == "busy" and st["next_retry_s"] >= 2.9  # as long as it said, shown as busy
+    assert device.ledger.outbox_stats()["pending"] == 5 and device.ledger.outbox_stats()["dead"] == 0
+    assert w.run_once()["ok"] and w.state()["status"] == "online"
+    assert_exactly_once(device, ids)
+
+
 def test_backoff_grows_with_full_jitter_up_to_the_cap(device):
     device.central.stop()
     w = device.worker(backoff_base=0.2, backoff_cap=3.0, min_retry_gap=0.0)

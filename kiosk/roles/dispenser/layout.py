@@ -69,6 +69,8 @@ def ticket_document(
     doc.text(ticket.service_zh, align="center", bold=True, width=2, height=2)
     if ticket.service_en:
         doc.text(ticket.service_en, align="center")
+    if ticket.appointment:
+        doc.text("预约签到 Appointment", align="center", bold=True)
     if ticket.priority:
         doc.text("绿色通道 Priority", align="center", bold=True)
     doc.feed(1)

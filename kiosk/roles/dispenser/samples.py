@@ -21,16 +21,29 @@ DISPENSER_STATES = (
     "printer_unavailable",
     "storage_full",
     "closed",
+    # 预约签到 and quotas (shown as if [dispenser] entries offered appointments)
+    "entry",
+    "checkin",
+    "appointment",
+    "booking_unknown",
+    "booking_used",
+    "booking_expired",
+    "booking_early",
+    "checkin_offline",
+    "used_up",
+    "quota_full",
 )
 
 
-def sample_ticket(cfg: Config, *, offline: bool = False, priority: bool = False) -> Ticket:
+def sample_ticket(cfg: Config, *, offline: bool = False, priority: bool = False, appointment: bool = False) -> Ticket:
     """A ticket as the dispenser would issue it now, for the preview (nothing is stored)."""
     cats = cfg.dispenser.categories
     cat: CategoryEntry = (
         cats[0] if cats else {"code": "A", "prefix": "A", "name_zh": "综合受理", "name_en": "General services"}
     )
     prefix = cfg.dispenser.priority_prefix if priority else (cat.get("prefix") or cat["code"])
+    if appointment and cfg.dispenser.appointment_ticket == "series":
+        prefix = cfg.dispenser.appointment_prefix
     number = cfg.dispenser.offline_range[0] if offline else 23
     now = datetime.now().astimezone()
     return Ticket(
@@ -50,4 +63,5 @@ def sample_ticket(cfg: Config, *, offline: bool = False, priority: bool = False)
         0,
         cat["name_zh"],
         cat["name_en"],
+        "preview" if appointment else None,
     )

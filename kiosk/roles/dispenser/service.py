@@ -95,6 +95,36 @@ class UnknownCategory(TicketRefused, ValueError):
     reason = "unknown_category"
 
 
+class QuotaFull(TicketRefused):
+    """The service's numbers for this time window are taken (docs/configuration.md, [[dispenser.quotas]])."""
+
+    reason = "quota_full"
+
+
+class CheckInOffline(TicketRefused):
+    """Check-in needs the central (only it knows whether the booking was used): none was reached."""
+
+    reason = "checkin_offline"
+
+
+# The central's refusal codes -> the reason the screen explains (disp.refused.<reason>).
+BOOKING_REASONS = {
+    "unknown_booking": "booking_unknown",
+    "already_used": "booking_used",
+    "expired": "booking_expired",
+    "too_early": "booking_early",
+}
+
+
+class BookingRefused(TicketRefused):
+    """The booking cannot be checked in: unknown, used, expired, too early, or a code that is not one."""
+
+    def __init__(self, reason: str, detail: str = "", opens_at: str | None = None):
+        super().__init__(detail or reason)
+        self.reason = reason
+        self.opens_at = opens_at
+
+
 # ---- what a ticket is -----------------------------------------------------
 
 
@@ -116,6 +146,7 @@ class Ticket:
     print_count: int
     service_zh: str
     service_en: str
+    appointment: str | None = None  # the central's booking id of a check-in's ticket
 
     @property
     def offline(self) -> bool:
@@ -140,6 +171,7 @@ class Ticket:
             r["print_count"],
             r["service_zh"],
             r["service_en"],
+            r["appointment"],
         )
 
 
@@ -159,6 +191,7 @@ class Category:
     name_en: str
     waiting: int | None = None
     est_wait_s: int | None = None
+    used_up: bool = False  # its quota for this time window is taken: the button takes no number
 
     def name(self, lang: str) -> str:
         return self.name_en if lang == "en" else self.name_zh
@@ -172,6 +205,7 @@ class DispenserView:
     categories: list[Category]
     days: list[int]
     spans: list[str]
+    entries: tuple[str, ...] = ("service",)  # [dispenser] entries: what the first screen offers
 
 
 @dataclass
@@ -262,6 +296,8 @@ class TicketService:
         self.last_central_error: str | None = None
         # Hardware buttons (gpiozero thread) call press(name); the screen listens.
         self.button_listeners: list[Callable[[str], None]] = []
+        # service code -> (day, span) the central said was full (its count covers every dispenser)
+        self._quota_full: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._kick = threading.Event()
@@ -344,7 +380,73 @@ class TicketService:
     def view(self) -> DispenserView:
         """The screen's snapshot: cache and ledger reads, so never called on the UI thread."""
         days, spans = self.opening()
-        return DispenserView(self.is_open(), self.categories(), days, spans)
+        cats = self.categories()
+        queue = self.cache.get(keys.QUEUE_STATUS) if self.cache is not None else None
+        central_full = set()
+        if isinstance(queue, dict) and queue.get("day") == self.today():
+            for q in queue.get("categories") or []:
+                quota = q.get("quota") if isinstance(q, dict) else None
+                # The central's own quota (its queue shows it) in the span that holds now.
+                if isinstance(quota, dict) and quota.get("full") is True and self._in_span(quota.get("hours")):
+                    central_full.add(q.get("category"))
+        for cat in cats:
+            quota = self.quota_now(cat.code)
+            cat.used_up = cat.code in central_full or (quota is not None and self.quota_used_up(cat.code, quota))
+        return DispenserView(self.is_open(), cats, days, spans, tuple(self.cfg.dispenser.entries))
+
+    # -- quotas per time window -------------------------------------------------
+    def quotas(self) -> list[dict[str, Any]]:
+        """The central's quotas when its config has them (they replace the file's), else [[dispenser.quotas]]."""
+        central = self._central_config().get("quotas")
+        source = central if isinstance(central, list) else self.cfg.dispenser.quotas
+        return [dict(q) for q in source if isinstance(q, dict)]
+
+    def quota_now(self, code: str) -> dict[str, Any] | None:
+        """{"hours", "limit"} of the service's quota whose span holds the hall's time now, or None."""
+        hm = self.hall_time().strftime("%H:%M")
+        for q in self.quotas():
+            hours = q.get("hours")
+            spans = parse_spans([hours]) if isinstance(hours, str) else []
+            limit = q.get("limit")
+            if q.get("category") == code and spans and isinstance(limit, int) and spans[0][0] <= hm < spans[0][1]:
+                return {"hours": q["hours"], "limit": limit}
+        return None
+
+    def _in_span(self, hours: object) -> bool:
+        spans = parse_spans([hours]) if isinstance(hours, str) else []
+        return bool(spans) and spans[0][0] <= self.hall_time().strftime("%H:%M") < spans[0][1]
+
+    def local_issued(self, code: str, hours: str) -> int:
+        """Walk-in tickets of the service this device issued today in the span (check-ins do not count)."""
+        spans = parse_spans([hours])
+        if not spans:
+            return 0
+        a, b = spans[0]
+        n = 0
+        for r in self.ledger.query(
+            "SELECT issued_at FROM tickets WHERE day = ? AND category = ? AND appointment IS NULL",
+            (self.today(), code),
+        ):
+            try:
+                hm = in_hall(datetime.fromisoformat(r["issued_at"]), self.zone()).strftime("%H:%M")
+            except ValueError:
+                continue
+            if a <= hm < b:
+                n += 1
+        return n
+
+    def quota_used_up(self, code: str, quota: dict[str, Any]) -> bool:
+        """Full by what the central said in this span, or by this device's own tickets (a lower bound
+        of the hall's count, so sound online too, and the rule itself offline)."""
+        if self._quota_full.get(code) == (self.today(), quota["hours"]):
+            return True
+        return self.local_issued(code, quota["hours"]) >= int(quota["limit"])
+
+    def _note_quota(self, code: str, answer: object) -> None:
+        if isinstance(answer, dict) and isinstance(answer.get("hours"), str):
+            issued, limit = answer.get("issued"), answer.get("limit")
+            if isinstance(issued, int) and isinstance(limit, int) and issued >= limit:
+                self._quota_full[code] = (self.today(), answer["hours"])
 
     def priority_prefix(self) -> str:
         return self.cfg.dispenser.priority_prefix
@@ -488,6 +590,18 @@ class TicketService:
             # Refused before a number is taken: SQLite failing the commit after the
             # number was leased would lose it (see kiosk/core/storage.py).
             raise StorageFull(f"storage below {self.cfg.storage.min_free_mb} MB free")
+        quota = self.quota_now(cat.code)
+        if quota is not None and self.quota_used_up(cat.code, quota):
+            raise QuotaFull(f"the {quota['limit']} numbers of {cat.code} for {quota['hours']} are taken")
+        paper = self._paper_for_issue()
+        ticket = self._take_number(cat, priority, quota)
+        self._wake()
+        error = self._print(ticket_for(ticket, self.cfg, reprint=False))
+        ticket = self._set_printed(ticket, error)
+        return IssueResult(ticket, error is None, paper.state, error)
+
+    def _paper_for_issue(self) -> PaperReport:
+        """The paper check before a number is taken; raises when none may be."""
         paper = self.check_paper()
         if paper.state == "out":
             raise PaperOut(paper.detail or "paper out")
@@ -496,7 +610,92 @@ class TicketService:
         if paper.state == "unknown" and self.cfg.printer.on_unknown_status == "refuse":
             # The hall chose: a ticket that may not print is worse than none (printer.on_unknown_status).
             raise PrinterUnavailable(paper.detail or "printer status unknown")
-        ticket = self._take_number(cat, priority)
+        return paper
+
+    # -- appointments (预约签到) --------------------------------------------------
+    def check_in(self, code: str | None = None, person: str | None = None) -> IssueResult:
+        """The ticket of a booking, by its code (keypad, QR) or the person key (ID card).
+
+        Needs the central (CheckInOffline otherwise). The request is written down
+        before the call; an answer that never arrives is reported ticket.abandoned,
+        so the central voids its ticket and frees the booking for the next try."""
+        from kiosk.roles.dispenser import booking
+        from kiosk.sync.errors import CentralAuthError, CentralRejected
+
+        if code is not None:
+            norm = booking.normal_code(code)
+            if norm is None:
+                raise BookingRefused("booking_bad_code", "not a booking code")
+            code = norm
+        elif person is None or not booking.PERSON_RX.fullmatch(person):
+            raise BookingRefused("booking_unknown", "no person key")
+        if not self.is_open():
+            raise DispenserClosed("the hall is closed now")
+        client = self.client
+        if client is None:
+            raise CheckInOffline("no central configured or connected")
+        paper = self._paper_for_issue()
+        request_id = uuidlib.uuid4().hex
+        with self.ledger.transaction() as tx:
+            tx.execute(
+                "INSERT INTO ticket_requests (request_id, category, priority, created_at, boot_id) "
+                "VALUES (?, ?, 0, ?, ?)",
+                (request_id, "*appointment", wall_now(), self.ledger.boot_id),
+            )
+        timeout = self.cfg.dispenser.checkin_timeout
+        try:
+            answer = client.check_in_appointment(
+                request_id,
+                code=code,
+                person=person,
+                policy=booking.policy(self.cfg),
+                read_timeout=timeout,
+                connect_timeout=min(timeout, self.cfg.central.connect_timeout),
+                total_timeout=timeout,
+            )
+            t, appt = answer.get("ticket"), answer.get("appointment")
+            if not (
+                isinstance(t, dict)
+                and isinstance(appt, dict)
+                and isinstance(t.get("number"), int)
+                and isinstance(t.get("display"), str)
+                and re.fullmatch(r"[A-Z]\d{1,4}", t["display"])
+                and isinstance(appt.get("id"), str)
+            ):
+                raise ValueError("central check-in answer without ticket number/display or appointment id")
+        except CentralRejected as e:
+            with self.ledger.transaction() as tx:  # refused: no number was taken for it
+                tx.execute("UPDATE ticket_requests SET state = 'done' WHERE request_id = ?", (request_id,))
+            reason = BOOKING_REASONS.get(e.code, "refused")
+            log.info("check-in refused by the central: %s", e.code)
+            opens = e.body.get("opens_at")
+            raise BookingRefused(reason, e.code, opens if isinstance(opens, str) else None) from None
+        except Exception as e:  # unreachable, slow, auth, a broken answer: the citizen is not kept waiting
+            self.last_central_error = f"{type(e).__name__}: {e}"[:300]
+            log.info("check-in not done (%s): the citizen is offered an ordinary ticket", type(e).__name__)
+            with self.ledger.transaction() as tx:
+                self._report_abandoned(tx, request_id, "*appointment", False, "fallback")
+            self._wake()
+            self._kick.set()
+            if isinstance(e, CentralAuthError):
+                log.error("check-in: %s", e)
+            raise CheckInOffline(str(e)) from None
+        try:
+            cat = self.category(str(appt.get("category")))
+        except UnknownCategory:
+            cat = Category(
+                str(appt.get("category")), "", str(appt.get("name_zh") or "预约"), str(appt.get("name_en") or "")
+            )
+        try:
+            with self.ledger.transaction() as tx:
+                ticket = self._store(
+                    tx, request_id, cat, bool(t.get("priority")), t, "online", appointment=str(appt["id"])[:64]
+                )
+        except sqlite3.IntegrityError:
+            log.error("central check-in number %s collides with a local ticket", t.get("display"))
+            with self.ledger.transaction() as tx:
+                self._report_abandoned(tx, request_id, "*appointment", False, "fallback")
+            raise TicketRefused("the central's number collides with one this device used") from None
         self._wake()
         error = self._print(ticket_for(ticket, self.cfg, reprint=False))
         ticket = self._set_printed(ticket, error)
@@ -545,7 +744,7 @@ class TicketService:
         return [Ticket.from_row(r) for r in rows]
 
     # -- numbering --------------------------------------------------------------
-    def _take_number(self, cat: Category, priority: bool) -> Ticket:
+    def _take_number(self, cat: Category, priority: bool, quota: dict[str, Any] | None = None) -> Ticket:
         request_id = uuidlib.uuid4().hex
         online = None
         client = self.client
@@ -558,7 +757,12 @@ class TicketService:
                     "VALUES (?, ?, ?, ?, ?)",
                     (request_id, cat.code, int(priority), wall_now(), self.ledger.boot_id),
                 )
-            online = self._ask_central(client, request_id, cat.code, priority)
+            try:
+                online = self._ask_central(client, request_id, cat.code, priority, quota)
+            except QuotaFull:
+                with self.ledger.transaction() as tx:  # refused: the central took no number for it
+                    tx.execute("UPDATE ticket_requests SET state = 'done' WHERE request_id = ?", (request_id,))
+                raise
         try:
             with self.ledger.transaction() as tx:
                 if online is not None:
@@ -589,8 +793,10 @@ class TicketService:
                 self._kick.set()  # maybe the central is back: let the refresh thread look
 
     def _ask_central(
-        self, client: CentralClient, request_id: str, category: str, priority: bool
+        self, client: CentralClient, request_id: str, category: str, priority: bool, quota: dict[str, Any] | None = None
     ) -> dict[str, Any] | None:
+        from kiosk.sync.errors import CentralRejected
+
         try:
             timeout = self.cfg.dispenser.online_timeout
             t = client.issue_ticket(
@@ -600,7 +806,16 @@ class TicketService:
                 read_timeout=timeout,
                 connect_timeout=min(timeout, self.cfg.central.connect_timeout),
                 total_timeout=timeout,  # the citizen's wait: connect, send and the whole answer
+                quota=quota,
             )
+        except CentralRejected as e:
+            if e.code == "quota_full":  # final: the hall's count says so; numbering offline would break it
+                self._note_quota(category, e.body.get("quota"))
+                self._quota_full.setdefault(category, (self.today(), str((e.body.get("quota") or {}).get("hours"))))
+                raise QuotaFull(e.message) from None
+            self.last_central_error = f"{type(e).__name__}: {e}"[:300]
+            log.info("central did not give a number (%s): numbering offline", e.code)
+            return None
         except Exception as e:  # any failure at all means: number offline, never keep a citizen waiting
             self.last_central_error = f"{type(e).__name__}: {e}"[:300]
             log.info("central did not give a number (%s): numbering offline", type(e).__name__)
@@ -609,6 +824,7 @@ class TicketService:
             self.last_central_error = "central answer without number/display"
             return None
         self.last_central_error = None
+        self._note_quota(category, t.get("quota"))
         return t
 
     def _store(
@@ -620,17 +836,20 @@ class TicketService:
         t: dict[str, Any],
         source: str,
         lease_id: str | None = None,
+        appointment: str | None = None,
     ) -> Ticket:
         central_day = t.get("day") if source == "online" and isinstance(t.get("day"), str) else None
         day = self._service_day(tx, central_day)
         ahead = t.get("people_ahead") if isinstance(t.get("people_ahead"), int) else None
         est = t.get("est_wait_s") if isinstance(t.get("est_wait_s"), int) else None
         tid = str(uuidlib.uuid4())
-        issued = wall_now()
+        # The service's own clock (the wall clock on a device): quota spans are read from it.
+        now = in_hall(self.now(), self.zone())
+        issued = (now if now.tzinfo else now.replace(tzinfo=self.zone())).isoformat(timespec="milliseconds")
         cur = tx.execute(
             "INSERT INTO tickets (uuid, request_id, day, category, number, display, priority, source, people_ahead,"
-            " est_wait_s, issued_at, boot_id, service_zh, service_en, lease_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " est_wait_s, issued_at, boot_id, service_zh, service_en, lease_id, appointment)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 tid,
                 request_id,
@@ -647,6 +866,7 @@ class TicketService:
                 cat.name_zh,
                 cat.name_en,
                 lease_id,
+                appointment,
             ),
         )
         tx.execute("UPDATE ticket_requests SET state = 'done' WHERE request_id = ?", (request_id,))
@@ -667,6 +887,7 @@ class TicketService:
                 "est_wait_s": est,
                 "issued_at": issued,
                 "device_id": self.cfg.device.id,
+                "appointment": appointment,  # the central's booking id, never the code
             },
         )
         row = tx.execute("SELECT * FROM tickets WHERE id = ?", (cur.lastrowid,)).fetchone()

@@ -28,14 +28,15 @@ LOOKUP_STATES = (
     "wrong_code",
     "locked",
     "bad_payload",
+    "try_later",
 )
 
 
 def sample_result(state: str, today: date | None = None) -> LookupResult:
     """A made-up case in the given state, through the same reduction as a real answer."""
     today = today or date.today()
-    if state in ("offline", "wrong_code", "locked", "bad_payload"):
-        return LookupResult(state, attempts_left=2, locked_minutes=15, reason="unknown_format")
+    if state in ("offline", "wrong_code", "locked", "bad_payload", "try_later"):
+        return LookupResult(state, attempts_left=2, locked_minutes=15, reason="unknown_format", retry_seconds=20)
     status = {"overdue": "reviewing", "cached": "deciding"}.get(state, state)
     accepted = datetime.combine(today - timedelta(days=3), datetime.min.time()).replace(hour=9, minute=30)
     path = NORMAL_PATH[: NORMAL_PATH.index(status) + 1] if status in NORMAL_PATH else ("accepted", status)

@@ -35,6 +35,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import re
 import secrets
 import sqlite3
@@ -61,9 +62,10 @@ log = logging.getLogger("kiosk.lookup")
 
 AUDIT_KIND = "lookup.performed"
 CACHE_MAX_AGE_S = 30 * 24 * 3600  # an "as of" older than a month helps nobody
+BUSY_DEFAULT_S = 10  # a 429 without Retry-After: wait this long
 
 # Outcome codes: the screen shows a message per code, the audit event carries it.
-OUTCOMES = ("ok", "cached", "offline", "wrong_code", "locked", "rejected", "bad_payload")
+OUTCOMES = ("ok", "cached", "offline", "wrong_code", "locked", "rejected", "bad_payload", "try_later")
 
 # The usual path of a case, for the timeline's steps still to come.
 NORMAL_PATH = ("accepted", "reviewing", "deciding", "completed", "ready_for_pickup", "delivered")
@@ -98,6 +100,7 @@ class LookupResult:
     deadline: dict[str, Any] | None = None  # see deadline_info
     attempts_left: int | None = None  # after a wrong code
     locked_minutes: int | None = None  # after a lockout
+    retry_seconds: int | None = None  # "try_later": the central asked this kiosk to wait this long
     reason: str | None = None  # rejection reason code (bad_payload / rejected)
     elapsed_ms: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -294,10 +297,15 @@ class LookupService:
         self._wake = wake
         self.now = now
         self.today = today
+        # Set by the composition root when the scanner is shared with another role: which
+        # payloads are that role's (see kiosk/wiring.py, build_lookup).
+        self.not_mine: Callable[[object], bool] | None = None
         self.scans = ScanHub()
         self._secret: bytes | None = None
         self._lock = threading.Lock()  # one lock-counter update at a time
         self.mono = mono
+        # Until when (monotonic) the central asked this kiosk to send no lookups (429 Retry-After).
+        self._busy_until = 0.0
         # Bad payloads per source: [window start (monotonic), seen in the window, not yet written].
         self._bad: dict[str, list[float]] = {}
         self._bad_shown: dict[str, float] = {}  # when the screen was last told of a bad scan, per source
@@ -365,6 +373,11 @@ class LookupService:
         that spews lines costs the UI one message per frame at most, never a
         queue of callbacks; a receipt goes to the listeners for the lookup."""
         if self.scans.claimed:  # the technician's test: shown as it came, nothing recorded
+            self.scans.publish(scan)
+            return
+        if not scan.problem and self.not_mine is not None and self.not_mine(scan.payload):
+            # Another role's code on a shared scanner (a booking QR on a dispenser kiosk):
+            # not a bad receipt, so not recorded as one; the screen routes it.
             self.scans.publish(scan)
             return
         if scan.problem or isinstance(self._parse(scan.payload), Rejection):
@@ -464,7 +477,14 @@ class LookupService:
 
     # -- the steps ------------------------------------------------------------
     def _lookup(self, ref: ReceiptRef, source: str) -> LookupResult:
-        from kiosk.sync.errors import CaseCodeWrong, CaseLocked, CentralAuthError, CentralRejected, CentralUnreachable
+        from kiosk.sync.errors import (
+            CaseCodeWrong,
+            CaseLocked,
+            CentralAuthError,
+            CentralBusy,
+            CentralRejected,
+            CentralUnreachable,
+        )
 
         h = self.receipt_hash(ref.receipt_no)
         left = self.locked_for(h)
@@ -474,6 +494,11 @@ class LookupService:
 
         client = self._client()
         central_state = "unreachable"
+        wait = self._busy_until - self.mono()
+        if client is not None and wait > 0:
+            # Honour the central's Retry-After: no request until it has passed.
+            self._audit(h, "try_later", source, central="skipped")
+            return LookupResult("try_later", retry_seconds=max(1, math.ceil(wait)))
         if client is not None:
             try:
                 case = self._ask_central(client, ref)
@@ -484,6 +509,13 @@ class LookupService:
                 return LookupResult("locked", locked_minutes=_minutes(seconds))
             except CaseCodeWrong as e:
                 return self._wrong_code(h, source, "wrong_code", e.attempts_left)
+            except CentralBusy as e:
+                # The central is up and asks this kiosk to wait: "try again in N s",
+                # not an outage (no cached answer passed off as the best there is).
+                seconds = max(1, math.ceil(e.retry_after if e.retry_after is not None else BUSY_DEFAULT_S))
+                self._busy_until = self.mono() + seconds
+                self._audit(h, "try_later", source, central="rate_limited")
+                return LookupResult("try_later", retry_seconds=seconds)
             except CentralAuthError:
                 central_state = "auth_error"
             except CentralUnreachable:

@@ -337,6 +337,34 @@ def test_a_hung_central_gives_the_cached_case_at_once_after_a_few_waits(tmp_path
         r.stop()
 
 
+def test_a_busy_central_means_try_later_and_the_kiosk_waits_as_told(tmp_path):
+    """429 + Retry-After from the central's per-device limit: "try again in N s", not
+    "offline" (no alarm, no stale answer passed off), and no request until it passes."""
+    from kiosk.central.limits import Limits
+
+    central = BenchCentral(tmp_path / "c3", limits=Limits(lookup_burst=2, lookup_interval=30)).start()
+    central.issue_token = device_tokens(central)
+    rt = make_runtime(tmp_path, central)
+    try:
+        central.create_case(receipt_no="ZW2026000999", query_code=CODE)
+        assert rt.lookup.service.lookup_fields("ZW2026000999", CODE).outcome == "ok"
+        assert rt.lookup.service.lookup_fields("ZW2026000888", "000000").outcome == "wrong_code"
+        busy = rt.lookup.service.lookup_fields("ZW2026000999", CODE)
+        assert busy.outcome == "try_later" and 20 <= busy.retry_seconds <= 30  # the central's Retry-After
+        asked = central.lookup_limit.take  # from now on, count what reaches the central
+        calls = []
+        central.lookup_limit.take = lambda key: calls.append(key) or asked(key)
+        again = rt.lookup.service.lookup_fields("ZW2026000999", CODE)
+        assert again.outcome == "try_later" and again.retry_seconds <= busy.retry_seconds
+        assert calls == []  # honoured on the device: nothing sent before Retry-After
+        outcomes = [(b["outcome"], b["central"]) for b in audit_events(rt)]
+        assert outcomes[-2:] == [("try_later", "rate_limited"), ("try_later", "skipped")]
+        assert rt.lookup.service.locked_for(rt.lookup.service.receipt_hash("ZW2026000999")) == 0  # no lockout
+    finally:
+        rt.stop()
+        central.stop()
+
+
 def test_a_burst_of_garbage_is_recorded_when_its_window_ends_with_no_scan_after_it(rt):
     """The held-back count is written by the lookup's own thread when the window
     ends, and whatever is still held when the device stops: never only by a next scan."""
