@@ -441,6 +441,7 @@ class CentralClient:
                 read_timeout=read_timeout,
                 connect_timeout=connect_timeout,
                 total_timeout=total_timeout,
+                urgent=True,
             )
         )
 
