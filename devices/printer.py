@@ -25,6 +25,7 @@ from devices.escpos import DEFAULT_PROFILE, Document, PrinterProfile, encode
 from devices.printer_status import (  # noqa: F401  (re-exported: the printer's whole interface is here)
     DLE_EOT,
     PAPER_STATES,
+    NoisyLine,
     PrinterStatus,
     ask,
     parse_online,
@@ -235,6 +236,8 @@ class SerialBackend(Backend):
         try:
             port.reset_input_buffer()
             return ask(_SerialLink(port), n, timeout)[0]
+        except NoisyLine:
+            return None  # no answer that can be told from the noise
         except (serial.SerialException, OSError, termios.error) as exc:
             self._drop()
             raise PrinterError(f"printer on {self.port} lost ({exc}): check the USB cable and the power") from exc

@@ -81,23 +81,42 @@ class StatusLink(Protocol):
     def send(self, data: bytes) -> None: ...
 
 
-def settle(link: StatusLink, limit: float) -> bytes:
-    """Read and drop input until the line has been quiet for QUIET seconds (at most `limit` s)."""
+def settle(link: StatusLink, limit: float) -> tuple[bytes, bool]:
+    """Read and drop input until the line has been quiet for QUIET seconds (at most `limit` s).
+
+    Returns what was dropped and whether the line went quiet at all."""
     dropped = bytearray()
     deadline = time.monotonic() + limit
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
-            return bytes(dropped)
+            return bytes(dropped), False
         got = link.read_some(min(QUIET, left))
         if not got:
-            return bytes(dropped)
+            # Quiet only after a whole QUIET of silence: the last sliver before the
+            # deadline says nothing about a line that talks all the time.
+            return bytes(dropped), left >= min(QUIET, limit)
         dropped += got
 
 
+class NoisyLine(Exception):
+    """The printer talks without being asked for the whole wait: a wrong baud rate or a
+    wrong device turns the line into noise, and one noise byte in 16 has the fixed bits
+    of a status answer, so any answer read from it would be a guess."""
+
+    def __init__(self, dropped: int):
+        super().__init__(f"{dropped} bytes arrived unasked")
+        self.dropped = dropped
+
+
 def ask(link: StatusLink, n: int, timeout: float) -> tuple[int | None, bytes]:
-    """Send DLE EOT n; (the answer byte or None, the bytes skipped on the way)."""
-    skipped = bytearray(settle(link, timeout))
+    """Send DLE EOT n; (the answer byte or None, the bytes skipped on the way).
+
+    Raises NoisyLine when the line never goes quiet before the query."""
+    dropped, quiet = settle(link, timeout)
+    if not quiet:
+        raise NoisyLine(len(dropped))
+    skipped = bytearray(dropped)
     link.send(DLE_EOT + bytes([n]))
     deadline = time.monotonic() + timeout
     while True:
@@ -121,7 +140,16 @@ PAPER_DETAIL = {
 
 def read_status(link: StatusLink, timeout: float, where: str) -> PrinterStatus:
     """DLE EOT 1 then DLE EOT 4; `where` names the printer in the messages ("printer on /dev/...")."""
-    online_byte, skipped = ask(link, 1, timeout)
+    try:
+        online_byte, skipped = ask(link, 1, timeout)
+        paper_byte = ask(link, 4, timeout)[0] if online_byte is not None else None
+    except NoisyLine as e:
+        return PrinterStatus(
+            None,
+            "unknown",
+            f"{where} sends data without being asked ({e.dropped} bytes in {timeout:g} s): check "
+            "printer.baudrate against the printer's self-test slip, and that the port is the printer",
+        )
     if online_byte is None:
         junk = f" (it sent {len(skipped)} bytes that are not status answers)" if skipped else ""
         return PrinterStatus(
@@ -130,7 +158,6 @@ def read_status(link: StatusLink, timeout: float, where: str) -> PrinterStatus:
             f"{where} did not answer the status query within {timeout:g} s{junk}: check that it is "
             "switched on; some printers do not answer DLE EOT at all (printer.status_timeout sets the wait)",
         )
-    paper_byte, _ = ask(link, 4, timeout)
     online = parse_online(online_byte)
     paper = "unknown" if paper_byte is None else parse_paper(paper_byte)
     detail = PAPER_DETAIL[paper]

@@ -19,7 +19,7 @@ import select
 import time
 
 from devices.printer import Backend, PrinterError, PrinterStatus
-from devices.printer_status import ask, read_status
+from devices.printer_status import NoisyLine, ask, read_status
 
 
 class OneWay(Exception):
@@ -165,6 +165,8 @@ class UsbBackend(Backend):
             return None
         try:
             return ask(_UsbLink(self, fd), n, timeout)[0]
+        except NoisyLine:
+            return None  # no answer that can be told from the noise
         except OneWay:
             self.one_way = True
             return None

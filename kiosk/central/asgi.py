@@ -251,6 +251,8 @@ class BenchApp:
                 pass
         if fault and fault.kind == "malformed":
             resp = Response(200, b'{"results": [{"id": "', "application/json")
+        if fault and fault.kind == "answer":
+            resp = Response(fault.status, fault.body.encode("utf-8"), fault.content_type, dict(fault.headers))
         if fault and fault.kind == "trickle":
             return await self._trickle(send, req, resp, fault.delay, scope["extensions"]["bench.transport"])
         await self._send(send, req, resp)

@@ -15,14 +15,17 @@ starts with `path` (default: every /api/v1 request):
 - ``hang``: accept the connection and never answer (a central stuck in a lock,
   a half-dead proxy): nothing is done, and after `delay` seconds the connection
   is closed. Every call costs the client its whole timeout.
+- ``answer``: do the work, then answer `status` with `body` (text) as
+  `content_type` and `headers` instead: a central (or a proxy before it) that
+  sends valid JSON of the wrong shape, an HTML page with 200, or a redirect.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
-KINDS = ("error", "slow", "malformed", "drop", "partial", "trickle", "hang")
+KINDS = ("error", "slow", "malformed", "drop", "partial", "trickle", "answer", "hang")
 
 
 @dataclass
@@ -33,6 +36,9 @@ class Fault:
     retry_after: float | None = None
     delay: float = 0.0
     path: str = "/api/v1/"
+    body: str = ""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -41,6 +47,8 @@ class Fault:
             raise ValueError("count must be a positive integer")
         if self.kind == "error" and not 400 <= int(self.status) <= 599:
             raise ValueError("status must be 400..599")
+        if self.kind == "answer" and not 200 <= int(self.status) <= 599:
+            raise ValueError("status must be 200..599")
         if not 0 <= float(self.delay) <= 120:
             raise ValueError("delay must be 0..120 seconds")
 

@@ -595,13 +595,18 @@ class BenchCentral:
         kind: str,
         count: int = 1,
         *,
-        status: int = 500,
+        status: int | None = None,
         retry_after: float | None = None,
         delay: float = 0.0,
         path: str = API + "/",
+        body: str = "",
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
     ) -> None:
         """Make the next `count` API requests under `path` fail in the given way (see faults.py)."""
-        self.faults.add(Fault(kind, count, status, retry_after, delay, path))
+        if status is None:  # an injected error is a 500, an injected answer a 200, unless told
+            status = 200 if kind == "answer" else 500
+        self.faults.add(Fault(kind, count, status, retry_after, delay, path, body, content_type, headers or {}))
 
     def clear_faults(self) -> None:
         self.faults.clear()

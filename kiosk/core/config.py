@@ -13,6 +13,7 @@ import os
 import re
 import stat
 import tomllib
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +117,53 @@ def length(lo: int, hi: int) -> Callable[[str], Verdict]:
     return check
 
 
+def _hidden_chars(v: str) -> list[str]:
+    """Control and format characters (bidi overrides, zero-width marks, NUL, ESC):
+    invisible on screen, they reorder or hide what the hall reads, and on the
+    printer an ESC or GS byte in a text line is a command. A line break is allowed
+    (a hall name on two lines)."""
+    return sorted({f"U+{ord(ch):04X}" for ch in v if unicodedata.category(ch) in ("Cc", "Cf") and ch != "\n"})
+
+
+def shown(lo: int, hi: int) -> Callable[[str], Verdict]:
+    """Text a citizen reads on the screen or on paper."""
+
+    def check(v: str) -> Verdict:
+        hidden = _hidden_chars(v)
+        if hidden:
+            return (f"has invisible control characters {', '.join(hidden[:5])}", "retype the text without them")
+        if v and not v.strip():
+            return ("is blank", f"write {lo} to {hi} visible characters")
+        return length(lo, hi)(v)
+
+    return check
+
+
+def a_path(*, required: bool) -> Callable[[str], Verdict]:
+    """A file or folder name: one the system can open, so no later OSError at start."""
+
+    def check(v: str) -> Verdict:
+        if not v.strip():
+            return ("is empty", "write a full path, e.g. /var/lib/kiosk") if required else None
+        if v != v.strip() or _hidden_chars(v) or "\n" in v:
+            return ("has spaces at an end or control characters", "write the path without them")
+        if len(v.encode("utf-8")) > 1024 or any(len(part.encode("utf-8")) > 255 for part in v.split("/")):
+            return ("is too long for a file name", "use a path under 1024 bytes, each name under 256")
+        return None
+
+    return check
+
+
+def _url(v: str) -> Verdict:
+    # Printed as a QR code on every ticket: a long or broken link is a QR no phone opens.
+    if v and (not re.fullmatch(r"https?://[^\s]+", v) or _hidden_chars(v) or len(v) > 300):
+        return (
+            "is not a web link of at most 300 characters",
+            "write https://… with {ticket} and {day}, or leave it empty",
+        )
+    return None
+
+
 def gpio_pin(v: int) -> Verdict:
     if not 2 <= v <= 27:
         return (f"GPIO {v} is not a usable BCM pin", "use a BCM GPIO number from 2 to 27")
@@ -154,6 +202,8 @@ def _hours(v: list[object]) -> Verdict:
         )
         if not m or m.group(1) + m.group(2) >= m.group(3) + m.group(4):
             return (f"{span!r} is not a time span", 'write spans like "08:30-12:00"')
+    if not v:  # the hall closed all day, every day: a config mistake, not a setting
+        return ("is empty", 'list the opening spans, e.g. ["08:30-12:00", "13:30-17:30"]')
     return None
 
 
@@ -189,7 +239,7 @@ def _pin_hash(v: str) -> Verdict:
 SCHEMA: dict[str, dict[str, Key]] = {
     "device": {
         "id": Key(str, check=matches(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", "hall01-kiosk03")),
-        "hall": Key(str, check=length(1, 40)),
+        "hall": Key(str, check=shown(1, 40)),
         "roles": Key(list, doc="any of dispenser, lookup, pad"),
         "region_code": Key(str, "", matches(r"(\d{6})?", "330102")),
         # The hall's zone, not the host's: hours, the service day and every time shown or printed.
@@ -197,9 +247,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "central": {
         "url": Key(str),
-        "token_file": Key(str),
+        "token_file": Key(str, check=a_path(required=True)),
         "allow_http": Key(bool, False),
-        "ca_file": Key(str, ""),
+        "ca_file": Key(str, "", a_path(required=False)),
         "connect_timeout": Key(float, 3.0, in_range(0.2, 30)),
         "read_timeout": Key(float, 5.0, in_range(0.2, 120)),
         "sync_interval": Key(float, 15.0, in_range(1, 3600)),
@@ -209,7 +259,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "probe_interval": Key(float, 5.0, in_range(0.2, 600), doc="seconds between probes of a central gone silent"),
     },
     "storage": {
-        "dir": Key(str),
+        "dir": Key(str, check=a_path(required=True)),
         "retention_days": Key(
             int, 180, in_range(7, 3650), doc="days delivered events, tickets and ratings stay on the device"
         ),
@@ -225,13 +275,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "width": Key(int, 1280, in_range(320, 4096)),
         "height": Key(int, 800, in_range(240, 4096)),
         "rotation": Key(int, 0, one_of(0, 90, 180, 270)),
-        "font": Key(str, ""),
+        "font": Key(str, "", a_path(required=False)),
     },
     "printer": {
         "backend": Key(str, "sim", one_of(*ports.PRINTER_BACKENDS)),
         "port": Key(str, ""),
         "baudrate": Key(int, 9600, one_of(*ports.BAUD_RATES)),
-        "path": Key(str, ""),
+        "path": Key(str, "", a_path(required=False)),
         "profile": Key(str, "default", one_of(*ports.PRINTER_PROFILES)),
         "paper_width": Key(int, 80, one_of(*ports.PAPER_WIDTHS), doc="roll width in mm: 80 (576 dots) or 58 (384)"),
         "status_timeout": Key(float, 0.5, in_range(0.05, 5)),
@@ -256,7 +306,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "open_hours": Key(list, ["08:30-12:00", "13:30-17:30"], _hours),
         "offline_range": Key(list, [900, 999]),
         "lease_size": Key(int, 20, in_range(0, 500)),
-        "queue_url": Key(str, "", doc="QR link on the ticket; {ticket} and {day} are filled in"),
+        "queue_url": Key(str, "", _url, doc="QR link on the ticket; {ticket} and {day} are filled in"),
         "priority_prefix": Key(str, "V", matches(r"[A-Z]", "V")),
         "priority_button_pin": Key(int, 0),
         "button_pins": Key(dict, {}),
@@ -279,7 +329,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "code_param": Key(str, "cxm", matches(r"[A-Za-z_][A-Za-z0-9_]{0,31}", "cxm")),
         "max_attempts": Key(int, 5, in_range(1, 20)),
         "lockout_minutes": Key(int, 15, in_range(1, 1440)),
-        "help_phone": Key(str, "12345", length(0, 20)),
+        "help_phone": Key(str, "12345", shown(0, 20)),
         "timeout": Key(float, 3.0, in_range(0.5, 15), doc="seconds to wait for the central's case answer"),
     },
     "pad": {
@@ -291,19 +341,22 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "clerk_button_pin": Key(int, 0),
         "keypad_pins": Key(list, [], _pin_list(5)),
         "led_pins": Key(list, [], _pin_list(5)),
-        "reasons_version": Key(str, "GB/T 39734-2020"),
+        "reasons_version": Key(str, "GB/T 39734-2020", shown(1, 40)),
     },
     "voice": {
         "enabled": Key(bool, True, doc="speak the key prompts (every spoken prompt is also shown)"),
         "backend": Key(str, "aplay", one_of(*ports.AUDIO_BACKENDS)),
         "device": Key(str, "", doc="ALSA device for aplay -D; empty: the default card"),
-        "pack": Key(str, "", doc="voice pack folder; empty: <storage.dir>/voice"),
+        "pack": Key(str, "", a_path(required=False), doc="voice pack folder; empty: <storage.dir>/voice"),
         "volume": Key(float, 0.8, in_range(0.0, 1.0)),
         "quiet_hours": Key(list, [], _quiet_spans, doc='spans without voice, e.g. ["12:00-13:30"]'),
     },
     "metrics": {
         "textfile": Key(
-            str, "", doc="node_exporter textfile to write (e.g. /var/lib/prometheus/node-exporter/kiosk.prom)"
+            str,
+            "",
+            a_path(required=False),
+            doc="node_exporter textfile to write (e.g. /var/lib/prometheus/node-exporter/kiosk.prom)",
         ),
         "interval": Key(int, 30, in_range(5, 3600), doc="seconds between writes"),
     },
@@ -318,8 +371,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
 TABLES: dict[str, dict[str, Key]] = {
     "dispenser.categories": {
         "code": Key(str, check=matches(r"[A-Z]", "A")),
-        "name_zh": Key(str, check=length(1, 16)),
-        "name_en": Key(str, check=length(1, 40)),
+        "name_zh": Key(str, check=shown(1, 16)),
+        "name_en": Key(str, check=shown(1, 40)),
         "prefix": Key(str, "", matches(r"[A-Z]?", "A")),
     },
     "dispenser.quotas": {
@@ -329,8 +382,8 @@ TABLES: dict[str, dict[str, Key]] = {
     },
     "pad.reasons": {
         "code": Key(str, check=matches(r"[A-Za-z0-9_-]{1,16}", "A01")),
-        "zh": Key(str, check=length(1, 30)),
-        "en": Key(str, check=length(1, 60)),
+        "zh": Key(str, check=shown(1, 30)),
+        "en": Key(str, check=shown(1, 60)),
     },
 }
 
@@ -650,7 +703,9 @@ def _check_keys(prefix: str, given: dict[str, Any], schema: dict[str, Key], prob
             continue
         v = given[k]
         if not _typecheck(v, spec.type):
-            problems.append(Problem(path, f"{v!r} is not {_TYPE_NAMES[spec.type]}", f"write {_TYPE_NAMES[spec.type]}"))
+            problems.append(
+                Problem(path, f"{v!r:.60} is not {_TYPE_NAMES[spec.type]}", f"write {_TYPE_NAMES[spec.type]}")
+            )
             continue
         if spec.type is float:
             v = float(v)
@@ -790,6 +845,11 @@ def _pin_checks(s: dict[str, dict[str, Any]], problems: list[Problem]) -> None:
         problems.append(Problem("technician.pin_hash", "is the published demo PIN (246810)", fix, warning=True))
 
 
+def _port_ok(url: str) -> bool:
+    m = re.match(r"https?://[^/:]+:(\d+)", url)
+    return m is None or 1 <= int(m.group(1)) <= 65535
+
+
 def _cross_checks(data: dict[str, Any], s: dict[str, dict[str, Any]], problems: list[Problem]) -> None:
     _pin_checks(s, problems)
     central = s["central"]
@@ -804,7 +864,7 @@ def _cross_checks(data: dict[str, Any], s: dict[str, dict[str, Any]], problems: 
                         "use https://, or set allow_http = true for a bench central only",
                     )
                 )
-        elif not re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?", url):
+        elif not re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?", url) or not _port_ok(url):
             problems.append(
                 Problem("central.url", f"{url!r} is not an https:// URL", "write it like https://zwfw.example.gov.cn")
             )
@@ -905,6 +965,23 @@ def _cross_checks(data: dict[str, Any], s: dict[str, dict[str, Any]], problems: 
         problems.append(
             Problem("dispenser.categories", "a category code is used twice", "give each category its own code")
         )
+    else:
+        # What is printed and called is prefix + number: two series with one prefix
+        # print the same A001 for two queues, and a counter calls both citizens.
+        printed = [("dispenser.priority_prefix", d.get("priority_prefix"))]
+        for i, c in enumerate(d["categories"]):
+            printed.append((f"dispenser.categories[{i}]", c.get("prefix") or c.get("code")))
+        seen: dict[object, str] = {}
+        for where, prefix in printed:
+            if prefix in seen:
+                problems.append(
+                    Problem(
+                        where,
+                        f"prints the prefix {prefix!r} that {seen[prefix]} prints too (two queues, one A001)",
+                        "give each category and the priority series its own prefix",
+                    )
+                )
+            seen.setdefault(prefix, where)
     for code, pin in (d.get("button_pins") or {}).items():
         if code not in codes:
             problems.append(
@@ -1078,8 +1155,11 @@ def check_storage(path: str | os.PathLike[str]) -> Problem | None:
     full card passes every permission bit test and fails only on the write."""
     key = "storage.dir"
     d = Path(path)
-    if d.exists() and not d.is_dir():
-        return Problem(key, f"{d} is a file, not a folder", "point storage.dir at a folder (e.g. /var/lib/kiosk)")
+    try:
+        if d.exists() and not d.is_dir():
+            return Problem(key, f"{d} is a file, not a folder", "point storage.dir at a folder (e.g. /var/lib/kiosk)")
+    except OSError as e:  # a name too long, a folder on the way that cannot be entered
+        return Problem(key, f"{str(d)[:80]} cannot be looked at: {e.strerror}", "point storage.dir at a folder")
     try:
         d.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -36,6 +36,7 @@ from kiosk.sync.errors import CaseLocked as CaseLocked
 from kiosk.sync.errors import CentralAuthError as CentralAuthError
 from kiosk.sync.errors import CentralBusy as CentralBusy
 from kiosk.sync.errors import CentralError as CentralError
+from kiosk.sync.errors import CentralNotCentral as CentralNotCentral
 from kiosk.sync.errors import CentralOffline as CentralOffline
 from kiosk.sync.errors import CentralRejected as CentralRejected
 from kiosk.sync.errors import CentralTLSError as CentralTLSError
@@ -162,17 +163,27 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
+MAX_WAIT_S = 86400.0  # a central's "come back later" longer than a day is a broken answer
+
+
+def seconds_or_none(value: object) -> float | None:
+    """A wait the central gave in a body: a number of seconds within a day, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_WAIT_S:
+        return None
+    return float(value)
+
+
 def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
     if value.isdigit():
-        return float(value)
+        return min(float(value), MAX_WAIT_S)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return min(MAX_WAIT_S, max(0.0, when.timestamp() - time.time()))
 
 
 class CentralClient:
@@ -318,8 +329,17 @@ class CentralClient:
         watch = _WATCHDOG.arm(total)
         _current.watch = watch
         try:
+            # Redirects are not followed: the token is for this address alone, and a
+            # POST turned into a GET elsewhere would read a stranger's answer as ours.
             r = self.session.request(
-                method, url, json=json, params=params, headers=headers, timeout=timeout, verify=self.verify
+                method,
+                url,
+                json=json,
+                params=params,
+                headers=headers,
+                timeout=timeout,
+                verify=self.verify,
+                allow_redirects=False,
             )
         except requests.RequestException as e:
             if watch.expired:  # the watchdog cut it: say so, not "connection reset"
@@ -351,6 +371,12 @@ class CentralClient:
 
     def _check(self, r: requests.Response, method: str, path: str) -> requests.Response:
         """The answer, or the error its status means."""
+        if 300 <= r.status_code < 400 and r.status_code != 304:
+            where = r.headers.get("Location", "")[:200] or "nowhere"
+            raise CentralNotCentral(
+                f"{self.base_url} answered {r.status_code} redirecting {method} {path} to {where}: "
+                "the device does not follow redirects; set central.url to the central's own address"
+            )
         if r.status_code < 400:
             return r
         retry_after = parse_retry_after(r.headers.get("Retry-After"))
@@ -372,7 +398,9 @@ class CentralClient:
         if r.status_code == 403:
             raise CaseCodeWrong(403, code, message, body)
         if r.status_code == 423:
-            raise CaseLocked(423, code or "locked", message, body, retry_after or body.get("retry_after_s"))
+            raise CaseLocked(
+                423, code or "locked", message, body, retry_after or seconds_or_none(body.get("retry_after_s"))
+            )
         raise CentralRejected(r.status_code, code or "rejected", message, body, retry_after)
 
     @staticmethod
@@ -386,8 +414,10 @@ class CentralClient:
         try:
             return r.json()
         except ValueError:
-            raise CentralUnreachable(
-                f"{self.base_url} sent an answer that is not JSON ({len(r.content)} bytes, HTTP {r.status_code})"
+            kind = (r.headers.get("Content-Type") or "no type").split(";")[0][:60]
+            raise CentralNotCentral(
+                f"{self.base_url} sent an answer that is not JSON ({len(r.content)} bytes of {kind}, "
+                f"HTTP {r.status_code}): is central.url the central, not a web page?"
             ) from None
 
     def _object(self, r: requests.Response) -> dict[str, Any]:

@@ -32,6 +32,13 @@ class CentralTLSError(CentralUnreachable):
     self-check fails on it, since a wrong CA file, clock or scheme never heals alone."""
 
 
+class CentralNotCentral(CentralUnreachable):
+    """The address answered, but not as a central: a redirect (never followed, so the
+    token goes nowhere else) or a 2xx page that is not JSON (a web portal, a captive
+    page). Retried like an outage; the self-check fails on it, since a wrong
+    central.url never heals by waiting."""
+
+
 class CentralAuthError(CentralError):
     pass
 

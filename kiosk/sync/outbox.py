@@ -66,7 +66,9 @@ class OutboxUploader:
                     self.batch_size = max(1, self.batch_size // 2)
                     continue
                 raise CentralUnreachable(str(e), e.retry_after) from e
-            answers = {r.get("id"): r for r in answers_list if isinstance(r, dict)}
+            # Only entries of the contract's shape count: an id that is a list or an object
+            # (valid JSON, a broken central) leaves its event unanswered, not the loop crashed.
+            answers = {r["id"]: r for r in answers_list if isinstance(r, dict) and isinstance(r.get("id"), str)}
             delivered, unanswered = [], []
             for ev in batch:
                 r = answers.get(ev.uuid)

@@ -16,7 +16,9 @@ carry names and case numbers, which must not reach a log or a heartbeat.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from kiosk.core.time import zone_problem
@@ -25,15 +27,24 @@ SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 CATEGORY_CODE = re.compile(r"^[A-Z]$")
 # What a ticket shows before its number: letters (A023, VIP001), never digits alone.
 PREFIX = re.compile(r"^[A-Z]{1,3}$")
+DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_ITEMS = 200  # a list longer than any hall's is a broken answer, not a long list
+MAX_PEOPLE = 100000  # waiting or ahead: more is a broken answer
+MAX_WAIT_S = 7 * 86400
 
 
 def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _hidden(v: str) -> bool:
+    """Invisible control or format characters (bidi overrides, zero-width marks, ESC):
+    on screen they reorder or hide what a citizen reads; line breaks and tabs are text."""
+    return any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\n\t" for ch in v)
+
+
 def _text(v: object, max_len: int = 200) -> bool:
-    return isinstance(v, str) and len(v.strip()) > 0 and len(v) <= max_len
+    return isinstance(v, str) and len(v.strip()) > 0 and len(v) <= max_len and not _hidden(v)
 
 
 class _Checker:
@@ -57,7 +68,11 @@ class _Checker:
                 self.bad(f"{where}.{key}", "is missing")
             return
         if not _text(doc[key], max_len):
-            self.bad(f"{where}.{key}", f"must be a non-empty string of at most {max_len} characters", doc[key])
+            self.bad(
+                f"{where}.{key}",
+                f"must be a non-empty string of at most {max_len} characters, without control characters",
+                doc[key],
+            )
 
     def integer(self, doc: dict[str, Any], key: str, where: str, lo: int, hi: int, *, optional: bool = False) -> None:
         if key not in doc or (optional and doc[key] is None):
@@ -67,6 +82,19 @@ class _Checker:
         v = doc[key]
         if not _is_int(v) or not lo <= v <= hi:
             self.bad(f"{where}.{key}", f"must be a whole number from {lo} to {hi}", v)
+
+    def day(self, doc: dict[str, Any], key: str, where: str, *, optional: bool = False) -> None:
+        if key not in doc or (optional and doc[key] is None):
+            if not optional:
+                self.bad(f"{where}.{key}", "is missing")
+            return
+        v = doc[key]
+        try:
+            ok = isinstance(v, str) and DAY.match(v) is not None and date.fromisoformat(v) is not None
+        except ValueError:
+            ok = False
+        if not ok:
+            self.bad(f"{where}.{key}", 'must be a date "YYYY-MM-DD"', v)
 
     def items(self, doc: dict[str, Any], key: str, where: str, *, min_items: int = 0) -> list[Any]:
         v = doc.get(key)
@@ -118,6 +146,18 @@ def check_central_config(doc: object) -> list[str]:
         pr = c.obj(cfg["priority"], "config.priority")
         if pr is not None:
             _series(c, pr, "config.priority")
+    # What is printed and called is prefix + number: one prefix on two series is
+    # the same A001 for two queues, and a counter calling it calls two citizens.
+    printed: dict[str, str] = {}
+    series = [(f"config.categories[{i}]", s) for i, s in enumerate(cfg.get("categories") or [])]
+    series.append(("config.priority", cfg.get("priority")))
+    for where, s in series:
+        prefix = s.get("prefix") if isinstance(s, dict) else None
+        if not isinstance(prefix, str):
+            continue
+        if prefix in printed:
+            c.bad(f"{where}.prefix", f"is the prefix of {printed[prefix]} too", prefix)
+        printed.setdefault(prefix, where)
     oh = c.obj(cfg.get("opening_hours"), "config.opening_hours")
     if oh is not None:
         days = c.items(oh, "days", "config.opening_hours", min_items=1)
@@ -167,16 +207,59 @@ def check_queue_status(doc: object) -> list[str]:
     q = c.obj(doc, "queue")
     if q is None:
         return c.problems
-    c.text(q, "day", "queue", optional=True, max_len=10)
+    c.day(q, "day", "queue", optional=True)
     c.integer(q, "priority_waiting", "queue", 0, 100000, optional=True)
     for i, cat in enumerate(c.items(q, "categories", "queue")):
         where = f"queue.categories[{i}]"
         if c.obj(cat, where) is None:
             continue
         c.text(cat, "category", where, max_len=1)
-        c.integer(cat, "waiting", where, 0, 100000)
-        c.integer(cat, "est_wait_s", where, 0, 7 * 86400)
+        c.integer(cat, "waiting", where, 0, MAX_PEOPLE)
+        c.integer(cat, "est_wait_s", where, 0, MAX_WAIT_S)
         c.text(cat, "last_called", where, optional=True, max_len=20)
+    return c.problems
+
+
+def check_ticket(doc: object, prefix: str, lo: int = 0, hi: int = 99999) -> list[str]:
+    """POST /tickets: the number a citizen is handed, printed and called.
+
+    The number must lie in its series' range and the display must be exactly the
+    prefix and that number (what the counters call): anything else printed would be
+    a ticket nobody calls. The central's day moves the device's service day, so it
+    must be a date, not any string."""
+    c = _Checker(quote=True)  # ticket numbers are hall data, not personal data
+    t = c.obj(doc, "ticket")
+    if t is None:
+        return c.problems
+    c.integer(t, "number", "ticket", lo, hi)
+    n = t.get("number")
+    if isinstance(n, int) and _is_int(n) and lo <= n <= hi and t.get("display") != f"{prefix}{n:03d}":
+        c.bad("ticket.display", f"must be the series prefix and the number ({prefix}{n:03d})", t.get("display"))
+    c.day(t, "day", "ticket", optional=True)
+    c.integer(t, "people_ahead", "ticket", 0, MAX_PEOPLE, optional=True)
+    c.integer(t, "est_wait_s", "ticket", 0, MAX_WAIT_S, optional=True)
+    return c.problems
+
+
+def check_lease(doc: object, size: int, lo: int = 0, hi: int = 99999) -> list[str]:
+    """POST /tickets/leases: a block of numbers the device hands out alone while offline."""
+    c = _Checker(quote=True)
+    lease = c.obj(doc, "lease")
+    if lease is None:
+        return c.problems
+    c.text(lease, "lease_id", "lease", max_len=64)
+    c.day(lease, "day", "lease")
+    c.integer(lease, "first", "lease", lo, hi)
+    c.integer(lease, "last", "lease", lo, hi)
+    first, last = lease.get("first"), lease.get("last")
+    if (
+        isinstance(first, int)
+        and isinstance(last, int)
+        and _is_int(first)
+        and _is_int(last)
+        and not 1 <= last - first + 1 <= size
+    ):
+        c.bad("lease", f"first {first} .. last {last} must be a block of 1 to {size} numbers")
     return c.problems
 
 

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 
 from kiosk.core import keys
 from kiosk.core.fonts import FontMissing, find_cjk_font
+from kiosk.core.time import MIN_REAL_YEAR
 
 log = logging.getLogger("kiosk.selftest")
 
@@ -34,7 +35,7 @@ OK, WARN, FAIL = "ok", "warn", "fail"
 
 MIN_FREE_MB = 50  # below this SQLite may fail to commit: the ledger is at risk
 LOW_FREE_MB = 500  # enough for now, but tell the technician
-MIN_YEAR = 2025  # a Pi without RTC and without NTP boots in the past
+MIN_YEAR = MIN_REAL_YEAR  # a Pi without RTC and without NTP boots in the past
 CLOCK_SLACK_S = 300  # NTP may step the clock back a little; more is a wrong clock
 # The full integrity check reads every index against its table: ~26 s of a
 # core on a year-old ledger on the build machine, more on a Pi's SD card. A
@@ -379,6 +380,7 @@ def check_central(cfg, rt) -> Row:
         CentralAuthError,
         CentralClient,
         CentralError,
+        CentralNotCentral,
         CentralRejected,
         CentralTLSError,
         CentralUnreachable,
@@ -411,7 +413,19 @@ def check_central(cfg, rt) -> Row:
         # https against a plain-http server, a wrong CA file, a clock years off:
         # none of these heal by waiting, so this is for the technician to fix now.
         return Row("central", FAIL, f"{url}: {e}; check the URL's scheme (https://), central.ca_file and the clock")
+    except CentralNotCentral as e:
+        # A redirect or a web page where the central should be: waiting never fixes it.
+        return Row("central", FAIL, f"{url}: answered, but is not a central: {e}")
     except CentralUnreachable as e:
+        if url.startswith("http://") and _speaks_tls(url, cfg.central.connect_timeout):
+            # The server closed the plain request because it speaks only TLS: the
+            # scheme is wrong, which waiting never fixes.
+            return Row(
+                "central",
+                FAIL,
+                f"{url}: the server there speaks https, not plain http ({e}); write central.url as "
+                f"{'https://' + url[len('http://') :]} (and set central.ca_file if its CA is the hall's own)",
+            )
         return Row(
             "central", FAIL, f"{url}: unreachable ({e}); the device works offline and delivers later", required=False
         )
@@ -438,6 +452,29 @@ def check_central(cfg, rt) -> Row:
             "(fix device.id or the token file)",
         )
     return Row("central", OK, f"{url}: reachable and authorised as {who or cfg.device.id}", required=False)
+
+
+def _speaks_tls(url: str, timeout: float) -> bool:
+    """Whether the server at an http:// URL completes a TLS handshake (its certificate
+    is not judged here: only which protocol the port speaks)."""
+    import socket
+    import ssl
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return False
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout) as sock,
+            ctx.wrap_socket(sock, server_hostname=parts.hostname),
+        ):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def check_numbering(cfg, rt) -> Row | None:

@@ -95,3 +95,43 @@ def test_a_job_on_a_printer_that_never_answers_counts_as_printed(pty_device):
     assert worker.submit(b"\x1b@hello\n").result(5) is None
     assert dev.queries[-1] == 1  # it did ask after the job
     worker.close()
+
+
+class NoisyPrinter:
+    """A printer on the wrong baud rate: what it says arrives as a stream of noise,
+    asked or not. Among the noise, bytes with the fixed bits of a status answer
+    (0x72: "paper out", 0x12: "ok") come by at random."""
+
+    def __init__(self, pty_device):
+        import threading
+
+        self.dev = pty_device()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._spew, daemon=True)
+        self.thread.start()
+
+    def _spew(self):
+        while not self.stop.is_set():
+            try:
+                self.dev.send(bytes([0xFF, PAPER_OUT, 0x00, 0xE7, ONLINE, 0x80]))
+            except OSError:
+                return
+            self.stop.wait(0.005)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(2)
+
+
+def test_a_line_of_noise_is_unknown_not_paper_out(pty_device):
+    noisy = NoisyPrinter(pty_device)
+    backend = SerialBackend(noisy.dev.path)
+    try:
+        status = backend.status(timeout=0.2)
+        assert (status.online, status.paper) == (None, "unknown")
+        assert "without being asked" in status.detail and "printer.baudrate" in status.detail
+        assert status.can_print  # unknown: the config's on_unknown_status decides, not the noise
+        assert backend.query(4, timeout=0.2) is None
+    finally:
+        noisy.close()
+        backend.close()

@@ -83,3 +83,20 @@ def test_device_syncs_over_https_with_its_ca_file(tls_central, tmp_path):
     )
     assert r.returncode == 0, r.stderr[-2000:]
     assert uuid in [e["id"] for e in central.events("audit.test")]
+
+
+def test_plain_http_against_an_https_central_is_a_required_selftest_failure(tls_central, tmp_path, capsys):
+    """The reverse of https against http: the TLS server closes the plain request, which
+    looked like "unreachable right now" (exit 0) though waiting never fixes a scheme."""
+    import json
+
+    from kiosk.cli import main
+
+    central, _cert = tls_central
+    token = central.issue_token("demo-kiosk")
+    url = central.url.replace("https://", "http://")
+    path = write_config(tmp_path, {"central": {"url": url, "allow_http": True}}, token=token)
+    code = main(["selftest", "--config", str(path), "--json"])
+    row = {r["name"]: r for r in json.loads(capsys.readouterr().out)["rows"]}["central"]
+    assert code == 1 and row["verdict"] == "fail" and row["required"]
+    assert "speaks https" in row["detail"] and central.url in row["detail"]

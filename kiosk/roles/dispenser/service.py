@@ -48,8 +48,9 @@ from kiosk.core.cache import Cache
 from kiosk.core.config import Config
 from kiosk.core.ledger import Ledger
 from kiosk.core.ports.document import Document
-from kiosk.core.time import hall_now, in_hall, wall_now, zone_problem
+from kiosk.core.time import MIN_REAL_YEAR, clock_synced, hall_now, in_hall, wall_now, zone_problem
 from kiosk.roles.dispenser.layout import ticket_for
+from kiosk.sync.validate import check_lease, check_queue_status, check_ticket
 
 if TYPE_CHECKING:
     from kiosk.sync.client import CentralClient
@@ -276,6 +277,7 @@ class TicketService:
         printer: PrinterPort | None = None,
         now: Callable[[], datetime] = hall_now,
         mono: Callable[[], float] = time.monotonic,
+        synced: Callable[[], bool | None] = clock_synced,
         wake_sync: Callable[[], None] | None = None,
     ):
         self.cfg = cfg
@@ -287,6 +289,7 @@ class TicketService:
         self.printer = printer  # the printer port (submit / check_status), or None: refuse
         self.now = now  # wall time; aware (any zone) or naive (read as the hall's)
         self.mono = mono  # confirms a wall-clock day change (see _service_day)
+        self.synced = synced  # whether the wall clock is synchronised (NTP): see _confirmed_wall_date
         self.wake_sync = wake_sync
         # kiosk.core.storage.DiskGuard (or anything with low()); None: not watched.
         self.disk: Any = None
@@ -308,7 +311,11 @@ class TicketService:
     def _anchor_day(self) -> None:
         """Anchor the wall date to the monotonic clock at start, not at the first
         ticket: a wall clock that jumps a day ahead after a reboot and before any
-        citizen came would otherwise be trusted and print A900 twice in one day."""
+        citizen came would otherwise be trusted and print A900 twice in one day.
+        Only a synchronised clock is anchored at start: a Pi boots on yesterday's
+        saved time and NTP corrects it minutes later (see _confirmed_wall_date)."""
+        if self.synced() is False:
+            return
         try:
             with self.ledger.transaction() as tx:
                 self._confirmed_wall_date(tx, None)
@@ -451,12 +458,47 @@ class TicketService:
     def priority_prefix(self) -> str:
         return self.cfg.dispenser.priority_prefix
 
+    def _series_limits(self, code: str, priority: bool) -> tuple[str, int, int]:
+        """(prefix, number_min, number_max) of a series as the central numbers it, for checking its answers."""
+        central = self._central_config()
+        doc = central.get("priority") if priority else None
+        if not priority:
+            for c in central.get("categories") or []:
+                if isinstance(c, dict) and c.get("code") == code:
+                    doc = c
+        if isinstance(doc, dict):
+            lo, hi = doc.get("number_min"), doc.get("number_max")
+            if isinstance(lo, int) and isinstance(hi, int) and isinstance(doc.get("prefix"), str):
+                return doc["prefix"], lo, hi
+        if priority:
+            return self.priority_prefix(), 0, 99999
+        prefix = next((c.prefix for c in self.categories() if c.code == code), code)
+        return prefix, 0, 99999
+
     # -- the service day ---------------------------------------------------
     def today(self) -> str:
         """The current service day (read only; see _service_day for the rule)."""
         wall = self._confirmed_wall_date(None, None)
         stored = self.ledger.get_meta(keys.DISPENSER_SERVICE_DAY)
+        if stored and self._far_ahead(stored, wall):
+            return wall  # what _service_day moves to at the next ticket
         return max(wall, stored) if stored else wall
+
+    # A service day further ahead of the clock than this was set by a clock that was
+    # wrong at some start (a Pi has no RTC: 2099 from a bad NTP answer or a typo in
+    # `date -s`). Kept, it would freeze numbering in that day for years: no midnight
+    # reset, and the offline range used up for good after a few hundred tickets.
+    MAX_DAYS_AHEAD = 1
+
+    def _far_ahead(self, stored: str, base: str) -> bool:
+        from datetime import date
+
+        try:
+            if date.fromisoformat(base).year < MIN_REAL_YEAR:
+                return False  # the clock is the wrong one (not set yet): the service day stays
+            return (date.fromisoformat(stored) - date.fromisoformat(base)).days > self.MAX_DAYS_AHEAD
+        except ValueError:
+            return True  # not a date at all (written by an older firmware from a junk answer)
 
     def _service_day(self, tx: sqlite3.Connection, hint: str | None = None) -> str:
         """max(wall date, latest day used, the central's day): the day only moves forward.
@@ -470,6 +512,24 @@ class TicketService:
         wall = self._confirmed_wall_date(tx, hint)
         row = tx.execute("SELECT value FROM meta WHERE key = ?", (keys.DISPENSER_SERVICE_DAY,)).fetchone()
         stored = row[0] if row else ""
+        base = max(wall, hint or "")
+        if stored and self._far_ahead(stored, base):
+            # Back to the clock's day; the offline counters carry on from where the
+            # far day left them, so no number printed today is printed twice.
+            log.error(
+                "service day %s is far ahead of the clock's %s (a clock set wrong at some start): numbering returns "
+                "to %s and carries on after the numbers used",
+                stored[:10],
+                base,
+                base,
+            )
+            tx.execute(
+                "INSERT INTO day_counters (day, category, next_number) "
+                "SELECT ?, category, next_number FROM day_counters WHERE day = ? AND true "
+                "ON CONFLICT(day, category) DO UPDATE SET next_number = MAX(next_number, excluded.next_number)",
+                (base, stored),
+            )
+            stored = ""
         day = max(wall, stored, hint or "")
         if day != stored:
             tx.execute(
@@ -508,6 +568,11 @@ class TicketService:
                 anchor = None  # another monotonic clock (a test's, a new process without boot id)
         except (ValueError, KeyError, TypeError):
             anchor = None
+        synced = self.synced()
+        if anchor is not None and anchor.get("synced") is False and synced:
+            # Anchored on a clock nobody had set yet (a Pi's saved boot time); it is
+            # synchronised now: its step forward is the correction, not a jump.
+            anchor = None
         if anchor is not None:
             est = float(anchor["wall"]) + (mono - float(anchor["mono"]))
             est_date = in_hall(datetime.fromtimestamp(est, UTC), self.zone()).date().isoformat()
@@ -528,7 +593,14 @@ class TicketService:
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (
                     keys.DISPENSER_DAY_ANCHOR,
-                    json.dumps({"boot": self.ledger.boot_id, "wall": now.timestamp(), "mono": mono}),
+                    json.dumps(
+                        {
+                            "boot": self.ledger.boot_id,
+                            "wall": now.timestamp(),
+                            "mono": mono,
+                            "synced": synced is not False,
+                        }
+                    ),
                 ),
             )
         return wall
@@ -663,6 +735,12 @@ class TicketService:
                 and isinstance(appt.get("id"), str)
             ):
                 raise ValueError("central check-in answer without ticket number/display or appointment id")
+            # The checks of an ordinary ticket: number and display agree, the day is a date
+            # (it moves the service day), no negative people ahead. The series may be the
+            # appointments' own (Y001), so the prefix is the display's.
+            problems = check_ticket(t, re.sub(r"\d+$", "", t["display"]))
+            if problems:
+                raise ValueError("central check-in ticket refused: " + "; ".join(problems))
         except CentralRejected as e:
             with self.ledger.transaction() as tx:  # refused: no number was taken for it
                 tx.execute("UPDATE ticket_requests SET state = 'done' WHERE request_id = ?", (request_id,))
@@ -820,8 +898,14 @@ class TicketService:
             self.last_central_error = f"{type(e).__name__}: {e}"[:300]
             log.info("central did not give a number (%s): numbering offline", type(e).__name__)
             return None
-        if not (isinstance(t, dict) and isinstance(t.get("number"), int) and isinstance(t.get("display"), str)):
-            self.last_central_error = "central answer without number/display"
+        prefix, lo, hi = self._series_limits(category, priority)
+        problems = check_ticket(t, prefix, lo, hi)
+        if problems:
+            # Never printed: a number outside the series, a display the counters do not
+            # call, a junk day that would move the service day. Numbered offline, and
+            # the request reported abandoned, as for a lost answer.
+            self.last_central_error = ("central ticket refused: " + "; ".join(problems))[:300]
+            log.error("central ticket answer refused, numbering offline: %s", "; ".join(problems))
             return None
         self.last_central_error = None
         self._note_quota(category, t.get("quota"))
@@ -983,7 +1067,10 @@ class TicketService:
             return
         try:
             queue = client.queue_status()
-            if self.cache is not None and isinstance(queue, dict):
+            problems = check_queue_status(queue)
+            if problems:  # keep the last good figures; the sync worker's pull reports the rejection
+                log.warning("central queue status refused: %s", "; ".join(problems[:3]))
+            elif self.cache is not None:
                 self.cache.set(keys.QUEUE_STATUS, queue)
         except Exception as e:
             log.debug("queue status not fetched: %s", type(e).__name__)
@@ -1011,15 +1098,25 @@ class TicketService:
             except Exception as e:
                 log.info("no lease for %s: %s", series, type(e).__name__)
                 continue
-            self.add_lease(lease, series)
+            self.add_lease(lease, series, size)
 
-    def add_lease(self, lease: dict[str, Any], series: str) -> None:
-        try:
-            first, last, lday = int(lease["first"]), int(lease["last"]), str(lease["day"])
-            lease_id = str(lease["lease_id"])
-        except (KeyError, TypeError, ValueError):
-            log.warning("central sent a lease without first/last/day/lease_id: ignored")
+    def add_lease(self, lease: dict[str, Any], series: str, size: int | None = None) -> None:
+        code = next((c.code for c in self.categories()), "") if series == PRIORITY_SERIES else series
+        _, lo, hi = self._series_limits(code, series == PRIORITY_SERIES)
+        problems = check_lease(lease, size or 500, lo, hi)
+        if isinstance(lease, dict):
+            # A block of another series (a mixed-up answer) printed with this prefix
+            # would duplicate numbers the other series' devices print.
+            if series != PRIORITY_SERIES and lease.get("category", code) != code:
+                problems.append(f"lease.category: is {str(lease.get('category'))[:10]!r}, not the {code!r} asked for")
+            if lease.get("priority", series == PRIORITY_SERIES) is not (series == PRIORITY_SERIES):
+                problems.append("lease.priority: is not the series asked for")
+        if problems:
+            # A block outside the series (negative, reversed, huge) would be printed
+            # as numbers the counters never call; its day would move the service day.
+            log.error("central lease refused: %s", "; ".join(problems))
             return
+        first, last, lday, lease_id = lease["first"], lease["last"], lease["day"], lease["lease_id"]
         with self.ledger.transaction() as tx:
             day = self._service_day(tx, lday)
             if lday != day:

@@ -259,13 +259,27 @@ class RatingService:
                 data = base64.b64decode(entry["data_b64"], validate=True)
             except ValueError:
                 return None
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # What the central labelled a photo may be an error page: only real PNG or
+            # JPEG bytes become the file the screen loads.
+            if not data.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")):
+                return None
             # Several threads may get here at once (sync listener, watcher, UI):
             # each writes its own temporary file; the rename is atomic, so the
             # screen never loads half a photo, and the last rename wins.
             tmp = path.with_name(f".{path.name}.{uuidlib.uuid4().hex}.tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_bytes(data)
+                tmp.replace(path)
+            except OSError as e:
+                # A full or broken storage: the card shows without its photo; the rating
+                # it belongs to (state() runs on every notification) is never failed by it.
+                log.warning("staff photo not written (%s)", type(e).__name__)
+                try:
+                    tmp.unlink(missing_ok=True)
+                except OSError:
+                    pass  # its folder cannot be written or is not a folder: nothing was made
+                return None
             for old in path.parent.glob(f"{safe}-*.{ext}"):
                 if old != path:
                     old.unlink(missing_ok=True)
@@ -557,12 +571,20 @@ class RatingService:
             rec = self._write(body, "rating.submitted")
         except RatingError:
             raise
-        except Exception:
+        except Exception as e:
             # Nothing was committed: give the session back so the citizen can try again.
             with self._lock:
-                if self._session is None:
+                given_back = self._session is None
+                if given_back:
                     self._session = sess
                     self._arm_timer(sess.seconds_left(self.clock()))
+                else:
+                    # The next service opened its session meanwhile: this citizen has
+                    # gone, so their complete rating is kept and written when the
+                    # storage takes it, as an ended session's outcome is.
+                    log.warning("rating not written (%s) and superseded; retrying", type(e).__name__)
+                    self._unwritten[body["session_id"]] = (body, "rating.submitted")
+                    self._arm_retry(self._retry_backoff.failure())
             raise
         log.info("rating recorded at window %s: level %d via %s", self.window, level, via)
         self._notify("rated", rec)
@@ -638,7 +660,11 @@ class RatingService:
         # "not_rated" to listeners whatever was recorded: for the screen (and the
         # voice) the session ended without the citizen's submit, so no thank-you
         # is shown or said; a thank-you here would also cover the next invitation.
-        self._notify("not_rated", rec)
+        # Written late (a retry) while the next citizen's session is open, it is
+        # only "recorded": "not_rated" would send that invitation back to rest.
+        with self._lock:
+            other_open = self._session is not None and self._session.session_id != body["session_id"]
+        self._notify("recorded" if other_open else "not_rated", rec)
         return True
 
     def retry_unwritten(self) -> int:

@@ -487,10 +487,37 @@ def test_a_wall_clock_ahead_before_the_first_ticket_of_the_boot_is_not_trusted(t
         assert svc.issue("A").ticket.display == "A900"
         ledger.boot_id = "the-next-boot"  # the device reboots at 09:30 with its clock right ...
         clock.t, mono.t = datetime(2026, 3, 3, 9, 30), 20.0
-        again = TicketService(svc.cfg, ledger, printer=worker, now=clock, mono=mono)
+        # (an NTP-synchronised clock: only such a clock is anchored at start)
+        again = TicketService(svc.cfg, ledger, printer=worker, now=clock, mono=mono, synced=lambda: True)
         clock.t, mono.t = datetime(2026, 3, 4, 9, 31), 80.0  # ... then the wall jumps a day, before any ticket
         t = again.issue("A").ticket
         assert (t.day, t.display) == ("2026-03-03", "A901"), "the jump started a new day's numbers"
+    finally:
+        worker.close()
+
+
+def test_a_pi_booting_on_yesterdays_saved_time_follows_ntp_to_today(tmp_path, devices):
+    """No RTC: the Pi boots on the time saved at last night's shutdown, unsynchronised,
+    and NTP steps it to this morning before or after the first ticket. The step is
+    the correction, not a jump: today's numbers start at A900, dated today."""
+    dev = devices(answers={1: OK, 4: OK})
+    clock, mono, synced = Clock(datetime(2026, 3, 3, 18, 0)), Mono(), [False]
+    hours = {"open_hours": ["00:00-23:59"], "open_days": [1, 2, 3, 4, 5, 6, 7]}
+    svc, worker, ledger = build(tmp_path, dev.path, clock, mono=mono, **hours)
+    svc.synced = lambda: synced[0]
+    try:
+        assert svc.issue("A").ticket.display == "A900"  # yesterday evening, synchronised then
+        ledger.boot_id = "the-next-morning"  # shut down; boots on the saved 18:01
+        clock.t, mono.t = datetime(2026, 3, 3, 18, 1), 10.0
+        again = TicketService(svc.cfg, ledger, printer=worker, now=clock, mono=mono, synced=lambda: synced[0])
+        early = again.issue("A").ticket  # a citizen before NTP answers: the clock says yesterday
+        assert (early.day, early.display) == ("2026-03-03", "A901")
+        clock.t, mono.t, synced[0] = datetime(2026, 3, 4, 8, 30), 40.0, True  # NTP steps the clock forward
+        t = again.issue("A").ticket
+        assert (t.day, t.display) == ("2026-03-04", "A900"), "the NTP correction was taken for a jump"
+        # Once synchronised, a jump is a jump again.
+        clock.t, mono.t = datetime(2026, 3, 5, 8, 31), 100.0
+        assert again.issue("A").ticket.day == "2026-03-04"
     finally:
         worker.close()
 
@@ -508,3 +535,43 @@ def test_an_unknown_time_zone_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_config(write_config(tmp_path, {"device": {"timezone": "Asia/Beijing"}}))
     assert "device.timezone" in str(e.value) and "Asia/Shanghai" in str(e.value)
+
+
+def test_a_clock_set_to_2099_at_one_start_does_not_freeze_the_service_day(tmp_path, devices):
+    """A Pi has no RTC: a bad NTP answer or a typo in `date -s` once put the service
+    day in 2099, and the day only moves forward, so numbering stayed there for good:
+    no midnight reset, and the offline range used up after a few hundred tickets."""
+    dev = devices(answers={1: OK, 4: OK})
+    clock, mono = Clock(datetime(2099, 6, 1, 10, 0)), Mono()
+    hours = {"open_hours": ["00:00-23:59"], "open_days": [1, 2, 3, 4, 5, 6, 7]}
+    svc, worker, ledger = build(tmp_path, dev.path, clock, mono=mono, **hours)
+    try:
+        assert [svc.issue("A").ticket.display for _ in range(2)] == ["A900", "A901"]
+        ledger.boot_id = "the-next-boot"  # rebooted with the clock right
+        clock.t, mono.t = datetime(2026, 3, 10, 10, 0), 20.0
+        again = TicketService(svc.cfg, ledger, printer=worker, now=clock, mono=mono)
+        assert again.today() == "2026-03-10"
+        t = again.issue("A").ticket
+        # back on the real day, and no number printed today is printed again
+        assert (t.day, t.display) == ("2026-03-10", "A902")
+        clock.t, mono.t = datetime(2026, 3, 11, 8, 0), mono.t + 22 * 3600
+        t = again.issue("A").ticket
+        assert (t.day, t.display) == ("2026-03-11", "A900")  # midnight resets again
+    finally:
+        worker.close()
+
+
+def test_a_clock_in_1970_at_start_keeps_the_service_day(tmp_path, devices):
+    dev = devices(answers={1: OK, 4: OK})
+    clock, mono = Clock(datetime(2026, 3, 10, 10, 0)), Mono()
+    hours = {"open_hours": ["00:00-23:59"], "open_days": [1, 2, 3, 4, 5, 6, 7]}
+    svc, worker, ledger = build(tmp_path, dev.path, clock, mono=mono, **hours)
+    try:
+        assert svc.issue("A").ticket.display == "A900"
+        ledger.boot_id = "the-next-boot"  # rebooted before network time: 1970
+        clock.t, mono.t = datetime(1970, 1, 1, 0, 0, 30), 20.0
+        again = TicketService(svc.cfg, ledger, printer=worker, now=clock, mono=mono)
+        t = again.issue("A").ticket
+        assert (t.day, t.display) == ("2026-03-10", "A901")
+    finally:
+        worker.close()
