@@ -63,7 +63,8 @@ class CaseCodeWrong(CentralRejected):
     @property
     def attempts_left(self) -> int | None:
         left = self.body.get("attempts_left")
-        return left if isinstance(left, int) else None
+        ok = isinstance(left, int) and not isinstance(left, bool) and 0 <= left <= 100
+        return left if ok else None  # a true, a -5 or a 10**9 is no count to show a citizen
 
 
 class CaseLocked(CentralRejected):
