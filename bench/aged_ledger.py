@@ -58,8 +58,10 @@ from kiosk.core import keys  # noqa: E402
 from kiosk.core.cache import Cache  # noqa: E402
 from kiosk.core.config import load_config  # noqa: E402
 from kiosk.core.ledger import MIGRATIONS, Ledger  # noqa: E402
+from kiosk.core.storage import prune_pass  # noqa: E402
 from kiosk.roles.dispenser.service import TicketService  # noqa: E402
 from kiosk.roles.pad.chain import GENESIS, canonical, record_hash  # noqa: E402
+from kiosk.roles.pad.chain import verify as verify_chain  # noqa: E402
 from kiosk.roles.pad.service import RatingService  # noqa: E402
 from kiosk.sync.client import CentralClient  # noqa: E402
 from kiosk.sync.worker import SyncWorker  # noqa: E402
@@ -111,7 +113,7 @@ def generate(path: Path, device_id: str, history_days: int, backlog_days: int, p
                 request_id, tid = make_uuid(rng), make_uuid(rng)
                 kind = "ticket.issued"
                 body: dict[str, Any] = {
-                    "uuid": tid,
+                    "ticket_uuid": tid,
                     "request_id": request_id,
                     "day": day.isoformat(),
                     "category": "A",
@@ -218,6 +220,8 @@ class Device:
         self.path = self.cfg.storage_dir / keys.LEDGER_FILE
         self.client = CentralClient(url, token, 2.0, 30.0)
         self.ledger: Ledger | None = None
+        self.worker: Any = None
+        self.tickets: Any = None
         self.first_open = 0.0
         self.startup: list[float] = []
         self.start_open: list[float] = []
@@ -225,6 +229,7 @@ class Device:
         self.start_dispenser: list[float] = []
         self.stats: list[float] = []
         self.submit: list[float] = []
+        self.issue: list[float] = []
         self.idle_cpu: list[float] = []
         self.idle_wall: list[float] = []
         self.drain = (0.0, 0)
@@ -261,6 +266,8 @@ def main() -> int:
     ap.add_argument("--submits", type=int, default=40)
     ap.add_argument("--stats", type=int, default=200)
     ap.add_argument("--idle", type=int, default=10)
+    ap.add_argument("--issues", type=int, default=40)
+    ap.add_argument("--retention-days", type=int, default=90)
     args = ap.parse_args()
     per_day = max(5, args.events // 365)
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -322,6 +329,7 @@ def main() -> int:
                 t = time.perf_counter()
                 svc.submit(5)
                 d.submit.append(time.perf_counter() - t)
+        measure_issue(pair, args.issues)
         for d in pair:
             assert d.ledger is not None
             pending = d.ledger.outbox_stats()["pending"]
@@ -345,6 +353,7 @@ def main() -> int:
                 d.idle_wall.append(time.perf_counter() - t0)
                 if not summary["ok"]:
                     raise SystemExit(f"{d.name}: idle cycle failed: {summary}")
+        retention = measure_retention(aged, fresh, pads, args)
         for svc in pads.values():
             svc.close()
         for d in pair:
@@ -370,6 +379,7 @@ def main() -> int:
         ("  dispenser's interrupted-request scan", fresh.start_dispenser, aged.start_dispenser),
         ("outbox statistics", fresh.stats, aged.stats),
         ("rating submit", fresh.submit, aged.submit),
+        ("ticket issue (offline, sim printer)", fresh.issue, aged.issue),
         ("idle cycle, device CPU", fresh.idle_cpu, aged.idle_cpu),
         ("idle cycle, wall", fresh.idle_wall, aged.idle_wall),
     ]
@@ -383,7 +393,79 @@ def main() -> int:
         f"drain of the backlog: fresh {fn} events {ft:.2f} s ({fn / ft:.0f}/s); "
         f"aged {an} events {at:.2f} s ({an / at:.0f}/s); aged/fresh {at / ft:.2f}x"
     )
+    print(f"retention {args.retention_days} days on the aged ledger (after the drain: all delivered but dead letters):")
+    for line in retention:
+        print("  " + line)
     return 0
+
+
+def measure_issue(pair: tuple[Device, ...], n: int) -> None:
+    """Ticket issue as the screen calls it, offline (no client), a simulated printer."""
+    from devices.printer import PrinterWorker, SimBackend, TicketPrinter
+
+    for d in pair:
+        assert d.ledger is not None
+        d.worker = PrinterWorker(TicketPrinter(SimBackend())).start()
+        d.tickets = TicketService(d.cfg, d.ledger, printer=d.worker)
+    code = pair[0].tickets.categories()[0].code
+    for _ in range(n):
+        for d in pair:
+            t = time.perf_counter()
+            d.tickets.issue(code)
+            d.issue.append(time.perf_counter() - t)
+    for d in pair:
+        d.worker.close()
+
+
+def live_mb(led: Ledger) -> tuple[float, float]:
+    """(file size, pages in use) in MB: SQLite reuses freed pages, so the file stops growing."""
+    page = led.query("PRAGMA page_size")[0][0]
+    count = led.query("PRAGMA page_count")[0][0]
+    free = led.query("PRAGMA freelist_count")[0][0]
+    return count * page / 2**20, (count - free) * page / 2**20
+
+
+def measure_retention(aged: Device, fresh: Device, pads: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    led = aged.ledger
+    assert led is not None
+    out = []
+    before_file, before_live = live_mb(led)
+    t = time.perf_counter()
+    got = prune_pass(led, args.retention_days, pause_s=0.0)
+    took = time.perf_counter() - t
+    _, after_live = live_mb(led)
+    out.append(
+        f"pass: {took:.1f} s in batches of 500; removed {got.outbox} events, {got.tickets} tickets, "
+        f"{got.ticket_requests} requests, {got.ratings} ratings"
+    )
+    out.append(f"file {before_file:.0f} MB, in use {before_live:.0f} MB -> in use {after_live:.0f} MB")
+    compact = aged.path.with_name("compacted.sqlite3")
+    led.query(f"VACUUM INTO '{compact}'")
+    out.append(f"the same data compacted (VACUUM INTO): {compact.stat().st_size / 2**20:.0f} MB")
+    compact.unlink()
+    rows = led.query("SELECT seq, uuid, session_id, body, prev_hash, hash FROM ratings ORDER BY seq")
+    n, problems = verify_chain(rows, led.get_meta(keys.RATING_CHAIN_HEAD), led.get_meta(keys.RATING_CHAIN_CHECKPOINT))
+    out.append(f"ratings chain from the checkpoint: {n} records, {'ok' if not problems else problems[0].line()}")
+    # Latency on the pruned ledger against the fresh one, interleaved again.
+    submit: dict[str, list[float]] = {"fresh": [], "pruned": []}
+    check: dict[str, list[float]] = {"fresh": [], "pruned": []}
+    for _ in range(args.submits):
+        for name, d in (("fresh", fresh), ("pruned", aged)):
+            svc = pads[d.name]
+            svc.open_session("L-" + uuid.uuid4().hex[:20], origin="clerk", staff_id="S1001")
+            t = time.perf_counter()
+            svc.submit(5)
+            submit[name].append(time.perf_counter() - t)
+    for _ in range(args.starts):
+        for name, d in (("fresh", fresh), ("pruned", aged)):
+            assert d.ledger is not None
+            t = time.perf_counter()
+            d.ledger.start_check()
+            check[name].append(time.perf_counter() - t)
+    for label, xs in (("rating submit", submit), ("start-up ledger check", check)):
+        f, p = statistics.median(xs["fresh"]), statistics.median(xs["pruned"])
+        out.append(f"{label}: fresh p50 {f * 1000:.3f} ms, pruned p50 {p * 1000:.3f} ms, {p / f:.2f}x")
+    return out
 
 
 if __name__ == "__main__":

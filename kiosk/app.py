@@ -88,13 +88,12 @@ def _build_app_class():
     from kivy.properties import NumericProperty, StringProperty
     from kivy.uix.boxlayout import BoxLayout
     from kivy.uix.button import Button
-    from kivy.uix.screenmanager import NoTransition, ScreenManager
 
     from kiosk.core import i18n
     from screens import theme
     from screens.home import HomeScreen
     from screens.registry import screen_class
-    from screens.widgets import BackgroundPool, Header, NoticeBar
+    from screens.widgets import BackgroundPool, Header, NoticeBar, PlainScreens
 
     class KioskApp(App):
         lang = StringProperty("zh")
@@ -152,7 +151,7 @@ def _build_app_class():
             root.add_widget(self.header)
             self.notices = NoticeBar()  # the central's hall notices (messages) for the screen showing
             root.add_widget(self.notices)
-            self.sm = ScreenManager(transition=NoTransition())
+            self.sm = PlainScreens()  # no stencil pass over every frame (screens/widgets.py)
             if self.rt.out_of_service:  # boot guard tripped (kiosk/core/bootguard.py)
                 from screens.outofservice import OutOfServiceScreen
 
@@ -163,13 +162,24 @@ def _build_app_class():
                 self.home_name = "home"
             else:
                 self.home_name = self.roles[0]
-            # Role screens are built now: each listens to its service (an invitation,
-            # a scan, a hardware button) even while another screen shows. The
-            # technician screen is built the first time it is opened.
+            # The home screen is built now, so the first frame is the finished home
+            # screen; every other screen is built on first use (start-up time and
+            # memory). A role screen listens to its service (an invitation, a scan,
+            # a hardware button) even while another screen shows: until it exists,
+            # the app listens for it and builds it when its service first speaks.
+            # A keyboard-wedge scanner types into the lookup screen's key handler,
+            # so that screen is built now on a device with one.
+            self._routes: dict[str, Callable[..., None]] = {}
             for role in self.roles:
-                self.sm.add_widget(screen_class(role)(name=role))
+                wedge = role == "lookup" and self.rt.cfg.scanner.backend == "wedge"
+                # A dispenser with a booking scanner: its screen takes the scans itself.
+                booking = role == "dispenser" and getattr(self.rt.dispenser, "scans", None) is not None
+                if role == self.home_name or wedge or booking:
+                    self.sm.add_widget(screen_class(role)(name=role))
+                else:
+                    self._route_until_built(role)
             if self.rt.dispenser is not None and self.rt.dispenser.idcard is not None:
-                from screens.idcard import IdCardScreen  # 刷身份证取号, with a reader configured
+                from screens.idcard import IdCardScreen  # 刷身份证取号: listens for cards from the start
 
                 self.sm.add_widget(IdCardScreen(name="idcard"))
             from screens.service import install_gesture
@@ -229,10 +239,53 @@ def _build_app_class():
             return self.sm.get_screen(name)
 
         def _ensure_screen(self, name: str) -> None:
-            if name == "service" and not self.sm.has_screen(name):
+            if self.sm.has_screen(name):
+                return
+            if name == "service":
                 from screens.service import ServiceScreen  # loads its kv file on first use
 
                 self.sm.add_widget(ServiceScreen(name="service"))
+            elif name in self.roles:
+                self.sm.add_widget(screen_class(name)(name=name))  # imports its module and kv file now
+
+        def routes_events(self, role: str) -> bool:
+            """True when the app hands this role's service events to its screen (the screen must not listen too)."""
+            return role in getattr(self, "_routes", {})
+
+        def _route_until_built(self, role: str) -> None:
+            """Listen to a role's service for its screen, which is built by the first event.
+
+            The app stays the screen's only listener, so no event is lost or
+            delivered twice while the screen is being built; every event reaches
+            the screen's UI-thread method through the clock, in order."""
+            rt = self.rt
+
+            def later(method: str, *args) -> None:
+                Clock.schedule_once(lambda dt: getattr(self.screen(role), method)(*args), 0)
+
+            if role == "dispenser" and rt.dispenser is not None:
+                fn: Callable[..., None] = lambda name: later("hardware_press", name)
+                rt.dispenser.service.button_listeners.append(fn)
+            elif role == "lookup" and rt.lookup is not None:
+                fn = lambda scan: later("handle_scan", scan)
+                rt.lookup.service.scans.subscribe(fn)
+            elif role == "pad" and rt.pad is not None:
+                fn = lambda what, st: later("apply", what, st)
+                rt.pad.service.subscribe(fn)
+            else:
+                return
+            self._routes[role] = fn
+
+        def _unroute(self) -> None:
+            """No service event may reach a stopped app."""
+            rt = self.rt
+            for role, fn in getattr(self, "_routes", {}).items():
+                if role == "dispenser" and rt.dispenser is not None and fn in rt.dispenser.service.button_listeners:
+                    rt.dispenser.service.button_listeners.remove(fn)
+                elif role == "lookup" and rt.lookup is not None:
+                    rt.lookup.service.scans.unsubscribe(fn)
+                elif role == "pad" and rt.pad is not None:
+                    rt.pad.service.unsubscribe(fn)
 
         def go(self, name: str):
             if name == "home":
@@ -374,6 +427,7 @@ def _build_app_class():
 
         def on_stop(self):
             self._tick_event.cancel()
+            self._unroute()
             Window.unbind(
                 on_request_close=self._refuse_close,
                 on_keyboard=self._on_keyboard,

@@ -28,6 +28,7 @@ from kiosk.core.ledger import Ledger
 
 if TYPE_CHECKING:
     from kiosk.core.bootguard import BootGuard, Tripped
+    from kiosk.core.storage import DiskGuard
     from kiosk.core.voice import Voice
     from kiosk.roles.dispenser.persons import IdCardDesk
     from kiosk.roles.dispenser.service import TicketService
@@ -107,6 +108,7 @@ class Runtime:
     pad: PadRole | None = None
     boot_guard: BootGuard | None = None
     out_of_service: Tripped | None = None  # set only on the boot guard's stand-in
+    disk: DiskGuard | None = None  # free space of storage.dir: below storage.min_free_mb new tickets are refused
     voice: Voice | None = None  # spoken prompts (kiosk/core/voice.py); None: silent
     demo_scans: list[str] = field(default_factory=list)  # `kiosk demo`: sample receipt payloads to scan
     # `kiosk demo`: the receipt QR of the newest case made on the bench page (reads its store; blocking)

@@ -75,6 +75,7 @@ def _build(cfg: Config, *, demo: bool, central: bool) -> Runtime:
         raise
     rt = Runtime(cfg, ledger, cache, demo=demo)
     try:
+        _add_storage(rt, retention=central)
         if central:
             _connect_central(rt)
         else:
@@ -98,12 +99,30 @@ def _add_release(rt: Runtime) -> None:
     rt.health_parts["release"] = lambda: heartbeat_part(root)
 
 
+def _add_storage(rt: Runtime, retention: bool) -> None:
+    """The low-disk guard the services ask before new work, and the retention job (not in previews)."""
+    from kiosk.core.storage import DiskGuard, RetentionJob
+
+    s = rt.cfg.storage
+    rt.disk = DiskGuard(s.dir, s.min_free_mb)
+    rt.health_parts["storage"] = rt.disk.report
+    if retention:
+        job = RetentionJob(rt.ledger, s.retention_days)
+        rt.add_part("retention", job.start, job.stop)
+
+
 def _connect_central(rt: Runtime) -> None:
     """Client and sync worker; without a token the device still works offline."""
+    cfg = rt.cfg
+    try:
+        cfg.read_token()  # no token, no central: the HTTP stack is not even imported (start-up time, memory)
+    except ConfigError as e:
+        rt.central_problem = "; ".join(p.what + " (" + p.fix + ")" for p in e.problems)
+        log.warning("working offline: %s", rt.central_problem)
+        return
     from kiosk.sync.client import CentralClient
     from kiosk.sync.worker import SyncWorker
 
-    cfg = rt.cfg
     try:
         client = CentralClient.from_config(cfg)
     except ConfigError as e:
@@ -115,6 +134,7 @@ def _connect_central(rt: Runtime) -> None:
         log.warning("working offline: %s", rt.central_problem)
         return
     rt.client = client
+    rt.health_parts["central_link"] = client.breaker.state  # offline at once after unanswered calls
     rt.sync = SyncWorker(
         rt.ledger,
         client,
@@ -329,6 +349,7 @@ def build_dispenser(rt: Runtime) -> DispenserRole:
     service = TicketService(
         cfg, rt.ledger, cache=rt.cache, client=rt.client, printer=printer, wake_sync=rt.event_written
     )
+    service.disk = rt.disk
     role = DispenserRole(service, printer)
     rt.dispenser = role
     # The heartbeat and the metrics say what the dispenser last learnt of its printer.

@@ -30,7 +30,7 @@ from screens import (
     keypad,  # noqa: F401  (the Keypad widget's kv rules)
     theme,
 )
-from screens.widgets import FitButton, KioskScreen, in_background
+from screens.widgets import FitButton, KioskScreen, in_background, routed
 
 log = logging.getLogger("screens.dispenser")
 
@@ -70,6 +70,10 @@ i18n.register(
         "disp.refused.numbers_exhausted": (
             "今日号码已发完。\n请到服务台咨询。",
             "No more numbers today. Please ask at the service counter.",
+        ),
+        "disp.refused.storage_full": (
+            "取号机存储空间不足，暂时无法取号。\n请到服务台人工取号。",
+            "The ticket machine's storage is full. Please go to the service counter.",
         ),
         "disp.refused.closed": ("现在不是办公时间。", "The hall is closed now."),
         "disp.refused.refused": (
@@ -185,7 +189,7 @@ class DispenserScreen(KioskScreen):
         self.app.bind(lang=self.redraw, font_scale=self.redraw)
         self.bind(priority_mode=self.redraw)
         svc = self.service
-        if svc is not None:
+        if svc is not None and not routed(self.app, self.name):
             svc.button_listeners.append(self._hardware_press)
         self.has_idcard = self._app.rt.dispenser is not None and self._app.rt.dispenser.idcard is not None
         if not self.has_idcard:

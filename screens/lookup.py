@@ -33,7 +33,7 @@ from kiosk.roles.dispenser.booking import is_booking_payload
 from kiosk.roles.lookup.service import Scan
 from screens import theme
 from screens.keypad import Keypad
-from screens.widgets import KioskScreen, KLabel, in_background
+from screens.widgets import KioskScreen, KLabel, in_background, routed
 
 log = logging.getLogger("screens.lookup")
 
@@ -323,7 +323,7 @@ class LookupScreen(KioskScreen):
         app = self.app
         self.rt = app.rt
         self.demo = bool(self.rt.demo and len(self.rt.demo_scans) >= 2 and hasattr(self.rt.scanner, "inject"))
-        if self.rt.lookup is not None:
+        if self.rt.lookup is not None and not routed(app, self.name):
             self.rt.lookup.service.scans.subscribe(self._scan_from_device)
         Window.bind(on_key_down=self._on_key_down, on_textinput=self._on_textinput)
         app.bind(lang=self.relabel, font_scale=self.relabel, on_stop=self._unbind)

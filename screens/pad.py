@@ -19,7 +19,7 @@ from kivy.properties import BooleanProperty, ListProperty, NumericProperty, Stri
 from kiosk.core.i18n import register
 from kiosk.core.privacy import mask_phone
 from kiosk.roles.pad.service import BAD_LEVELS, LEVELS, RatingError, stars, valid_phone  # noqa: F401
-from screens.widgets import BigButton, FitText, KioskScreen, in_background
+from screens.widgets import BigButton, FitText, KioskScreen, in_background, routed
 
 register(
     {
@@ -151,7 +151,8 @@ class PadScreen(KioskScreen):
         self._reasons_built = None
         svc = self.service
         if svc is not None:
-            svc.subscribe(self._from_service)
+            if not routed(self.app, self.name):
+                svc.subscribe(self._from_service)
             # state() reads the cache and may write the staff photo out: off the UI thread.
             in_background(svc.state, done=lambda st: self.apply("init", st))
         if self.app is not None:

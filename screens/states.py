@@ -32,7 +32,7 @@ def show(app: Any, screen: str, state: str, large: bool = False) -> Callable[[],
 
 def _dispenser(app: Any, state: str) -> None:
     from kiosk.roles.dispenser.samples import sample_ticket
-    from kiosk.roles.dispenser.service import IssueResult, PaperOut, PrinterUnavailable
+    from kiosk.roles.dispenser.service import IssueResult, PaperOut, PrinterUnavailable, StorageFull
 
     screen = app.screen("dispenser")
     cfg = app.rt.cfg
@@ -45,6 +45,8 @@ def _dispenser(app: Any, state: str) -> None:
         screen.show_refused(PaperOut("paper out"))
     elif state == "printer_unavailable":
         screen.show_refused(PrinterUnavailable("printer lost"))
+    elif state == "storage_full":
+        screen.show_refused(StorageFull("storage full"))
     elif state == "closed":
         app.rt.dispenser.service.is_open = lambda: False  # as outside the opening hours
         screen.refresh()

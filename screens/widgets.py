@@ -20,7 +20,7 @@ from kivy.properties import BooleanProperty, ListProperty, NumericProperty, Obje
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.label import Label
-from kivy.uix.screenmanager import Screen
+from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 from screens import theme
 
@@ -203,6 +203,21 @@ class FitButton(FitText, BigButton):
     want_size = NumericProperty(0)
 
 
+class PlainScreens(ScreenManager):
+    """A ScreenManager that draws nothing of its own.
+
+    Kivy's draws a stencil around its screens (a mask pass before and after,
+    and a stencil test on every pixel drawn inside), which only transitions
+    that slide need. Ours switch without a transition, and with the lookup's
+    scroll view nested inside, the two stencils made a result frame cost five
+    times a frame of bare labels on a software renderer (bench/lookup_frame.py).
+    widgets.kv drops the inherited rule."""
+
+    def __init__(self, **kw):
+        kw.setdefault("transition", NoTransition())
+        super().__init__(**kw)
+
+
 class Card(BoxLayout):
     bg = ListProperty(theme.PANEL)
 
@@ -320,3 +335,10 @@ class NoticeBar(BoxLayout):
 
 
 Builder.load_file(str(Path(__file__).with_name("widgets.kv")))
+
+
+def routed(app, role: str) -> bool:
+    """True when the app hands the role's service events to its screen (kiosk/app.py
+    _route_until_built): the screen was built on first use and must not listen as well."""
+    fn = getattr(app, "routes_events", None)
+    return bool(fn(role)) if fn is not None else False

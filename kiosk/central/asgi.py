@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -175,6 +176,8 @@ class BenchApp:
         ex = Exchange(self.central, req)
         loop = asyncio.get_running_loop()
         fault = self.central.faults.take(req.path) if req.path.startswith(API + "/") else None
+        if fault and fault.kind == "hang":
+            return await self._hang(fault.delay, scope["extensions"]["bench.transport"])
         if fault and fault.kind == "error":
             extra = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else {}
             return await self._send(send, req, error_response(fault.status, "injected", "bench fault injection", extra))
@@ -253,6 +256,14 @@ class BenchApp:
         if fault and fault.kind == "trickle":
             return await self._trickle(send, req, resp, fault.delay, scope["extensions"]["bench.transport"])
         await self._send(send, req, resp)
+
+    async def _hang(self, delay: float, transport: Any) -> None:
+        """Connection accepted, request never answered: silence for `delay` s (or until the central
+        stops or the client leaves), then the connection is closed. Nothing is done, nothing committed."""
+        end = time.monotonic() + delay
+        while time.monotonic() < end and not self.central.stopping and not transport.is_closing():
+            await asyncio.sleep(min(0.05, max(0.0, end - time.monotonic())))
+        transport.abort()
 
     async def _trickle(self, send: Any, req: Any, resp: Response, delay: float, transport: Any) -> None:
         """The headers, then the body one byte every `delay` s, until sent, the client leaves or the central stops."""

@@ -12,6 +12,9 @@ starts with `path` (default: every /api/v1 request):
 - ``trickle``: do the work, then send the answer (status line, headers, body) one
   byte every `delay` seconds: each read of a client gets something before its
   per-read timeout, so only a deadline on the whole answer ends the wait;
+- ``hang``: accept the connection and never answer (a central stuck in a lock,
+  a half-dead proxy): nothing is done, and after `delay` seconds the connection
+  is closed. Every call costs the client its whole timeout.
 - ``answer``: do the work, then answer `status` with `body` (text) as
   `content_type` and `headers` instead: a central (or a proxy before it) that
   sends valid JSON of the wrong shape, an HTML page with 200, or a redirect.
@@ -22,7 +25,7 @@ from __future__ import annotations
 import threading
 from dataclasses import asdict, dataclass, field
 
-KINDS = ("error", "slow", "malformed", "drop", "partial", "trickle", "answer")
+KINDS = ("error", "slow", "malformed", "drop", "partial", "trickle", "answer", "hang")
 
 
 @dataclass

@@ -25,12 +25,14 @@ def cmd_verify_ratings(args) -> int:
     try:
         rows = conn.execute("SELECT seq, uuid, session_id, body, prev_hash, hash FROM ratings ORDER BY seq").fetchall()
         head = conn.execute("SELECT value FROM meta WHERE key = ?", (keys.RATING_CHAIN_HEAD,)).fetchone()
+        cp = conn.execute("SELECT value FROM meta WHERE key = ?", (keys.RATING_CHAIN_CHECKPOINT,)).fetchone()
     except sqlite3.DatabaseError as e:
         print(f"kiosk: cannot read the ratings in {path}: {e}", file=sys.stderr)
         return 2
     finally:
         conn.close()
-    n, problems = verify(rows, head["value"] if head else None)
+    checkpoint = cp["value"] if cp else None
+    n, problems = verify(rows, head["value"] if head else None, checkpoint)
     if problems:
         for p in problems:
             print(f"{path}: {p.line()}")
@@ -40,7 +42,14 @@ def cmd_verify_ratings(args) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"ratings chain ok: {n} record(s)")
+    if checkpoint:
+        pruned, h = checkpoint.split(":", 1)
+        print(
+            f"ratings chain ok: {n} record(s) after the retention checkpoint "
+            f"({pruned} older record(s) delivered and pruned, last hash {h[:12]}…)"
+        )
+    else:
+        print(f"ratings chain ok: {n} record(s)")
     return 0
 
 

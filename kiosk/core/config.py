@@ -253,9 +253,19 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "connect_timeout": Key(float, 3.0, in_range(0.2, 30)),
         "read_timeout": Key(float, 5.0, in_range(0.2, 120)),
         "sync_interval": Key(float, 15.0, in_range(1, 3600)),
+        "offline_after": Key(
+            int, 3, in_range(1, 100), doc="unanswered calls in a row after which tickets and lookups go offline at once"
+        ),
+        "probe_interval": Key(float, 5.0, in_range(0.2, 600), doc="seconds between probes of a central gone silent"),
     },
     "storage": {
         "dir": Key(str, check=a_path(required=True)),
+        "retention_days": Key(
+            int, 180, in_range(7, 3650), doc="days delivered events, tickets and ratings stay on the device"
+        ),
+        "min_free_mb": Key(
+            int, 100, in_range(10, 100_000), doc="below this free space new tickets and ratings are refused"
+        ),
     },
     "display": {
         "language": Key(str, "zh", one_of("zh", "en")),
@@ -444,11 +454,15 @@ class CentralSection(Section):
     ca_file: str
     connect_timeout: float
     read_timeout: float
+    offline_after: int
+    probe_interval: float
     sync_interval: float
 
 
 class StorageSection(Section):
     dir: str
+    retention_days: int
+    min_free_mb: int
 
 
 class DisplaySection(Section):

@@ -42,8 +42,12 @@ DISPENSER_DAY_ANCHOR = "dispenser.day_anchor"  # JSON {boot, wall, mono}: the wa
 LOOKUP_SECRET = "lookup.secret"  # HMAC key for receipt numbers (never leaves the device)
 LOOKUP_LOCK_PREFIX = "lookup.lock."  # + receipt hash: wrong-code tries and lockout
 RATING_CHAIN_HEAD = "ratings.chain_head"  # "<count>:<hash of newest record>"
+# "<records pruned>:<hash of the last pruned record>": where the chain in the table starts
+RATING_CHAIN_CHECKPOINT = "ratings.chain_checkpoint"
 PAD_OPEN_SESSION = "pad.open_session"  # JSON of the open rating session and its choice so far, or ""
 LEDGER_FULL_CHECK = "ledger.full_check"  # "<UTC ISO time> ok|damaged": the last full integrity check
+LEDGER_QUICK_CHECK = "ledger.quick_check"  # "<UTC ISO time> ok|damaged": the last whole-file quick check
+LEDGER_PRUNED = "ledger.pruned"  # JSON: the last retention pass (when, cutoff, rows per table)
 TECHNICIAN_FAILED_TRIES = "technician.failed_tries"
 TECHNICIAN_LOCKED_UNTIL = "technician.locked_until"
 

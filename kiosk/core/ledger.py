@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
+from kiosk.core import keys
 from kiosk.core.time import wall_now
 
 
@@ -192,6 +193,16 @@ MIGRATIONS: list[str] = [
 ]
 
 
+# Indexes that only speed up reads, made at every open when missing (IF NOT
+# EXISTS costs a schema lookup): no schema version of their own, so a release
+# that lacks one still opens the ledger, and branches adding migrations do not
+# collide over a number. The dispenser's start-up look for tickets committed
+# but not printed before a crash reads only these rows (a few at most).
+READ_INDEXES: list[str] = [
+    "CREATE INDEX IF NOT EXISTS tickets_print_pending ON tickets(id) WHERE print_state = 'pending'",
+]
+
+
 def statements(script: str) -> Iterator[str]:
     """The statements of a migration script, one by one.
 
@@ -209,6 +220,30 @@ def statements(script: str) -> Iterator[str]:
             buf = ""
     if buf.strip(" \n\t;"):
         raise LedgerError(f"incomplete statement at the end of a migration: {buf.strip()[:80]}")
+
+
+# The start-up check reads this many newest rows of each growing table.
+START_CHECK_ROWS = 200
+# Rows per table per prune transaction: short enough that a writer waits little.
+PRUNE_BATCH = 500
+# Tables that stay small whatever the ledger's age (a row per key, state, day
+# and category, or lease): SQLite's quick_check of each is cheap.
+SMALL_TABLES = ("meta", "outbox_counts", "day_counters", "leases")
+GROWING_TABLES = ("outbox", "tickets", "ticket_requests", "ratings", "dead_letters")
+
+
+@dataclass
+class PruneResult:
+    """Rows removed by one prune pass, per table."""
+
+    outbox: int = 0
+    tickets: int = 0
+    ticket_requests: int = 0
+    ratings: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.outbox + self.tickets + self.ticket_requests + self.ratings
 
 
 class OutboxStats(TypedDict):
@@ -240,6 +275,30 @@ class OutboxEvent:
             "seq": self.seq,
             "body": self.body,
         }
+
+
+def _before(at: datetime, cutoff: datetime) -> bool:
+    if at.tzinfo is None:  # a naive stamp is local wall time, as written
+        at = at.astimezone()
+    return at < cutoff
+
+
+def _older_prefix(rows: list[sqlite3.Row], column: str, cutoff: datetime) -> list[sqlite3.Row]:
+    """The leading rows (in write order) stamped before cutoff; stops at the first newer or unreadable one.
+
+    Rows are read in write order, so the first newer one ends the old part (a
+    wrong clock can put an old stamp later: it waits for the next pass).
+    """
+    out = []
+    for r in rows:
+        try:
+            at = datetime.fromisoformat(r[column])
+        except (TypeError, ValueError):
+            break
+        if not _before(at, cutoff):
+            break
+        out.append(r)
+    return out
 
 
 class LedgerError(Exception):
@@ -304,6 +363,12 @@ class Ledger:
                 for stmt in statements(MIGRATIONS[i]):
                     tx.execute(stmt)
                 tx.execute(f"PRAGMA user_version = {i + 1}")
+        have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        missing = [s for s in READ_INDEXES if s.split(" EXISTS ")[1].split()[0] not in have]
+        if missing:  # no write (no lock) at an open that needs none
+            with self.transaction() as tx:
+                for stmt in missing:
+                    tx.execute(stmt)
 
     @property
     def schema_version(self) -> int:
@@ -317,10 +382,42 @@ class Ledger:
         return answer == "ok"
 
     def quick_ok(self) -> bool:
-        """The start-up check: page and record structure without the index
-        cross-check, so damage is still found but in a fraction of the time."""
+        """Page and record structure of the whole file without the index
+        cross-check: every page is read, so it grows with the ledger and runs
+        on the schedule's thread, not at start."""
         answer: str = self._conn().execute("PRAGMA quick_check").fetchone()[0]
         return answer == "ok"
+
+    def start_check(self, recent: int = START_CHECK_ROWS) -> str | None:
+        """The start-up check, of a cost that does not grow with the ledger.
+
+        A start after a power cut or a crash must find damage where it is
+        likely: in what was written last. The small tables get SQLite's own
+        quick_check (limited to the table); the growing tables are read back
+        along their newest rows and through each index a service uses, which
+        reads the pages the last writes touched (an append-only table's newest
+        rows live on its right-most pages). The whole file is checked by the
+        daily quick check and the weekly full check off the start path.
+        Returns None when intact, else what SQLite said.
+        """
+        conn = self._conn()
+        try:
+            for table in SMALL_TABLES:
+                answer = conn.execute(f"PRAGMA quick_check({table})").fetchone()[0]
+                if answer != "ok":
+                    return f"{table}: {answer}"
+            for table in GROWING_TABLES:
+                conn.execute(f"SELECT * FROM {table} ORDER BY rowid DESC LIMIT ?", (recent,)).fetchall()
+            # The indexes the start and the hot paths read.
+            conn.execute("SELECT seq FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?", (recent,)).fetchall()
+            conn.execute("SELECT seq FROM outbox WHERE state = 'delivered' ORDER BY seq LIMIT ?", (recent,)).fetchall()
+            conn.execute("SELECT request_id FROM ticket_requests WHERE state = 'pending'").fetchall()
+            conn.execute(
+                "SELECT day, display FROM tickets ORDER BY day DESC, display DESC LIMIT ?", (recent,)
+            ).fetchall()
+        except sqlite3.DatabaseError as e:
+            return str(e)
+        return None
 
     # -- outbox -----------------------------------------------------------
     def add_event(self, tx: sqlite3.Connection, kind: str, body: dict[str, Any]) -> str:
@@ -403,6 +500,78 @@ class Ledger:
             }
             for r in rows
         ]
+
+    # -- retention ------------------------------------------------------------
+    def prune_batch(self, cutoff: datetime, batch: int = PRUNE_BATCH) -> PruneResult:
+        """Remove up to `batch` rows per table of what is older than `cutoff` and delivered.
+
+        Each table is its own short transaction, so a dispenser or pad writing
+        at the same time waits one batch at most. Never removed: an outbox
+        event that is pending or dead, a ticket or rating whose event is
+        pending (a dead one's record is kept whole in dead_letters), a ticket
+        request still pending. Ratings go only from the start of the
+        chain, and the chain's checkpoint (count and hash of the last record
+        removed) moves in the same transaction, so what remains still verifies.
+        Returns what was removed; a pass ends when a call removes nothing.
+        """
+        out = PruneResult()
+        with self.transaction() as tx:
+            rows = tx.execute(
+                "SELECT seq, created_at FROM outbox WHERE state = 'delivered' ORDER BY seq LIMIT ?", (batch,)
+            ).fetchall()
+            old = [r["seq"] for r in _older_prefix(rows, "created_at", cutoff)]
+            tx.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in old])
+            out.outbox = len(old)
+        held = self._undelivered_uuids()
+        with self.transaction() as tx:
+            rows = tx.execute("SELECT id, uuid, issued_at FROM tickets ORDER BY id LIMIT ?", (batch,)).fetchall()
+            old = [r["id"] for r in _older_prefix(rows, "issued_at", cutoff) if r["uuid"] not in held]
+            tx.executemany("DELETE FROM tickets WHERE id = ?", [(i,) for i in old])
+            out.tickets = len(old)
+            rows = tx.execute(
+                "SELECT rowid, created_at, state FROM ticket_requests ORDER BY rowid LIMIT ?", (batch,)
+            ).fetchall()
+            old = [r["rowid"] for r in _older_prefix(rows, "created_at", cutoff) if r["state"] != "pending"]
+            tx.executemany("DELETE FROM ticket_requests WHERE rowid = ?", [(i,) for i in old])
+            out.ticket_requests = len(old)
+        with self.transaction() as tx:
+            rows = tx.execute("SELECT seq, uuid, body, hash FROM ratings ORDER BY seq LIMIT ?", (batch,)).fetchall()
+            last = None
+            for r in rows:
+                try:
+                    body = json.loads(r["body"])
+                    decided = datetime.fromisoformat(body["decided_at"])
+                    index = int(body["chain_index"])
+                except (ValueError, KeyError, TypeError):
+                    break  # unreadable: left for verify-ratings to name, never pruned
+                if r["uuid"] in held or not _before(decided, cutoff):
+                    break  # the chain is pruned from its start only: stop at the first to keep
+                last = (r["seq"], index, r["hash"])
+            if last is not None:
+                seq, index, h = last
+                n = tx.execute("DELETE FROM ratings WHERE seq <= ?", (seq,)).rowcount
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (keys.RATING_CHAIN_CHECKPOINT, f"{index + 1}:{h}"),
+                )
+                out.ratings = n
+        return out
+
+    def _undelivered_uuids(self) -> set[str]:
+        """The record uuids named by events still pending: their records stay.
+
+        A dead event (refused by the central for good) is never pruned itself:
+        its outbox row and its copy in dead_letters, which holds the whole
+        record (a rating's body with its hash), stay for the technician. Its
+        record in tickets or ratings may go with the rest, or one refused rating
+        would stop the chain's pruning for good.
+        """
+        rows = self.query(
+            "SELECT json_extract(body, '$.uuid') AS u, json_extract(body, '$.ticket_uuid') AS t FROM outbox "
+            "WHERE state = 'pending' AND json_valid(body)"
+        )
+        # A rating event carries the record's uuid, a ticket event its ticket_uuid.
+        return {u for r in rows for u in (r["u"], r["t"]) if u}
 
     # -- small key/value facts (last sync time, ...) -----------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:

@@ -30,67 +30,19 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from kiosk import __version__
 from kiosk.core.config import Config, ConfigError, check_ca_file
+from kiosk.sync.breaker import Breaker
+from kiosk.sync.errors import CaseCodeWrong as CaseCodeWrong
+from kiosk.sync.errors import CaseLocked as CaseLocked
+from kiosk.sync.errors import CentralAuthError as CentralAuthError
+from kiosk.sync.errors import CentralBusy as CentralBusy
+from kiosk.sync.errors import CentralError as CentralError
+from kiosk.sync.errors import CentralNotCentral as CentralNotCentral
+from kiosk.sync.errors import CentralOffline as CentralOffline
+from kiosk.sync.errors import CentralRejected as CentralRejected
+from kiosk.sync.errors import CentralTLSError as CentralTLSError
+from kiosk.sync.errors import CentralUnreachable as CentralUnreachable
 
 API = "/api/v1"
-
-
-class CentralError(Exception):
-    pass
-
-
-class CentralUnreachable(CentralError):
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class CentralBusy(CentralUnreachable):
-    """The central asked this device to wait (429): "try again in `retry_after` s".
-    Not an outage and not a fault of the device: callers wait, they do not alarm."""
-
-
-class CentralTLSError(CentralUnreachable):
-    """The TLS handshake or certificate check failed: retried like an outage, but a
-    self-check fails on it, since a wrong CA file, clock or scheme never heals alone."""
-
-
-class CentralNotCentral(CentralUnreachable):
-    """The address answered, but not as a central: a redirect (never followed, so the
-    token goes nowhere else) or a 2xx page that is not JSON (a web portal, a captive
-    page). Retried like an outage; the self-check fails on it, since a wrong
-    central.url never heals by waiting."""
-
-
-class CentralAuthError(CentralError):
-    pass
-
-
-class CentralRejected(CentralError):
-    def __init__(
-        self, status: int, code: str, message: str, body: dict[str, Any] | None = None, retry_after: float | None = None
-    ):
-        super().__init__(f"central refused ({status} {code}): {message}")
-        self.status, self.code, self.message, self.body, self.retry_after = (
-            status,
-            code,
-            message,
-            body or {},
-            retry_after,
-        )
-
-
-class CaseCodeWrong(CentralRejected):
-    """Wrong 查询码 (or unknown 受理编号): `attempts_left` before the lockout."""
-
-    @property
-    def attempts_left(self) -> int | None:
-        left = self.body.get("attempts_left")
-        ok = isinstance(left, int) and not isinstance(left, bool) and 0 <= left <= 100
-        return left if ok else None  # a true, a -5 or a 10**9 is no count to show a citizen
-
-
-class CaseLocked(CentralRejected):
-    """Too many wrong codes for this receipt number: wait `retry_after` seconds."""
 
 
 @dataclass(frozen=True)
@@ -242,6 +194,8 @@ class CentralClient:
         connect_timeout: float = 3.0,
         read_timeout: float = 5.0,
         verify: bool | str = True,
+        offline_after: int = 3,
+        probe_every: float = 5.0,
     ):
         self.base_url = base_url.rstrip("/")
         self.connect_timeout = connect_timeout
@@ -263,6 +217,13 @@ class CentralClient:
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._sessions_lock = threading.Lock()
+        # Shared by every thread: after offline_after unanswered calls in a row, the calls a
+        # citizen waits on fail at once until the probe (or any call) gets an answer.
+        self.breaker = Breaker(offline_after, probe_every, self._probe)
+
+    def _probe(self) -> None:
+        t = min(2.0, self.connect_timeout + self.read_timeout)
+        self._request("GET", "/whoami", connect_timeout=min(t, self.connect_timeout), read_timeout=t, total_timeout=t)
 
     @classmethod
     def from_config(cls, cfg: Config) -> CentralClient:
@@ -276,7 +237,15 @@ class CentralClient:
             problem = check_ca_file(c.ca_file)
             if problem:  # removed since the config was checked: offline with the reason, not an OSError later
                 raise ConfigError(cfg.path, [problem])
-        return cls(c.url, cfg.read_token(), c.connect_timeout, c.read_timeout, c.ca_file or True)
+        return cls(
+            c.url,
+            cfg.read_token(),
+            c.connect_timeout,
+            c.read_timeout,
+            c.ca_file or True,
+            offline_after=c.offline_after,
+            probe_every=c.probe_interval,
+        )
 
     @property
     def session(self) -> requests.Session:
@@ -301,6 +270,7 @@ class CentralClient:
     def close(self) -> None:
         """Close every thread's session (their pooled connections). A thread that
         calls again afterwards keeps working on a fresh connection, as requests does."""
+        self.breaker.close()
         with self._sessions_lock:
             sessions = list(self._sessions)
         for session in sessions:
@@ -321,8 +291,35 @@ class CentralClient:
         read_timeout: float | None = None,
         connect_timeout: float | None = None,
         total_timeout: float | None = None,
+        urgent: bool = False,
     ) -> requests.Response:
-        """One call; it ends within `total_timeout` (default: connect + read timeout) whatever the server does."""
+        """One call; it ends within `total_timeout` (default: connect + read timeout) whatever the server does.
+
+        `urgent`: a citizen waits on it, so it is not sent while the breaker is open."""
+        if urgent and self.breaker.open:
+            raise CentralOffline(
+                f"{self.base_url} left {self.breaker.threshold} calls in a row unanswered: offline until "
+                f"a probe (every {self.breaker.probe_every:g} s) gets an answer"
+            )
+        try:
+            r = self._send(method, path, json, params, headers, read_timeout, connect_timeout, total_timeout)
+        except CentralUnreachable as e:
+            self.breaker.failure(type(e).__name__)
+            raise
+        self.breaker.success()  # an answer, whatever its status: the central is there
+        return self._check(r, method, path)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        params: dict[str, str] | None,
+        headers: dict[str, str] | None,
+        read_timeout: float | None,
+        connect_timeout: float | None,
+        total_timeout: float | None,
+    ) -> requests.Response:
         url = self.base_url + API + path
         timeout = (
             connect_timeout if connect_timeout is not None else self.connect_timeout,
@@ -370,6 +367,10 @@ class CentralClient:
                 f"{self.base_url} did not finish answering {method} {path} within {total:g} s "
                 "(a slow or congested link to the central?)"
             )
+        return r
+
+    def _check(self, r: requests.Response, method: str, path: str) -> requests.Response:
+        """The answer, or the error its status means."""
         if 300 <= r.status_code < 400 and r.status_code != 304:
             where = r.headers.get("Location", "")[:200] or "nowhere"
             raise CentralNotCentral(
@@ -475,6 +476,7 @@ class CentralClient:
                 read_timeout=read_timeout,
                 connect_timeout=connect_timeout,
                 total_timeout=total_timeout,
+                urgent=True,
             )
         )
 
@@ -505,6 +507,7 @@ class CentralClient:
                 read_timeout=read_timeout,
                 connect_timeout=connect_timeout,
                 total_timeout=total_timeout,
+                urgent=True,
             )
         )
 
@@ -541,6 +544,7 @@ class CentralClient:
                 "/cases/lookup",
                 json={"receipt_no": receipt_no, "query_code": query_code},
                 read_timeout=read_timeout,
+                urgent=True,
             )
         )
 

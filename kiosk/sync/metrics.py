@@ -127,6 +127,13 @@ def render(report: Mapping[str, Any], now: float | None = None) -> str:
             "Ratings in the device's hash chain (its head's count).",
             [(device, chain.get("count"))],
         )
+    storage = report.get("storage")
+    if isinstance(storage, dict):
+        gauge(
+            "kiosk_storage_low",
+            "1 when free space is below storage.min_free_mb and new tickets are refused.",
+            [(device, bool(storage.get("low")))],
+        )
     gauge("kiosk_disk_free_bytes", "Free bytes where the ledger lives.", [(device, report.get("disk_free_bytes"))])
     gauge("kiosk_uptime_seconds", "Seconds since this kiosk process started.", [(device, report.get("uptime_s"))])
     gauge(

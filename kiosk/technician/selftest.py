@@ -39,10 +39,13 @@ MIN_YEAR = MIN_REAL_YEAR  # a Pi without RTC and without NTP boots in the past
 CLOCK_SLACK_S = 300  # NTP may step the clock back a little; more is a wrong clock
 # The full integrity check reads every index against its table: ~26 s of a
 # core on a year-old ledger on the build machine, more on a Pi's SD card. A
-# start runs the quick check; the full one runs this long after a start
+# start runs the bounded start check; the full one runs this long after a start
 # (the device has settled) and then once a week, on its own thread.
 FULL_CHECK_DELAY_S = 600.0
 FULL_CHECK_EVERY_S = 7 * 24 * 3600.0
+# The start-up check reads only what the last writes touched (Ledger.start_check);
+# the whole file's pages are read by a quick_check once a day on the same thread.
+QUICK_CHECK_EVERY_S = 24 * 3600.0
 
 
 @dataclass
@@ -117,43 +120,50 @@ def check_ledger(cfg, rt) -> Row:
     except Exception as e:
         return Row("ledger", FAIL, f"{ledger.path} is not writable: {e} (check disk space and owner)")
     try:
-        intact = ledger.quick_ok()
+        damage = ledger.start_check()
     except Exception as e:
-        intact, why = False, str(e)
-    else:
-        why = "quick_check reported damage"
+        damage = str(e)
+    intact, why = damage is None, f"the start-up check found damage: {damage}"
     last_full = ledger.get_meta(keys.LEDGER_FULL_CHECK) or ""
-    if intact and last_full.endswith(" damaged"):
-        intact, why = False, f"the full integrity check of {last_full.split()[0]} reported damage"
+    last_quick = ledger.get_meta(keys.LEDGER_QUICK_CHECK) or ""
+    for name, last in (("full integrity check", last_full), ("whole-file quick check", last_quick)):
+        if intact and last.endswith(" damaged"):
+            intact, why = False, f"the {name} of {last.split()[0]} reported damage"
     if not intact:
         return Row("ledger", FAIL, f"{ledger.path}: {why} (stop the service, keep a copy of the file, call support)")
     full = f"full check {last_full}" if last_full else "full check not run yet"
-    return Row("ledger", OK, f"writable and intact (schema {ledger.schema_version}; quick check ok, {full})")
+    return Row("ledger", OK, f"writable and intact (schema {ledger.schema_version}; start check ok, {full})")
 
 
-def full_check_due(ledger, now: datetime) -> bool:
-    last = (ledger.get_meta(keys.LEDGER_FULL_CHECK) or "").split(" ")[0]
+def full_check_due(
+    ledger, now: datetime, key: str = keys.LEDGER_FULL_CHECK, every_s: float = FULL_CHECK_EVERY_S
+) -> bool:
+    last = (ledger.get_meta(key) or "").split(" ")[0]
     try:
-        return (now - datetime.fromisoformat(last)).total_seconds() >= FULL_CHECK_EVERY_S
+        return (now - datetime.fromisoformat(last)).total_seconds() >= every_s
     except ValueError:  # never run (or unreadable): due
         return True
 
 
-def run_full_check(rt) -> bool:
-    """PRAGMA integrity_check now, on the calling thread; the verdict is kept in meta."""
+def quick_check_due(ledger, now: datetime) -> bool:
+    return full_check_due(ledger, now, keys.LEDGER_QUICK_CHECK, QUICK_CHECK_EVERY_S)
+
+
+def run_full_check(rt, quick: bool = False) -> bool:
+    """PRAGMA integrity_check (or the whole-file quick_check) now, on the calling thread; verdict kept in meta."""
     ledger = rt.ledger
+    name = "whole-file quick check" if quick else "full integrity check"
     try:
-        intact = ledger.integrity_ok()
+        intact = ledger.quick_ok() if quick else ledger.integrity_ok()
     except Exception:
-        log.exception("full ledger integrity check failed to run")
+        log.exception("ledger %s failed to run", name)
         intact = False
     ledger.set_meta(
-        keys.LEDGER_FULL_CHECK, f"{datetime.now(UTC).isoformat(timespec='seconds')} {'ok' if intact else 'damaged'}"
+        keys.LEDGER_QUICK_CHECK if quick else keys.LEDGER_FULL_CHECK,
+        f"{datetime.now(UTC).isoformat(timespec='seconds')} {'ok' if intact else 'damaged'}",
     )
     if not intact:
-        log.error(
-            "ledger %s: full integrity check reported damage (stop the service, keep a copy, call support)", ledger.path
-        )
+        log.error("ledger %s: %s reported damage (stop the service, keep a copy, call support)", ledger.path, name)
         run_into(rt)  # the self-check's ledger row now fails, for the heartbeat and the service screen
     return intact
 
@@ -165,8 +175,14 @@ def check_disk(cfg, rt) -> Row:
         return Row("disk", FAIL, f"{cfg.storage.dir}: {e.strerror}")
     free_mb = usage.free // (1024 * 1024)
     text = f"{free_mb} MB free in {cfg.storage.dir}"
-    if free_mb < MIN_FREE_MB:
-        return Row("disk", FAIL, text + f" (less than {MIN_FREE_MB} MB: free space, e.g. journalctl --vacuum-size=50M)")
+    # Below storage.min_free_mb the dispenser refuses tickets (kiosk/core/storage.py): say so here too.
+    floor = max(MIN_FREE_MB, getattr(cfg.storage, "min_free_mb", MIN_FREE_MB))
+    if free_mb < floor:
+        return Row(
+            "disk",
+            FAIL,
+            text + f" (less than {floor} MB: new tickets are refused; free space, e.g. journalctl --vacuum-size=50M)",
+        )
     if free_mb < LOW_FREE_MB:
         return Row("disk", WARN, text + " (getting low)")
     return Row("disk", OK, text)
@@ -639,8 +655,11 @@ def start_full_check_schedule(rt, delay_s: float = FULL_CHECK_DELAY_S) -> thread
         while True:
             time.sleep(wait)
             try:
-                if full_check_due(rt.ledger, datetime.now(UTC)):
+                now = datetime.now(UTC)
+                if full_check_due(rt.ledger, now):
                     run_full_check(rt)
+                elif quick_check_due(rt.ledger, now):
+                    run_full_check(rt, quick=True)
             except Exception:  # a closed ledger at shutdown, a full disk: try again next time
                 log.exception("scheduled ledger integrity check")
             finally:

@@ -87,3 +87,46 @@ def test_hall_notices_from_the_central_config_show_where_it_says_in_both_languag
     assert h.wait_until(lambda: not bar.lines, timeout=10)
     h.pump(2)
     assert bar.height == 0
+
+
+def test_role_screens_are_built_on_first_use_and_a_scan_on_home_still_opens_the_lookup(harness):
+    """Start-up builds only the home screen; a role's service event builds its screen and reaches it once."""
+    app = harness.app
+    assert app.sm.screen_names == ["home"]
+    calls = []
+    real = app.rt.lookup.service.lookup_scan
+    app.rt.lookup.service.lookup_scan = lambda scan: calls.append(scan) or real(scan)
+    app.rt.lookup.scanner.inject("https://zw.example.gov.cn/q?r=ZW2026000777&c=482913")
+    assert harness.wait_until(lambda: app.sm.current == "lookup", 10)
+    screen = app.screen("lookup")
+    assert harness.wait_until(lambda: screen.mode in ("message", "result"), 10)
+    assert len(calls) == 1  # routed by the app, not also by the screen
+    assert sorted(app.sm.screen_names) == ["home", "lookup"]
+    app.go_home()
+    app.rt.lookup.scanner.inject("https://zw.example.gov.cn/q?r=ZW2026000778&c=482913")
+    assert harness.wait_until(lambda: app.sm.current == "lookup" and len(calls) == 2, 10)
+    harness.pump_for(0.3)
+    assert len(calls) == 2  # the built screen gets each scan once
+    app.go("pad")
+    assert sorted(app.sm.screen_names) == ["home", "lookup", "pad"]
+
+
+def test_no_stencil_pass_outside_a_scroll_view(harness):
+    """A stencil is a mask pass plus a test on every pixel (bench/lookup_frame.py): the screen
+    managers draw none; only a scroll view clips what scrolls (a small photo frame may)."""
+    from kivy.graphics import StencilPush
+    from kivy.uix.scrollview import ScrollView
+
+    app = harness.app
+    for name in ("dispenser", "lookup", "pad"):
+        app.go(name)
+    harness.pump(3)
+    stack, found = [app.root], []
+    while stack:
+        w = stack.pop()
+        stack.extend(w.children)
+        for cv in (w.canvas.before, w.canvas, w.canvas.after):
+            big = w.width * w.height > 0.25 * harness.Window.width * harness.Window.height
+            if big and any(isinstance(i, StencilPush) for i in cv.children) and not isinstance(w, ScrollView):
+                found.append(type(w).__name__)
+    assert not found, found

@@ -148,3 +148,26 @@ def test_hardware_buttons_do_what_the_touchscreen_does(tmp_path, printer_pty):
         assert printer_pty.wait_until(lambda b: b"V900" in b)
     finally:
         h.close()
+
+
+def test_low_disk_refuses_the_ticket_with_a_plain_message(tmp_path, printer_pty):
+    """Below storage.min_free_mb (the real free space of the test's folder) no number is taken."""
+    import shutil
+
+    h = open_app(tmp_path, printer_pty.path)
+    try:
+        free_mb = shutil.disk_usage(h.cfg.storage.dir).free // 2**20
+        h.rt.disk.min_free_bytes = (free_mb + 64) * 2**20
+        h.rt.disk.refresh_now()
+        screen = h.app.sm.current_screen
+        h.tap(h.find("公积金"))
+        assert h.wait_until(lambda: screen.state == "refused", 10)
+        h.pump(2)
+        h.find("存储空间不足")
+        assert h.rt.dispenser.service.tickets() == [] and bytes(printer_pty.received) == b""
+        assert h.rt.health()["storage"]["low"] is True
+        h.app.toggle_language()
+        h.pump(2)
+        h.find("storage is full")
+    finally:
+        h.close()

@@ -20,6 +20,7 @@ DISPENSER_STATES = (
     "failed",
     "paper_out",
     "printer_unavailable",
+    "storage_full",
     "closed",
     # 预约签到 and quotas (shown as if [dispenser] entries offered appointments)
     "entry",

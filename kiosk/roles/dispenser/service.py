@@ -40,7 +40,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 from zoneinfo import ZoneInfo
 
 from kiosk.core import keys
@@ -51,8 +51,11 @@ from kiosk.core.ports.document import Document
 from kiosk.core.time import MIN_REAL_YEAR, clock_synced, hall_now, in_hall, wall_now, zone_problem
 from kiosk.roles.dispenser.layout import ticket_for
 from kiosk.roles.dispenser.persons import Citizen, Holding, Standing, holding_from_central, merge
-from kiosk.sync.client import CentralClient, CentralRejected
+from kiosk.sync.errors import CentralRejected
 from kiosk.sync.validate import check_lease, check_queue_status, check_ticket
+
+if TYPE_CHECKING:
+    from kiosk.sync.client import CentralClient
 
 log = logging.getLogger("kiosk.dispenser")
 
@@ -83,6 +86,12 @@ class PrinterUnavailable(TicketRefused):
 
 class NumbersExhausted(TicketRefused):
     reason = "numbers_exhausted"
+
+
+class StorageFull(TicketRefused):
+    """The storage folder is below storage.min_free_mb: a number shown must be committed first."""
+
+    reason = "storage_full"
 
 
 class UnknownCategory(TicketRefused, ValueError):
@@ -275,7 +284,7 @@ class PrinterPort(Protocol):
 
 # The client itself, or a function asked each time (the runtime may connect
 # the client after the role was attached); None: offline.
-ClientSource = CentralClient | Callable[[], CentralClient | None] | None
+ClientSource: TypeAlias = "CentralClient | Callable[[], CentralClient | None] | None"
 
 
 class TicketService:
@@ -305,6 +314,8 @@ class TicketService:
         self.mono = mono  # confirms a wall-clock day change (see _service_day)
         self.synced = synced  # whether the wall clock is synchronised (NTP): see _confirmed_wall_date
         self.wake_sync = wake_sync
+        # kiosk.core.storage.DiskGuard (or anything with low()); None: not watched.
+        self.disk: Any = None
         self.paper = PaperReport()
         self.clock_behind: str | None = None  # the service day, when the wall clock is behind it
         self.clock_ahead: str | None = None  # the wall date, when the monotonic clock denies it
@@ -337,7 +348,9 @@ class TicketService:
     @property
     def client(self) -> CentralClient | None:
         c = self._client
-        return c if c is None or isinstance(c, CentralClient) else c()
+        # A client is not callable; a getter is.
+        got: CentralClient | None = c() if callable(c) else c
+        return got
 
     # -- configuration as it stands now ------------------------------------
     def _central_config(self) -> dict[str, Any]:
@@ -669,6 +682,10 @@ class TicketService:
         if not self.is_open():
             raise DispenserClosed("the hall is closed now")
         cat = self.category(category)
+        if self.disk is not None and self.disk.low():
+            # Refused before a number is taken: SQLite failing the commit after the
+            # number was leased would lose it (see kiosk/core/storage.py).
+            raise StorageFull(f"storage below {self.cfg.storage.min_free_mb} MB free")
         quota = self.quota_now(cat.code)
         if quota is not None and self.quota_used_up(cat.code, quota):
             raise QuotaFull(f"the {quota['limit']} numbers of {cat.code} for {quota['hours']} are taken")
@@ -701,7 +718,7 @@ class TicketService:
         before the call; an answer that never arrives is reported ticket.abandoned,
         so the central voids its ticket and frees the booking for the next try."""
         from kiosk.roles.dispenser import booking
-        from kiosk.sync.client import CentralAuthError
+        from kiosk.sync.errors import CentralAuthError
 
         if code is not None:
             norm = booking.normal_code(code)
@@ -991,7 +1008,6 @@ class TicketService:
         quota: dict[str, Any] | None = None,
         person: str | None = None,
     ) -> dict[str, Any] | None:
-
         try:
             timeout = self.cfg.dispenser.online_timeout
             t = client.issue_ticket(

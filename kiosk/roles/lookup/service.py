@@ -477,7 +477,7 @@ class LookupService:
 
     # -- the steps ------------------------------------------------------------
     def _lookup(self, ref: ReceiptRef, source: str) -> LookupResult:
-        from kiosk.sync.client import (
+        from kiosk.sync.errors import (
             CaseCodeWrong,
             CaseLocked,
             CentralAuthError,
@@ -534,7 +534,7 @@ class LookupService:
         # The client raises CentralUnreachable for an answer that is not a JSON object;
         # an object that breaks the contract is no better: the citizen gets the
         # cached answer or "offline", never a half-drawn case.
-        from kiosk.sync.client import CentralUnreachable
+        from kiosk.sync.errors import CentralUnreachable
         from kiosk.sync.validate import check_case
 
         case = client.lookup_case(ref.receipt_no, ref.query_code, read_timeout=self.cfg.lookup.timeout)

@@ -43,14 +43,36 @@ class ChainProblem:
         return f"{where}: {self.what}"
 
 
-def verify(rows: Iterable[sqlite3.Row], head: str | None) -> tuple[int, list[ChainProblem]]:
+def parse_checkpoint(value: str | None) -> tuple[int, str]:
+    """(records pruned, hash of the last pruned) from the ledger's checkpoint; (0, GENESIS) when none.
+
+    Retention (kiosk/core/ledger.py prune_batch) removes delivered records from
+    the start of the chain and writes this in the same transaction, so what
+    remains in the table is proved from the checkpoint on. Raises ValueError on
+    a checkpoint that is not "<count>:<64 hex digits>".
+    """
+    if not value:
+        return 0, GENESIS
+    count, _, h = value.partition(":")
+    if not count.isdigit() or len(h) != 64 or any(c not in "0123456789abcdef" for c in h):
+        raise ValueError(f"the chain checkpoint {value[:20]!r} is not <count>:<sha256>")
+    return int(count), h
+
+
+def verify(
+    rows: Iterable[sqlite3.Row], head: str | None, checkpoint: str | None = None
+) -> tuple[int, list[ChainProblem]]:
     """Walk rows (seq, uuid, session_id, body, prev_hash, hash) in seq order.
 
-    Returns (records checked, problems). An empty problem list means intact.
+    With a checkpoint, the first row must chain to its hash and carry its count
+    as chain_index. Returns (records checked, problems). An empty problem list means intact.
     """
     problems: list[ChainProblem] = []
-    prev = GENESIS
-    n = 0
+    try:
+        start, prev = parse_checkpoint(checkpoint)
+    except ValueError as e:
+        return 0, [ChainProblem(None, None, str(e))]
+    n = start
     for r in rows:
         seq, rid = r["seq"], r["uuid"]
         try:
@@ -82,6 +104,7 @@ def verify(rows: Iterable[sqlite3.Row], head: str | None) -> tuple[int, list[Cha
             problems.append(ChainProblem(seq, rid, "uuid or session_id column differs from the body: edited"))
         prev = r["hash"]
         n += 1
+    checked = n - start
     if head is not None:
         want = f"{n}:{prev}"
         if head != want:
@@ -91,10 +114,10 @@ def verify(rows: Iterable[sqlite3.Row], head: str | None) -> tuple[int, list[Cha
                     None,
                     None,
                     f"the ledger recorded {count} records ending in "
-                    f"{head.split(':', 1)[-1][:12]}…, the table holds {n} ending in "
+                    f"{head.split(':', 1)[-1][:12]}…, the table holds up to {n} ending in "
                     f"{prev[:12]}…: the newest records were deleted or edited",
                 )
             )
     elif n:
         problems.append(ChainProblem(None, None, "the chain head is missing from the ledger meta table"))
-    return n, problems
+    return checked, problems

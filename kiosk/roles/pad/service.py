@@ -41,7 +41,7 @@ import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiosk.core import keys
 from kiosk.core.backoff import Backoff
@@ -50,7 +50,10 @@ from kiosk.core.config import Config
 from kiosk.core.ledger import Ledger
 from kiosk.core.time import wall_now
 from kiosk.roles.pad.chain import GENESIS, record_hash
-from kiosk.sync.client import CentralClient, CentralUnreachable
+from kiosk.sync.errors import CentralUnreachable
+
+if TYPE_CHECKING:
+    from kiosk.sync.client import CentralClient
 
 log = logging.getLogger("kiosk.pad")
 
@@ -826,12 +829,17 @@ class RatingService:
         """
         newest = tx.execute("SELECT hash FROM ratings ORDER BY seq DESC LIMIT 1").fetchone()
         head = tx.execute("SELECT value FROM meta WHERE key = ?", (keys.RATING_CHAIN_HEAD,)).fetchone()
+        # Retention removes the chain's start and keeps its checkpoint: with every
+        # record pruned, the newest hash is the checkpoint's.
+        cp = tx.execute("SELECT value FROM meta WHERE key = ?", (keys.RATING_CHAIN_CHECKPOINT,)).fetchone()
+        pruned, _, cp_hash = str(cp["value"]).partition(":") if cp is not None else ("0", "", "")
+        last = newest["hash"] if newest else (cp_hash or None)
         if head is not None:
             count, _, h = str(head["value"]).partition(":")
-            if count.isdigit() and (h or None) == (newest["hash"] if newest else None):
+            if count.isdigit() and (h or None) == last:
                 return int(count), h or None
         n: int = tx.execute("SELECT COUNT(*) FROM ratings").fetchone()[0]
-        return n, newest["hash"] if newest else None
+        return n + (int(pruned) if pruned.isdigit() else 0), last
 
     # -- timer ----------------------------------------------------------------
     def _arm_timer(self, seconds: float) -> None:

@@ -287,3 +287,35 @@ def test_the_first_ticket_of_the_day_is_001_after_leases_and_they_never_meet(cen
     ):
         with pytest.raises(StoreError, match="used up"):
             refused()
+
+
+def test_a_hung_central_sends_the_dispenser_offline_at_once_and_a_probe_brings_it_back(central, device):
+    """A central that accepts connections and never answers: after a few tickets that wait out
+    online_timeout, the next ones are numbered offline at once; when it answers again, a probe
+    puts the device back online, and every number the central holds is one a citizen has."""
+    one = device("disp-1", online_timeout=0.4)
+    one.client.breaker.probe_every = 0.2
+    central.inject("hang", count=10_000, delay=1.5)
+    slow = []
+    for _ in range(one.client.breaker.threshold):
+        start = time.monotonic()
+        r = one.svc.issue("A")
+        slow.append(time.monotonic() - start)
+        assert r.ticket.source == "offline"
+    assert min(slow) >= 0.35 and one.client.breaker.open
+    fast = []
+    for _ in range(5):
+        start = time.monotonic()
+        r = one.svc.issue("A")
+        fast.append(time.monotonic() - start)
+        assert r.ticket.source == "offline" and r.printed
+    # Not sent at all: far from online_timeout even on a loaded machine (bench/hung_central.py has the figures).
+    assert max(fast) < 0.2, f"offline tickets took {fast} with the breaker open"
+    assert "CentralOffline" in (one.svc.status()["last_central_error"] or "")
+    central.clear_faults()
+    assert wait_until(lambda: not one.client.breaker.open, timeout=10)
+    assert one.client.breaker.probes >= 1
+    assert one.svc.issue("A").ticket.source == "online"
+    deliver(one, central, settle_first=True)  # the abandoned requests are voided at the central
+    mine = [t.display for t in one.svc.tickets()]
+    assert sorted(central.callable_tickets()) == sorted(mine)

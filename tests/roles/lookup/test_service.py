@@ -312,6 +312,31 @@ def test_a_scanner_spewing_garbage_is_rate_limited_and_coalesced(rt, caplog):
     assert rt.ledger.outbox_stats() != before
 
 
+def test_a_hung_central_gives_the_cached_case_at_once_after_a_few_waits(tmp_path, central):
+    import time
+
+    r = make_runtime(tmp_path / "dev", central, lookup={"timeout": 0.5})
+    try:
+        case = central.create_case(applicant_name="李四", query_code=CODE, status="accepted")
+        assert r.lookup.service.lookup_scan(Scan(case["qr_payload"], "serial")).outcome == "ok"
+        r.client.breaker.probe_every = 0.2
+        central.inject("hang", count=10_000, delay=1.5)
+        took = []
+        for _ in range(r.client.breaker.threshold + 3):
+            start = time.monotonic()
+            got = r.lookup.service.lookup_scan(Scan(case["qr_payload"], "serial"))
+            took.append(time.monotonic() - start)
+            assert got.outcome == "cached"
+        n = r.client.breaker.threshold
+        assert min(took[:n]) >= 0.45 and max(took[n:]) < 0.3, took
+        assert r.health()["central_link"]["offline"] is True
+        central.clear_faults()
+        assert wait_until(lambda: not r.client.breaker.open, timeout=10)
+        assert r.lookup.service.lookup_scan(Scan(case["qr_payload"], "serial")).outcome == "ok"
+    finally:
+        r.stop()
+
+
 def test_a_busy_central_means_try_later_and_the_kiosk_waits_as_told(tmp_path):
     """429 + Retry-After from the central's per-device limit: "try again in N s", not
     "offline" (no alarm, no stale answer passed off), and no request until it passes."""
