@@ -26,7 +26,13 @@ from kivy.uix.screenmanager import NoTransition, Screen
 from kivy.uix.widget import Widget
 
 from kiosk.core import i18n
-from kiosk.roles.dispenser.service import PersonDailyLimit, PersonHasTicket, TicketRefused
+from kiosk.roles.dispenser.service import (
+    BookingRefused,
+    CheckInOffline,
+    PersonDailyLimit,
+    PersonHasTicket,
+    TicketRefused,
+)
 from screens import theme
 from screens.widgets import FitButton, KioskScreen, in_background
 
@@ -88,6 +94,7 @@ class IdCardScreen(KioskScreen):
         self._app = self.app
         self.ids.states.transition = NoTransition()
         self._standing = None
+        self._booking_asked: str | None = None  # the person whose booking was looked for
         self._held = None
         self.app.bind(lang=self.redraw, font_scale=self.redraw)
         desk = self.desk
@@ -159,9 +166,36 @@ class IdCardScreen(KioskScreen):
         if standing.at_limit and not any(h.open for h in standing.holdings):
             self.show_limit(standing)
             return
+        if "appointment" in self.service.cfg.dispenser.entries and self._booking_asked != c.person:
+            # 预约签到 by ID card: a booking of this person today is checked in at
+            # once; with none, the card takes an ordinary ticket as before.
+            self._booking_asked = c.person  # asked once per card read
+            self.is_busy = True
+            self.set_state("busy")
+            in_background(self._booked_ticket, c.person, done=self._booking_answered, failed=self._refused)
+            return
         self.set_state("choose")
         self.redraw()
         in_background(self.service.categories, done=self._build_services)
+
+    def _booked_ticket(self, person: str):
+        """Off the UI thread: the ticket of this person's booking, or None when there is none
+        (or the central cannot be asked: the card still takes an ordinary ticket)."""
+        try:
+            return self.service.check_in(person=person)
+        except CheckInOffline:
+            return None
+        except BookingRefused as e:
+            if e.reason in ("booking_unknown", "booking_used"):
+                return None  # none, or checked in already: the card's own choice shows what it holds
+            raise
+
+    def _booking_answered(self, result):
+        self.is_busy = False
+        if result is not None:
+            self._issued(result)
+        elif self._standing is not None:
+            self.show_standing(self._standing)
 
     def redraw(self, *args):
         if self._standing is not None:
@@ -283,6 +317,7 @@ class IdCardScreen(KioskScreen):
     def reset(self) -> None:
         # Forget the citizen: the next one must never see this one's name or tickets.
         self._standing = None
+        self._booking_asked = None
         self._held = None
         self._cats = None
         self.who = self.taken_text = self.held_number = self.held_service = self.problem = ""

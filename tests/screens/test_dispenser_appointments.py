@@ -143,6 +143,7 @@ def test_offline_check_in_says_it_needs_the_central_and_the_ordinary_ticket_stil
 def test_a_used_up_service_button_says_so_and_takes_no_number(app_for, central):
     h = app_for(entries=["service"], quotas=[{"category": "A", "hours": "00:00-23:59", "limit": 1}])
     assert disp(h).state == "choose"
+    assert h.wait_until(lambda: _has(h, "社保医保"), 8)  # the buttons come from a background read
     h.tap(h.find("^社保医保"))
     wait_state(h, "done")
     disp(h).finish()

@@ -19,14 +19,19 @@ from tests.idcard_emulator import ID_NUMBER, NAME, IdCardReaderEmulator
 HALL_KEY = "3c" * 32
 
 
-def open_app(tmp_path, central, *, online=True, backend="serial", port=""):
+def open_app(tmp_path, central, *, online=True, backend="serial", port="", entries=None):
     tmp_path.mkdir(parents=True, exist_ok=True)
     key = tmp_path / "hall.key"
     key.write_text(HALL_KEY)
     os.chmod(key, 0o600)
     changes = {
         "device": {"roles": ["dispenser"], "id": "disp-1"},
-        "dispenser": {"open_days": [1, 2, 3, 4, 5, 6, 7], "open_hours": ["00:00-23:59"], "lease_size": 0},
+        "dispenser": {
+            "open_days": [1, 2, 3, 4, 5, 6, 7],
+            "open_hours": ["00:00-23:59"],
+            "lease_size": 0,
+            **({"entries": entries} if entries else {}),
+        },
         "idcard": {"backend": backend, "port": port, "hall_key_file": str(key), "answer_timeout": 0.4},
         "central": {"url": central.url if online else refused_url(), "allow_http": True},
     }
@@ -218,3 +223,29 @@ def test_the_id_number_is_never_stored_sent_or_logged(tmp_path, central, reader)
                 assert form not in data, f"{path} holds {s!r}"
     assert os.path.exists(tmp_path / "on" / "data" / keys.LEDGER_FILE)
     assert os.path.exists(tmp_path / "on" / "data" / keys.CACHE_FILE)
+
+
+def test_a_card_checks_in_the_citizens_booking_and_without_one_takes_an_ordinary_ticket(tmp_path, central, reader):
+    """预约签到 by ID card: the reader's person key finds today's booking at the central."""
+    from kiosk.core.privacy import person_key
+
+    booked = central.store.create_booking("B", "10:45", person=person_key(HALL_KEY.encode(), ID_NUMBER))
+    h = open_app(tmp_path, central, port=str(reader.link), entries=["appointment", "service"])
+    try:
+        disp, idc = h.app.screen("dispenser"), h.app.screen("idcard")
+        reader.place()
+        assert h.wait_until(lambda: h.app.sm.current == "dispenser" and disp.state == "done", 10), idc.state
+        h.pump(2)
+        t = h.rt.dispenser.service.tickets()
+        assert [bool(x.appointment) for x in t] == [True] and disp.number == t[0].display
+        assert [b["state"] for b in central.store.bookings()] == ["checked_in"] and booked["code"]
+        disp.finish()
+        # The same card again: the booking is used, so the card takes an ordinary ticket as before.
+        reader.lift()
+        reader.place()
+        assert h.wait_until(lambda: h.app.sm.current == "idcard" and idc.state == "choose", 10), idc.state
+        tap_text(h, "^社保医保")
+        assert h.wait_until(lambda: h.app.sm.current == "dispenser" and disp.state == "done", 10)
+        assert [bool(x.appointment) for x in h.rt.dispenser.service.tickets()] == [True, False]
+    finally:
+        h.close()
