@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 
 from kiosk.core import keys
 from kiosk.core.fonts import FontMissing, find_cjk_font
-from kiosk.core.time import MIN_REAL_YEAR
+from kiosk.core.time import MIN_REAL_YEAR, clock_synced
 
 log = logging.getLogger("kiosk.selftest")
 
@@ -549,8 +549,19 @@ def newest_record_time(ledger) -> datetime | None:
         return None
 
 
-def check_clock(cfg, rt, now: datetime | None = None) -> Row:
+MAX_PLAUSIBLE_YEARS = 30  # after MIN_YEAR: a clock set to 2099 is a wrong clock, not the future
+
+
+def check_clock(cfg, rt, now: datetime | None = None, synced: bool | None = None) -> Row:
     now = now or datetime.now(UTC).astimezone()
+    synced = clock_synced() if synced is None else synced
+    if now.year > MIN_YEAR + MAX_PLAUSIBLE_YEARS:
+        return Row(
+            "clock",
+            FAIL,
+            f"{now:%Y-%m-%d %H:%M} is far in the future: the clock was set wrongly "
+            "(check `timedatectl`; tickets would carry wrong dates)",
+        )
     if now.year < MIN_YEAR:
         return Row(
             "clock",
@@ -571,6 +582,14 @@ def check_clock(cfg, rt, now: datetime | None = None) -> Row:
             )
         if behind > 0:
             return Row("clock", WARN, f"clock {behind:.0f} s behind the newest record (NTP step?)")
+    if synced is False:
+        return Row(
+            "clock",
+            WARN,
+            f"{now:%Y-%m-%d %H:%M:%S %Z}, not synchronised by network time (check `timedatectl` and the "
+            "hall's NTP server): the device may be minutes off",
+            required=False,
+        )
     return Row("clock", OK, f"{now:%Y-%m-%d %H:%M:%S %Z}")
 
 

@@ -105,9 +105,16 @@ def test_clock_in_the_past_or_before_the_newest_record_fails(rt):
     with rt.ledger.transaction() as tx:
         rt.ledger.add_event(tx, "test", {"n": 1})
     now = datetime.now(UTC).astimezone()
-    assert selftest.check_clock(rt.cfg, rt, now=now).verdict == "ok"
+    assert selftest.check_clock(rt.cfg, rt, now=now, synced=True).verdict == "ok"
     assert selftest.check_clock(rt.cfg, rt, now=now - timedelta(hours=2)).verdict == "fail"
     assert selftest.check_clock(rt.cfg, rt, now=now - timedelta(seconds=30)).verdict == "warn"
+
+
+def test_clock_far_in_the_future_fails_and_an_unsynchronised_one_warns(rt):
+    future = selftest.check_clock(rt.cfg, rt, now=datetime(2099, 1, 1, tzinfo=UTC), synced=True)
+    assert future.verdict == "fail" and "far in the future" in future.detail
+    unsynced = selftest.check_clock(rt.cfg, rt, now=datetime.now(UTC).astimezone(), synced=False)
+    assert unsynced.verdict == "warn" and "timedatectl" in unsynced.detail and not unsynced.required
 
 
 def test_low_disk_fails_the_run(rt, monkeypatch):
