@@ -163,6 +163,7 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
+MAX_ANSWER_BYTES = 8 * 1024 * 1024  # a staff photo is the largest answer: well under this
 MAX_WAIT_S = 86400.0  # a central's "come back later" longer than a day is a broken answer
 
 
@@ -340,7 +341,9 @@ class CentralClient:
                 timeout=timeout,
                 verify=self.verify,
                 allow_redirects=False,
+                stream=True,  # read below, up to MAX_ANSWER_BYTES
             )
+            self._read_bounded(r, method, path)
         except requests.RequestException as e:
             if watch.expired:  # the watchdog cut it: say so, not "connection reset"
                 raise CentralUnreachable(
@@ -368,6 +371,22 @@ class CentralClient:
                 "(a slow or congested link to the central?)"
             )
         return r
+
+    def _read_bounded(self, r: requests.Response, method: str, path: str) -> None:
+        """The whole answer, read here under the call's deadline and cut at MAX_ANSWER_BYTES:
+        the deadline bounds the time an answer takes, this its size (decoded, so a
+        compressed bomb is cut too). No answer of the contract comes near it."""
+        parts, size = [], 0
+        for chunk in r.iter_content(64 * 1024):
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                r.close()
+                raise CentralNotCentral(
+                    f"{self.base_url} sent more than {MAX_ANSWER_BYTES // (1024 * 1024)} MiB answering "
+                    f"{method} {path}: not an answer of the central's API (is central.url right?)"
+                )
+            parts.append(chunk)
+        r._content = b"".join(parts)  # what Response.content would have read, now bounded
 
     def _check(self, r: requests.Response, method: str, path: str) -> requests.Response:
         """The answer, or the error its status means."""

@@ -78,3 +78,19 @@ def test_a_web_page_instead_of_the_central_is_a_required_failure(tmp_path, centr
     code, rows = selftest(capsys, path)
     assert code == 1 and rows["central"]["verdict"] == "fail" and rows["central"]["required"]
     assert "not a central" in rows["central"]["detail"] and "central.url" in rows["central"]["detail"]
+
+
+def test_an_endless_answer_is_cut_at_its_size_not_only_its_time(central):
+    """9 MiB of JSON-looking text, fast: within any deadline, but no answer of the
+    contract is that big. Cut at the limit, a plain error, and the next call works."""
+    from kiosk.sync.client import MAX_ANSWER_BYTES
+
+    central.inject("answer", body="[" + "0," * (MAX_ANSWER_BYTES // 2 + 1024) + "0]", path="/api/v1/whoami")
+    client = CentralClient(central.url, central.issue_token("kiosk-1"), 0.5, 10.0)
+    try:
+        with pytest.raises(CentralNotCentral) as e:
+            client.whoami()
+        assert "more than 8 MiB" in str(e.value)
+        assert client.whoami()["device_id"] == "kiosk-1"  # the fault was one answer
+    finally:
+        client.close()
