@@ -137,6 +137,8 @@ if [ "$DRY" = 1 ]; then
 fi
 run install -m 0644 "$RULE_TMP" /etc/udev/rules.d/99-kiosk.rules
 run install -m 0644 "$SRC/systemd/kiosk.service" /etc/systemd/system/kiosk.service
+run install -m 0644 "$SRC/systemd/kiosk-update.service" /etc/systemd/system/kiosk-update.service
+run install -m 0644 "$SRC/systemd/kiosk-update.timer" /etc/systemd/system/kiosk-update.timer
 # Keep the journal from filling the SD card.
 run install -d /etc/systemd/journald.conf.d
 if [ "$DRY" = 1 ]; then
@@ -159,6 +161,7 @@ done
 run systemctl daemon-reload
 run systemctl restart systemd-journald
 run systemctl enable kiosk.service
+run systemctl enable kiosk-update.timer
 
 cat <<DONE
 

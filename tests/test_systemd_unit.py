@@ -212,3 +212,32 @@ def test_the_exposure_score_really_moves(tmp_path):
     """Control: taking the capability bound and the system-call filter out raises the score."""
     loose = re.sub(r"(?m)^(CapabilityBoundingSet|SystemCallFilter)=.*\n", "", UNIT.read_text())
     assert _exposure(tmp_path, loose) > _exposure(tmp_path, UNIT.read_text()) + 1.0
+
+
+@pytest.mark.parametrize("name", ["kiosk-update.service", "kiosk-update.timer"])
+def test_the_update_timer_and_its_service_verify(tmp_path, name):
+    """kiosk-update.timer starts kiosk-update.service, which installs the central's offer and restarts the kiosk."""
+    text = (ROOT / "systemd" / name).read_text()
+    if name.endswith(".timer"):
+        (tmp_path / "kiosk-update.service").write_text(
+            _with_existing_binary((ROOT / "systemd" / "kiosk-update.service").read_text())
+        )
+    tool = shutil.which("systemd-analyze")
+    if not tool:
+        pytest.skip("systemd-analyze not installed (apt-get install systemd)")
+    path = tmp_path / name
+    path.write_text(_with_existing_binary(text))
+    env = {**os.environ, "SYSTEMD_LOG_LEVEL": "warning"}
+    proc = subprocess.run([tool, "verify", str(path)], capture_output=True, text=True, env=env, timeout=60)
+    if "Failed to initialize manager" in proc.stderr or "Failed to setup working directory" in proc.stderr:
+        pytest.skip(f"systemd-analyze cannot run here: {proc.stderr.strip()[:200]}")
+    problems = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "kiosk-update" in ln]
+    assert proc.returncode == 0 and problems == [], proc.stdout + proc.stderr
+    entries = unit_entries(text)
+    if name.endswith(".service"):
+        assert (
+            "--central" in entries["Service.ExecStart"][0]
+            and "--restart-unit kiosk.service" in entries["Service.ExecStart"][0]
+        )
+    else:
+        assert entries["Timer.RandomizedDelaySec"] and entries["Install.WantedBy"] == ["timers.target"]

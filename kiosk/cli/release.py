@@ -37,6 +37,11 @@ def register(sub) -> None:
     what.add_argument("--rollback", action="store_true", help="switch back to the previous release now")
     what.add_argument("--list", action="store_true", help="the installed releases and the last update")
     u.add_argument("--root", default="/", help="install root (default /; tests use a temporary one)")
+    u.add_argument(
+        "--restart-unit",
+        metavar="UNIT",
+        help="with --central: when a release was installed, `systemctl try-restart UNIT` to run it on trial",
+    )
     u.add_argument("--trust", help="release key(s) (default: <root>/etc/kiosk/release-keys)")
     u.add_argument("--config", help="the device config (--check reads its storage folder; --central its token)")
     u.add_argument("--system-site-packages", action="store_true", help="let the release venv see Pi OS's gpiozero")
@@ -133,6 +138,8 @@ def cmd_update(args) -> int:
 
             offered = update_from_central(args.config, root, trust, trial_s=trial)
             print(_said(offered) if offered else "the central offers no newer release for this device")
+            if offered and args.restart_unit:
+                return _restart(args.restart_unit)
             return 0
         if args.rollback:
             print(_said(releases.rollback(root, "a technician asked for it (kiosk update --rollback)")))
@@ -147,6 +154,20 @@ def cmd_update(args) -> int:
         return _fail(f"update refused: {e}")
     except OSError as e:
         return _fail(f"update failed: {e.filename or ''}: {e.strerror or e} (nothing switched)")
+
+
+def _restart(unit: str) -> int:
+    """The kiosk runs the new release only once restarted (the timer's service does this)."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["systemctl", "try-restart", unit], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return _fail(f"installed, but cannot restart {unit}: {e} (restart it to run the new release)")
+    if done.returncode != 0:
+        return _fail(f"installed, but `systemctl try-restart {unit}` failed: {done.stderr.strip()[:300]}")
+    print(f"restarted {unit}: the new release runs on trial")
+    return 0
 
 
 def _said(state: dict) -> str:

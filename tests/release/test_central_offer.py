@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import platform
 import urllib.request
 
@@ -47,10 +48,19 @@ def test_central_offers_a_release_to_a_group_and_the_device_installs_it(tmp_path
 
     central.store.set_group("demo-kiosk", "pilot")
     (ready / ".complete").write_text("installed earlier\n")
-    out = run(update).stdout
-    assert "release 0.2.0 is current" in out
+    # As kiosk-update.service runs it: the kiosk is restarted into the new release.
+    # No systemd in a test: a systemctl on PATH that writes down what it was asked.
+    bin_dir, asked = tmp_path / "bin", tmp_path / "systemctl.args"
+    bin_dir.mkdir()
+    (bin_dir / "systemctl").write_text(f'#!/bin/sh\necho "$@" >> {asked}\n')
+    (bin_dir / "systemctl").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    out = run([*update, "--restart-unit", "kiosk.service"], env=env).stdout
+    assert "release 0.2.0 is current" in out and "restarted kiosk.service" in out
+    assert asked.read_text() == "try-restart kiosk.service\n"
     assert Layout(root).version_of(Layout(root).current) == "0.2.0"
-    assert "no newer release" in run(update).stdout  # already running what is offered
+    assert "no newer release" in run([*update, "--restart-unit", "kiosk.service"], env=env).stdout
+    assert asked.read_text() == "try-restart kiosk.service\n"  # nothing installed: no restart
 
 
 def test_an_offered_bundle_signed_by_a_stranger_is_refused(tmp_path, central, release_key):
