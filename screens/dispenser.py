@@ -14,7 +14,6 @@ thread and are handed to the UI thread with Clock.schedule_once.
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
 from kivy.clock import Clock
@@ -30,7 +29,7 @@ from screens import (
     keypad,  # noqa: F401  (the Keypad widget's kv rules)
     theme,
 )
-from screens.widgets import FitButton, KioskScreen, in_background, routed
+from screens.widgets import FitButton, KioskScreen, Mailbox, in_background, routed
 
 log = logging.getLogger("screens.dispenser")
 
@@ -195,8 +194,7 @@ class DispenserScreen(KioskScreen):
         if not self.has_idcard:
             # No reader: the entry leaves the layout (a zero-height button still takes a spacing).
             self.ids.idcard.parent.remove_widget(self.ids.idcard)
-        self._mail = None  # the newest scan from the scanner's thread, not yet handled
-        self._mail_lock = threading.Lock()
+        self._mailbox = Mailbox(self.handle_scan)  # device thread -> UI thread, newest scan wins
         self._scans = rt.dispenser.scans if rt.dispenser is not None else None
         if self._scans is not None:  # a dispenser-only kiosk's booking scanner
             self._scans.subscribe(self._scan_from_device)
@@ -364,19 +362,8 @@ class DispenserScreen(KioskScreen):
         self._check_in(code=code)
 
     def _scan_from_device(self, scan):
-        """The scanner's thread: hand it to the UI thread through a one-place mailbox (the
-        newest scan wins), so a scanner spewing lines queues one callback, not thousands."""
-        with self._mail_lock:
-            waiting = self._mail is not None
-            self._mail = scan
-        if not waiting:
-            Clock.schedule_once(self._take_mail, 0)
-
-    def _take_mail(self, dt):
-        with self._mail_lock:
-            scan, self._mail = self._mail, None
-        if scan is not None:
-            self.handle_scan(scan)
+        """Called on the scanner's thread: handed to the UI thread through the screen's mailbox."""
+        self._mailbox.post(scan)
 
     def handle_scan(self, scan):
         """A scan on a dispenser-only kiosk: a booking QR checks in; anything else is said to be no booking."""

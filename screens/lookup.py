@@ -17,12 +17,10 @@ the idle timeout or at the first character of a new scan.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from datetime import date, datetime
 from pathlib import Path
 
-from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
@@ -33,7 +31,7 @@ from kiosk.roles.dispenser.booking import is_booking_payload
 from kiosk.roles.lookup.service import Scan
 from screens import theme
 from screens.keypad import Keypad
-from screens.widgets import KioskScreen, KLabel, in_background, routed
+from screens.widgets import KioskScreen, KLabel, Mailbox, in_background, routed
 
 log = logging.getLogger("screens.lookup")
 
@@ -314,8 +312,7 @@ class LookupScreen(KioskScreen):
         self._typed = False
         self._panels = None
         self._typed_receipt = ""
-        self._mail: Scan | None = None  # the newest scan from a device thread, not yet handled
-        self._mail_lock = threading.Lock()
+        self._mailbox = Mailbox(self.handle_scan)  # device thread -> UI thread, newest scan wins
         super().__init__(**kw)
 
     # -- wiring ---------------------------------------------------------------
@@ -350,22 +347,9 @@ class LookupScreen(KioskScreen):
         return self.app.tr("lookup.help", phone=self.rt.cfg.lookup.help_phone)
 
     # -- input: scanners --------------------------------------------------------
-    def _scan_from_device(self, scan: Scan):
-        """Called on the scanner's thread: hand it over to the UI thread through a
-        one-place mailbox. The newest scan wins (as a second scan does on screen
-        anyway), and at most one callback waits in the clock for any number of
-        scans: a scanner spewing lines cannot flood the UI thread."""
-        with self._mail_lock:
-            waiting = self._mail is not None
-            self._mail = scan
-        if not waiting:
-            Clock.schedule_once(self._take_mail, 0)
-
-    def _take_mail(self, dt):
-        with self._mail_lock:
-            scan, self._mail = self._mail, None
-        if scan is not None:
-            self.handle_scan(scan)
+    def _scan_from_device(self, scan):
+        """Called on the scanner's thread: handed to the UI thread through the screen's mailbox."""
+        self._mailbox.post(scan)
 
     def _wedge(self):
         return self.rt.lookup.wedge if self.rt.lookup is not None else None

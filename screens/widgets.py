@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -74,6 +75,33 @@ class BackgroundPool:
         """Drop what has not started, wait for what runs (each call has its own timeout)."""
         self._stopped = True
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+class Mailbox:
+    """A one-place mailbox from a device thread to the UI thread.
+
+    post() may be called from any thread; deliver(item) runs on the UI thread
+    through the Kivy clock. The newest item wins (as a second scan does on the
+    screen anyway), and at most one callback waits in the clock for any number
+    of posts: a scanner spewing lines cannot flood the UI thread."""
+
+    def __init__(self, deliver):
+        self._deliver = deliver
+        self._item = None
+        self._lock = threading.Lock()
+
+    def post(self, item) -> None:
+        with self._lock:
+            waiting = self._item is not None
+            self._item = item
+        if not waiting:
+            Clock.schedule_once(self.take, 0)
+
+    def take(self, dt=None) -> None:
+        with self._lock:
+            item, self._item = self._item, None
+        if item is not None:
+            self._deliver(item)
 
 
 def in_background(fn, *args, done=None, failed=None) -> Future:

@@ -91,15 +91,17 @@ def test_a_scanner_spewing_garbage_into_the_pty_is_counted_and_leaves_the_screen
             os.write(master, f"garbage-{i:05d}-&%$#\r\n".encode())
         done.set()
 
+    before = len(Clock.get_events())  # the app's own timers
     writer = threading.Thread(target=storm, daemon=True)
     writer.start()
     most_waiting = 0
     while not done.is_set():
         h.pump(1)
-        most_waiting = max(most_waiting, sum(1 for ev in Clock.get_events() if "take_mail" in repr(ev.callback)))
+        most_waiting = max(most_waiting, len(Clock.get_events()) - before)
     writer.join(10)
     wait_mode(h, "message")
-    assert most_waiting <= 1, f"{most_waiting} scans waited in the clock at once"
+    # Whatever hands the scans over, the storm must not pile callbacks into the clock.
+    assert most_waiting <= 5, f"{most_waiting} more callbacks waited in the clock during the storm"
     svc = h.rt.lookup.service
 
     def counted():
