@@ -54,7 +54,7 @@ def _check_numbering(cfg: Config, file: str, central_file: str | None) -> int:
     import json
 
     from kiosk.core import keys
-    from kiosk.roles.dispenser.numbering import offline_range_overlaps
+    from kiosk.roles.dispenser.numbering import offline_range_problem
 
     central, where = None, ""
     if central_file:
@@ -84,15 +84,10 @@ def _check_numbering(cfg: Config, file: str, central_file: str | None) -> int:
             "(pass --central-config FILE, the central's config as JSON, to check it)"
         )
         return 0
-    overlaps = offline_range_overlaps(cfg.dispenser.offline_range, central)
+    problem = offline_range_problem(cfg.dispenser.offline_range, central, where)
     first, last = cfg.dispenser.offline_range
-    if overlaps:
-        print(
-            f"{file}: dispenser.offline_range {first}..{last} overlaps {where} ({'; '.join(overlaps)}): "
-            "an offline ticket could repeat an online number. Set offline_range above the central's "
-            "number_max (each dispenser its own range)",
-            file=sys.stderr,
-        )
+    if problem:
+        print(f"{file}: {problem}", file=sys.stderr)
         return 1
     print(f"  numbering: offline range {first}..{last} is outside {where}'s numbers")
     return 0

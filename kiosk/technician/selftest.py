@@ -511,7 +511,7 @@ def check_numbering(cfg, rt) -> Row | None:
     """The offline range against the central's numbering ranges (the config the device has, else fetched)."""
     if "dispenser" not in cfg.device.roles:
         return None
-    from kiosk.roles.dispenser.numbering import offline_range_overlaps
+    from kiosk.roles.dispenser.numbering import offline_range_problem
 
     central, where, why = None, "the central config", ""
     if rt is not None and rt.client is not None:
@@ -524,15 +524,9 @@ def check_numbering(cfg, rt) -> Row | None:
     if not isinstance(central, dict):
         return Row("numbering", WARN, f"no central config to compare the offline range with{why}", required=False)
     first, last = cfg.dispenser.offline_range
-    overlaps = offline_range_overlaps(cfg.dispenser.offline_range, central)
-    if overlaps:
-        return Row(
-            "numbering",
-            FAIL,
-            f"dispenser.offline_range {first}..{last} overlaps {where} ({'; '.join(overlaps)}): "
-            "an offline ticket could repeat an online number. Set offline_range in "
-            f"{cfg.path} above the central's number_max (each dispenser its own range)",
-        )
+    problem = offline_range_problem(cfg.dispenser.offline_range, central, where)
+    if problem:
+        return Row("numbering", FAIL, f"{problem} (in {cfg.path})")
     return Row("numbering", OK, f"offline range {first}..{last} is outside {where}'s numbers")
 
 

@@ -36,3 +36,19 @@ def offline_range_overlaps(offline_range: list[int] | tuple[int, int], central_c
         if span is not None and first <= span[1] and span[0] <= last:
             out.append(f"{name}: central numbers {span[0]}..{span[1]}")
     return out
+
+
+def offline_range_problem(
+    offline_range: list[int] | tuple[int, int], central_config: dict[str, Any], where: str
+) -> str | None:
+    """The technician's line when the offline range overlaps `where`'s numbers (None: it does not).
+    One wording for the self-check and check-config."""
+    overlaps = offline_range_overlaps(offline_range, central_config)
+    if not overlaps:
+        return None
+    first, last = offline_range
+    return (
+        f"dispenser.offline_range {first}..{last} overlaps {where} ({'; '.join(overlaps)}): "
+        "an offline ticket could repeat an online number. Set offline_range above the central's "
+        "number_max (each dispenser its own range)"
+    )
